@@ -1,0 +1,147 @@
+#include "actors/household_session.hpp"
+
+#include <algorithm>
+
+#include "actors/ordered_stream.hpp"
+#include "config/logging.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::actors {
+
+struct household_session_state {
+  static inline const char* name = "household_session";
+  std::string household_id;
+  storage::pool* db = nullptr;
+  std::chrono::milliseconds gap_wait{25};
+  ordered_stream stream;
+  std::vector<connection_actor> subscribers;
+  std::vector<std::pair<connection_actor, caf::typed_response_promise<std::int64_t>>> waiting;
+  bool gap_timer_armed = false;
+  bool backfilling = false;
+};
+
+namespace {
+
+using self_ptr = household_session_actor::stateful_pointer<household_session_state>;
+
+void deliver(self_ptr self, const event_list& events) {
+  for (const auto& e : events)
+    for (const auto& sub : self->state.subscribers) self->send(sub, e);
+}
+
+void load_head(self_ptr self) {
+  household_session_actor me = self;
+  auto id = self->state.household_id;
+  bool queued = self->state.db->submit([me, id](storage::connection& conn) {
+    try {
+      caf::anon_send(me, loaded_atom::value, storage::head_seq(conn, id));
+    } catch (const std::exception& e) {
+      log::error("household_session {}: cannot read its sequence: {}", id, e.what());
+      caf::anon_send_exit(me, caf::exit_reason::user_shutdown);
+    }
+  });
+  if (!queued) self->quit(caf::exit_reason::user_shutdown);
+}
+
+void backfill(self_ptr self) {
+  auto& st = self->state;
+  auto gap = st.stream.current_gap();
+  if (!gap || st.backfilling) return;
+  st.backfilling = true;
+  household_session_actor me = self;
+  auto id = st.household_id;
+  st.db->submit([me, id, gap = *gap](storage::connection& conn) {
+    event_list events;
+    bool ok = true;
+    try {
+      events = storage::load_events(conn, id, gap.after, gap.before - 1, gap.before - gap.after);
+    } catch (const std::exception& e) {
+      log::error("household_session {}: backfill failed, will retry: {}", id, e.what());
+      ok = false;
+    }
+    caf::anon_send(me, backfill_atom::value, gap.after, std::move(events), ok);
+  });
+}
+
+household_session_actor::behavior_type household_session(self_ptr self, std::string household_id,
+                                                         storage::pool* db,
+                                                         std::chrono::milliseconds gap_wait) {
+  self->state.household_id = std::move(household_id);
+  self->state.db = db;
+  self->state.gap_wait = gap_wait;
+  load_head(self);
+  return {
+      [=](storage::change_event& e) {
+        auto& st = self->state;
+        event_list out;
+        auto gap = st.stream.offer(std::move(e), out);
+        deliver(self, out);
+        if (gap && !st.gap_timer_armed) {
+          st.gap_timer_armed = true;
+          self->delayed_send(self, st.gap_wait, gap_atom::value, gap->before);
+        }
+      },
+      [=](subscribe_atom, connection_actor& conn) -> caf::result<std::int64_t> {
+        auto& st = self->state;
+        if (!st.stream.ready()) {
+          auto promise = self->make_response_promise<std::int64_t>();
+          st.waiting.emplace_back(conn, promise);
+          return promise;
+        }
+        st.subscribers.push_back(conn);
+        return st.stream.last();
+      },
+      [=](unsubscribe_atom, connection_actor& conn) {
+        auto& subs = self->state.subscribers;
+        subs.erase(std::remove(subs.begin(), subs.end(), conn), subs.end());
+        auto& w = self->state.waiting;
+        w.erase(std::remove_if(w.begin(), w.end(), [&](auto& p) { return p.first == conn; }), w.end());
+      },
+      [=](loaded_atom, std::int64_t head) {
+        auto& st = self->state;
+        event_list out;
+        st.stream.reset(head, out);
+        deliver(self, out);
+        for (auto& [conn, promise] : st.waiting) {
+          st.subscribers.push_back(conn);
+          promise.deliver(st.stream.last());
+        }
+        st.waiting.clear();
+        if (st.stream.current_gap()) backfill(self);
+      },
+      [=](gap_atom, std::int64_t) {
+        self->state.gap_timer_armed = false;
+        backfill(self);
+      },
+      [=](backfill_atom, std::int64_t after, event_list& events, bool ok) {
+        auto& st = self->state;
+        st.backfilling = false;
+        if (!ok) {  // the database is away: try again later, never skip
+          st.gap_timer_armed = true;
+          self->delayed_send(self, std::chrono::seconds(1), gap_atom::value, after + 1);
+          return;
+        }
+        event_list out;
+        for (auto& e : events) st.stream.offer(std::move(e), out);
+        // Still stuck at the same hole: its events are gone from the outbox
+        // (purged). Move on; connections resync through their cursors.
+        if (auto gap = st.stream.current_gap(); gap && gap->after == after) {
+          log::warn("household_session {}: events {}..{} missing from the outbox, skipping",
+                    st.household_id, gap->after + 1, gap->before - 1);
+          st.stream.skip_gap(out);
+        }
+        deliver(self, out);
+        if (st.stream.current_gap()) backfill(self);
+      },
+  };
+}
+
+}  // namespace
+
+household_session_actor spawn_household_session(caf::actor_system& sys, std::string household_id,
+                                                storage::pool* db,
+                                                std::chrono::milliseconds gap_wait) {
+  return sys.spawn(household_session, std::move(household_id), db, gap_wait);
+}
+
+}  // namespace hearth::actors

@@ -1,0 +1,23 @@
+#pragma once
+// notifier: routes each committed change event to the household_session of
+// its household on this node, if any. It owns the household → session
+// table: the first subscribe for a household spawns its session, and when
+// the last subscribed connection of a household ends (the notifier monitors
+// connections) the session is stopped. Every subscribe and unsubscribe of a
+// session passes through the notifier, so the table is never stale.
+// Seam for the cluster: peers' notifiers will be sent publish messages too.
+
+#include <chrono>
+
+#include "actors/messages.hpp"
+
+namespace hearth::storage {
+class pool;
+}
+
+namespace hearth::actors {
+
+notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
+                              std::chrono::milliseconds gap_wait);
+
+}  // namespace hearth::actors

@@ -1,0 +1,55 @@
+#pragma once
+// What the API handlers share: the node's services and the two ways a
+// handler runs database work on the storage pool (never on the network
+// thread): run_db for anonymous endpoints, run_authenticated for the rest
+// (the session key is checked in the same pool job as the work).
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "actors/system.hpp"
+#include "config/config.hpp"
+#include "http/router.hpp"
+#include "storage/accounts.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::app {
+
+/// The node's long-lived services, owned by serve().
+struct services {
+  const config::config& cfg;
+  storage::pool& db;
+  actors::actor_runtime& actors;
+  std::string node_id;
+};
+
+/// Work that produces the response on a pool thread.
+using db_work = std::function<http::response(storage::connection&)>;
+using authed_work = std::function<http::response(storage::connection&, const storage::principal&)>;
+
+/// The session key from `Authorization: Bearer <key>` or the
+/// `hearth_session` cookie, or nullopt.
+std::optional<std::string> session_key(const http::request& req);
+
+/// Runs `work` on the pool and responds with its result. Failures become
+/// envelopes: domain_error → 400/401/403/404/409, input_error → 400,
+/// pqxx::broken_connection or a full queue → 503, anything else → 500.
+void run_db(services& s, const http::request& req, http::responder respond, db_work work);
+
+/// Like run_db, after authenticating the caller (401 when the key is
+/// missing, unknown or expired).
+void run_authenticated(services& s, const http::request& req, http::responder respond,
+                       authed_work work);
+
+/// The route groups.
+void add_auth_routes(http::router& r, services& s);
+void add_household_routes(http::router& r, services& s);
+void add_table_routes(http::router& r, services& s);
+void add_sse_routes(http::router& r, services& s);
+void add_health_routes(http::router& r, services& s);
+
+/// All routes of the API.
+void add_routes(http::router& r, services& s);
+
+}  // namespace hearth::app

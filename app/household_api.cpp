@@ -1,0 +1,74 @@
+// Households and their members.
+
+#include <boost/json/object.hpp>
+
+#include "app/api.hpp"
+#include "http/envelope.hpp"
+#include "http/json_input.hpp"
+#include "storage/households.hpp"
+
+namespace hearth::app {
+namespace {
+
+constexpr const char* kHousehold = "AuthHousehold";
+constexpr const char* kMember = "AuthHouseholdMember";
+
+boost::json::object to_json(const storage::household& h) {
+  return {{"id", h.id}, {"name", h.name}, {"permissions", h.permissions},
+          {"created", h.created}, {"updated", h.updated}};
+}
+
+void create_household(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto name = *in.string("name", true, 1, 200);
+  in.reject_unknown();
+  run_authenticated(s, req, std::move(respond),
+                    [=, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+                      return http::ok(201, rid, kHousehold,
+                                      {to_json(storage::create_household(conn, who.account_id, name))});
+                    });
+}
+
+void list_households(services& s, const http::request& req, http::responder respond) {
+  run_authenticated(s, req, std::move(respond),
+                    [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+                      boost::json::array out;
+                      for (const auto& h : storage::list_households(conn, who.account_id))
+                        out.push_back(to_json(h));
+                      return http::ok(200, rid, kHousehold, std::move(out));
+                    });
+}
+
+void add_member(services& s, const http::request& req, http::responder respond) {
+  auto household_id = req.params.at("id");
+  if (!http::is_uuid(household_id))
+    return respond(http::error(404, req.request_id, "household not found"));
+  http::json_object_reader in(req.body);
+  auto email = *in.string("emailAddress", true, 1, 254);
+  auto permissions = *in.string("permissions", true, 1, 10);
+  if (permissions != "owner" && permissions != "edit" && permissions != "view")
+    throw http::input_error("permissions: must be one of owner, edit, view");
+  in.reject_unknown();
+  run_authenticated(
+      s, req, std::move(respond),
+      [=, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        auto m = storage::add_member(conn, who.account_id, household_id, email, permissions);
+        return http::ok(201, rid, kMember,
+                        {boost::json::object{{"authHouseholdID", m.household_id},
+                                             {"authAccountID", m.account_id},
+                                             {"emailAddress", m.email_address},
+                                             {"permissions", m.permissions}}});
+      });
+}
+
+}  // namespace
+
+void add_household_routes(http::router& r, services& s) {
+  using namespace std::placeholders;
+  r.add({"POST", "/api/v1/auth/households", std::bind(create_household, std::ref(s), _1, _2), {true}});
+  r.add({"GET", "/api/v1/auth/households", std::bind(list_households, std::ref(s), _1, _2), {}});
+  r.add({"POST", "/api/v1/auth/households/{id}/members", std::bind(add_member, std::ref(s), _1, _2),
+         {true}});
+}
+
+}  // namespace hearth::app

@@ -1,0 +1,73 @@
+// hearth: serve | migrate | version. Configuration layers, lowest first:
+// defaults < JSON file (--config) < environment (HEARTH_*) < flags.
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/serve.hpp"
+#include "config/config.hpp"
+
+namespace {
+
+hearth::config::config load(const std::string& config_file,
+                            const std::map<std::string, std::string>& flags) {
+  hearth::config::config cfg;
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in) throw hearth::config::config_error("--config: cannot read " + config_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    hearth::config::apply_json(cfg, text.str(), config_file);
+  }
+  hearth::config::apply_env(cfg, hearth::config::process_env());
+  hearth::config::apply_flags(cfg, flags);
+  hearth::config::validate(cfg);
+  return cfg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hearth: a clustered, actor-model backend for household apps (REST + SSE over PostgreSQL)"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::string config_file;
+  app.add_option("--config", config_file, "JSON configuration file");
+  std::map<std::string, std::string> flag_values;
+  std::vector<std::pair<std::string, std::string*>> bound;
+  std::vector<std::unique_ptr<std::string>> storage;
+  for (const auto& k : hearth::config::keys()) {
+    storage.push_back(std::make_unique<std::string>());
+    app.add_option(k.flag, *storage.back(), k.help + " (env " + k.env + ", JSON " + k.json + ")");
+    bound.emplace_back(k.flag, storage.back().get());
+  }
+  auto* serve = app.add_subcommand("serve", "run a node: REST + SSE on httpAddr");
+  auto* migrate = app.add_subcommand("migrate", "apply pending database migrations and exit");
+  auto* version = app.add_subcommand("version", "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version->parsed()) {
+    std::cout << "hearth " << HEARTH_VERSION << "\n";
+    return 0;
+  }
+  for (const auto& [flag, value] : bound)
+    if (app.count(flag) > 0) flag_values[flag] = *value;
+  try {
+    auto cfg = load(config_file, flag_values);
+    if (serve->parsed()) {
+      hearth::app::block_stop_signals();
+      return hearth::app::serve(cfg);
+    }
+    if (migrate->parsed()) return hearth::app::migrate(cfg);
+  } catch (const hearth::config::config_error& e) {
+    std::cerr << "hearth: configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "hearth: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,90 @@
+#include <pqxx/pqxx>
+
+#include "app/api.hpp"
+#include "config/logging.hpp"
+#include "http/envelope.hpp"
+#include "http/json_input.hpp"
+#include "storage/errors.hpp"
+
+namespace hearth::app {
+namespace {
+
+unsigned status_of(storage::errc c) {
+  switch (c) {
+    case storage::errc::not_found: return 404;
+    case storage::errc::forbidden: return 403;
+    case storage::errc::conflict: return 409;
+    case storage::errc::invalid: return 400;
+    case storage::errc::unauthorized: return 401;
+  }
+  return 500;
+}
+
+http::response failure(const std::string& request_id) {
+  try {
+    throw;
+  } catch (const storage::domain_error& e) {
+    return http::error(status_of(e.code), request_id, e.what());
+  } catch (const http::input_error& e) {
+    return http::error(400, request_id, e.what());
+  } catch (const pqxx::broken_connection& e) {
+    log::warn("request {}: database unavailable: {}", request_id, e.what());
+    return http::error(503, request_id, "database unavailable, try again");
+  } catch (const std::exception& e) {
+    log::error("request {}: {}", request_id, e.what());
+    return http::error(500, request_id, "");
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> session_key(const http::request& req) {
+  auto auth = req.header("authorization");
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer "))
+    return std::string(auth.substr(7));
+  auto cookies = req.header("cookie");
+  while (!cookies.empty()) {
+    auto semi = cookies.find(';');
+    auto pair = cookies.substr(0, semi);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.substr(0, 15) == "hearth_session=") return std::string(pair.substr(15));
+    if (semi == std::string_view::npos) break;
+    cookies.remove_prefix(semi + 1);
+  }
+  return std::nullopt;
+}
+
+void run_db(services& s, const http::request& req, http::responder respond, db_work work) {
+  auto rid = req.request_id;
+  bool queued = s.db.submit([rid, respond, work = std::move(work)](storage::connection& conn) {
+    try {
+      respond(work(conn));
+    } catch (...) {
+      respond(failure(rid));
+    }
+  });
+  if (!queued) respond(http::error(503, rid, "server busy, try again"));
+}
+
+void run_authenticated(services& s, const http::request& req, http::responder respond,
+                       authed_work work) {
+  auto key = session_key(req);
+  if (!key || key->empty() || key->size() > 200)
+    return respond(http::error(401, req.request_id, ""));
+  run_db(s, req, std::move(respond),
+         [rid = req.request_id, key = *key, work = std::move(work)](storage::connection& conn) {
+           auto who = storage::authenticate(conn, key);
+           if (!who) return http::error(401, rid, "session expired or unknown: sign in again");
+           return work(conn, *who);
+         });
+}
+
+void add_routes(http::router& r, services& s) {
+  add_auth_routes(r, s);
+  add_household_routes(r, s);
+  add_table_routes(r, s);
+  add_sse_routes(r, s);
+  add_health_routes(r, s);
+}
+
+}  // namespace hearth::app

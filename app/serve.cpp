@@ -1,0 +1,134 @@
+#include "app/serve.hpp"
+
+#include <pqxx/pqxx>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <unistd.h>
+
+#include "actors/system.hpp"
+#include "app/api.hpp"
+#include "config/logging.hpp"
+#include "http/server.hpp"
+#include "storage/crypto.hpp"
+#include "storage/embedded_postgres.hpp"
+#include "storage/migrate.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::app {
+namespace {
+
+// The database to use: the configured URL, or a started embedded cluster.
+std::string database_url(const config::config& cfg,
+                         std::optional<storage::embedded_postgres>& embedded) {
+  if (!cfg.database_url.empty()) return cfg.database_url;
+  embedded.emplace(storage::embedded_postgres_options{cfg.data_dir, cfg.postgres_bin_dir});
+  log::info("starting embedded PostgreSQL under {}", cfg.data_dir);
+  embedded->start();
+  return embedded->url();
+}
+
+void run_migrations(const std::string& url) {
+  pqxx::connection conn{url};
+  auto applied = storage::migrate(conn);
+  for (int v : applied) log::info("migration {:03d} applied", v);
+}
+
+void write_ready_file(const std::string& path, std::uint16_t port) {
+  if (path.empty()) return;
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "{\"httpPort\":" << port << "}\n";
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string node_id(const config::config& cfg) {
+  if (!cfg.node_id.empty()) return cfg.node_id;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+std::pair<std::string, std::uint16_t> split_addr(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  auto host = addr.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {host, static_cast<std::uint16_t>(std::stoi(addr.substr(colon + 1)))};
+}
+
+}  // namespace
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int migrate(const config::config& cfg) {
+  log::init(cfg.log_level);
+  std::optional<storage::embedded_postgres> embedded;
+  run_migrations(database_url(cfg, embedded));
+  log::info("schema is up to date");
+  return 0;
+}
+
+int serve(const config::config& cfg) {
+  log::init(cfg.log_level);
+  storage::crypto_init();
+  std::optional<storage::embedded_postgres> embedded;
+  auto url = database_url(cfg, embedded);
+  run_migrations(url);
+
+  storage::pool db(url, cfg.db_pool_size);
+  actors::runtime_options ro;
+  ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
+  ro.replay_window = cfg.sse_replay_window;
+  ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
+  actors::actor_runtime actors(ro, db);
+
+  services s{cfg, db, actors, node_id(cfg)};
+  http::router routes;
+  add_routes(routes, s);
+
+  auto [host, port] = split_addr(cfg.http_addr);
+  http::server_options so;
+  so.host = host;
+  so.port = port;
+  so.threads = cfg.http_threads;
+  so.body_limit_bytes = static_cast<std::size_t>(cfg.body_limit_bytes);
+  so.header_limit_bytes = static_cast<std::size_t>(cfg.header_limit_bytes);
+  so.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  so.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  so.sse_queue_limit = static_cast<std::size_t>(cfg.sse_queue_limit);
+  http::server server(so, routes);
+  auto bound = server.start();
+  write_ready_file(cfg.ready_file, bound);
+  log::info("hearth node {} serving http://{}:{}", s.node_id, host, bound);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+  // Reverse order: no new requests; finish queued database work (it may
+  // still publish events); stop the actors; then the embedded database.
+  server.stop();
+  db.stop();
+  actors.stop();
+  if (embedded) embedded->stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace hearth::app

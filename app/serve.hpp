@@ -1,0 +1,22 @@
+#pragma once
+// The `serve` and `migrate` commands: wire config → (embedded) PostgreSQL →
+// migrations → storage pool → actors → router → HTTP server, and take them
+// down in the reverse order on SIGINT/SIGTERM.
+
+#include "config/config.hpp"
+
+namespace hearth::app {
+
+/// Runs the node until SIGINT or SIGTERM. Returns the exit code (0 on a
+/// clean stop). Throws on start-up failures (bad database URL, port in use).
+/// The caller must have blocked SIGINT/SIGTERM in every thread (block_stop_signals()).
+int serve(const config::config& cfg);
+
+/// Applies pending migrations and returns 0. Throws on failure.
+int migrate(const config::config& cfg);
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and the threads it
+/// starts later), so that serve() can wait for them with sigwait.
+void block_stop_signals();
+
+}  // namespace hearth::app

@@ -1,0 +1,47 @@
+// GET /api/v1/sse: the caller's event stream over all their households
+// (DESIGN.md §2; SSE framing per the WHATWG HTML "server-sent events"
+// section). Authentication by bearer key or the hearth_session cookie, since
+// browsers' EventSource cannot set headers. A `Last-Event-ID` header (sent
+// by EventSource on reconnect) resumes after that cursor.
+
+#include <fmt/format.h>
+
+#include "app/api.hpp"
+#include "http/envelope.hpp"
+#include "http/json_input.hpp"
+#include "storage/households.hpp"
+
+namespace hearth::app {
+namespace {
+
+void stream(services& s, const http::request& req, http::responder respond) {
+  std::optional<actors::cursor> resume;
+  if (auto last = req.header("last-event-id"); !last.empty()) {
+    resume = actors::decode_cursor(std::string(last));
+    if (!resume) throw http::input_error("Last-Event-ID: not a cursor sent by this server");
+  }
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, resume, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        std::vector<std::string> households;
+        for (const auto& h : storage::list_households(conn, who.account_id))
+          households.push_back(h.id);
+        http::response r;
+        auto retry = fmt::format("retry: {}\n\n", s.cfg.sse_retry_ms);
+        r.on_stream = [&s, households, resume, retry](std::shared_ptr<http::event_sink> sink) {
+          sink->send(retry);
+          s.actors.open_stream(std::move(sink), households, resume);
+        };
+        return r;
+      });
+}
+
+}  // namespace
+
+void add_sse_routes(http::router& r, services& s) {
+  r.add({"GET", "/api/v1/sse",
+         [&s](const http::request& req, http::responder respond) { stream(s, req, std::move(respond)); },
+         {false, "text/event-stream"}});
+}
+
+}  // namespace hearth::app

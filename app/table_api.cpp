@@ -1,0 +1,143 @@
+// The routes of every declarative household table (storage/tables.hpp):
+//   GET|POST <path>, GET|PUT|DELETE <path>/{id}
+// Request validation comes from the table's column specs. Writes publish
+// their change_event to the notifier after commit.
+
+#include <boost/json/array.hpp>
+
+#include "app/api.hpp"
+#include "http/envelope.hpp"
+#include "http/json_input.hpp"
+#include "storage/tables.hpp"
+
+namespace hearth::app {
+namespace {
+
+using storage::column_type;
+using storage::table_spec;
+
+// Reads the table's writable columns; on create the required ones must be there.
+storage::values read_values(http::json_object_reader& in, const table_spec& t, bool create) {
+  storage::values v;
+  for (const auto& c : t.columns) {
+    if (!in.has(c.json)) {
+      if (create && c.required) throw http::input_error(c.json + ": required");
+      in.string(c.json, false, 0, 0);  // marks it as read
+      continue;
+    }
+    if (in.is_null(c.json)) {
+      if (!c.nullable) throw http::input_error(c.json + ": must not be null");
+      in.string(c.json, false, 0, 0, true);
+      v[c.json] = std::nullopt;
+      continue;
+    }
+    switch (c.type) {
+      case column_type::text:
+        v[c.json] = in.string(c.json, true, c.min_length, c.max_length);
+        break;
+      case column_type::boolean:
+        v[c.json] = *in.boolean(c.json, true) ? "true" : "false";
+        break;
+      case column_type::date: {
+        auto d = in.string(c.json, true, 0, 0);
+        if (!http::is_iso_date(*d))
+          throw http::input_error(c.json + ": must be a date YYYY-MM-DD or null");
+        v[c.json] = d;
+        break;
+      }
+    }
+  }
+  return v;
+}
+
+http::response one(unsigned status, const std::string& rid, const table_spec& t,
+                   storage::record row) {
+  boost::json::array a;
+  a.push_back(std::move(row));
+  return http::ok(status, rid, t.data_type, std::move(a));
+}
+
+std::optional<std::string> row_id(const http::request& req, const table_spec& t,
+                                  const http::responder& respond) {
+  auto id = req.params.at("id");
+  if (http::is_uuid(id)) return id;
+  respond(http::error(404, req.request_id, t.data_type + " not found"));
+  return std::nullopt;
+}
+
+void add_table(http::router& r, services& s, const table_spec& t) {
+  r.add({"GET", t.path, [&s, &t](const http::request& req, http::responder respond) {
+           std::optional<std::string> household;
+           if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
+             if (!http::is_uuid(it->second))
+               throw http::input_error("authHouseholdID: must be a UUID");
+             household = it->second;
+           }
+           run_authenticated(s, req, std::move(respond),
+                             [&t, household, rid = req.request_id](storage::connection& conn,
+                                                                   const storage::principal& who) {
+                               boost::json::array out;
+                               for (auto& row : storage::list_rows(conn, t, who.account_id, household))
+                                 out.push_back(std::move(row));
+                               return http::ok(200, rid, t.data_type, std::move(out));
+                             });
+         }});
+  r.add({"POST", t.path, [&s, &t](const http::request& req, http::responder respond) {
+           http::json_object_reader in(req.body);
+           auto household = *in.string("authHouseholdID", true, 1, 64);
+           if (!http::is_uuid(household)) throw http::input_error("authHouseholdID: must be a UUID");
+           auto values = read_values(in, t, true);
+           in.reject_unknown();
+           run_authenticated(s, req, std::move(respond),
+                             [&s, &t, household, values, rid = req.request_id](
+                                 storage::connection& conn, const storage::principal& who) {
+                               auto w = storage::create_row(conn, t, who.account_id, household, values);
+                               s.actors.publish(w.event);
+                               return one(201, rid, t, std::move(w.row));
+                             });
+         }, {true}});
+  auto item = t.path + "/{id}";
+  r.add({"GET", item, [&s, &t](const http::request& req, http::responder respond) {
+           auto id = row_id(req, t, respond);
+           if (!id) return;
+           run_authenticated(s, req, std::move(respond),
+                             [&t, id = *id, rid = req.request_id](storage::connection& conn,
+                                                                  const storage::principal& who) {
+                               return one(200, rid, t, storage::get_row(conn, t, who.account_id, id));
+                             });
+         }});
+  r.add({"PUT", item, [&s, &t](const http::request& req, http::responder respond) {
+           auto id = row_id(req, t, respond);
+           if (!id) return;
+           http::json_object_reader in(req.body);
+           auto values = read_values(in, t, false);
+           in.reject_unknown();
+           if (values.empty()) throw http::input_error("request body: no field to update");
+           run_authenticated(s, req, std::move(respond),
+                             [&s, &t, id = *id, values, rid = req.request_id](
+                                 storage::connection& conn, const storage::principal& who) {
+                               auto w = storage::update_row(conn, t, who.account_id, id, values);
+                               s.actors.publish(w.event);
+                               return one(200, rid, t, std::move(w.row));
+                             });
+         }, {true}});
+  r.add({"DELETE", item, [&s, &t](const http::request& req, http::responder respond) {
+           auto id = row_id(req, t, respond);
+           if (!id) return;
+           run_authenticated(s, req, std::move(respond),
+                             [&s, &t, id = *id, rid = req.request_id](storage::connection& conn,
+                                                                      const storage::principal& who) {
+                               auto w = storage::delete_row(conn, t, who.account_id, id);
+                               s.actors.publish(w.event);
+                               return http::ok(200, rid, t.data_type, {});
+                             });
+         }});
+}
+
+}  // namespace
+
+void add_table_routes(http::router& r, services& s) {
+  for (const auto* t : storage::household_tables()) add_table(r, s, *t);
+}
+
+}  // namespace hearth::app

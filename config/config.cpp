@@ -1,0 +1,195 @@
+#include "config/config.hpp"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+
+#include <fmt/format.h>
+
+extern char** environ;
+
+namespace hearth::config {
+namespace {
+
+enum class kind { text, integer };
+
+struct entry {
+  key_info info;
+  kind type;
+  std::int64_t min = 0;  // for integers
+  std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  std::function<void(config&, const std::string&, std::int64_t)> set;
+};
+
+#define HEARTH_TEXT(member) [](config& c, const std::string& s, std::int64_t) { c.member = s; }
+#define HEARTH_INT(member) \
+  [](config& c, const std::string&, std::int64_t v) { c.member = static_cast<decltype(c.member)>(v); }
+
+constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+
+const std::vector<entry>& table() {
+  static const std::vector<entry> all = {
+      {{"databaseURL", "HEARTH_DATABASE_URL", "--database-url",
+        "PostgreSQL URI; empty = embedded PostgreSQL under dataDir"},
+       kind::text, 0, 0, HEARTH_TEXT(database_url)},
+      {{"dataDir", "HEARTH_DATA_DIR", "--data-dir", "directory of the embedded PostgreSQL"},
+       kind::text, 0, 0, HEARTH_TEXT(data_dir)},
+      {{"postgresBinDir", "HEARTH_POSTGRES_BIN_DIR", "--postgres-bin-dir",
+        "PostgreSQL programs for the embedded server; empty = newest installed"},
+       kind::text, 0, 0, HEARTH_TEXT(postgres_bin_dir)},
+      {{"httpAddr", "HEARTH_HTTP_ADDR", "--http-addr", "HTTP listen address host:port"},
+       kind::text, 0, 0, HEARTH_TEXT(http_addr)},
+      {{"clusterAddr", "HEARTH_CLUSTER_ADDR", "--cluster-addr", "node-to-node address host:port"},
+       kind::text, 0, 0, HEARTH_TEXT(cluster_addr)},
+      {{"nodeID", "HEARTH_NODE_ID", "--node-id", "this node's id; empty = hostname-pid"},
+       kind::text, 0, 0, HEARTH_TEXT(node_id)},
+      {{"logLevel", "HEARTH_LOG_LEVEL", "--log-level", "debug|info|notice|warn|error"},
+       kind::text, 0, 0, HEARTH_TEXT(log_level)},
+      {{"readyFile", "HEARTH_READY_FILE", "--ready-file",
+        "file written as {\"httpPort\":N} once serving"},
+       kind::text, 0, 0, HEARTH_TEXT(ready_file)},
+      {{"httpThreads", "HEARTH_HTTP_THREADS", "--http-threads", "network threads"},
+       kind::integer, 1, 64, HEARTH_INT(http_threads)},
+      {{"dbPoolSize", "HEARTH_DB_POOL_SIZE", "--db-pool-size", "PostgreSQL connections"},
+       kind::integer, 1, 256, HEARTH_INT(db_pool_size)},
+      {{"bodyLimitBytes", "HEARTH_BODY_LIMIT_BYTES", "--body-limit-bytes",
+        "largest request body (413 above)"},
+       kind::integer, 1, 1LL << 30, HEARTH_INT(body_limit_bytes)},
+      {{"headerLimitBytes", "HEARTH_HEADER_LIMIT_BYTES", "--header-limit-bytes",
+        "largest request header block (431 above)"},
+       kind::integer, 1024, 1 << 20, HEARTH_INT(header_limit_bytes)},
+      {{"idleTimeoutMs", "HEARTH_IDLE_TIMEOUT_MS", "--idle-timeout-ms",
+        "keep-alive idle time before the connection is closed"},
+       kind::integer, 100, kDay, HEARTH_INT(idle_timeout_ms)},
+      {{"requestTimeoutMs", "HEARTH_REQUEST_TIMEOUT_MS", "--request-timeout-ms",
+        "time allowed to receive one whole request (slow-client defence)"},
+       kind::integer, 100, kDay, HEARTH_INT(request_timeout_ms)},
+      {{"sessionTTLMs", "HEARTH_SESSION_TTL_MS", "--session-ttl-ms", "sign-in session lifetime"},
+       kind::integer, 1000, 3650 * kDay, HEARTH_INT(session_ttl_ms)},
+      {{"sseHeartbeatMs", "HEARTH_SSE_HEARTBEAT_MS", "--sse-heartbeat-ms",
+        "interval of ':' heartbeat comments on SSE streams"},
+       kind::integer, 10, kDay, HEARTH_INT(sse_heartbeat_ms)},
+      {{"sseRetryMs", "HEARTH_SSE_RETRY_MS", "--sse-retry-ms", "retry: hint sent to SSE clients"},
+       kind::integer, 0, kDay, HEARTH_INT(sse_retry_ms)},
+      {{"sseQueueLimit", "HEARTH_SSE_QUEUE_LIMIT", "--sse-queue-limit",
+        "frames queued for one SSE stream before it is dropped"},
+       kind::integer, 1, 1 << 20, HEARTH_INT(sse_queue_limit)},
+      {{"sseReplayWindow", "HEARTH_SSE_REPLAY_WINDOW", "--sse-replay-window",
+        "events per household replayed on Last-Event-ID before a resync"},
+       kind::integer, 1, 1 << 24, HEARTH_INT(sse_replay_window)},
+      {{"schedulerIntervalMs", "HEARTH_SCHEDULER_INTERVAL_MS", "--scheduler-interval-ms",
+        "period of the scheduler's housekeeping (session expiry)"},
+       kind::integer, 10, kDay, HEARTH_INT(scheduler_interval_ms)},
+  };
+  return all;
+}
+
+#undef HEARTH_TEXT
+#undef HEARTH_INT
+
+void set_from_text(config& cfg, const entry& e, const std::string& text, const std::string& source) {
+  if (e.type == kind::text) {
+    e.set(cfg, text, 0);
+    return;
+  }
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+    throw config_error(fmt::format("{}: {} must be an integer, got \"{}\"", source, e.info.json, text));
+  if (v < e.min || v > e.max)
+    throw config_error(
+        fmt::format("{}: {} must be between {} and {}, got {}", source, e.info.json, e.min, e.max, v));
+  e.set(cfg, text, v);
+}
+
+}  // namespace
+
+const std::vector<key_info>& keys() {
+  static const std::vector<key_info> all = [] {
+    std::vector<key_info> out;
+    for (const auto& e : table()) out.push_back(e.info);
+    return out;
+  }();
+  return all;
+}
+
+void apply_json(config& cfg, const std::string& json_text, const std::string& source) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(json_text).get(root))
+    throw config_error(fmt::format("{}: not valid JSON ({})", source, simdjson::error_message(err)));
+  simdjson::dom::object obj;
+  if (root.get(obj)) throw config_error(fmt::format("{}: must be a JSON object", source));
+  for (auto [key, value] : obj) {
+    const entry* found = nullptr;
+    for (const auto& e : table())
+      if (e.info.json == key) found = &e;
+    if (!found) throw config_error(fmt::format("{}: unknown key \"{}\"", source, std::string(key)));
+    if (found->type == kind::text) {
+      std::string_view s;
+      if (value.get(s))
+        throw config_error(fmt::format("{}: {} must be a string", source, found->info.json));
+      found->set(cfg, std::string(s), 0);
+    } else {
+      std::int64_t v = 0;
+      if (value.get(v))
+        throw config_error(fmt::format("{}: {} must be an integer", source, found->info.json));
+      set_from_text(cfg, *found, std::to_string(v), source);
+    }
+  }
+}
+
+void apply_env(config& cfg, const std::map<std::string, std::string>& env) {
+  for (const auto& [name, value] : env) {
+    if (name.rfind("HEARTH_", 0) != 0) continue;
+    const entry* found = nullptr;
+    for (const auto& e : table())
+      if (e.info.env == name) found = &e;
+    if (!found)
+      throw config_error(fmt::format("environment: unknown variable {} (see hearth --help)", name));
+    set_from_text(cfg, *found, value, "environment " + name);
+  }
+}
+
+void apply_flags(config& cfg, const std::map<std::string, std::string>& flags) {
+  for (const auto& [flag, value] : flags) {
+    const entry* found = nullptr;
+    for (const auto& e : table())
+      if (e.info.flag == flag) found = &e;
+    if (!found) throw config_error(fmt::format("unknown flag {}", flag));
+    set_from_text(cfg, *found, value, "flag " + flag);
+  }
+}
+
+void validate(const config& cfg) {
+  auto colon = cfg.http_addr.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw config_error(fmt::format("httpAddr must be host:port, got \"{}\"", cfg.http_addr));
+  int port = -1;
+  auto port_text = std::string_view(cfg.http_addr).substr(colon + 1);
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port < 0 || port > 65535)
+    throw config_error(fmt::format("httpAddr: bad port in \"{}\"", cfg.http_addr));
+  static const std::vector<std::string> levels = {"debug", "info", "notice", "warn", "error"};
+  if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
+    throw config_error(
+        fmt::format("logLevel must be one of debug|info|notice|warn|error, got \"{}\"", cfg.log_level));
+  if (cfg.database_url.empty() && cfg.data_dir.empty())
+    throw config_error("dataDir must not be empty when databaseURL is empty");
+}
+
+std::map<std::string, std::string> process_env() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace hearth::config

@@ -1,0 +1,71 @@
+#pragma once
+// hearth's configuration: one struct, filled in layers
+//   defaults < JSON file (--config FILE) < environment (HEARTH_*) < flags.
+// Every key has one JSON name (lowerCamelCase), one environment variable and
+// one flag; the table in config.cpp is the single list of them. Unknown keys
+// (in the file or as HEARTH_* variables) and bad values are errors.
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hearth::config {
+
+/// A configuration error: names the key, the source and what was wrong.
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The whole configuration. Durations are in milliseconds, sizes in bytes.
+struct config {
+  std::string database_url;             // "" = embedded PostgreSQL under data_dir
+  std::string data_dir = "./hearth-data";
+  std::string postgres_bin_dir;         // "" = newest /usr/lib/postgresql/*/bin
+  std::string http_addr = "127.0.0.1:3000";  // host:port; port 0 = any free port
+  std::string cluster_addr;             // node-to-node CAF address (cluster issue)
+  std::string node_id;                  // "" = hostname-pid
+  std::string log_level = "info";       // debug|info|notice|warn|error
+  std::string ready_file;               // written as {"httpPort":N} once serving
+  int http_threads = 2;
+  int db_pool_size = 8;
+  std::int64_t body_limit_bytes = 1 << 20;
+  std::int64_t header_limit_bytes = 16 << 10;
+  std::int64_t idle_timeout_ms = 60'000;     // keep-alive idle before close
+  std::int64_t request_timeout_ms = 30'000;  // a whole request must arrive in this
+  std::int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
+  std::int64_t sse_heartbeat_ms = 15'000;
+  std::int64_t sse_retry_ms = 2'000;
+  std::int64_t sse_queue_limit = 256;        // frames queued per stream before drop
+  std::int64_t sse_replay_window = 1'000;    // events per household replayable by Last-Event-ID
+  std::int64_t scheduler_interval_ms = 60'000;
+};
+
+/// Describes one key for --help and the docs.
+struct key_info {
+  std::string json;   // "httpAddr"
+  std::string env;    // "HEARTH_HTTP_ADDR"
+  std::string flag;   // "--http-addr"
+  std::string help;
+};
+const std::vector<key_info>& keys();
+
+/// Layers a JSON object (the --config file's text) onto `cfg`.
+/// Throws config_error on malformed JSON, unknown keys or bad values.
+void apply_json(config& cfg, const std::string& json_text, const std::string& source);
+
+/// Layers HEARTH_* variables from `env` onto `cfg`. Throws config_error on
+/// an unknown HEARTH_* name or a bad value.
+void apply_env(config& cfg, const std::map<std::string, std::string>& env);
+
+/// Layers flag values (flag name → text, e.g. "--http-addr" → "0.0.0.0:80").
+void apply_flags(config& cfg, const std::map<std::string, std::string>& flags);
+
+/// Checks cross-field rules (ranges, address syntax). Throws config_error.
+void validate(const config& cfg);
+
+/// The process environment as a map.
+std::map<std::string, std::string> process_env();
+
+}  // namespace hearth::config

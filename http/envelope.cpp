@@ -1,0 +1,55 @@
+#include "http/envelope.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace hearth::http {
+namespace {
+
+response make(unsigned status, const std::string& request_id, const std::string& data_type,
+              boost::json::array values, const std::string& message) {
+  boost::json::object o;
+  o["success"] = status < 400;
+  o["status"] = status;
+  o["message"] = message;
+  o["requestID"] = request_id;
+  o["dataType"] = data_type;
+  o["dataTotal"] = values.size();
+  o["dataValue"] = std::move(values);
+  response r;
+  r.status = status;
+  r.body = boost::json::serialize(o);
+  return r;
+}
+
+}  // namespace
+
+response ok(unsigned status, const std::string& request_id, const std::string& data_type,
+            boost::json::array values) {
+  return make(status, request_id, data_type, std::move(values), "");
+}
+
+response error(unsigned status, const std::string& request_id, const std::string& message) {
+  return make(status, request_id, "", {}, message.empty() ? default_message(status) : message);
+}
+
+const char* default_message(unsigned status) {
+  switch (status) {
+    case 400: return "bad request";
+    case 401: return "authentication required: sign in and send the session key";
+    case 403: return "forbidden";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 406: return "not acceptable: this endpoint produces application/json";
+    case 408: return "request timeout";
+    case 409: return "conflict";
+    case 413: return "request body too large";
+    case 415: return "unsupported media type: send Content-Type: application/json";
+    case 429: return "too many requests";
+    case 431: return "request header fields too large";
+    case 500: return "internal server error";
+    case 503: return "service unavailable: try again";
+    default: return "";
+  }
+}
+
+}  // namespace hearth::http

@@ -1,0 +1,109 @@
+#include "http/json_input.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace hearth::http {
+
+json_object_reader::json_object_reader(std::string_view body) : json_(body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    throw input_error("request body: a JSON object is required");
+  simdjson::dom::element root;
+  if (auto err = parser_.parse(json_).get(root))
+    throw input_error(fmt::format("request body: malformed JSON ({})", simdjson::error_message(err)));
+  if (root.get(object_)) throw input_error("request body: must be a JSON object");
+  std::set<std::string_view> seen;
+  for (auto [key, value] : object_) {
+    (void)value;
+    if (!seen.insert(key).second)
+      throw input_error(fmt::format("{}: duplicate field", std::string(key)));
+    ++fields_;
+  }
+}
+
+simdjson::dom::element json_object_reader::get(std::string_view field) const {
+  simdjson::dom::element e;
+  if (object_.at_key(field).get(e)) return {};
+  return e;
+}
+
+bool json_object_reader::has(std::string_view field) const {
+  simdjson::dom::element e;
+  return !object_.at_key(field).get(e);
+}
+
+bool json_object_reader::is_null(std::string_view field) const {
+  simdjson::dom::element e;
+  return !object_.at_key(field).get(e) && e.is_null();
+}
+
+std::optional<std::string> json_object_reader::string(std::string_view field, bool required,
+                                                      std::size_t min_length,
+                                                      std::size_t max_length, bool nullable) {
+  read_.emplace(field);
+  simdjson::dom::element e;
+  if (object_.at_key(field).get(e)) {
+    if (required) throw input_error(fmt::format("{}: required", field));
+    return std::nullopt;
+  }
+  if (e.is_null()) {
+    if (nullable) return std::nullopt;
+    throw input_error(fmt::format("{}: must be a string, not null", field));
+  }
+  std::string_view s;
+  if (e.get(s)) throw input_error(fmt::format("{}: must be a string", field));
+  if (s.size() < min_length)
+    throw input_error(min_length == 1 ? fmt::format("{}: must not be empty", field)
+                                      : fmt::format("{}: must be at least {} bytes", field, min_length));
+  if (max_length && s.size() > max_length)
+    throw input_error(fmt::format("{}: must be at most {} bytes", field, max_length));
+  return std::string(s);
+}
+
+std::optional<bool> json_object_reader::boolean(std::string_view field, bool required) {
+  read_.emplace(field);
+  simdjson::dom::element e;
+  if (object_.at_key(field).get(e)) {
+    if (required) throw input_error(fmt::format("{}: required", field));
+    return std::nullopt;
+  }
+  bool b = false;
+  if (e.get(b)) throw input_error(fmt::format("{}: must be true or false", field));
+  return b;
+}
+
+void json_object_reader::reject_unknown() const {
+  for (auto [key, value] : object_) {
+    (void)value;
+    if (!read_.count(key)) throw input_error(fmt::format("{}: unknown field", std::string(key)));
+  }
+}
+
+bool is_iso_date(std::string_view t) {
+  if (t.size() != 10 || t[4] != '-' || t[7] != '-') return false;
+  auto num = [&](std::size_t pos, std::size_t len, int& out) {
+    for (std::size_t i = pos; i < pos + len; ++i)
+      if (!std::isdigit(static_cast<unsigned char>(t[i]))) return false;
+    std::from_chars(t.data() + pos, t.data() + pos + len, out);
+    return true;
+  };
+  int y = 0, m = 0, d = 0;
+  if (!num(0, 4, y) || !num(5, 2, m) || !num(8, 2, d)) return false;
+  return std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{unsigned(m)},
+                                     std::chrono::day{unsigned(d)}}
+      .ok();
+}
+
+bool is_uuid(std::string_view t) {
+  if (t.size() != 36) return false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? t[i] != '-' : !std::isxdigit(static_cast<unsigned char>(t[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace hearth::http

@@ -1,0 +1,58 @@
+#pragma once
+// The request/response vocabulary between the HTTP engine (http/server.cpp,
+// the only place that knows Beast) and the handlers. Handlers never see a
+// socket: they get a parsed request and a responder to call exactly once,
+// from any thread.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/event_sink.hpp"
+
+namespace hearth::http {
+
+/// One parsed request.
+struct request {
+  std::string method;   // "GET", "POST", ...
+  std::string target;   // as sent: path and query
+  std::string path;     // percent-decoded path
+  std::map<std::string, std::string> query;   // percent-decoded query parameters
+  std::map<std::string, std::string> params;  // path parameters from the route ({id})
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+  std::string request_id;  // from X-Request-ID or generated
+  std::string remote_addr;
+
+  /// The first header of that (lower-case) name, or "".
+  std::string_view header(std::string_view lower_name) const {
+    for (const auto& [k, v] : headers)
+      if (k == lower_name) return v;
+    return {};
+  }
+};
+
+/// One response. `on_stream` turns it into an SSE stream: the engine writes
+/// the status line and headers (chunked, text/event-stream), then hands the
+/// stream to `on_stream` instead of writing `body`.
+struct response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::function<void(std::shared_ptr<event_sink>)> on_stream;
+};
+
+/// Completes a request. Thread-safe; call exactly once.
+using responder = std::function<void(response)>;
+
+/// A route's handler. Runs on a network thread: it validates and then hands
+/// database work to the storage pool. An http::input_error it throws becomes
+/// a 400, any other exception a 500; both in the envelope.
+using handler = std::function<void(const request&, responder)>;
+
+}  // namespace hearth::http

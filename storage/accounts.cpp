@@ -1,0 +1,104 @@
+#include "storage/accounts.hpp"
+
+#include "storage/crypto.hpp"
+#include "storage/errors.hpp"
+
+namespace hearth::storage {
+namespace {
+
+constexpr const char* kInsertAccount =
+    "INSERT INTO auth_account (email_address, name, password_hash) VALUES ($1, $2, $3) "
+    "RETURNING id, email_address, name, hearth_ts(created), hearth_ts(updated)";
+constexpr const char* kSelectAccount =
+    "SELECT id, email_address, name, hearth_ts(created), hearth_ts(updated) FROM auth_account "
+    "WHERE id = $1";
+constexpr const char* kSelectCredentials =
+    "SELECT id, password_hash FROM auth_account WHERE lower(email_address) = lower($1)";
+constexpr const char* kInsertSession =
+    "INSERT INTO auth_session (auth_account_id, key_hash, expires) "
+    "VALUES ($1, $2, now() + $3 * interval '1 millisecond') RETURNING id, hearth_ts(expires)";
+constexpr const char* kSelectSession =
+    "SELECT auth_account_id, id FROM auth_session WHERE key_hash = $1 AND expires > now()";
+constexpr const char* kDeleteSession = "DELETE FROM auth_session WHERE id = $1";
+constexpr const char* kExpireSessions = "DELETE FROM auth_session WHERE expires <= now()";
+
+account to_account(const pqxx::row& r) {
+  return {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+          r[3].as<std::string>(), r[4].as<std::string>()};
+}
+
+// A dummy Argon2id hash, verified against when the e-mail is unknown so that
+// sign-in takes the same time whether or not an account exists.
+const std::string& dummy_hash() {
+  static const std::string h = hash_password("hearth-timing-equaliser");
+  return h;
+}
+
+}  // namespace
+
+account create_account(pqxx::connection_base& conn, const std::string& email,
+                       const std::string& name, const std::string& password_hash) {
+  pqxx::work tx{conn};
+  try {
+    auto r = tx.exec_params1(kInsertAccount, email, name, password_hash);
+    tx.commit();
+    return to_account(r);
+  } catch (const pqxx::unique_violation&) {
+    throw domain_error(errc::conflict, "emailAddress: an account with this address exists");
+  }
+}
+
+session sign_in(pqxx::connection_base& conn, const std::string& email, const std::string& password,
+                std::int64_t ttl_ms) {
+  std::string account_id, hash;
+  {
+    pqxx::read_transaction tx{conn};
+    auto r = tx.exec_params(kSelectCredentials, email);
+    if (!r.empty()) {
+      account_id = r[0][0].as<std::string>();
+      hash = r[0][1].as<std::string>();
+    }
+  }
+  bool ok = verify_password(hash.empty() ? dummy_hash() : hash, password) && !hash.empty();
+  if (!ok) throw domain_error(errc::unauthorized, "wrong emailAddress or password");
+  session s;
+  s.key = new_session_key();
+  s.account_id = account_id;
+  pqxx::work tx{conn};
+  pqxx::binarystring key_hash(session_key_hash(s.key));
+  auto r = tx.exec_params1(kInsertSession, account_id, key_hash, ttl_ms);
+  tx.commit();
+  s.id = r[0].as<std::string>();
+  s.expires = r[1].as<std::string>();
+  return s;
+}
+
+std::optional<principal> authenticate(pqxx::connection_base& conn, const std::string& key) {
+  pqxx::read_transaction tx{conn};
+  pqxx::binarystring key_hash(session_key_hash(key));
+  auto r = tx.exec_params(kSelectSession, key_hash);
+  if (r.empty()) return std::nullopt;
+  return principal{r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+}
+
+void delete_session(pqxx::connection_base& conn, const std::string& session_id) {
+  pqxx::work tx{conn};
+  tx.exec_params0(kDeleteSession, session_id);
+  tx.commit();
+}
+
+account get_account(pqxx::connection_base& conn, const std::string& id) {
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec_params(kSelectAccount, id);
+  if (r.empty()) throw domain_error(errc::not_found, "account not found");
+  return to_account(r[0]);
+}
+
+std::int64_t expire_sessions(pqxx::connection_base& conn) {
+  pqxx::work tx{conn};
+  auto r = tx.exec0(kExpireSessions);
+  tx.commit();
+  return static_cast<std::int64_t>(r.affected_rows());
+}
+
+}  // namespace hearth::storage

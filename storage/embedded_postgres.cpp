@@ -1,0 +1,426 @@
+// Embedded PostgreSQL cluster (see embedded_postgres.hpp).
+//
+// Layout:
+//   <data_dir>/postgres       PGDATA (or a symlink to it, see below)
+//   <data_dir>/postgres.log   output of initdb / pg_ctl (opened by hearth)
+//   <PGDATA>/server.log       the server's own log (pg_ctl -l; written by the
+//                             server user, so it lives inside PGDATA)
+//   /tmp/hearth-pg-<hash>     private unix socket directory (mode 0700, owned
+//                             by the server user). Short on purpose: unix
+//                             socket paths must stay under 107 bytes. <hash>
+//                             is 16 hex digits of FNV-1a of the PGDATA path,
+//                             so each cluster has its own socket directory
+//                             and all of them can use port 5432.
+//
+// Running as root: initdb refuses to run as root, so initdb, pg_ctl and the
+// server run as the `postgres` system user and PGDATA is owned by it. That
+// user must be able to traverse every directory above PGDATA. When it cannot
+// (typically a checkout under /root, mode 0700), the cluster is placed at
+//   /var/lib/hearth/clusters/<16 hex of FNV-1a of the absolute data_dir>
+// (owned by postgres) and <data_dir>/postgres becomes a symlink to it, so the
+// data still survives restarts and the data dir still says where it lives.
+// An existing <data_dir>/postgres (directory or symlink) is always reused.
+// Directories that hearth creates above PGDATA get mode 0755 in that case.
+//
+// Restarts: a server still running from an earlier, killed hearth (pg_ctl
+// status says running) is adopted and stopped by us later: hearth owns this
+// cluster. A stale postmaster.pid / socket lock file is removed before
+// `pg_ctl status` when its pid is dead, a zombie (a killed postmaster whose
+// parent, e.g. a container's pid 1, does not reap it: kill(pid, 0) still
+// succeeds, so pg_ctl would report it running), or a live process whose
+// working directory is not this cluster (pid reuse after a container restart;
+// PostgreSQL refuses to start when such a process belongs to its own user).
+
+#include "storage/embedded_postgres.hpp"
+
+#include <grp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <optional>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "storage/process.hpp"
+
+namespace hearth::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kServerUser = "postgres";
+constexpr const char* kFallbackRoot = "/var/lib/hearth/clusters";
+constexpr int kPort = 5432;
+
+std::string hash_hex16(const std::string& text) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+/// The last `count` lines of a file ("" when unreadable).
+std::string tail_lines(const fs::path& path, std::size_t count) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(std::move(line));
+    if (lines.size() > count) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+std::string log_excerpt(const fs::path& path) {
+  std::string tail = tail_lines(path, 30);
+  if (tail.empty()) return {};
+  return "\n--- last lines of " + path.string() + " ---\n" + tail;
+}
+
+/// Newest /usr/lib/postgresql/<N>/bin that contains initdb.
+fs::path find_bin_dir() {
+  const fs::path root = "/usr/lib/postgresql";
+  std::optional<std::pair<std::pair<int, int>, fs::path>> best;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    int major = 0, minor = 0;
+    std::string name = entry.path().filename().string();
+    if (std::sscanf(name.c_str(), "%d.%d", &major, &minor) < 1) continue;
+    fs::path bin = entry.path() / "bin";
+    if (::access((bin / "initdb").c_str(), X_OK) != 0) continue;
+    auto version = std::make_pair(major, minor);
+    if (!best || version > best->first) best.emplace(version, bin);
+  }
+  if (!best) {
+    throw std::runtime_error(
+        "embedded PostgreSQL: no server binaries found under /usr/lib/postgresql/*/bin "
+        "(install the 'postgresql' package, or configure HEARTH_DATABASE_URL)");
+  }
+  return best->second;
+}
+
+/// Whether `ids` may search (traverse) every existing directory of `path`,
+/// judged from the mode bits (owner, group incl. supplementary groups, other).
+/// Components that do not exist yet are created by hearth with mode 0755.
+bool can_traverse(const fs::path& path, const std::string& user, const user_ids& ids) {
+  if (ids.uid == 0) return true;
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  while (::getgrouplist(user.c_str(), ids.gid, groups.data(), &count) < 0) {
+    if (count <= static_cast<int>(groups.size())) count = static_cast<int>(groups.size()) * 2;
+    groups.resize(static_cast<std::size_t>(count));
+  }
+  groups.resize(static_cast<std::size_t>(count));
+
+  fs::path current;
+  for (const auto& part : path) {
+    current /= part;
+    struct stat st {};
+    if (::stat(current.c_str(), &st) != 0) return true;  // created by us later
+    if (!S_ISDIR(st.st_mode)) return false;
+    mode_t bit;
+    if (st.st_uid == ids.uid) {
+      bit = S_IXUSR;
+    } else if (std::find(groups.begin(), groups.end(), st.st_gid) != groups.end()) {
+      bit = S_IXGRP;
+    } else {
+      bit = S_IXOTH;
+    }
+    if (!(st.st_mode & bit)) return false;
+  }
+  return true;
+}
+
+/// create_directories, giving the directories it creates mode `mode` (when set).
+void create_dirs(const fs::path& path, std::optional<fs::perms> mode) {
+  fs::path current;
+  for (const auto& part : path) {
+    current /= part;
+    std::error_code ec;
+    if (fs::is_directory(current, ec)) continue;
+    if (!fs::create_directory(current, ec) && ec) {
+      throw std::runtime_error("embedded PostgreSQL: cannot create directory " + current.string() +
+                               ": " + ec.message());
+    }
+    if (mode) fs::permissions(current, *mode, fs::perm_options::replace, ec);
+  }
+}
+
+void chown_or_throw(const fs::path& path, const user_ids& owner) {
+  if (::chown(path.c_str(), owner.uid, owner.gid) != 0) {
+    throw std::runtime_error("embedded PostgreSQL: cannot chown " + path.string() + ": " +
+                             std::strerror(errno));
+  }
+}
+
+/// mkdir 0700 owned by `owner`; an existing one must be a real directory of
+/// that owner (it sits in /tmp, where anybody could have created it first).
+void ensure_private_dir(const fs::path& dir, const user_ids& owner) {
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    if (::geteuid() != owner.uid) chown_or_throw(dir, owner);
+  } else if (errno != EEXIST) {
+    throw std::runtime_error("embedded PostgreSQL: cannot create socket directory " + dir.string() +
+                             ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != owner.uid) {
+    throw std::runtime_error("embedded PostgreSQL: socket directory " + dir.string() +
+                             " exists but is not a directory owned by uid " +
+                             std::to_string(owner.uid) + "; remove it");
+  }
+  if ((st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0) {
+    throw std::runtime_error("embedded PostgreSQL: cannot chmod " + dir.string() + ": " +
+                             std::strerror(errno));
+  }
+}
+
+/// The pid on the first line of a PostgreSQL lock file, or 0.
+pid_t lock_file_pid(const fs::path& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+/// Whether `pid` may be the postmaster of `cluster`: alive and its working
+/// directory is the cluster (the postmaster chdirs into PGDATA). A zombie has
+/// no /proc/<pid>/cwd (ENOENT), so it counts as dead. When /proc cannot tell
+/// (e.g. EACCES), assume yes and let pg_ctl/PostgreSQL decide.
+bool may_be_postmaster_of(pid_t pid, const fs::path& cluster) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  if (pid == ::getpid()) return false;
+  std::error_code ec;
+  fs::path cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
+  if (ec) return ec != std::errc::no_such_file_or_directory;
+  fs::path real_cluster = fs::canonical(cluster, ec);
+  if (ec) return true;
+  return cwd == real_cluster;
+}
+
+std::string percent_encode(const std::string& text, bool keep_slash) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/');
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+embedded_postgres::embedded_postgres(embedded_postgres_options options)
+    : options_(std::move(options)) {
+  if (options_.data_dir.empty()) options_.data_dir = "hearth-data";
+  options_.data_dir = fs::weakly_canonical(fs::absolute(options_.data_dir));
+  if (::geteuid() == 0) run_as_ = kServerUser;
+
+  // Decide where PGDATA lives. No side effects here: start() creates things.
+  const fs::path in_place = options_.data_dir / "postgres";
+  std::error_code ec;
+  if (fs::is_symlink(in_place, ec)) {
+    fs::path target = fs::read_symlink(in_place, ec);
+    if (target.is_relative()) target = options_.data_dir / target;
+    cluster_dir_ = fs::weakly_canonical(target);
+  } else if (fs::exists(in_place, ec)) {
+    cluster_dir_ = in_place;
+  } else if (!run_as_.empty()) {
+    auto ids = lookup_user(run_as_);
+    if (ids && !can_traverse(options_.data_dir, run_as_, *ids)) {
+      cluster_dir_ = fs::path(kFallbackRoot) / hash_hex16(options_.data_dir.string());
+    } else {
+      cluster_dir_ = in_place;
+    }
+  } else {
+    cluster_dir_ = in_place;
+  }
+  socket_dir_ = "/tmp/hearth-pg-" + hash_hex16(cluster_dir_.string());
+}
+
+embedded_postgres::~embedded_postgres() { stop(); }
+
+void embedded_postgres::start() {
+  // Who runs the server.
+  user_ids owner{::geteuid(), ::getegid()};
+  if (!run_as_.empty()) {
+    auto ids = lookup_user(run_as_);
+    if (!ids) {
+      throw std::runtime_error(
+          "embedded PostgreSQL: running as root, but there is no '" + run_as_ +
+          "' system user to run PostgreSQL as (install the 'postgresql' package, run hearth "
+          "as a normal user, or configure HEARTH_DATABASE_URL)");
+    }
+    owner = *ids;
+  }
+  const fs::path bin = options_.bin_dir.empty() ? find_bin_dir() : options_.bin_dir;
+  const fs::path in_place = options_.data_dir / "postgres";
+  const bool relocated = cluster_dir_ != in_place;
+  const std::optional<fs::perms> traversable =
+      run_as_.empty() ? std::nullopt : std::optional<fs::perms>(fs::perms(0755));
+
+  // Directories.
+  create_dirs(options_.data_dir, relocated ? std::nullopt : traversable);
+  std::error_code ec;
+  if (relocated) {
+    create_dirs(cluster_dir_.parent_path(), fs::perms(0755));
+    if (!fs::is_symlink(in_place, ec)) {
+      fs::create_directory_symlink(cluster_dir_, in_place, ec);
+      if (ec) {
+        throw std::runtime_error("embedded PostgreSQL: cannot create symlink " + in_place.string() +
+                                 " -> " + cluster_dir_.string() + ": " + ec.message());
+      }
+    }
+  }
+  create_dirs(cluster_dir_, std::nullopt);
+  const bool initialised = fs::exists(cluster_dir_ / "PG_VERSION", ec);
+  if (!initialised) {
+    if (!run_as_.empty()) chown_or_throw(cluster_dir_, owner);
+    ::chmod(cluster_dir_.c_str(), 0700);
+  }
+  ensure_private_dir(socket_dir_, owner);
+
+  const fs::path tools_log = options_.data_dir / "postgres.log";
+  const fs::path server_log = cluster_dir_ / "server.log";
+  spawn_options as_server;
+  as_server.run_as = run_as_;
+  as_server.log_file = tools_log.string();
+  as_server.work_dir = "/";  // the server user may not be able to access our cwd
+  const std::string pg_ctl = (bin / "pg_ctl").string();
+
+  // initdb on first use.
+  if (!initialised) {
+    std::vector<std::string> argv = {(bin / "initdb").string(),
+                                     "-D",
+                                     cluster_dir_.string(),
+                                     "-U",
+                                     "postgres",
+                                     "-A",
+                                     "trust",
+                                     "-E",
+                                     "UTF8",
+                                     "--locale=C.UTF-8"};
+    if (options_.throwaway) argv.push_back("--no-sync");
+    int code = run_process(argv, as_server);
+    if (code != 0) {
+      throw std::runtime_error("embedded PostgreSQL: initdb failed with exit code " +
+                               std::to_string(code) + log_excerpt(tools_log));
+    }
+  }
+
+  // Stale lock files whose pid now belongs to an unrelated process.
+  for (const fs::path& lock : {cluster_dir_ / "postmaster.pid",
+                               socket_dir_ / (".s.PGSQL." + std::to_string(kPort) + ".lock")}) {
+    if (!fs::exists(lock, ec)) continue;
+    if (!may_be_postmaster_of(lock_file_pid(lock), cluster_dir_)) {
+      fs::remove(lock, ec);
+      if (lock.filename() != "postmaster.pid") {
+        fs::remove(socket_dir_ / (".s.PGSQL." + std::to_string(kPort)), ec);
+      }
+    }
+  }
+
+  // Adopt a running server, or start one.
+  int status = run_process({pg_ctl, "status", "-D", cluster_dir_.string()}, as_server);
+  if (status != 0) {
+    std::string server_options = "-k " + socket_dir_.string() + " -c listen_addresses= -p " +
+                                 std::to_string(kPort) + " -c max_connections=200";
+    if (options_.throwaway) {
+      server_options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+    }
+    int code = run_process({pg_ctl, "-D", cluster_dir_.string(), "-w", "-t", "60", "-l",
+                            server_log.string(), "-o", server_options, "start"},
+                           as_server, std::chrono::seconds(90));
+    if (code != 0) {
+      throw std::runtime_error("embedded PostgreSQL: pg_ctl start failed with exit code " +
+                               std::to_string(code) + log_excerpt(server_log) +
+                               log_excerpt(tools_log));
+    }
+  }
+  started_by_us_ = true;
+
+  // Wait until it accepts connections (an adopted server may still be recovering).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    try {
+      pqxx::connection probe{url("postgres")};
+      break;
+    } catch (const std::exception& e) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw std::runtime_error("embedded PostgreSQL: server at " + socket_dir_.string() +
+                                 " does not accept connections: " + e.what() +
+                                 log_excerpt(server_log));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  if (!options_.database.empty()) create_database(options_.database);
+}
+
+void embedded_postgres::stop() noexcept {
+  if (!started_by_us_) return;
+  started_by_us_ = false;
+  try {
+    const fs::path bin = options_.bin_dir.empty() ? find_bin_dir() : options_.bin_dir;
+    spawn_options as_server;
+    as_server.run_as = run_as_;
+    as_server.log_file = (options_.data_dir / "postgres.log").string();
+    as_server.work_dir = "/";
+    run_process({(bin / "pg_ctl").string(), "-D", cluster_dir_.string(), "-m", "fast", "-w", "-t",
+                 "60", "stop"},
+                as_server, std::chrono::seconds(90));
+  } catch (...) {
+    // Best effort: the destructor must not throw.
+  }
+}
+
+std::string embedded_postgres::url() const { return url(options_.database); }
+
+std::string embedded_postgres::url(const std::string& database) const {
+  return "postgresql://postgres@/" + percent_encode(database, false) +
+         "?host=" + percent_encode(socket_dir_.string(), true) + "&port=" + std::to_string(kPort);
+}
+
+void embedded_postgres::create_database(const std::string& name) {
+  pqxx::connection conn{url("postgres")};
+  pqxx::nontransaction txn{conn};
+  if (!txn.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", name).empty()) return;
+  try {
+    // template0: nobody is ever connected to it, so concurrent creations do
+    // not fail with "source database is being accessed by other users".
+    txn.exec("CREATE DATABASE " + conn.quote_name(name) + " TEMPLATE template0");
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() != "42P04") throw;  // duplicate_database: created concurrently
+  }
+}
+
+}  // namespace hearth::storage

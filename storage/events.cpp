@@ -1,0 +1,44 @@
+#include "storage/events.hpp"
+
+namespace hearth::storage {
+namespace {
+
+constexpr const char* kNextSeq =
+    "UPDATE auth_household SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq";
+constexpr const char* kInsertEvent =
+    "INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, updated) "
+    "VALUES ($1, $2, $3, $4, $5, $6::timestamptz)";
+constexpr const char* kSelectEvents =
+    "SELECT seq, table_name, row_id, operation, hearth_ts(updated) FROM change_event "
+    "WHERE auth_household_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
+constexpr const char* kSelectHead = "SELECT event_seq FROM auth_household WHERE id = $1";
+
+}  // namespace
+
+change_event record_change(pqxx::work& tx, const std::string& household_id,
+                           const std::string& table, const std::string& row_id,
+                           const std::string& operation, const std::string& updated) {
+  change_event e{household_id, 0, table, row_id, operation, updated};
+  e.seq = tx.exec_params1(kNextSeq, household_id)[0].as<std::int64_t>();
+  tx.exec_params0(kInsertEvent, household_id, e.seq, table, row_id, operation, updated);
+  return e;
+}
+
+std::vector<change_event> load_events(pqxx::connection_base& conn, const std::string& household_id,
+                                      std::int64_t after_seq, std::int64_t up_to_seq,
+                                      std::int64_t limit) {
+  pqxx::read_transaction tx{conn};
+  std::vector<change_event> out;
+  for (const auto& row : tx.exec_params(kSelectEvents, household_id, after_seq, up_to_seq, limit))
+    out.push_back({household_id, row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                   row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<std::string>()});
+  return out;
+}
+
+std::int64_t head_seq(pqxx::connection_base& conn, const std::string& household_id) {
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec_params(kSelectHead, household_id);
+  return r.empty() ? 0 : r[0][0].as<std::int64_t>();
+}
+
+}  // namespace hearth::storage

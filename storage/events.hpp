@@ -1,0 +1,42 @@
+#pragma once
+// The change_event outbox. Every write to a household table calls
+// record_change() inside its own transaction: it takes the next sequence
+// number of the household (locking its row, so sequence order is commit order
+// within a household) and inserts the outbox row. After commit the returned
+// event is handed to the notifier actor. The outbox is the source of truth
+// for SSE replay (Last-Event-ID) and for gap backfill.
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hearth::storage {
+
+/// One committed change of one row. `seq` counts from 1 per household;
+/// `updated` is RFC 3339 UTC.
+struct change_event {
+  std::string household_id;
+  std::int64_t seq = 0;
+  std::string table;      // "shop_item", "plan_task", ...
+  std::string row_id;
+  std::string operation;  // "create" | "update" | "delete"
+  std::string updated;
+};
+
+/// Appends the outbox row for a change inside `tx` and returns it.
+change_event record_change(pqxx::work& tx, const std::string& household_id,
+                           const std::string& table, const std::string& row_id,
+                           const std::string& operation, const std::string& updated);
+
+/// Events of `household_id` with after_seq < seq <= up_to_seq, in order,
+/// at most `limit` of them.
+std::vector<change_event> load_events(pqxx::connection_base& conn, const std::string& household_id,
+                                      std::int64_t after_seq, std::int64_t up_to_seq,
+                                      std::int64_t limit);
+
+/// The household's last sequence number (0 when it has no events).
+std::int64_t head_seq(pqxx::connection_base& conn, const std::string& household_id);
+
+}  // namespace hearth::storage

@@ -1,0 +1,73 @@
+#include "storage/households.hpp"
+
+#include "storage/errors.hpp"
+
+namespace hearth::storage {
+namespace {
+
+constexpr const char* kInsertHousehold =
+    "INSERT INTO auth_household (name) VALUES ($1) "
+    "RETURNING id, name, hearth_ts(created), hearth_ts(updated)";
+constexpr const char* kInsertMember =
+    "INSERT INTO auth_household_member (auth_household_id, auth_account_id, permissions) "
+    "VALUES ($1, $2, $3)";
+constexpr const char* kSelectHouseholds =
+    "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated) "
+    "FROM auth_household h JOIN auth_household_member m ON m.auth_household_id = h.id "
+    "WHERE m.auth_account_id = $1 ORDER BY h.created, h.id";
+constexpr const char* kSelectPermission =
+    "SELECT permissions FROM auth_household_member "
+    "WHERE auth_household_id = $1 AND auth_account_id = $2";
+constexpr const char* kSelectAccountByEmail =
+    "SELECT id, email_address FROM auth_account WHERE lower(email_address) = lower($1)";
+
+}  // namespace
+
+household create_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& name) {
+  pqxx::work tx{conn};
+  auto r = tx.exec_params1(kInsertHousehold, name);
+  household h{r[0].as<std::string>(), r[1].as<std::string>(), "owner", r[2].as<std::string>(),
+              r[3].as<std::string>()};
+  tx.exec_params0(kInsertMember, h.id, account_id, "owner");
+  tx.commit();
+  return h;
+}
+
+std::vector<household> list_households(pqxx::connection_base& conn, const std::string& account_id) {
+  pqxx::read_transaction tx{conn};
+  std::vector<household> out;
+  for (const auto& r : tx.exec_params(kSelectHouseholds, account_id))
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                   r[3].as<std::string>(), r[4].as<std::string>()});
+  return out;
+}
+
+std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::string& account_id,
+                                         const std::string& household_id) {
+  auto r = tx.exec_params(kSelectPermission, household_id, account_id);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                  const std::string& household_id, const std::string& email,
+                  const std::string& permissions) {
+  pqxx::work tx{conn};
+  auto caller = permission_of(tx, caller_account_id, household_id);
+  if (!caller) throw domain_error(errc::not_found, "household not found");
+  if (*caller != "owner")
+    throw domain_error(errc::forbidden, "only an owner of the household may add members");
+  auto acc = tx.exec_params(kSelectAccountByEmail, email);
+  if (acc.empty()) throw domain_error(errc::not_found, "emailAddress: no account with this address");
+  member m{household_id, acc[0][0].as<std::string>(), acc[0][1].as<std::string>(), permissions};
+  try {
+    tx.exec_params0(kInsertMember, household_id, m.account_id, permissions);
+  } catch (const pqxx::unique_violation&) {
+    throw domain_error(errc::conflict, "emailAddress: already a member of this household");
+  }
+  tx.commit();
+  return m;
+}
+
+}  // namespace hearth::storage

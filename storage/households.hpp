@@ -1,0 +1,40 @@
+#pragma once
+// Households and their members (auth_household, auth_household_member).
+// Permission levels: owner (may add members), edit (may write rows), view.
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hearth::storage {
+
+/// A household as seen by one member (`permissions` is that member's level).
+struct household {
+  std::string id, name, permissions, created, updated;
+};
+
+struct member {
+  std::string household_id, account_id, email_address, permissions;
+};
+
+/// Creates a household with `account_id` as its owner.
+household create_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& name);
+
+/// The households `account_id` belongs to, oldest first.
+std::vector<household> list_households(pqxx::connection_base& conn, const std::string& account_id);
+
+/// Adds the account with `email` to the household as `permissions`.
+/// Throws domain_error: not_found (caller not a member, or no such account),
+/// forbidden (caller not an owner), conflict (already a member).
+member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                  const std::string& household_id, const std::string& email,
+                  const std::string& permissions);
+
+/// The caller's permission level in a household, or nullopt for non-members.
+std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::string& account_id,
+                                         const std::string& household_id);
+
+}  // namespace hearth::storage

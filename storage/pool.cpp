@@ -1,0 +1,65 @@
+#include "storage/pool.hpp"
+
+
+#include "config/logging.hpp"
+
+namespace hearth::storage {
+
+pool::pool(std::string url, int size) : url_(std::move(url)) {
+  // Open the first connection here so a wrong URL fails start-up loudly.
+  pqxx::connection probe{url_};
+  probe.disconnect();
+  for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+pool::~pool() { stop(); }
+
+bool pool::submit(job j) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || jobs_.size() >= max_queue) return false;
+    jobs_.push_back(std::move(j));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+std::size_t pool::queued() const {
+  std::lock_guard lock(mutex_);
+  return jobs_.size();
+}
+
+void pool::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void pool::run(int index) {
+  pqxx::lazyconnection conn{url_};
+  for (;;) {
+    job j;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping and drained
+      j = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    // A failed job is never retried here: its commit may have reached the
+    // server before the connection broke (in doubt).
+    try {
+      j(conn);
+    } catch (const std::exception& e) {
+      log::error("db pool[{}]: job failed: {}", index, e.what());
+    }
+  }
+}
+
+}  // namespace hearth::storage

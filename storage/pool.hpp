@@ -1,0 +1,60 @@
+#pragma once
+// The database pool: N worker threads, each owning one libpqxx connection.
+// Every PostgreSQL call in hearth runs here, never on an Asio network thread
+// or a CAF scheduler thread: callers submit a job and get the result back by
+// their own means (a post to their strand, a message to their actor).
+
+#include <pqxx/pqxx>
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hearth::storage {
+
+/// A unit of database work. It runs on a pool thread with that thread's
+/// connection; exceptions it throws are caught and logged by the pool (a job
+/// that must answer someone catches them itself). The connection is lazy
+/// and reconnects by itself after a loss (libpqxx 6 reactivation), so a job
+/// always runs and sees pqxx::broken_connection while the server is away.
+using connection = pqxx::connection_base;
+using job = std::function<void(connection&)>;
+
+class pool {
+ public:
+  /// Opens `size` connections to `url` (throws pqxx::broken_connection when
+  /// the first cannot be opened) and starts their threads.
+  pool(std::string url, int size);
+  ~pool();  // stop(): waits for queued jobs to finish
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
+
+  /// Queues `j`. Returns false (and does not run it) once stop() was called
+  /// or when more than `max_queue` jobs wait (the caller answers 503).
+  bool submit(job j);
+
+  /// Runs the queued jobs, then joins the threads. Idempotent.
+  void stop();
+
+  /// Jobs waiting for a connection (for health and metrics).
+  std::size_t queued() const;
+
+  static constexpr std::size_t max_queue = 10'000;
+
+ private:
+  void run(int index);
+
+  std::string url_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace hearth::storage

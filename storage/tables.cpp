@@ -1,0 +1,179 @@
+#include "storage/tables.hpp"
+
+#include <fmt/format.h>
+
+#include "storage/errors.hpp"
+#include "storage/households.hpp"
+
+namespace hearth::storage {
+namespace {
+
+// SQL text is built only from table_spec constants, never from user input;
+// values always travel as parameters.
+std::string select_list(const table_spec& t, const std::string& alias) {
+  std::string s = fmt::format("{0}.id, {0}.auth_household_id, hearth_ts({0}.created), "
+                              "hearth_ts({0}.updated)", alias);
+  for (const auto& c : t.columns) s += fmt::format(", {}.{}", alias, c.sql);
+  return s;
+}
+
+record to_record(const table_spec& t, const pqxx::row& r) {
+  record o;
+  o["id"] = r[0].c_str();
+  o["authHouseholdID"] = r[1].c_str();
+  for (std::size_t i = 0; i < t.columns.size(); ++i) {
+    const auto& c = t.columns[i];
+    const auto& f = r[static_cast<int>(i + 4)];
+    if (f.is_null()) o[c.json] = nullptr;
+    else if (c.type == column_type::boolean) o[c.json] = f.as<bool>();
+    else o[c.json] = f.c_str();
+  }
+  o["created"] = r[2].c_str();
+  o["updated"] = r[3].c_str();
+  return o;
+}
+
+// Locks the row and returns its household, enforcing membership and write
+// permission of the caller.
+std::string lock_for_write(pqxx::work& tx, const table_spec& t, const std::string& account_id,
+                           const std::string& id) {
+  auto r = tx.exec_params(
+      fmt::format("SELECT auth_household_id FROM {} WHERE id = $1 FOR UPDATE", t.sql_name), id);
+  if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  auto household_id = r[0][0].as<std::string>();
+  auto perm = permission_of(tx, account_id, household_id);
+  if (!perm) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  if (*perm == "view")
+    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  return household_id;
+}
+
+void check_write_permission(pqxx::work& tx, const std::string& account_id,
+                            const std::string& household_id) {
+  auto perm = permission_of(tx, account_id, household_id);
+  if (!perm) throw domain_error(errc::not_found, "authHouseholdID: household not found");
+  if (*perm == "view")
+    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+}
+
+std::vector<std::optional<std::string>> params_of(const table_spec& t, const values& v,
+                                                  std::string& assignments,
+                                                  std::string& names, std::string& placeholders,
+                                                  int first_param) {
+  std::vector<std::optional<std::string>> params;
+  for (const auto& c : t.columns) {
+    auto it = v.find(c.json);
+    if (it == v.end()) continue;
+    params.push_back(it->second);
+    int n = first_param + static_cast<int>(params.size()) - 1;
+    assignments += fmt::format("{}{} = ${}", assignments.empty() ? "" : ", ", c.sql, n);
+    names += fmt::format(", {}", c.sql);
+    placeholders += fmt::format(", ${}", n);
+  }
+  return params;
+}
+
+write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
+                    const std::string& operation) {
+  write_result out{to_record(t, row), {}};
+  out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
+                            out.row["id"].as_string().c_str(), operation,
+                            out.row["updated"].as_string().c_str());
+  tx.commit();
+  return out;
+}
+
+}  // namespace
+
+const table_spec& shop_item_table() {
+  static const table_spec t{"shop_item", "ShopItem", "/api/v1/shop/items",
+                            {{"name", "name", column_type::text, true, false, 1000, 1},
+                             {"done", "done", column_type::boolean, false, false, 0, 0}}};
+  return t;
+}
+
+const table_spec& plan_task_table() {
+  static const table_spec t{"plan_task", "PlanTask", "/api/v1/plan/tasks",
+                            {{"name", "name", column_type::text, true, false, 1000, 1},
+                             {"done", "done", column_type::boolean, false, false, 0, 0},
+                             {"dueDate", "due_date", column_type::date, false, true, 0, 0}}};
+  return t;
+}
+
+const std::vector<const table_spec*>& household_tables() {
+  static const std::vector<const table_spec*> all = {&shop_item_table(), &plan_task_table()};
+  return all;
+}
+
+std::vector<record> list_rows(pqxx::connection_base& conn, const table_spec& t,
+                              const std::string& account_id,
+                              const std::optional<std::string>& household_id) {
+  pqxx::read_transaction tx{conn};
+  auto sql = fmt::format(
+      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = t.auth_household_id "
+      "WHERE m.auth_account_id = $1 AND ($2::uuid IS NULL OR t.auth_household_id = $2::uuid) "
+      "ORDER BY t.created, t.id",
+      select_list(t, "t"), t.sql_name);
+  std::vector<record> out;
+  for (const auto& r : tx.exec_params(sql, account_id, household_id)) out.push_back(to_record(t, r));
+  return out;
+}
+
+record get_row(pqxx::connection_base& conn, const table_spec& t, const std::string& account_id,
+               const std::string& id) {
+  pqxx::read_transaction tx{conn};
+  auto sql = fmt::format(
+      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = t.auth_household_id "
+      "WHERE m.auth_account_id = $1 AND t.id = $2",
+      select_list(t, "t"), t.sql_name);
+  auto r = tx.exec_params(sql, account_id, id);
+  if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  return to_record(t, r[0]);
+}
+
+write_result create_row(pqxx::connection_base& conn, const table_spec& t,
+                        const std::string& account_id, const std::string& household_id,
+                        const values& v) {
+  pqxx::work tx{conn};
+  check_write_permission(tx, account_id, household_id);
+  std::string assignments, names, placeholders;
+  auto params = params_of(t, v, assignments, names, placeholders, 2);
+  params.insert(params.begin(), household_id);
+  auto sql = fmt::format("INSERT INTO {0} AS t (auth_household_id{1}) VALUES ($1{2}) RETURNING {3}",
+                         t.sql_name, names, placeholders, select_list(t, "t"));
+  auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
+  return finish(tx, t, r, "create");
+}
+
+write_result update_row(pqxx::connection_base& conn, const table_spec& t,
+                        const std::string& account_id, const std::string& id, const values& v) {
+  pqxx::work tx{conn};
+  lock_for_write(tx, t, account_id, id);
+  std::string assignments, names, placeholders;
+  auto params = params_of(t, v, assignments, names, placeholders, 2);
+  params.insert(params.begin(), id);
+  auto sql = fmt::format(
+      "UPDATE {0} AS t SET {1}{2}updated = greatest(now(), t.updated + interval '1 microsecond') "
+      "WHERE id = $1 RETURNING {3}",
+      t.sql_name, assignments, assignments.empty() ? "" : ", ", select_list(t, "t"));
+  auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
+  return finish(tx, t, r, "update");
+}
+
+write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
+                        const std::string& account_id, const std::string& id) {
+  pqxx::work tx{conn};
+  lock_for_write(tx, t, account_id, id);
+  auto r = tx.exec_params1(fmt::format("DELETE FROM {0} AS t WHERE id = $1 RETURNING {1}",
+                                       t.sql_name, select_list(t, "t")),
+                           id);
+  auto out = write_result{to_record(t, r), {}};
+  // A delete's event time is the time of the delete, not the row's last update.
+  auto now = tx.exec1("SELECT hearth_ts(now())")[0].as<std::string>();
+  out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
+                            out.row["id"].as_string().c_str(), "delete", now);
+  tx.commit();
+  return out;
+}
+
+}  // namespace hearth::storage

@@ -1,0 +1,135 @@
+// Accounts, sessions, authentication, request ids and health.
+
+#include "tests/integration/fixture.hpp"
+
+namespace hearth::testing {
+namespace {
+
+using auth = hearth_test;
+
+TEST_F(auth, signup_returns_the_account_without_secrets) {
+  const auto email = unique_email("signup");
+  auto res = signup(email, "a long password", "Signup User");
+  auto env = check_envelope(res, 201, "AuthAccount");
+  EXPECT_EQ(env.at("dataTotal").to_number<int>(), 1);
+  auto account = first_value(res);
+  EXPECT_FALSE(str(account, "id").empty());
+  EXPECT_EQ(str(account, "emailAddress"), email);
+  EXPECT_EQ(str(account, "name"), "Signup User");
+  EXPECT_TRUE(account.contains("created"));
+  EXPECT_TRUE(account.contains("updated"));
+  EXPECT_EQ(res.body.find("a long password"), std::string::npos) << res.body;
+  for (const auto& field : account) {
+    std::string key(field.key());
+    EXPECT_EQ(key.find("assword"), std::string::npos) << "secret field " << key;
+    EXPECT_EQ(key.find("ash"), std::string::npos) << "secret field " << key;
+  }
+}
+
+TEST_F(auth, duplicate_email_is_409) {
+  const auto email = unique_email("dup");
+  require_status(signup(email, "password one", "One"), 201, "first signup");
+  check_envelope(signup(email, "password two", "Two"), 409);
+}
+
+TEST_F(auth, short_password_is_400) {
+  check_envelope(signup(unique_email("short"), "1234567", "Short"), 400);
+}
+
+TEST_F(auth, email_without_at_sign_is_400) {
+  check_envelope(signup("not-an-email.example.com", "a long password", "Bad"), 400);
+}
+
+TEST_F(auth, signin_returns_a_session_and_an_httponly_cookie) {
+  auto user = new_user("signin");
+  auto res = signin_response(user.email, user.password);
+  check_envelope(res, 201, "AuthSession");
+  auto session = first_value(res);
+  const auto key = str(session, "key");
+  EXPECT_FALSE(key.empty());
+  EXPECT_FALSE(str(session, "id").empty());
+  EXPECT_EQ(str(session, "authAccountID"), user.account_id);
+  EXPECT_TRUE(session.contains("expires"));
+  const auto cookie = res.header("set-cookie");
+  EXPECT_NE(cookie.find("hearth_session=" + key), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
+}
+
+TEST_F(auth, wrong_password_is_401) {
+  auto user = new_user("wrongpw");
+  check_envelope(signin_response(user.email, "not the password"), 401);
+}
+
+TEST_F(auth, unknown_email_is_401) {
+  check_envelope(signin_response(unique_email("nobody"), "a long password"), 401);
+}
+
+TEST_F(auth, bearer_key_authenticates) {
+  auto user = new_user("bearer");
+  auto res = http().request_as(user.key, "GET", "/api/v1/auth/accounts/me");
+  check_envelope(res, 200, "AuthAccount");
+  auto me = first_value(res);
+  EXPECT_EQ(str(me, "id"), user.account_id);
+  EXPECT_EQ(str(me, "emailAddress"), user.email);
+  EXPECT_EQ(str(me, "name"), user.name);
+}
+
+TEST_F(auth, cookie_authenticates) {
+  auto user = new_user("cookie");
+  auto res = http().request("GET", "/api/v1/auth/accounts/me", "",
+                            {{"Cookie", "other=1; hearth_session=" + user.key}});
+  check_envelope(res, 200, "AuthAccount");
+  EXPECT_EQ(str(first_value(res), "id"), user.account_id);
+}
+
+TEST_F(auth, missing_or_invalid_credentials_are_401) {
+  check_envelope(http().request("GET", "/api/v1/auth/accounts/me"), 401);
+  check_envelope(http().request_as("not-a-real-key", "GET", "/api/v1/auth/accounts/me"), 401);
+  check_envelope(http().request("GET", "/api/v1/auth/accounts/me", "",
+                                {{"Cookie", "hearth_session=bogus"}}),
+                 401);
+  check_envelope(http().request("GET", "/api/v1/shop/items"), 401);
+}
+
+TEST_F(auth, signout_invalidates_the_key) {
+  auto user = new_user("signout");
+  require_status(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me"), 200, "before");
+  check_envelope(http().request_as(user.key, "DELETE", "/api/v1/auth/signin"), 200);
+  check_envelope(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me"), 401);
+}
+
+TEST_F(auth, signout_ends_only_that_session) {
+  auto user = new_user("twosessions");
+  const auto second = signin(user.email, user.password);
+  ASSERT_NE(second, user.key);
+  require_status(http().request_as(user.key, "DELETE", "/api/v1/auth/signin"), 200, "signout");
+  EXPECT_EQ(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me").status, 401u);
+  EXPECT_EQ(http().request_as(second, "GET", "/api/v1/auth/accounts/me").status, 200u);
+}
+
+TEST_F(auth, request_id_is_echoed_and_generated) {
+  auto res = http().request("GET", "/api/v1/health", "", {{"X-Request-ID", "test-req-4711"}});
+  EXPECT_EQ(res.header("x-request-id"), "test-req-4711");
+  auto body = res.json().as_object();
+  EXPECT_EQ(str(body, "requestID"), "test-req-4711");
+
+  auto generated = http().request("GET", "/api/v1/health");
+  const auto id = generated.header("x-request-id");
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(str(generated.json().as_object(), "requestID"), id);
+  EXPECT_NE(http().request("GET", "/api/v1/health").header("x-request-id"), id)
+      << "request ids must differ between requests";
+
+  // On errors too.
+  auto error = http().request("GET", "/api/v1/nothing-here", "", {{"X-Request-ID", "err-1"}});
+  EXPECT_EQ(error.status, 404u);
+  EXPECT_EQ(error.header("x-request-id"), "err-1");
+}
+
+TEST_F(auth, health_is_200) {
+  auto res = http().request("GET", "/api/v1/health");
+  check_envelope(res, 200);
+}
+
+}  // namespace
+}  // namespace hearth::testing

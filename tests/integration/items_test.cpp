@@ -1,0 +1,251 @@
+// ShopItem and PlanTask CRUD and household-level authorization.
+
+#include "tests/integration/fixture.hpp"
+
+#include <set>
+
+namespace hearth::testing {
+namespace {
+
+using tables = hearth_test;
+
+std::set<std::string> ids_of(const http_response& res) {
+  std::set<std::string> ids;
+  for (const auto& v : res.json().as_object().at("dataValue").as_array()) {
+    ids.insert(str(v.as_object(), "id"));
+  }
+  return ids;
+}
+
+TEST_F(tables, shop_item_crud) {
+  auto user = new_user("shopper");
+  const auto hh = create_household(user.key, "Home");
+
+  auto created = http().request_as(
+      user.key, "POST", "/api/v1/shop/items",
+      json::serialize(json::object{{"authHouseholdID", hh}, {"name", "Milk"}}));
+  check_envelope(created, 201, "ShopItem");
+  auto item = first_value(created);
+  const auto id = str(item, "id");
+  EXPECT_EQ(str(item, "authHouseholdID"), hh);
+  EXPECT_EQ(str(item, "name"), "Milk");
+  EXPECT_EQ(item.at("done").as_bool(), false);
+  EXPECT_TRUE(item.contains("created"));
+  EXPECT_TRUE(item.contains("updated"));
+
+  auto got = http().request_as(user.key, "GET", "/api/v1/shop/items/" + id);
+  check_envelope(got, 200, "ShopItem");
+  EXPECT_EQ(str(first_value(got), "name"), "Milk");
+
+  // PUT with a subset: only `done`.
+  auto put = http().request_as(user.key, "PUT", "/api/v1/shop/items/" + id,
+                               R"({"done":true})");
+  check_envelope(put, 200, "ShopItem");
+  EXPECT_EQ(first_value(put).at("done").as_bool(), true);
+  EXPECT_EQ(str(first_value(put), "name"), "Milk");
+
+  // PUT with the other field.
+  put = http().request_as(user.key, "PUT", "/api/v1/shop/items/" + id, R"({"name":"Oat milk"})");
+  check_envelope(put, 200, "ShopItem");
+  EXPECT_EQ(str(first_value(put), "name"), "Oat milk");
+  EXPECT_EQ(first_value(put).at("done").as_bool(), true);
+
+  auto list = http().request_as(user.key, "GET", "/api/v1/shop/items");
+  check_envelope(list, 200, "ShopItem");
+  EXPECT_EQ(ids_of(list), std::set<std::string>{id});
+
+  auto del = http().request_as(user.key, "DELETE", "/api/v1/shop/items/" + id);
+  check_envelope(del, 200);
+  check_envelope(http().request_as(user.key, "GET", "/api/v1/shop/items/" + id), 404);
+  EXPECT_TRUE(ids_of(http().request_as(user.key, "GET", "/api/v1/shop/items")).empty());
+}
+
+TEST_F(tables, shop_item_created_done) {
+  auto user = new_user("done");
+  const auto hh = create_household(user.key, "Home");
+  auto res = http().request_as(
+      user.key, "POST", "/api/v1/shop/items",
+      json::serialize(json::object{{"authHouseholdID", hh}, {"name", "Eggs"}, {"done", true}}));
+  check_envelope(res, 201, "ShopItem");
+  EXPECT_EQ(first_value(res).at("done").as_bool(), true);
+}
+
+TEST_F(tables, put_rejects_non_writable_and_empty_bodies) {
+  auto user = new_user("putter");
+  const auto hh = create_household(user.key, "Home");
+  const auto other_hh = create_household(user.key, "Other");
+  const auto id = str(create_item(user.key, hh, "Bread"), "id");
+  const auto target = "/api/v1/shop/items/" + id;
+
+  auto res = http().request_as(user.key, "PUT", target, "{}");
+  check_envelope(res, 400);
+  res = http().request_as(user.key, "PUT", target,
+                          json::serialize(json::object{{"authHouseholdID", other_hh}}));
+  check_envelope(res, 400);
+  EXPECT_NE(message_of(res).find("authHouseholdID"), std::string::npos) << res.body;
+  res = http().request_as(user.key, "PUT", target, R"({"id":"x","name":"y"})");
+  check_envelope(res, 400);
+  res = http().request_as(user.key, "PUT", target, R"({"created":"2020-01-01T00:00:00Z"})");
+  check_envelope(res, 400);
+  // Unchanged.
+  auto item = first_value(http().request_as(user.key, "GET", target));
+  EXPECT_EQ(str(item, "name"), "Bread");
+  EXPECT_EQ(str(item, "authHouseholdID"), hh);
+}
+
+TEST_F(tables, list_covers_all_households_and_filters) {
+  auto user = new_user("lister");
+  auto other = new_user("notmine");
+  const auto h1 = create_household(user.key, "One");
+  const auto h2 = create_household(user.key, "Two");
+  const auto foreign = create_household(other.key, "Foreign");
+  const auto i1 = str(create_item(user.key, h1, "a"), "id");
+  const auto i2 = str(create_item(user.key, h2, "b"), "id");
+  const auto i3 = str(create_item(user.key, h2, "c"), "id");
+  create_item(other.key, foreign, "not visible");
+
+  auto all = http().request_as(user.key, "GET", "/api/v1/shop/items");
+  auto env = check_envelope(all, 200, "ShopItem");
+  EXPECT_EQ(ids_of(all), (std::set<std::string>{i1, i2, i3}));
+  EXPECT_EQ(env.at("dataTotal").to_number<int>(), 3);
+
+  auto filtered = http().request_as(user.key, "GET", "/api/v1/shop/items?authHouseholdID=" + h2);
+  check_envelope(filtered, 200, "ShopItem");
+  EXPECT_EQ(ids_of(filtered), (std::set<std::string>{i2, i3}));
+
+  // Filtering on a household the caller does not belong to reveals nothing.
+  auto sneaky =
+      http().request_as(user.key, "GET", "/api/v1/shop/items?authHouseholdID=" + foreign);
+  if (sneaky.status == 200) {
+    EXPECT_TRUE(ids_of(sneaky).empty()) << sneaky.body;
+  } else {
+    EXPECT_EQ(sneaky.status, 404u) << sneaky.body;
+  }
+}
+
+TEST_F(tables, plan_task_crud_with_due_date) {
+  auto user = new_user("planner");
+  const auto hh = create_household(user.key, "Home");
+
+  auto res = http().request_as(user.key, "POST", "/api/v1/plan/tasks",
+                               json::serialize(json::object{{"authHouseholdID", hh},
+                                                            {"name", "Taxes"},
+                                                            {"dueDate", "2026-04-15"}}));
+  check_envelope(res, 201, "PlanTask");
+  auto task = first_value(res);
+  const auto id = str(task, "id");
+  EXPECT_EQ(str(task, "name"), "Taxes");
+  EXPECT_EQ(str(task, "dueDate"), "2026-04-15");
+  EXPECT_EQ(task.at("done").as_bool(), false);
+  EXPECT_EQ(str(task, "authHouseholdID"), hh);
+  EXPECT_TRUE(task.contains("created"));
+  EXPECT_TRUE(task.contains("updated"));
+
+  auto no_due = create_task(user.key, hh, "Someday");
+  ASSERT_TRUE(no_due.contains("dueDate"));
+  EXPECT_TRUE(no_due.at("dueDate").is_null());
+
+  const auto target = "/api/v1/plan/tasks/" + id;
+  auto put = http().request_as(user.key, "PUT", target, R"({"dueDate":"2026-05-01","done":true})");
+  check_envelope(put, 200, "PlanTask");
+  EXPECT_EQ(str(first_value(put), "dueDate"), "2026-05-01");
+  EXPECT_EQ(first_value(put).at("done").as_bool(), true);
+
+  put = http().request_as(user.key, "PUT", target, R"({"dueDate":null})");
+  check_envelope(put, 200, "PlanTask");
+  EXPECT_TRUE(first_value(put).at("dueDate").is_null());
+  EXPECT_EQ(str(first_value(put), "name"), "Taxes");
+
+  check_envelope(http().request_as(user.key, "PUT", target, R"({"dueDate":"15.04.2026"})"), 400);
+  check_envelope(http().request_as(user.key, "PUT", target, R"({"dueDate":"2026-13-45"})"), 400);
+
+  auto list = http().request_as(user.key, "GET", "/api/v1/plan/tasks");
+  check_envelope(list, 200, "PlanTask");
+  EXPECT_EQ(ids_of(list), (std::set<std::string>{id, str(no_due, "id")}));
+
+  check_envelope(http().request_as(user.key, "DELETE", target), 200);
+  check_envelope(http().request_as(user.key, "GET", target), 404);
+  check_envelope(http().request_as(user.key, "DELETE", target), 404);
+}
+
+TEST_F(tables, non_member_gets_404_everywhere) {
+  auto owner = new_user("owner");
+  auto stranger = new_user("stranger");
+  const auto hh = create_household(owner.key, "Private");
+  const auto item = str(create_item(owner.key, hh, "secret"), "id");
+  const auto task = str(create_task(owner.key, hh, "secret task"), "id");
+
+  for (const std::string base : {"/api/v1/shop/items/", "/api/v1/plan/tasks/"}) {
+    const auto id = base == "/api/v1/shop/items/" ? item : task;
+    SCOPED_TRACE(base);
+    check_envelope(http().request_as(stranger.key, "GET", base + id), 404);
+    check_envelope(http().request_as(stranger.key, "PUT", base + id, R"({"name":"mine"})"), 404);
+    check_envelope(http().request_as(stranger.key, "DELETE", base + id), 404);
+  }
+  check_envelope(create_item_response(stranger.key, hh, "intruder"), 404);
+  check_envelope(http().request_as(stranger.key, "POST", "/api/v1/plan/tasks",
+                                   json::serialize(json::object{{"authHouseholdID", hh},
+                                                                {"name", "intruder"}})),
+                 404);
+  EXPECT_TRUE(ids_of(http().request_as(stranger.key, "GET", "/api/v1/shop/items")).empty());
+  EXPECT_TRUE(ids_of(http().request_as(stranger.key, "GET", "/api/v1/plan/tasks")).empty());
+
+  // Untouched for the owner.
+  auto still = http().request_as(owner.key, "GET", "/api/v1/shop/items/" + item);
+  check_envelope(still, 200, "ShopItem");
+  EXPECT_EQ(str(first_value(still), "name"), "secret");
+}
+
+TEST_F(tables, view_member_reads_but_cannot_write) {
+  auto owner = new_user("owner");
+  auto viewer = new_user("viewer");
+  const auto hh = create_household(owner.key, "Home");
+  add_member(owner.key, hh, viewer.email, "view");
+  const auto item = str(create_item(owner.key, hh, "look only"), "id");
+  const auto task = str(create_task(owner.key, hh, "look only task"), "id");
+
+  check_envelope(http().request_as(viewer.key, "GET", "/api/v1/shop/items/" + item), 200,
+                 "ShopItem");
+  EXPECT_EQ(ids_of(http().request_as(viewer.key, "GET", "/api/v1/shop/items")),
+            std::set<std::string>{item});
+  check_envelope(http().request_as(viewer.key, "GET", "/api/v1/plan/tasks/" + task), 200,
+                 "PlanTask");
+
+  check_envelope(create_item_response(viewer.key, hh, "nope"), 403);
+  check_envelope(
+      http().request_as(viewer.key, "PUT", "/api/v1/shop/items/" + item, R"({"done":true})"),
+      403);
+  check_envelope(http().request_as(viewer.key, "DELETE", "/api/v1/shop/items/" + item), 403);
+  check_envelope(http().request_as(viewer.key, "POST", "/api/v1/plan/tasks",
+                                   json::serialize(json::object{{"authHouseholdID", hh},
+                                                                {"name", "nope"}})),
+                 403);
+  check_envelope(
+      http().request_as(viewer.key, "PUT", "/api/v1/plan/tasks/" + task, R"({"done":true})"),
+      403);
+  check_envelope(http().request_as(viewer.key, "DELETE", "/api/v1/plan/tasks/" + task), 403);
+
+  auto unchanged = first_value(http().request_as(owner.key, "GET", "/api/v1/shop/items/" + item));
+  EXPECT_EQ(unchanged.at("done").as_bool(), false);
+}
+
+TEST_F(tables, edit_member_writes) {
+  auto owner = new_user("owner");
+  auto editor = new_user("editor");
+  const auto hh = create_household(owner.key, "Home");
+  add_member(owner.key, hh, editor.email, "edit");
+  const auto item = str(create_item(owner.key, hh, "shared"), "id");
+
+  check_envelope(create_item_response(editor.key, hh, "from editor"), 201, "ShopItem");
+  check_envelope(
+      http().request_as(editor.key, "PUT", "/api/v1/shop/items/" + item, R"({"done":true})"),
+      200, "ShopItem");
+  auto task = create_task(editor.key, hh, "editor task", "2027-01-01");
+  check_envelope(http().request_as(editor.key, "DELETE", "/api/v1/plan/tasks/" + str(task, "id")),
+                 200);
+  check_envelope(http().request_as(editor.key, "DELETE", "/api/v1/shop/items/" + item), 200);
+  check_envelope(http().request_as(owner.key, "GET", "/api/v1/shop/items/" + item), 404);
+}
+
+}  // namespace
+}  // namespace hearth::testing

@@ -1,0 +1,83 @@
+// Embedded PostgreSQL: hearth without HEARTH_DATABASE_URL keeps its data under
+// HEARTH_DATA_DIR across a restart.
+
+#include "tests/integration/fixture.hpp"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace hearth::testing {
+namespace {
+
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    char templ[] = "/tmp/hrsXXXXXX";
+    if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = templ;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+std::string first_id(const http_response& res) { return str(first_value(res), "id"); }
+
+TEST(embedded_database, data_survives_a_restart) {
+  temp_dir dir;
+  const auto data_dir = (dir.path / "data").string();
+  // No HEARTH_DATABASE_URL: hearth_process removes any inherited HEARTH_*
+  // variable from this process's environment before spawning.
+  const std::map<std::string, std::string> env{{"HEARTH_DATA_DIR", data_dir}};
+  const auto email = unique_email("restart");
+  const std::string password = "survives restarts";
+  std::string household, item;
+  {
+    hearth_process first(env);
+    http_client http(first.port());
+    require_status(http.request("POST", "/api/v1/auth/signup",
+                                json::serialize(json::object{{"emailAddress", email},
+                                                             {"password", password},
+                                                             {"name", "Restart"}})),
+                   201, "signup");
+    auto signin = http.request(
+        "POST", "/api/v1/auth/signin",
+        json::serialize(json::object{{"emailAddress", email}, {"password", password}}));
+    require_status(signin, 201, "signin");
+    const auto key = str(first_value(signin), "key");
+    auto hh = http.request_as(key, "POST", "/api/v1/auth/households",
+                              json::serialize(json::object{{"name", "Persistent"}}));
+    require_status(hh, 201, "household");
+    household = first_id(hh);
+    auto it = http.request_as(
+        key, "POST", "/api/v1/shop/items",
+        json::serialize(json::object{{"authHouseholdID", household}, {"name", "Durable"}}));
+    require_status(it, 201, "item");
+    item = first_id(it);
+    EXPECT_EQ(first.stop(SIGTERM), 0) << first.log();
+  }
+  {
+    hearth_process second(env);
+    http_client http(second.port());
+    auto signin = http.request(
+        "POST", "/api/v1/auth/signin",
+        json::serialize(json::object{{"emailAddress", email}, {"password", password}}));
+    ASSERT_EQ(signin.status, 201u) << signin.body << "\n" << second.log();
+    const auto key = str(first_value(signin), "key");
+    auto got = http.request_as(key, "GET", "/api/v1/shop/items/" + item);
+    ASSERT_EQ(got.status, 200u) << got.body;
+    EXPECT_EQ(str(first_value(got), "name"), "Durable");
+    EXPECT_EQ(str(first_value(got), "authHouseholdID"), household);
+    auto list = http.request_as(key, "GET", "/api/v1/auth/households");
+    ASSERT_EQ(list.status, 200u);
+    EXPECT_EQ(first_id(list), household);
+    EXPECT_EQ(second.stop(SIGTERM), 0) << second.log();
+  }
+}
+
+}  // namespace
+}  // namespace hearth::testing
