@@ -11,7 +11,8 @@ using tables = hearth_test;
 
 std::set<std::string> ids_of(const http_response& res) {
   std::set<std::string> ids;
-  for (const auto& v : res.json().as_object().at("dataValue").as_array()) {
+  const auto body = res.json();  // keep it alive for the loop
+  for (const auto& v : body.as_object().at("dataValue").as_array()) {
     ids.insert(str(v.as_object(), "id"));
   }
   return ids;

@@ -1,0 +1,98 @@
+#include "http/router.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hearth::http {
+namespace {
+
+handler noop() {
+  return [](const request&, responder) {};
+}
+
+router sample() {
+  router r;
+  r.add({"GET", "/api/v1/shop/items", noop()});
+  r.add({"POST", "/api/v1/shop/items", noop()});
+  r.add({"GET", "/api/v1/shop/items/{id}", noop()});
+  r.add({"DELETE", "/api/v1/shop/items/{id}", noop()});
+  r.add({"GET", "/api/v1/shop/items/special", noop()});
+  r.add({"POST", "/api/v1/auth/households/{id}/members", noop()});
+  return r;
+}
+
+TEST(Router, FindsLiteralRoute) {
+  auto r = sample();
+  auto m = r.find("POST", "/api/v1/shop/items");
+  ASSERT_EQ(m.result, router::outcome::found);
+  EXPECT_EQ(m.matched->method, "POST");
+  EXPECT_EQ(m.matched->pattern, "/api/v1/shop/items");
+  EXPECT_TRUE(m.params.empty());
+}
+
+TEST(Router, ExtractsParameters) {
+  auto r = sample();
+  auto m = r.find("GET", "/api/v1/shop/items/abc");
+  ASSERT_EQ(m.result, router::outcome::found);
+  EXPECT_EQ(m.params.at("id"), "abc");
+  auto n = r.find("POST", "/api/v1/auth/households/h1/members");
+  ASSERT_EQ(n.result, router::outcome::found);
+  EXPECT_EQ(n.params.at("id"), "h1");
+}
+
+TEST(Router, LiteralBeatsParameter) {
+  auto r = sample();
+  auto m = r.find("GET", "/api/v1/shop/items/special");
+  ASSERT_EQ(m.result, router::outcome::found);
+  EXPECT_EQ(m.matched->pattern, "/api/v1/shop/items/special");
+  // ...but falls back to the parameter for other methods.
+  auto d = r.find("DELETE", "/api/v1/shop/items/special");
+  ASSERT_EQ(d.result, router::outcome::method_not_allowed);
+}
+
+TEST(Router, UnknownPathIs404) {
+  auto r = sample();
+  EXPECT_EQ(r.find("GET", "/api/v1/nothing").result, router::outcome::not_found);
+  EXPECT_EQ(r.find("GET", "/api/v1/shop").result, router::outcome::not_found);
+  EXPECT_EQ(r.find("GET", "/api/v1/shop/items/a/b").result, router::outcome::not_found);
+  EXPECT_EQ(r.find("GET", "").result, router::outcome::not_found);
+  EXPECT_EQ(r.find("GET", "/api/v1/shop/items//").result, router::outcome::not_found);
+}
+
+TEST(Router, WrongMethodIs405WithAllow) {
+  auto r = sample();
+  auto m = r.find("PATCH", "/api/v1/shop/items");
+  ASSERT_EQ(m.result, router::outcome::method_not_allowed);
+  EXPECT_EQ(m.allow, "GET, POST");
+  auto i = r.find("PUT", "/api/v1/shop/items/x");
+  ASSERT_EQ(i.result, router::outcome::method_not_allowed);
+  EXPECT_EQ(i.allow, "DELETE, GET");
+}
+
+TEST(Router, HeadFallsBackToGet) {
+  auto r = sample();
+  auto m = r.find("HEAD", "/api/v1/shop/items");
+  ASSERT_EQ(m.result, router::outcome::found);
+  EXPECT_EQ(m.matched->method, "GET");
+}
+
+TEST(Router, TrailingSlashMatchesSameRoute) {
+  auto r = sample();
+  EXPECT_EQ(r.find("GET", "/api/v1/shop/items/").result, router::outcome::found);
+}
+
+TEST(Router, RejectsDuplicatesAndBadPatterns) {
+  auto r = sample();
+  EXPECT_THROW(r.add({"GET", "/api/v1/shop/items", noop()}), std::invalid_argument);
+  EXPECT_THROW(r.add({"GET", "api/v1", noop()}), std::invalid_argument);
+  EXPECT_THROW(r.add({"GET", "/api/v1/shop/items/{other}/x", noop()}), std::invalid_argument);
+}
+
+TEST(Router, SplitPath) {
+  EXPECT_EQ(split_path("/a/b"), (std::vector<std::string_view>{"a", "b"}));
+  EXPECT_EQ(split_path("/a/b/"), (std::vector<std::string_view>{"a", "b"}));
+  EXPECT_EQ(split_path("/"), (std::vector<std::string_view>{}));
+  EXPECT_EQ(split_path("/a//b"), (std::vector<std::string_view>{"a", "", "b"}));
+}
+
+}  // namespace
+}  // namespace hearth::http

@@ -1,0 +1,80 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hearth::config {
+namespace {
+
+TEST(Config, DefaultsAreValid) {
+  config c;
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_EQ(c.http_addr, "127.0.0.1:3000");
+  EXPECT_EQ(c.body_limit_bytes, 1 << 20);
+  EXPECT_EQ(c.sse_heartbeat_ms, 15'000);
+  EXPECT_TRUE(c.database_url.empty());
+}
+
+TEST(Config, LayersInOrderFileEnvFlags) {
+  config c;
+  apply_json(c, R"({"httpAddr":"127.0.0.1:1","logLevel":"warn","dbPoolSize":3})", "f.json");
+  EXPECT_EQ(c.http_addr, "127.0.0.1:1");
+  EXPECT_EQ(c.db_pool_size, 3);
+  apply_env(c, {{"HEARTH_HTTP_ADDR", "127.0.0.1:2"}, {"PATH", "/bin"}});
+  EXPECT_EQ(c.http_addr, "127.0.0.1:2");
+  EXPECT_EQ(c.log_level, "warn");  // untouched by the environment
+  apply_flags(c, {{"--http-addr", "127.0.0.1:3"}});
+  EXPECT_EQ(c.http_addr, "127.0.0.1:3");
+  EXPECT_EQ(c.db_pool_size, 3);
+}
+
+TEST(Config, UnknownKeysAreErrors) {
+  config c;
+  try {
+    apply_json(c, R"({"httpAdr":"x"})", "f.json");
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("httpAdr"), std::string::npos);
+  }
+  try {
+    apply_env(c, {{"HEARTH_BOGUS", "1"}});
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("HEARTH_BOGUS"), std::string::npos);
+  }
+  EXPECT_THROW(apply_flags(c, {{"--nope", "1"}}), config_error);
+}
+
+TEST(Config, BadValuesAreErrors) {
+  config c;
+  EXPECT_THROW(apply_json(c, R"({"dbPoolSize":"eight"})", "f"), config_error);
+  EXPECT_THROW(apply_json(c, R"({"httpAddr":5})", "f"), config_error);
+  EXPECT_THROW(apply_json(c, R"({"dbPoolSize":0})", "f"), config_error);
+  EXPECT_THROW(apply_json(c, R"([1,2])", "f"), config_error);
+  EXPECT_THROW(apply_json(c, R"({"httpAddr":)", "f"), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_DB_POOL_SIZE", "8x"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_DB_POOL_SIZE", ""}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_SSE_HEARTBEAT_MS", "-5"}}), config_error);
+}
+
+TEST(Config, ValidateChecksAddressAndLevel) {
+  config c;
+  c.http_addr = "localhost";
+  EXPECT_THROW(validate(c), config_error);
+  c.http_addr = "127.0.0.1:99999";
+  EXPECT_THROW(validate(c), config_error);
+  c.http_addr = "[::1]:0";
+  EXPECT_NO_THROW(validate(c));
+  c.log_level = "verbose";
+  EXPECT_THROW(validate(c), config_error);
+}
+
+TEST(Config, EveryKeyHasThreeNames) {
+  for (const auto& k : keys()) {
+    EXPECT_FALSE(k.json.empty());
+    EXPECT_EQ(k.env.rfind("HEARTH_", 0), 0u) << k.env;
+    EXPECT_EQ(k.flag.rfind("--", 0), 0u) << k.flag;
+  }
+}
+
+}  // namespace
+}  // namespace hearth::config
