@@ -7,6 +7,12 @@ namespace {
 
 using errors = hearth_test;
 
+struct small_body_limit : hearth_test {
+  std::map<std::string, std::string> extra_env() override {
+    return {{"HEARTH_BODY_LIMIT_BYTES", "1000"}};
+  }
+};
+
 TEST_F(errors, malformed_json_is_400) {
   auto user = new_user("malformed");
   const auto hh = create_household(user.key, "Home");
@@ -82,6 +88,16 @@ TEST_F(errors, body_over_the_limit_is_413) {
   check_envelope(res, 413);
   // The server still works afterwards (on a new connection if it closed this one).
   check_envelope(http().request("GET", "/api/v1/health"), 200);
+}
+
+TEST_F(small_body_limit, limit_is_configurable) {
+  auto user = new_user("smalllimit");
+  const auto hh = create_household(user.key, "Home");
+  auto fits = json::serialize(json::object{{"authHouseholdID", hh}, {"name", std::string(500, 'y')}});
+  check_envelope(http().request_as(user.key, "POST", "/api/v1/shop/items", fits), 201, "ShopItem");
+  auto too_big =
+      json::serialize(json::object{{"authHouseholdID", hh}, {"name", std::string(2000, 'z')}});
+  check_envelope(http().request_as(user.key, "POST", "/api/v1/shop/items", too_big), 413);
 }
 
 TEST_F(errors, unknown_path_is_404) {

@@ -18,6 +18,13 @@ struct temp_dir {
     char templ[] = "/tmp/hrsXXXXXX";
     if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
     path = templ;
+    // Traversable by the `postgres` user (hearth runs PostgreSQL as it when
+    // root), so the cluster stays inside this directory and is removed with it.
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all |
+                                           std::filesystem::perms::group_read |
+                                           std::filesystem::perms::group_exec |
+                                           std::filesystem::perms::others_read |
+                                           std::filesystem::perms::others_exec);
   }
   ~temp_dir() {
     std::error_code ec;

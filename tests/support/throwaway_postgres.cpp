@@ -52,8 +52,28 @@ std::string with_database(const std::string& url, const std::string& name) {
 // handler stops it and removes its directory when the test binary exits.
 struct embedded_cluster {
   std::filesystem::path dir;
+  std::filesystem::path socket_dir;  // from url(); embedded_postgres leaves it behind
   std::unique_ptr<storage::embedded_postgres> pg;
 };
+
+// The unix socket directory named in a libpq URI's `host=` parameter.
+std::filesystem::path socket_dir_of(const std::string& url) {
+  auto pos = url.find("host=");
+  if (pos == std::string::npos) return {};
+  auto end = url.find('&', pos);
+  std::string encoded = url.substr(pos + 5, end == std::string::npos ? std::string::npos : end - pos - 5);
+  std::string decoded;
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    if (encoded[i] == '%' && i + 2 < encoded.size()) {
+      decoded += static_cast<char>(std::stoi(encoded.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += encoded[i];
+    }
+  }
+  if (decoded.empty() || decoded[0] != '/') return {};
+  return decoded;
+}
 embedded_cluster* g_cluster = nullptr;
 
 void stop_cluster_at_exit() {
@@ -61,6 +81,8 @@ void stop_cluster_at_exit() {
   if (g_cluster->pg) g_cluster->pg->stop();
   std::error_code ec;
   std::filesystem::remove_all(g_cluster->dir, ec);
+  // Only when empty (the server removed its socket): never another cluster's.
+  if (!g_cluster->socket_dir.empty()) std::filesystem::remove(g_cluster->socket_dir, ec);
   delete g_cluster;
   g_cluster = nullptr;
 }
@@ -90,6 +112,14 @@ throwaway_postgres::throwaway_postgres() : impl_(new impl) {
   if (::mkdtemp(templ) == nullptr) {
     throw std::system_error(errno, std::generic_category(), "mkdtemp for throwaway postgres");
   }
+  // mkdtemp makes it 0700: as root, the `postgres` user must be able to
+  // traverse it, or embedded_postgres moves PGDATA to /var/lib/hearth/clusters
+  // (outside this directory, so it would outlive the test run).
+  std::filesystem::permissions(templ, std::filesystem::perms::owner_all |
+                                          std::filesystem::perms::group_read |
+                                          std::filesystem::perms::group_exec |
+                                          std::filesystem::perms::others_read |
+                                          std::filesystem::perms::others_exec);
   auto* cluster = new embedded_cluster;
   cluster->dir = templ;
   storage::embedded_postgres_options options;
@@ -99,6 +129,7 @@ throwaway_postgres::throwaway_postgres() : impl_(new impl) {
   cluster->pg = std::make_unique<storage::embedded_postgres>(options);
   g_cluster = cluster;
   std::atexit(stop_cluster_at_exit);
+  cluster->socket_dir = socket_dir_of(cluster->pg->url());
   cluster->pg->start();  // throws with PostgreSQL's log on failure; atexit cleans up
 }
 
