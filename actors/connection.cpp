@@ -34,7 +34,7 @@ namespace {
 struct connection_state {
   static inline const char* name = "connection";
   std::shared_ptr<http::event_sink> sink;
-  std::optional<cursor> resume;
+  cursor start;                                // per household: deliver after this
   cursor position;                             // what the client has seen
   std::map<std::string, ordered_stream> streams;
   std::map<std::string, std::int64_t> heads;   // last seq at subscription
@@ -64,31 +64,20 @@ void emit_resync(self_ptr self, const std::string& household, std::int64_t head)
   if (!st.sink->send(std::move(frame))) self->quit();
 }
 
-// The household's last seq is known: start live delivery, or first replay
-// what a resuming client missed.
+// The household session's last delivered seq is known: go live, after
+// replaying from the outbox what lies between the stream's start and it.
 void on_head(self_ptr self, const std::string& household, std::int64_t head) {
   auto& st = self->state;
   st.heads[household] = head;
   auto& stream = st.streams[household];
   event_list out;
-  std::optional<std::int64_t> seen;
-  if (st.resume)
-    if (auto it = st.resume->find(household); it != st.resume->end()) seen = it->second;
-  if (!seen || *seen == head) {
-    st.position[household] = head;
-    stream.reset(head, out);
-    return emit(self, out);
-  }
-  if (*seen > head || head - *seen > st.options.replay_window) {
-    emit_resync(self, household, head);
-    stream.reset(head, out);
-    return emit(self, out);
-  }
-  st.position[household] = *seen;
-  stream.reset(*seen, out);  // buffers live events until the replay arrives
+  auto from = st.start[household];
+  stream.reset(from, out);  // buffers live events above a hole
+  emit(self, out);
+  if (head <= from) return;  // the session lags the start: its older events are dropped
   st.replaying.insert(household);
   connection_actor me = self;
-  bool queued = st.db->submit([me, household, after = *seen, head](storage::connection& conn) {
+  bool queued = st.db->submit([me, household, after = from, head](storage::connection& conn) {
     event_list events;
     bool ok = true;
     try {
@@ -103,15 +92,16 @@ void on_head(self_ptr self, const std::string& household, std::int64_t head) {
 }
 
 connection_actor::behavior_type connection(self_ptr self, std::shared_ptr<http::event_sink> sink,
-                                           std::vector<std::string> households,
-                                           std::optional<cursor> resume, notifier_actor notifier,
+                                           std::vector<stream_start> start, notifier_actor notifier,
                                            storage::pool* db, connection_options options) {
   auto& st = self->state;
   st.sink = std::move(sink);
-  st.resume = std::move(resume);
   st.db = db;
   st.options = options;
-  for (const auto& household : households) {
+  for (const auto& s : start) st.start[s.household_id] = st.position[s.household_id] = s.seq;
+  for (const auto& s : start)
+    if (s.resync) emit_resync(self, s.household_id, s.seq);
+  for (const auto& [household, seq] : st.start) {
     st.streams[household];
     self->request(notifier, options.subscribe_timeout, subscribe_atom::value, household,
                   connection_actor{self})
@@ -168,12 +158,11 @@ connection_actor::behavior_type connection(self_ptr self, std::shared_ptr<http::
 }  // namespace
 
 connection_actor spawn_connection(caf::actor_system& sys, std::shared_ptr<http::event_sink> sink,
-                                  std::vector<std::string> households,
-                                  std::optional<cursor> resume, notifier_actor notifier,
+                                  std::vector<stream_start> start, notifier_actor notifier,
                                   storage::pool* db, connection_options options) {
   auto raw_sink = sink;
-  auto actor = sys.spawn(connection, std::move(sink), std::move(households), std::move(resume),
-                         std::move(notifier), db, options);
+  auto actor = sys.spawn(connection, std::move(sink), std::move(start), std::move(notifier), db,
+                         options);
   raw_sink->on_close([actor] { caf::anon_send(actor, closed_atom::value); });
   return actor;
 }

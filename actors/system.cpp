@@ -44,12 +44,10 @@ void actor_runtime::publish(const storage::change_event& e) {
 }
 
 void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
-                                std::vector<std::string> households, std::optional<cursor> resume) {
+                                std::vector<stream_start> start) {
   connection_options o;
   o.heartbeat = impl_->options.heartbeat;
-  o.replay_window = impl_->options.replay_window;
-  spawn_connection(impl_->system, std::move(sink), std::move(households), std::move(resume),
-                   impl_->notifier, &impl_->db, o);
+  spawn_connection(impl_->system, std::move(sink), std::move(start), impl_->notifier, &impl_->db, o);
 }
 
 void actor_runtime::stop() {

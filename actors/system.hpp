@@ -24,7 +24,6 @@ namespace hearth::actors {
 struct runtime_options {
   int threads = 2;                                   // CAF scheduler threads
   std::chrono::milliseconds heartbeat{15'000};       // SSE ':' comments
-  std::int64_t replay_window = 1'000;                // events per household
   std::chrono::milliseconds gap_wait{25};            // before backfilling a hole
   std::chrono::milliseconds scheduler_interval{60'000};
 };
@@ -40,10 +39,9 @@ class actor_runtime {
   /// Hands a committed change event to the notifier (after the commit).
   void publish(const storage::change_event& e);
 
-  /// Starts the connection actor of a new SSE stream for the caller's
-  /// `households`, resuming after `resume` when the client sent one.
-  void open_stream(std::shared_ptr<http::event_sink> sink, std::vector<std::string> households,
-                   std::optional<cursor> resume);
+  /// Starts the connection actor of a new SSE stream, delivering each
+  /// household's events after its `start` (see plan_stream_start).
+  void open_stream(std::shared_ptr<http::event_sink> sink, std::vector<stream_start> start);
 
   /// Stops every actor and the actor system. Idempotent.
   void stop();

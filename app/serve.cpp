@@ -90,7 +90,6 @@ int serve(const config::config& cfg) {
   storage::pool db(url, cfg.db_pool_size);
   actors::runtime_options ro;
   ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
-  ro.replay_window = cfg.sse_replay_window;
   ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
   actors::actor_runtime actors(ro, db);
 

@@ -23,14 +23,15 @@ void stream(services& s, const http::request& req, http::responder respond) {
   run_authenticated(
       s, req, std::move(respond),
       [&s, resume, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-        std::vector<std::string> households;
-        for (const auto& h : storage::list_households(conn, who.account_id))
-          households.push_back(h.id);
+        // Read the heads before the header goes out: every change the client
+        // can cause or see after receiving the header is after them.
+        auto start = actors::plan_stream_start(storage::household_heads(conn, who.account_id),
+                                               resume, s.cfg.sse_replay_window);
         http::response r;
         auto retry = fmt::format("retry: {}\n\n", s.cfg.sse_retry_ms);
-        r.on_stream = [&s, households, resume, retry](std::shared_ptr<http::event_sink> sink) {
+        r.on_stream = [&s, start = std::move(start), retry](std::shared_ptr<http::event_sink> sink) {
           sink->send(retry);
-          s.actors.open_stream(std::move(sink), households, resume);
+          s.actors.open_stream(std::move(sink), start);
         };
         return r;
       });

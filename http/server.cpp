@@ -32,6 +32,8 @@ std::string new_request_id() {
 
 namespace {
 
+constexpr int kSseSendBufferBytes = 32 * 1024;
+
 bool valid_client_request_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id)
@@ -318,6 +320,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
     header->keep_alive(true);
     header->chunked(true);
     stream_.expires_never();
+    // A fixed send buffer (no autotuning, which grows to megabytes on a
+    // stalled reader) bounds an idle stream's kernel memory and makes a
+    // client that stops reading show up as queued frames quickly.
+    beast::error_code ignored;
+    stream_.socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes), ignored);
     auto sink = std::make_shared<sse_stream>(std::move(stream_), options_.sse_queue_limit,
                                              options_.request_timeout);
     r.on_stream(sink);  // the owner sets on_close before frames flow

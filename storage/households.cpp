@@ -15,6 +15,9 @@ constexpr const char* kSelectHouseholds =
     "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated) "
     "FROM auth_household h JOIN auth_household_member m ON m.auth_household_id = h.id "
     "WHERE m.auth_account_id = $1 ORDER BY h.created, h.id";
+constexpr const char* kSelectHeads =
+    "SELECT h.id, h.event_seq FROM auth_household h "
+    "JOIN auth_household_member m ON m.auth_household_id = h.id WHERE m.auth_account_id = $1";
 constexpr const char* kSelectPermission =
     "SELECT permissions FROM auth_household_member "
     "WHERE auth_household_id = $1 AND auth_account_id = $2";
@@ -40,6 +43,15 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
   for (const auto& r : tx.exec_params(kSelectHouseholds, account_id))
     out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
                    r[3].as<std::string>(), r[4].as<std::string>()});
+  return out;
+}
+
+std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
+                                                    const std::string& account_id) {
+  pqxx::read_transaction tx{conn};
+  std::map<std::string, std::int64_t> out;
+  for (const auto& r : tx.exec_params(kSelectHeads, account_id))
+    out.emplace(r[0].as<std::string>(), r[1].as<std::int64_t>());
   return out;
 }
 

@@ -4,6 +4,8 @@
 
 #include <pqxx/pqxx>
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +34,11 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
                   const std::string& household_id, const std::string& email,
                   const std::string& permissions);
+
+/// The last change_event sequence number of every household of `account_id`
+/// (household id → seq): where a new event stream starts.
+std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
+                                                    const std::string& account_id);
 
 /// The caller's permission level in a household, or nullopt for non-members.
 std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::string& account_id,

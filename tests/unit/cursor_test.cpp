@@ -30,3 +30,36 @@ TEST(Cursor, EmptyCursorEncodesEmpty) { EXPECT_EQ(encode_cursor({}), ""); }
 
 }  // namespace
 }  // namespace hearth::actors
+
+namespace hearth::actors {
+namespace {
+
+TEST(StreamStart, FreshStreamStartsAtTheHeads) {
+  auto start = plan_stream_start({{"a", 5}, {"b", 0}}, std::nullopt, 10);
+  ASSERT_EQ(start.size(), 2u);
+  EXPECT_EQ(start[0].household_id, "a");
+  EXPECT_EQ(start[0].seq, 5);
+  EXPECT_FALSE(start[0].resync);
+  EXPECT_EQ(start[1].seq, 0);
+}
+
+TEST(StreamStart, ResumeWithinWindowStartsAtCursor) {
+  auto start = plan_stream_start({{"a", 15}, {"b", 3}}, cursor{{"a", 5}, {"b", 3}}, 10);
+  EXPECT_EQ(start[0].seq, 5);
+  EXPECT_FALSE(start[0].resync);
+  EXPECT_EQ(start[1].seq, 3);
+}
+
+TEST(StreamStart, BeyondWindowOrAheadResyncs) {
+  auto start = plan_stream_start({{"a", 16}, {"b", 3}, {"c", 7}},
+                                 cursor{{"a", 5}, {"b", 9}}, 10);
+  EXPECT_TRUE(start[0].resync);  // 11 events missed > window 10
+  EXPECT_EQ(start[0].seq, 16);
+  EXPECT_TRUE(start[1].resync);  // cursor ahead of the database
+  EXPECT_EQ(start[1].seq, 3);
+  EXPECT_FALSE(start[2].resync);  // not in the cursor: joined since, starts now
+  EXPECT_EQ(start[2].seq, 7);
+}
+
+}  // namespace
+}  // namespace hearth::actors
