@@ -1,7 +1,6 @@
 #include "actors/connection.hpp"
 
 #include <boost/json/serialize.hpp>
-
 #include <map>
 #include <set>
 
@@ -34,10 +33,10 @@ namespace {
 struct connection_state {
   static inline const char* name = "connection";
   std::shared_ptr<http::event_sink> sink;
-  cursor start;                                // per household: deliver after this
-  cursor position;                             // what the client has seen
+  cursor start;     // per household: deliver after this
+  cursor position;  // what the client has seen
   std::map<std::string, ordered_stream> streams;
-  std::map<std::string, std::int64_t> heads;   // last seq at subscription
+  std::map<std::string, std::int64_t> heads;  // last seq at subscription
   std::set<std::string> replaying;
   storage::pool* db = nullptr;
   connection_options options;
@@ -59,8 +58,8 @@ void emit_resync(self_ptr self, const std::string& household, std::int64_t head)
   boost::json::object data;
   data["authHouseholdID"] = household;
   data["seq"] = head;
-  auto frame = "id: " + encode_cursor(st.position) + "\nevent: resync\ndata: " +
-               boost::json::serialize(data) + "\n\n";
+  auto frame = "id: " + encode_cursor(st.position) +
+               "\nevent: resync\ndata: " + boost::json::serialize(data) + "\n\n";
   if (!st.sink->send(std::move(frame))) self->quit();
 }
 
@@ -161,8 +160,8 @@ connection_actor spawn_connection(caf::actor_system& sys, std::shared_ptr<http::
                                   std::vector<stream_start> start, notifier_actor notifier,
                                   storage::pool* db, connection_options options) {
   auto raw_sink = sink;
-  auto actor = sys.spawn(connection, std::move(sink), std::move(start), std::move(notifier), db,
-                         options);
+  auto actor =
+      sys.spawn(connection, std::move(sink), std::move(start), std::move(notifier), db, options);
   raw_sink->on_close([actor] { caf::anon_send(actor, closed_atom::value); });
   return actor;
 }

@@ -35,10 +35,11 @@ bool uuid_to_bytes(const std::string& id, std::string& out) {
 }
 
 std::string bytes_to_uuid(const unsigned char* b) {
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
-                     "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                     b[12], b[13], b[14], b[15]);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+      b[15]);
 }
 
 }  // namespace
@@ -69,15 +70,18 @@ std::optional<cursor> decode_cursor(const std::string& text) {
   return c;
 }
 
-std::vector<stream_start> plan_stream_start(const cursor& heads, const std::optional<cursor>& resume,
+std::vector<stream_start> plan_stream_start(const cursor& heads,
+                                            const std::optional<cursor>& resume,
                                             std::int64_t replay_window) {
   std::vector<stream_start> out;
   for (const auto& [household, head] : heads) {
     stream_start s{household, head, false};
     if (resume) {
       if (auto it = resume->find(household); it != resume->end()) {
-        if (it->second > head || head - it->second > replay_window) s.resync = true;
-        else s.seq = it->second;
+        if (it->second > head || head - it->second > replay_window)
+          s.resync = true;
+        else
+          s.seq = it->second;
       }
     }
     out.push_back(std::move(s));

@@ -37,7 +37,8 @@ struct stream_start {
 /// `resume` cursor, each household starts where the client left it, when
 /// that is at most `replay_window` events back; households missing from the
 /// cursor (joined since) start at their head.
-std::vector<stream_start> plan_stream_start(const cursor& heads, const std::optional<cursor>& resume,
+std::vector<stream_start> plan_stream_start(const cursor& heads,
+                                            const std::optional<cursor>& resume,
                                             std::int64_t replay_window);
 
 }  // namespace hearth::actors

@@ -95,7 +95,8 @@ household_session_actor::behavior_type household_session(self_ptr self, std::str
         auto& subs = self->state.subscribers;
         subs.erase(std::remove(subs.begin(), subs.end(), conn), subs.end());
         auto& w = self->state.waiting;
-        w.erase(std::remove_if(w.begin(), w.end(), [&](auto& p) { return p.first == conn; }), w.end());
+        w.erase(std::remove_if(w.begin(), w.end(), [&](auto& p) { return p.first == conn; }),
+                w.end());
       },
       [=](loaded_atom, std::int64_t head) {
         auto& st = self->state;

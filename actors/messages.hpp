@@ -8,7 +8,6 @@
 //   scheduler: periodic housekeeping, only while this node leads.
 
 #include <caf/all.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,22 +43,21 @@ using event_list = std::vector<storage::change_event>;
 /// One SSE stream. Takes the in-order live events of its households, the
 /// result of its start-up replay from the outbox (household, events, whether
 /// the replay window was exceeded), heartbeat ticks and the socket's end.
-using connection_actor = caf::typed_actor<
-    caf::reacts_to<storage::change_event>,
-    caf::reacts_to<replay_atom, std::string, event_list, bool>,
-    caf::reacts_to<heartbeat_atom>,
-    caf::reacts_to<closed_atom>>;
+using connection_actor =
+    caf::typed_actor<caf::reacts_to<storage::change_event>,
+                     caf::reacts_to<replay_atom, std::string, event_list, bool>,
+                     caf::reacts_to<heartbeat_atom>, caf::reacts_to<closed_atom>>;
 
 /// One household active on this node: orders its events (backfilling holes
 /// from the outbox) and fans them out to the subscribed connections.
 /// subscribe answers the last sequence number delivered so far.
-using household_session_actor = caf::typed_actor<
-    caf::reacts_to<storage::change_event>,
-    caf::replies_to<subscribe_atom, connection_actor>::with<std::int64_t>,
-    caf::reacts_to<unsubscribe_atom, connection_actor>,
-    caf::reacts_to<loaded_atom, std::int64_t>,
-    caf::reacts_to<backfill_atom, std::int64_t, event_list, bool>,
-    caf::reacts_to<gap_atom, std::int64_t>>;
+using household_session_actor =
+    caf::typed_actor<caf::reacts_to<storage::change_event>,
+                     caf::replies_to<subscribe_atom, connection_actor>::with<std::int64_t>,
+                     caf::reacts_to<unsubscribe_atom, connection_actor>,
+                     caf::reacts_to<loaded_atom, std::int64_t>,
+                     caf::reacts_to<backfill_atom, std::int64_t, event_list, bool>,
+                     caf::reacts_to<gap_atom, std::int64_t>>;
 
 /// Routes committed change events to the household sessions of this node
 /// (and, with the cluster, to peer notifiers); owns the household → session
@@ -71,8 +69,7 @@ using notifier_actor = caf::typed_actor<
 
 /// Periodic housekeeping (session expiry). Runs its tasks only while this
 /// node leads; `leading` switches that (the cluster's election sends it).
-using scheduler_actor = caf::typed_actor<
-    caf::reacts_to<tick_atom>,
-    caf::reacts_to<leading_atom, bool>>;
+using scheduler_actor =
+    caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool>>;
 
 }  // namespace hearth::actors

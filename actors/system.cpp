@@ -20,8 +20,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const runtime
 }  // namespace
 
 struct actor_runtime::impl {
-  impl(runtime_options o, storage::pool& d)
-      : options(o), db(d), system(configure(cfg, options)) {
+  impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
     notifier = spawn_notifier(system, &db, options.gap_wait);
     scheduler = spawn_scheduler(system, &db, options.scheduler_interval, true);
   }
@@ -47,7 +46,8 @@ void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
                                 std::vector<stream_start> start) {
   connection_options o;
   o.heartbeat = impl_->options.heartbeat;
-  spawn_connection(impl_->system, std::move(sink), std::move(start), impl_->notifier, &impl_->db, o);
+  spawn_connection(impl_->system, std::move(sink), std::move(start), impl_->notifier, &impl_->db,
+                   o);
 }
 
 void actor_runtime::stop() {

@@ -22,9 +22,9 @@ class pool;
 namespace hearth::actors {
 
 struct runtime_options {
-  int threads = 2;                                   // CAF scheduler threads
-  std::chrono::milliseconds heartbeat{15'000};       // SSE ':' comments
-  std::chrono::milliseconds gap_wait{25};            // before backfilling a hole
+  int threads = 2;                              // CAF scheduler threads
+  std::chrono::milliseconds heartbeat{15'000};  // SSE ':' comments
+  std::chrono::milliseconds gap_wait{25};       // before backfilling a hole
   std::chrono::milliseconds scheduler_interval{60'000};
 };
 

@@ -1,9 +1,9 @@
 // Accounts and sessions: signup, signin (bearer key + HttpOnly cookie),
 // signout, me. Passwords are hashed with Argon2id on a pool thread.
 
-#include <boost/json/object.hpp>
-
 #include <fmt/format.h>
+
+#include <boost/json/object.hpp>
 
 #include "app/api.hpp"
 #include "http/envelope.hpp"
@@ -17,8 +17,11 @@ constexpr const char* kAccount = "AuthAccount";
 constexpr const char* kSession = "AuthSession";
 
 boost::json::object to_json(const storage::account& a) {
-  return {{"id", a.id}, {"emailAddress", a.email_address}, {"name", a.name},
-          {"created", a.created}, {"updated", a.updated}};
+  return {{"id", a.id},
+          {"emailAddress", a.email_address},
+          {"name", a.name},
+          {"created", a.created},
+          {"updated", a.updated}};
 }
 
 std::string read_email(http::json_object_reader& in) {
@@ -55,30 +58,31 @@ void signin(services& s, const http::request& req, http::responder respond) {
                                            {"key", session.key},
                                            {"authAccountID", session.account_id},
                                            {"expires", session.expires}}});
-    r.headers.emplace_back("Set-Cookie",
-                           fmt::format("hearth_session={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
-                                       session.key, ttl / 1000));
+    r.headers.emplace_back(
+        "Set-Cookie", fmt::format("hearth_session={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+                                  session.key, ttl / 1000));
     return r;
   });
 }
 
 void signout(services& s, const http::request& req, http::responder respond) {
-  run_authenticated(s, req, std::move(respond),
-                    [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-                      storage::delete_session(conn, who.session_id);
-                      auto r = http::ok(200, rid, kSession, {});
-                      r.headers.emplace_back("Set-Cookie",
-                                             "hearth_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
-                      return r;
-                    });
+  run_authenticated(
+      s, req, std::move(respond),
+      [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        storage::delete_session(conn, who.session_id);
+        auto r = http::ok(200, rid, kSession, {});
+        r.headers.emplace_back("Set-Cookie",
+                               "hearth_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+        return r;
+      });
 }
 
 void me(services& s, const http::request& req, http::responder respond) {
-  run_authenticated(s, req, std::move(respond),
-                    [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-                      return http::ok(200, rid, kAccount,
-                                      {to_json(storage::get_account(conn, who.account_id))});
-                    });
+  run_authenticated(
+      s, req, std::move(respond),
+      [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        return http::ok(200, rid, kAccount, {to_json(storage::get_account(conn, who.account_id))});
+      });
 }
 
 }  // namespace

@@ -14,29 +14,34 @@ constexpr const char* kHousehold = "AuthHousehold";
 constexpr const char* kMember = "AuthHouseholdMember";
 
 boost::json::object to_json(const storage::household& h) {
-  return {{"id", h.id}, {"name", h.name}, {"permissions", h.permissions},
-          {"created", h.created}, {"updated", h.updated}};
+  return {{"id", h.id},
+          {"name", h.name},
+          {"permissions", h.permissions},
+          {"created", h.created},
+          {"updated", h.updated}};
 }
 
 void create_household(services& s, const http::request& req, http::responder respond) {
   http::json_object_reader in(req.body);
   auto name = *in.string("name", true, 1, 200);
   in.reject_unknown();
-  run_authenticated(s, req, std::move(respond),
-                    [=, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-                      return http::ok(201, rid, kHousehold,
-                                      {to_json(storage::create_household(conn, who.account_id, name))});
-                    });
+  run_authenticated(
+      s, req, std::move(respond),
+      [=, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        return http::ok(201, rid, kHousehold,
+                        {to_json(storage::create_household(conn, who.account_id, name))});
+      });
 }
 
 void list_households(services& s, const http::request& req, http::responder respond) {
-  run_authenticated(s, req, std::move(respond),
-                    [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-                      boost::json::array out;
-                      for (const auto& h : storage::list_households(conn, who.account_id))
-                        out.push_back(to_json(h));
-                      return http::ok(200, rid, kHousehold, std::move(out));
-                    });
+  run_authenticated(
+      s, req, std::move(respond),
+      [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        boost::json::array out;
+        for (const auto& h : storage::list_households(conn, who.account_id))
+          out.push_back(to_json(h));
+        return http::ok(200, rid, kHousehold, std::move(out));
+      });
 }
 
 void add_member(services& s, const http::request& req, http::responder respond) {
@@ -65,9 +70,14 @@ void add_member(services& s, const http::request& req, http::responder respond) 
 
 void add_household_routes(http::router& r, services& s) {
   using namespace std::placeholders;
-  r.add({"POST", "/api/v1/auth/households", std::bind(create_household, std::ref(s), _1, _2), {true}});
+  r.add({"POST",
+         "/api/v1/auth/households",
+         std::bind(create_household, std::ref(s), _1, _2),
+         {true}});
   r.add({"GET", "/api/v1/auth/households", std::bind(list_households, std::ref(s), _1, _2), {}});
-  r.add({"POST", "/api/v1/auth/households/{id}/members", std::bind(add_member, std::ref(s), _1, _2),
+  r.add({"POST",
+         "/api/v1/auth/households/{id}/members",
+         std::bind(add_member, std::ref(s), _1, _2),
          {true}});
 }
 

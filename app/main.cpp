@@ -2,7 +2,6 @@
 // defaults < JSON file (--config) < environment (HEARTH_*) < flags.
 
 #include <CLI/CLI.hpp>
-
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -31,7 +30,8 @@ hearth::config::config load(const std::string& config_file,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"hearth: a clustered, actor-model backend for household apps (REST + SSE over PostgreSQL)"};
+  CLI::App app{
+      "hearth: a clustered, actor-model backend for household apps (REST + SSE over PostgreSQL)"};
   app.require_subcommand(1);
   app.fallthrough();
   std::string config_file;

@@ -11,11 +11,16 @@ namespace {
 
 unsigned status_of(storage::errc c) {
   switch (c) {
-    case storage::errc::not_found: return 404;
-    case storage::errc::forbidden: return 403;
-    case storage::errc::conflict: return 409;
-    case storage::errc::invalid: return 400;
-    case storage::errc::unauthorized: return 401;
+    case storage::errc::not_found:
+      return 404;
+    case storage::errc::forbidden:
+      return 403;
+    case storage::errc::conflict:
+      return 409;
+    case storage::errc::invalid:
+      return 400;
+    case storage::errc::unauthorized:
+      return 401;
   }
   return 500;
 }

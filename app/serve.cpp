@@ -1,13 +1,12 @@
 #include "app/serve.hpp"
 
-#include <pqxx/pqxx>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-
-#include <unistd.h>
+#include <pqxx/pqxx>
 
 #include "actors/system.hpp"
 #include "app/api.hpp"
@@ -57,7 +56,8 @@ std::string node_id(const config::config& cfg) {
 std::pair<std::string, std::uint16_t> split_addr(const std::string& addr) {
   auto colon = addr.rfind(':');
   auto host = addr.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   return {host, static_cast<std::uint16_t>(std::stoi(addr.substr(colon + 1)))};
 }
 

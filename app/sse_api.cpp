@@ -29,7 +29,8 @@ void stream(services& s, const http::request& req, http::responder respond) {
                                                resume, s.cfg.sse_replay_window);
         http::response r;
         auto retry = fmt::format("retry: {}\n\n", s.cfg.sse_retry_ms);
-        r.on_stream = [&s, start = std::move(start), retry](std::shared_ptr<http::event_sink> sink) {
+        r.on_stream = [&s, start = std::move(start),
+                       retry](std::shared_ptr<http::event_sink> sink) {
           sink->send(retry);
           s.actors.open_stream(std::move(sink), start);
         };
@@ -40,8 +41,11 @@ void stream(services& s, const http::request& req, http::responder respond) {
 }  // namespace
 
 void add_sse_routes(http::router& r, services& s) {
-  r.add({"GET", "/api/v1/sse",
-         [&s](const http::request& req, http::responder respond) { stream(s, req, std::move(respond)); },
+  r.add({"GET",
+         "/api/v1/sse",
+         [&s](const http::request& req, http::responder respond) {
+           stream(s, req, std::move(respond));
+         },
          {false, "text/event-stream"}});
 }
 

@@ -73,29 +73,35 @@ void add_table(http::router& r, services& s, const table_spec& t) {
                throw http::input_error("authHouseholdID: must be a UUID");
              household = it->second;
            }
-           run_authenticated(s, req, std::move(respond),
-                             [&t, household, rid = req.request_id](storage::connection& conn,
-                                                                   const storage::principal& who) {
-                               boost::json::array out;
-                               for (auto& row : storage::list_rows(conn, t, who.account_id, household))
-                                 out.push_back(std::move(row));
-                               return http::ok(200, rid, t.data_type, std::move(out));
-                             });
+           run_authenticated(
+               s, req, std::move(respond),
+               [&t, household, rid = req.request_id](storage::connection& conn,
+                                                     const storage::principal& who) {
+                 boost::json::array out;
+                 for (auto& row : storage::list_rows(conn, t, who.account_id, household))
+                   out.push_back(std::move(row));
+                 return http::ok(200, rid, t.data_type, std::move(out));
+               });
          }});
-  r.add({"POST", t.path, [&s, &t](const http::request& req, http::responder respond) {
+  r.add({"POST",
+         t.path,
+         [&s, &t](const http::request& req, http::responder respond) {
            http::json_object_reader in(req.body);
            auto household = *in.string("authHouseholdID", true, 1, 64);
-           if (!http::is_uuid(household)) throw http::input_error("authHouseholdID: must be a UUID");
+           if (!http::is_uuid(household))
+             throw http::input_error("authHouseholdID: must be a UUID");
            auto values = read_values(in, t, true);
            in.reject_unknown();
            run_authenticated(s, req, std::move(respond),
                              [&s, &t, household, values, rid = req.request_id](
                                  storage::connection& conn, const storage::principal& who) {
-                               auto w = storage::create_row(conn, t, who.account_id, household, values);
+                               auto w =
+                                   storage::create_row(conn, t, who.account_id, household, values);
                                s.actors.publish(w.event);
                                return one(201, rid, t, std::move(w.row));
                              });
-         }, {true}});
+         },
+         {true}});
   auto item = t.path + "/{id}";
   r.add({"GET", item, [&s, &t](const http::request& req, http::responder respond) {
            auto id = row_id(req, t, respond);
@@ -103,10 +109,13 @@ void add_table(http::router& r, services& s, const table_spec& t) {
            run_authenticated(s, req, std::move(respond),
                              [&t, id = *id, rid = req.request_id](storage::connection& conn,
                                                                   const storage::principal& who) {
-                               return one(200, rid, t, storage::get_row(conn, t, who.account_id, id));
+                               return one(200, rid, t,
+                                          storage::get_row(conn, t, who.account_id, id));
                              });
          }});
-  r.add({"PUT", item, [&s, &t](const http::request& req, http::responder respond) {
+  r.add({"PUT",
+         item,
+         [&s, &t](const http::request& req, http::responder respond) {
            auto id = row_id(req, t, respond);
            if (!id) return;
            http::json_object_reader in(req.body);
@@ -120,13 +129,14 @@ void add_table(http::router& r, services& s, const table_spec& t) {
                                s.actors.publish(w.event);
                                return one(200, rid, t, std::move(w.row));
                              });
-         }, {true}});
+         },
+         {true}});
   r.add({"DELETE", item, [&s, &t](const http::request& req, http::responder respond) {
            auto id = row_id(req, t, respond);
            if (!id) return;
            run_authenticated(s, req, std::move(respond),
-                             [&s, &t, id = *id, rid = req.request_id](storage::connection& conn,
-                                                                      const storage::principal& who) {
+                             [&s, &t, id = *id, rid = req.request_id](
+                                 storage::connection& conn, const storage::principal& who) {
                                auto w = storage::delete_row(conn, t, who.account_id, id);
                                s.actors.publish(w.event);
                                return http::ok(200, rid, t.data_type, {});

@@ -9,9 +9,8 @@
 //   hearth_bench_write_to_event [writes=500] [subscribers=1]
 // Bounded: at most `writes` requests, each waiting ≤ 5 s.
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -31,13 +30,16 @@ double ms(clock_type::duration d) { return std::chrono::duration<double, std::mi
 void report(const char* what, std::vector<double> v) {
   if (v.empty()) return;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))];
+  };
   std::printf("%-28s n=%-6zu p50=%7.3f  p90=%7.3f  p99=%7.3f  max=%7.3f ms\n", what, v.size(),
               at(0.50), at(0.90), at(0.99), v.back());
 }
 
 std::string value_of(const http_response& r, const char* key) {
-  if (r.status >= 300) throw std::runtime_error("unexpected " + std::to_string(r.status) + ": " + r.body);
+  if (r.status >= 300)
+    throw std::runtime_error("unexpected " + std::to_string(r.status) + ": " + r.body);
   return std::string(r.json().at("dataValue").as_array().at(0).at(key).as_string());
 }
 
@@ -54,17 +56,18 @@ int main(int argc, char** argv) {
                json::serialize(json::object{{"emailAddress", "bench@example.com"},
                                             {"password", "bench-password"},
                                             {"name", "Bench"}}));
-  auto key = value_of(http.request("POST", "/api/v1/auth/signin",
-                                   json::serialize(json::object{{"emailAddress", "bench@example.com"},
-                                                                {"password", "bench-password"}})),
-                      "key");
-  auto household = value_of(http.request_as(key, "POST", "/api/v1/auth/households",
-                                            R"({"name":"bench"})"),
-                            "id");
-  auto item = value_of(http.request_as(key, "POST", "/api/v1/shop/items",
-                                       json::serialize(json::object{{"authHouseholdID", household},
-                                                                    {"name", "milk"}})),
-                       "id");
+  auto key =
+      value_of(http.request("POST", "/api/v1/auth/signin",
+                            json::serialize(json::object{{"emailAddress", "bench@example.com"},
+                                                         {"password", "bench-password"}})),
+               "key");
+  auto household = value_of(
+      http.request_as(key, "POST", "/api/v1/auth/households", R"({"name":"bench"})"), "id");
+  auto item =
+      value_of(http.request_as(
+                   key, "POST", "/api/v1/shop/items",
+                   json::serialize(json::object{{"authHouseholdID", household}, {"name", "milk"}})),
+               "id");
   std::vector<std::unique_ptr<sse_client>> streams;
   for (int i = 0; i < subscribers; ++i)
     streams.push_back(std::make_unique<sse_client>(

@@ -1,13 +1,12 @@
 #include "config/config.hpp"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <limits>
-
-#include <fmt/format.h>
 
 extern char** environ;
 
@@ -25,8 +24,10 @@ struct entry {
 };
 
 #define HEARTH_TEXT(member) [](config& c, const std::string& s, std::int64_t) { c.member = s; }
-#define HEARTH_INT(member) \
-  [](config& c, const std::string&, std::int64_t v) { c.member = static_cast<decltype(c.member)>(v); }
+#define HEARTH_INT(member)                            \
+  [](config& c, const std::string&, std::int64_t v) { \
+    c.member = static_cast<decltype(c.member)>(v);    \
+  }
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
@@ -34,55 +35,115 @@ const std::vector<entry>& table() {
   static const std::vector<entry> all = {
       {{"databaseURL", "HEARTH_DATABASE_URL", "--database-url",
         "PostgreSQL URI; empty = embedded PostgreSQL under dataDir"},
-       kind::text, 0, 0, HEARTH_TEXT(database_url)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(database_url)},
       {{"dataDir", "HEARTH_DATA_DIR", "--data-dir", "directory of the embedded PostgreSQL"},
-       kind::text, 0, 0, HEARTH_TEXT(data_dir)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(data_dir)},
       {{"postgresBinDir", "HEARTH_POSTGRES_BIN_DIR", "--postgres-bin-dir",
         "PostgreSQL programs for the embedded server; empty = newest installed"},
-       kind::text, 0, 0, HEARTH_TEXT(postgres_bin_dir)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(postgres_bin_dir)},
       {{"httpAddr", "HEARTH_HTTP_ADDR", "--http-addr", "HTTP listen address host:port"},
-       kind::text, 0, 0, HEARTH_TEXT(http_addr)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(http_addr)},
       {{"clusterAddr", "HEARTH_CLUSTER_ADDR", "--cluster-addr", "node-to-node address host:port"},
-       kind::text, 0, 0, HEARTH_TEXT(cluster_addr)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_addr)},
       {{"nodeID", "HEARTH_NODE_ID", "--node-id", "this node's id; empty = hostname-pid"},
-       kind::text, 0, 0, HEARTH_TEXT(node_id)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(node_id)},
       {{"logLevel", "HEARTH_LOG_LEVEL", "--log-level", "debug|info|notice|warn|error"},
-       kind::text, 0, 0, HEARTH_TEXT(log_level)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(log_level)},
       {{"readyFile", "HEARTH_READY_FILE", "--ready-file",
         "file written as {\"httpPort\":N} once serving"},
-       kind::text, 0, 0, HEARTH_TEXT(ready_file)},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(ready_file)},
       {{"httpThreads", "HEARTH_HTTP_THREADS", "--http-threads", "network threads"},
-       kind::integer, 1, 64, HEARTH_INT(http_threads)},
+       kind::integer,
+       1,
+       64,
+       HEARTH_INT(http_threads)},
       {{"dbPoolSize", "HEARTH_DB_POOL_SIZE", "--db-pool-size", "PostgreSQL connections"},
-       kind::integer, 1, 256, HEARTH_INT(db_pool_size)},
+       kind::integer,
+       1,
+       256,
+       HEARTH_INT(db_pool_size)},
       {{"bodyLimitBytes", "HEARTH_BODY_LIMIT_BYTES", "--body-limit-bytes",
         "largest request body (413 above)"},
-       kind::integer, 1, 1LL << 30, HEARTH_INT(body_limit_bytes)},
+       kind::integer,
+       1,
+       1LL << 30,
+       HEARTH_INT(body_limit_bytes)},
       {{"headerLimitBytes", "HEARTH_HEADER_LIMIT_BYTES", "--header-limit-bytes",
         "largest request header block (431 above)"},
-       kind::integer, 1024, 1 << 20, HEARTH_INT(header_limit_bytes)},
+       kind::integer,
+       1024,
+       1 << 20,
+       HEARTH_INT(header_limit_bytes)},
       {{"idleTimeoutMs", "HEARTH_IDLE_TIMEOUT_MS", "--idle-timeout-ms",
         "keep-alive idle time before the connection is closed"},
-       kind::integer, 100, kDay, HEARTH_INT(idle_timeout_ms)},
+       kind::integer,
+       100,
+       kDay,
+       HEARTH_INT(idle_timeout_ms)},
       {{"requestTimeoutMs", "HEARTH_REQUEST_TIMEOUT_MS", "--request-timeout-ms",
         "time allowed to receive one whole request (slow-client defence)"},
-       kind::integer, 100, kDay, HEARTH_INT(request_timeout_ms)},
+       kind::integer,
+       100,
+       kDay,
+       HEARTH_INT(request_timeout_ms)},
       {{"sessionTTLMs", "HEARTH_SESSION_TTL_MS", "--session-ttl-ms", "sign-in session lifetime"},
-       kind::integer, 1000, 3650 * kDay, HEARTH_INT(session_ttl_ms)},
+       kind::integer,
+       1000,
+       3650 * kDay,
+       HEARTH_INT(session_ttl_ms)},
       {{"sseHeartbeatMs", "HEARTH_SSE_HEARTBEAT_MS", "--sse-heartbeat-ms",
         "interval of ':' heartbeat comments on SSE streams"},
-       kind::integer, 10, kDay, HEARTH_INT(sse_heartbeat_ms)},
+       kind::integer,
+       10,
+       kDay,
+       HEARTH_INT(sse_heartbeat_ms)},
       {{"sseRetryMs", "HEARTH_SSE_RETRY_MS", "--sse-retry-ms", "retry: hint sent to SSE clients"},
-       kind::integer, 0, kDay, HEARTH_INT(sse_retry_ms)},
+       kind::integer,
+       0,
+       kDay,
+       HEARTH_INT(sse_retry_ms)},
       {{"sseQueueLimit", "HEARTH_SSE_QUEUE_LIMIT", "--sse-queue-limit",
         "frames queued for one SSE stream before it is dropped"},
-       kind::integer, 1, 1 << 20, HEARTH_INT(sse_queue_limit)},
+       kind::integer,
+       1,
+       1 << 20,
+       HEARTH_INT(sse_queue_limit)},
       {{"sseReplayWindow", "HEARTH_SSE_REPLAY_WINDOW", "--sse-replay-window",
         "events per household replayed on Last-Event-ID before a resync"},
-       kind::integer, 1, 1 << 24, HEARTH_INT(sse_replay_window)},
+       kind::integer,
+       1,
+       1 << 24,
+       HEARTH_INT(sse_replay_window)},
       {{"schedulerIntervalMs", "HEARTH_SCHEDULER_INTERVAL_MS", "--scheduler-interval-ms",
         "period of the scheduler's housekeeping (session expiry)"},
-       kind::integer, 10, kDay, HEARTH_INT(scheduler_interval_ms)},
+       kind::integer,
+       10,
+       kDay,
+       HEARTH_INT(scheduler_interval_ms)},
   };
   return all;
 }
@@ -90,7 +151,8 @@ const std::vector<entry>& table() {
 #undef HEARTH_TEXT
 #undef HEARTH_INT
 
-void set_from_text(config& cfg, const entry& e, const std::string& text, const std::string& source) {
+void set_from_text(config& cfg, const entry& e, const std::string& text,
+                   const std::string& source) {
   if (e.type == kind::text) {
     e.set(cfg, text, 0);
     return;
@@ -98,10 +160,11 @@ void set_from_text(config& cfg, const entry& e, const std::string& text, const s
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
-    throw config_error(fmt::format("{}: {} must be an integer, got \"{}\"", source, e.info.json, text));
-  if (v < e.min || v > e.max)
     throw config_error(
-        fmt::format("{}: {} must be between {} and {}, got {}", source, e.info.json, e.min, e.max, v));
+        fmt::format("{}: {} must be an integer, got \"{}\"", source, e.info.json, text));
+  if (v < e.min || v > e.max)
+    throw config_error(fmt::format("{}: {} must be between {} and {}, got {}", source, e.info.json,
+                                   e.min, e.max, v));
   e.set(cfg, text, v);
 }
 
@@ -120,7 +183,8 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (auto err = parser.parse(json_text).get(root))
-    throw config_error(fmt::format("{}: not valid JSON ({})", source, simdjson::error_message(err)));
+    throw config_error(
+        fmt::format("{}: not valid JSON ({})", source, simdjson::error_message(err)));
   simdjson::dom::object obj;
   if (root.get(obj)) throw config_error(fmt::format("{}: must be a JSON object", source));
   for (auto [key, value] : obj) {
@@ -175,8 +239,8 @@ void validate(const config& cfg) {
     throw config_error(fmt::format("httpAddr: bad port in \"{}\"", cfg.http_addr));
   static const std::vector<std::string> levels = {"debug", "info", "notice", "warn", "error"};
   if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
-    throw config_error(
-        fmt::format("logLevel must be one of debug|info|notice|warn|error, got \"{}\"", cfg.log_level));
+    throw config_error(fmt::format(
+        "logLevel must be one of debug|info|notice|warn|error, got \"{}\"", cfg.log_level));
   if (cfg.database_url.empty() && cfg.data_dir.empty())
     throw config_error("dataDir must not be empty when databaseURL is empty");
 }

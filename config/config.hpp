@@ -20,14 +20,14 @@ struct config_error : std::runtime_error {
 
 /// The whole configuration. Durations are in milliseconds, sizes in bytes.
 struct config {
-  std::string database_url;             // "" = embedded PostgreSQL under data_dir
+  std::string database_url;  // "" = embedded PostgreSQL under data_dir
   std::string data_dir = "./hearth-data";
-  std::string postgres_bin_dir;         // "" = newest /usr/lib/postgresql/*/bin
+  std::string postgres_bin_dir;              // "" = newest /usr/lib/postgresql/*/bin
   std::string http_addr = "127.0.0.1:3000";  // host:port; port 0 = any free port
-  std::string cluster_addr;             // node-to-node CAF address (cluster issue)
-  std::string node_id;                  // "" = hostname-pid
-  std::string log_level = "info";       // debug|info|notice|warn|error
-  std::string ready_file;               // written as {"httpPort":N} once serving
+  std::string cluster_addr;                  // node-to-node CAF address (cluster issue)
+  std::string node_id;                       // "" = hostname-pid
+  std::string log_level = "info";            // debug|info|notice|warn|error
+  std::string ready_file;                    // written as {"httpPort":N} once serving
   int http_threads = 2;
   int db_pool_size = 8;
   std::int64_t body_limit_bytes = 1 << 20;
@@ -37,16 +37,16 @@ struct config {
   std::int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
   std::int64_t sse_heartbeat_ms = 15'000;
   std::int64_t sse_retry_ms = 2'000;
-  std::int64_t sse_queue_limit = 256;        // frames queued per stream before drop
-  std::int64_t sse_replay_window = 1'000;    // events per household replayable by Last-Event-ID
+  std::int64_t sse_queue_limit = 256;      // frames queued per stream before drop
+  std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
   std::int64_t scheduler_interval_ms = 60'000;
 };
 
 /// Describes one key for --help and the docs.
 struct key_info {
-  std::string json;   // "httpAddr"
-  std::string env;    // "HEARTH_HTTP_ADDR"
-  std::string flag;   // "--http-addr"
+  std::string json;  // "httpAddr"
+  std::string env;   // "HEARTH_HTTP_ADDR"
+  std::string flag;  // "--http-addr"
   std::string help;
 };
 const std::vector<key_info>& keys();

@@ -17,16 +17,24 @@ void init(const std::string& level);
 inline spdlog::logger& get() { return *spdlog::default_logger_raw(); }
 
 template <class... Args>
-void debug(fmt::format_string<Args...> f, Args&&... args) { get().debug(f, std::forward<Args>(args)...); }
+void debug(fmt::format_string<Args...> f, Args&&... args) {
+  get().debug(f, std::forward<Args>(args)...);
+}
 template <class... Args>
-void info(fmt::format_string<Args...> f, Args&&... args) { get().info(f, std::forward<Args>(args)...); }
+void info(fmt::format_string<Args...> f, Args&&... args) {
+  get().info(f, std::forward<Args>(args)...);
+}
 template <class... Args>
 void notice(fmt::format_string<Args...> f, Args&&... args) {
   get().info(fmt::format("notice: {}", fmt::format(f, std::forward<Args>(args)...)));
 }
 template <class... Args>
-void warn(fmt::format_string<Args...> f, Args&&... args) { get().warn(f, std::forward<Args>(args)...); }
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+  get().warn(f, std::forward<Args>(args)...);
+}
 template <class... Args>
-void error(fmt::format_string<Args...> f, Args&&... args) { get().error(f, std::forward<Args>(args)...); }
+void error(fmt::format_string<Args...> f, Args&&... args) {
+  get().error(f, std::forward<Args>(args)...);
+}
 
 }  // namespace hearth::log

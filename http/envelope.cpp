@@ -34,21 +34,36 @@ response error(unsigned status, const std::string& request_id, const std::string
 
 const char* default_message(unsigned status) {
   switch (status) {
-    case 400: return "bad request";
-    case 401: return "authentication required: sign in and send the session key";
-    case 403: return "forbidden";
-    case 404: return "not found";
-    case 405: return "method not allowed";
-    case 406: return "not acceptable: this endpoint produces application/json";
-    case 408: return "request timeout";
-    case 409: return "conflict";
-    case 413: return "request body too large";
-    case 415: return "unsupported media type: send Content-Type: application/json";
-    case 429: return "too many requests";
-    case 431: return "request header fields too large";
-    case 500: return "internal server error";
-    case 503: return "service unavailable: try again";
-    default: return "";
+    case 400:
+      return "bad request";
+    case 401:
+      return "authentication required: sign in and send the session key";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 406:
+      return "not acceptable: this endpoint produces application/json";
+    case 408:
+      return "request timeout";
+    case 409:
+      return "conflict";
+    case 413:
+      return "request body too large";
+    case 415:
+      return "unsupported media type: send Content-Type: application/json";
+    case 429:
+      return "too many requests";
+    case 431:
+      return "request header fields too large";
+    case 500:
+      return "internal server error";
+    case 503:
+      return "service unavailable: try again";
+    default:
+      return "";
   }
 }
 

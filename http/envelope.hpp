@@ -4,7 +4,6 @@
 // serialised with Boost.JSON (correct escaping, no string-building by hand).
 
 #include <boost/json/array.hpp>
-
 #include <string>
 
 #include "http/types.hpp"

@@ -1,10 +1,10 @@
 #include "http/json_input.hpp"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <charconv>
 #include <chrono>
-
-#include <fmt/format.h>
 
 namespace hearth::http {
 
@@ -13,7 +13,8 @@ json_object_reader::json_object_reader(std::string_view body) : json_(body) {
     throw input_error("request body: a JSON object is required");
   simdjson::dom::element root;
   if (auto err = parser_.parse(json_).get(root))
-    throw input_error(fmt::format("request body: malformed JSON ({})", simdjson::error_message(err)));
+    throw input_error(
+        fmt::format("request body: malformed JSON ({})", simdjson::error_message(err)));
   if (root.get(object_)) throw input_error("request body: must be a JSON object");
   std::set<std::string_view> seen;
   for (auto [key, value] : object_) {
@@ -56,8 +57,9 @@ std::optional<std::string> json_object_reader::string(std::string_view field, bo
   std::string_view s;
   if (e.get(s)) throw input_error(fmt::format("{}: must be a string", field));
   if (s.size() < min_length)
-    throw input_error(min_length == 1 ? fmt::format("{}: must not be empty", field)
-                                      : fmt::format("{}: must be at least {} bytes", field, min_length));
+    throw input_error(min_length == 1
+                          ? fmt::format("{}: must not be empty", field)
+                          : fmt::format("{}: must be at least {} bytes", field, min_length));
   if (max_length && s.size() > max_length)
     throw input_error(fmt::format("{}: must be at most {} bytes", field, max_length));
   return std::string(s);

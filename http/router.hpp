@@ -17,7 +17,7 @@ namespace hearth::http {
 
 /// What a route produces and consumes, checked before its handler runs.
 struct route_options {
-  bool json_body = false;        // POST/PUT with a JSON body (415 otherwise)
+  bool json_body = false;                     // POST/PUT with a JSON body (415 otherwise)
   std::string produces = "application/json";  // for Accept (406)
 };
 
@@ -25,7 +25,7 @@ struct route {
   std::string method;
   std::string pattern;
   handler run;
-  route_options options;
+  route_options options = {};
 };
 
 class router {

@@ -1,13 +1,12 @@
 #include "http/server.hpp"
 
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
-
-#include <atomic>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -37,7 +36,8 @@ constexpr int kSseSendBufferBytes = 32 * 1024;
 bool valid_client_request_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':'))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+          c == ':'))
       return false;
   return true;
 }
@@ -104,9 +104,8 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
 
  private:
   void close_now() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      self->finish(net::error::operation_aborted);
-    });
+    net::post(stream_.get_executor(),
+              [self = shared_from_this()] { self->finish(net::error::operation_aborted); });
   }
 
   void write_next() {
@@ -138,8 +137,10 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     if (finished_) return;
     finished_ = true;
     closed_ = true;
-    if (overflowed_) log::info("sse: stream dropped, more than {} frames queued (slow client)", limit_);
-    else if (!expected_close(ec)) log::debug("sse: stream ended: {}", ec.message());
+    if (overflowed_)
+      log::info("sse: stream dropped, more than {} frames queued (slow client)", limit_);
+    else if (!expected_close(ec))
+      log::debug("sse: stream ended: {}", ec.message());
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -183,12 +184,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
     parser_->body_limit(options_.body_limit_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit_bytes));
     // The whole header must arrive within the idle timeout (slowloris
-    // defence); the body then gets the request timeout.
+    // defence); the body then gets the request timeout. On a timeout the
+    // stream closes the socket (as nginx does for client_header_timeout):
+    // there is no one left to read a 408.
     stream_.expires_after(options_.idle_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -218,11 +220,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void on_read_error(beast::error_code ec) {
     if (ec == bhttp::error::body_limit)
-      return reply_and_close(413, fmt::format("request body larger than {} bytes",
-                                              options_.body_limit_bytes));
+      return reply_and_close(
+          413, fmt::format("request body larger than {} bytes", options_.body_limit_bytes));
     if (ec == bhttp::error::header_limit) return reply_and_close(431, "");
-    if (ec == beast::error::timeout && parser_ && parser_->got_some())
-      return reply_and_close(408, "request not received in time");
     if (expected_close(ec) || ec == bhttp::error::partial_message) return close();
     if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category())
       return reply_and_close(400, fmt::format("malformed HTTP request: {}", ec.message()));
@@ -350,7 +350,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
 // ---------------------------------------------------------------------------
 struct server::impl {
-  impl(server_options o, const router& r) : options(std::move(o)), routes(r), ioc(options.threads) {}
+  impl(server_options o, const router& r)
+      : options(std::move(o)), routes(r), ioc(options.threads) {}
 
   void accept() {
     acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {

@@ -18,9 +18,9 @@ namespace hearth::http {
 
 /// One parsed request.
 struct request {
-  std::string method;   // "GET", "POST", ...
-  std::string target;   // as sent: path and query
-  std::string path;     // percent-decoded path
+  std::string method;                         // "GET", "POST", ...
+  std::string target;                         // as sent: path and query
+  std::string path;                           // percent-decoded path
   std::map<std::string, std::string> query;   // percent-decoded query parameters
   std::map<std::string, std::string> params;  // path parameters from the route ({id})
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case

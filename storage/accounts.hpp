@@ -3,10 +3,9 @@
 // on a pool thread with that thread's connection; they throw domain_error
 // (conflict, not_found, unauthorized) or pqxx exceptions.
 
-#include <pqxx/pqxx>
-
 #include <cstdint>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 
 namespace hearth::storage {

@@ -6,9 +6,8 @@
 // event is handed to the notifier actor. The outbox is the source of truth
 // for SSE replay (Last-Event-ID) and for gap backfill.
 
-#include <pqxx/pqxx>
-
 #include <cstdint>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -19,7 +18,7 @@ namespace hearth::storage {
 struct change_event {
   std::string household_id;
   std::int64_t seq = 0;
-  std::string table;      // "shop_item", "plan_task", ...
+  std::string table;  // "shop_item", "plan_task", ...
   std::string row_id;
   std::string operation;  // "create" | "update" | "delete"
   std::string updated;

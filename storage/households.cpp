@@ -71,7 +71,8 @@ member add_member(pqxx::connection_base& conn, const std::string& caller_account
   if (*caller != "owner")
     throw domain_error(errc::forbidden, "only an owner of the household may add members");
   auto acc = tx.exec_params(kSelectAccountByEmail, email);
-  if (acc.empty()) throw domain_error(errc::not_found, "emailAddress: no account with this address");
+  if (acc.empty())
+    throw domain_error(errc::not_found, "emailAddress: no account with this address");
   member m{household_id, acc[0][0].as<std::string>(), acc[0][1].as<std::string>(), permissions};
   try {
     tx.exec_params0(kInsertMember, household_id, m.account_id, permissions);

@@ -2,11 +2,10 @@
 // Households and their members (auth_household, auth_household_member).
 // Permission levels: owner (may add members), edit (may write rows), view.
 
-#include <pqxx/pqxx>
-
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 

@@ -1,9 +1,9 @@
 #include "storage/migrate.hpp"
 
+#include <fmt/format.h>
+
 #include <set>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace hearth::storage {
 namespace {
@@ -15,7 +15,8 @@ constexpr const char* kCreateMigrationsTable = R"sql(
     applied_at timestamptz NOT NULL DEFAULT now()
   ))sql";
 constexpr const char* kSelectApplied = "SELECT version FROM schema_migrations";
-constexpr const char* kInsertApplied = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
+constexpr const char* kInsertApplied =
+    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
 
 // Session-level advisory lock, released on every exit path.
 class migration_lock {
@@ -53,9 +54,9 @@ std::vector<int> migrate(pqxx::connection_base& conn, const std::vector<migratio
   }
   int newest_known = all.empty() ? 0 : all.back().version;
   if (!applied.empty() && *applied.rbegin() > newest_known)
-    throw std::runtime_error(fmt::format(
-        "database schema is at version {}, newer than this binary's {}: upgrade hearth",
-        *applied.rbegin(), newest_known));
+    throw std::runtime_error(
+        fmt::format("database schema is at version {}, newer than this binary's {}: upgrade hearth",
+                    *applied.rbegin(), newest_known));
   std::vector<int> done;
   for (const auto& m : all) {
     if (applied.count(m.version)) continue;

@@ -5,7 +5,6 @@
 // same time do not race, and recorded in schema_migrations.
 
 #include <pqxx/pqxx>
-
 #include <string>
 #include <vector>
 

@@ -1,6 +1,5 @@
 #include "storage/pool.hpp"
 
-
 #include "config/logging.hpp"
 
 namespace hearth::storage {

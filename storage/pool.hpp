@@ -4,13 +4,12 @@
 // or a CAF scheduler thread: callers submit a job and get the result back by
 // their own means (a post to their strand, a message to their actor).
 
-#include <pqxx/pqxx>
-
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <string>
 #include <thread>
 #include <vector>

@@ -3,13 +3,13 @@
 // no injection. Used to drive PostgreSQL's initdb/pg_ctl for the embedded
 // database and by the tests to start real hearth processes.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <sys/types.h>
 
 namespace hearth::storage {
 

@@ -11,8 +11,10 @@ namespace {
 // SQL text is built only from table_spec constants, never from user input;
 // values always travel as parameters.
 std::string select_list(const table_spec& t, const std::string& alias) {
-  std::string s = fmt::format("{0}.id, {0}.auth_household_id, hearth_ts({0}.created), "
-                              "hearth_ts({0}.updated)", alias);
+  std::string s = fmt::format(
+      "{0}.id, {0}.auth_household_id, hearth_ts({0}.created), "
+      "hearth_ts({0}.updated)",
+      alias);
   for (const auto& c : t.columns) s += fmt::format(", {}.{}", alias, c.sql);
   return s;
 }
@@ -24,9 +26,12 @@ record to_record(const table_spec& t, const pqxx::row& r) {
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
     const auto& c = t.columns[i];
     const auto& f = r[static_cast<int>(i + 4)];
-    if (f.is_null()) o[c.json] = nullptr;
-    else if (c.type == column_type::boolean) o[c.json] = f.as<bool>();
-    else o[c.json] = f.c_str();
+    if (f.is_null())
+      o[c.json] = nullptr;
+    else if (c.type == column_type::boolean)
+      o[c.json] = f.as<bool>();
+    else
+      o[c.json] = f.c_str();
   }
   o["created"] = r[2].c_str();
   o["updated"] = r[3].c_str();
@@ -57,9 +62,8 @@ void check_write_permission(pqxx::work& tx, const std::string& account_id,
 }
 
 std::vector<std::optional<std::string>> params_of(const table_spec& t, const values& v,
-                                                  std::string& assignments,
-                                                  std::string& names, std::string& placeholders,
-                                                  int first_param) {
+                                                  std::string& assignments, std::string& names,
+                                                  std::string& placeholders, int first_param) {
   std::vector<std::optional<std::string>> params;
   for (const auto& c : t.columns) {
     auto it = v.find(c.json);
@@ -86,14 +90,18 @@ write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
 }  // namespace
 
 const table_spec& shop_item_table() {
-  static const table_spec t{"shop_item", "ShopItem", "/api/v1/shop/items",
+  static const table_spec t{"shop_item",
+                            "ShopItem",
+                            "/api/v1/shop/items",
                             {{"name", "name", column_type::text, true, false, 1000, 1},
                              {"done", "done", column_type::boolean, false, false, 0, 0}}};
   return t;
 }
 
 const table_spec& plan_task_table() {
-  static const table_spec t{"plan_task", "PlanTask", "/api/v1/plan/tasks",
+  static const table_spec t{"plan_task",
+                            "PlanTask",
+                            "/api/v1/plan/tasks",
                             {{"name", "name", column_type::text, true, false, 1000, 1},
                              {"done", "done", column_type::boolean, false, false, 0, 0},
                              {"dueDate", "due_date", column_type::date, false, true, 0, 0}}};
@@ -110,12 +118,14 @@ std::vector<record> list_rows(pqxx::connection_base& conn, const table_spec& t,
                               const std::optional<std::string>& household_id) {
   pqxx::read_transaction tx{conn};
   auto sql = fmt::format(
-      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = t.auth_household_id "
+      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = "
+      "t.auth_household_id "
       "WHERE m.auth_account_id = $1 AND ($2::uuid IS NULL OR t.auth_household_id = $2::uuid) "
       "ORDER BY t.created, t.id",
       select_list(t, "t"), t.sql_name);
   std::vector<record> out;
-  for (const auto& r : tx.exec_params(sql, account_id, household_id)) out.push_back(to_record(t, r));
+  for (const auto& r : tx.exec_params(sql, account_id, household_id))
+    out.push_back(to_record(t, r));
   return out;
 }
 
@@ -123,7 +133,8 @@ record get_row(pqxx::connection_base& conn, const table_spec& t, const std::stri
                const std::string& id) {
   pqxx::read_transaction tx{conn};
   auto sql = fmt::format(
-      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = t.auth_household_id "
+      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = "
+      "t.auth_household_id "
       "WHERE m.auth_account_id = $1 AND t.id = $2",
       select_list(t, "t"), t.sql_name);
   auto r = tx.exec_params(sql, account_id, id);

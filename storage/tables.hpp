@@ -7,13 +7,11 @@
 // get forbidden on writes, and every write records a change_event.
 // Every table also has id, authHouseholdID, created and updated.
 
-#include <pqxx/pqxx>
-
 #include <boost/json/object.hpp>
-
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -25,20 +23,20 @@ enum class column_type { text, boolean, date };
 
 /// One writable column.
 struct column_spec {
-  std::string json;              // "dueDate"
-  std::string sql;               // "due_date"
+  std::string json;  // "dueDate"
+  std::string sql;   // "due_date"
   column_type type;
-  bool required = false;         // must be given on create
-  bool nullable = false;         // JSON null allowed
-  std::size_t max_length = 0;    // text only, in bytes; 0 = no limit
-  std::size_t min_length = 0;    // text only
+  bool required = false;       // must be given on create
+  bool nullable = false;       // JSON null allowed
+  std::size_t max_length = 0;  // text only, in bytes; 0 = no limit
+  std::size_t min_length = 0;  // text only
 };
 
 /// One household-owned table.
 struct table_spec {
-  std::string sql_name;    // "shop_item"
-  std::string data_type;   // "ShopItem" (envelope dataType)
-  std::string path;        // "/api/v1/shop/items"
+  std::string sql_name;   // "shop_item"
+  std::string data_type;  // "ShopItem" (envelope dataType)
+  std::string path;       // "/api/v1/shop/items"
   std::vector<column_spec> columns;
 };
 

@@ -85,9 +85,9 @@ TEST_F(auth, cookie_authenticates) {
 TEST_F(auth, missing_or_invalid_credentials_are_401) {
   check_envelope(http().request("GET", "/api/v1/auth/accounts/me"), 401);
   check_envelope(http().request_as("not-a-real-key", "GET", "/api/v1/auth/accounts/me"), 401);
-  check_envelope(http().request("GET", "/api/v1/auth/accounts/me", "",
-                                {{"Cookie", "hearth_session=bogus"}}),
-                 401);
+  check_envelope(
+      http().request("GET", "/api/v1/auth/accounts/me", "", {{"Cookie", "hearth_session=bogus"}}),
+      401);
   check_envelope(http().request("GET", "/api/v1/shop/items"), 401);
 }
 

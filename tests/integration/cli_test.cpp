@@ -1,12 +1,12 @@
 // The hearth command line: version, help, configuration errors, migrate.
 
-#include "tests/integration/fixture.hpp"
-
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+
+#include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -14,9 +14,9 @@ namespace {
 TEST(cli, version_prints_a_version) {
   auto [code, output] = hearth_process::run({}, {"version"});
   EXPECT_EQ(code, 0) << output;
-  EXPECT_TRUE(std::any_of(output.begin(), output.end(),
-                          [](unsigned char c) { return std::isdigit(c); }))
-      << output;
+  EXPECT_TRUE(std::any_of(output.begin(), output.end(), [](unsigned char c) {
+    return std::isdigit(c);
+  })) << output;
 }
 
 TEST(cli, help_mentions_the_subcommands) {
@@ -35,9 +35,9 @@ TEST(cli, unknown_key_in_config_file_fails_naming_it) {
     std::ofstream out(file);
     out << R"({"httpAddr": "127.0.0.1:0", "bogusSetting": 42})";
   }
-  auto [code, output] = hearth_process::run(
-      {{"HEARTH_DATABASE_URL", "postgresql:///nonexistent?host=/nonexistent"}},
-      {"serve", "--config", file.string()});
+  auto [code, output] =
+      hearth_process::run({{"HEARTH_DATABASE_URL", "postgresql:///nonexistent?host=/nonexistent"}},
+                          {"serve", "--config", file.string()});
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   EXPECT_NE(code, 0) << output;
@@ -45,9 +45,10 @@ TEST(cli, unknown_key_in_config_file_fails_naming_it) {
 }
 
 TEST(cli, unknown_environment_variable_fails_naming_it) {
-  auto [code, output] = hearth_process::run(
-      {{"HEARTH_BOGUS", "1"}, {"HEARTH_DATABASE_URL", "postgresql:///nonexistent?host=/nonexistent"}},
-      {"serve"});
+  auto [code, output] =
+      hearth_process::run({{"HEARTH_BOGUS", "1"},
+                           {"HEARTH_DATABASE_URL", "postgresql:///nonexistent?host=/nonexistent"}},
+                          {"serve"});
   EXPECT_NE(code, 0) << output;
   EXPECT_NE(output.find("HEARTH_BOGUS"), std::string::npos) << output;
 }

@@ -30,9 +30,8 @@ TEST_F(errors, malformed_json_is_400) {
 TEST_F(errors, wrong_type_names_the_field) {
   auto user = new_user("wrongtype");
   const auto hh = create_household(user.key, "Home");
-  auto res = http().request_as(
-      user.key, "POST", "/api/v1/shop/items",
-      json::serialize(json::object{{"authHouseholdID", hh}, {"name", 5}}));
+  auto res = http().request_as(user.key, "POST", "/api/v1/shop/items",
+                               json::serialize(json::object{{"authHouseholdID", hh}, {"name", 5}}));
   check_envelope(res, 400);
   EXPECT_NE(message_of(res).find("name"), std::string::npos) << res.body;
 
@@ -53,9 +52,9 @@ TEST_F(errors, wrong_type_names_the_field) {
 TEST_F(errors, unknown_field_is_named) {
   auto user = new_user("unknownfield");
   const auto hh = create_household(user.key, "Home");
-  auto res = http().request_as(user.key, "POST", "/api/v1/shop/items",
-                               json::serialize(json::object{
-                                   {"authHouseholdID", hh}, {"name", "x"}, {"colour", "red"}}));
+  auto res = http().request_as(
+      user.key, "POST", "/api/v1/shop/items",
+      json::serialize(json::object{{"authHouseholdID", hh}, {"name", "x"}, {"colour", "red"}}));
   check_envelope(res, 400);
   EXPECT_NE(message_of(res).find("colour"), std::string::npos) << res.body;
 }
@@ -93,7 +92,8 @@ TEST_F(errors, body_over_the_limit_is_413) {
 TEST_F(small_body_limit, limit_is_configurable) {
   auto user = new_user("smalllimit");
   const auto hh = create_household(user.key, "Home");
-  auto fits = json::serialize(json::object{{"authHouseholdID", hh}, {"name", std::string(500, 'y')}});
+  auto fits =
+      json::serialize(json::object{{"authHouseholdID", hh}, {"name", std::string(500, 'y')}});
   check_envelope(http().request_as(user.key, "POST", "/api/v1/shop/items", fits), 201, "ShopItem");
   auto too_big =
       json::serialize(json::object{{"authHouseholdID", hh}, {"name", std::string(2000, 'z')}});
@@ -127,17 +127,16 @@ TEST_F(errors, wrong_method_is_405_with_allow) {
 TEST_F(errors, non_json_content_type_is_415) {
   auto user = new_user("ctype");
   const auto hh = create_household(user.key, "Home");
-  auto res = http().request(
-      "POST", "/api/v1/shop/items",
-      json::serialize(json::object{{"authHouseholdID", hh}, {"name", "x"}}),
-      {{"Authorization", "Bearer " + user.key}, {"Content-Type", "text/plain"}});
+  auto res =
+      http().request("POST", "/api/v1/shop/items",
+                     json::serialize(json::object{{"authHouseholdID", hh}, {"name", "x"}}),
+                     {{"Authorization", "Bearer " + user.key}, {"Content-Type", "text/plain"}});
   check_envelope(res, 415);
   // With a charset parameter JSON is fine.
-  res = http().request(
-      "POST", "/api/v1/shop/items",
-      json::serialize(json::object{{"authHouseholdID", hh}, {"name", "x"}}),
-      {{"Authorization", "Bearer " + user.key},
-       {"Content-Type", "application/json; charset=utf-8"}});
+  res = http().request("POST", "/api/v1/shop/items",
+                       json::serialize(json::object{{"authHouseholdID", hh}, {"name", "x"}}),
+                       {{"Authorization", "Bearer " + user.key},
+                        {"Content-Type", "application/json; charset=utf-8"}});
   check_envelope(res, 201, "ShopItem");
 }
 
@@ -147,10 +146,11 @@ TEST_F(errors, unacceptable_accept_is_406) {
   EXPECT_FALSE(res.header("x-request-id").empty());
   // Wildcards and JSON are acceptable.
   EXPECT_EQ(http().request("GET", "/api/v1/health", "", {{"Accept", "*/*"}}).status, 200u);
-  EXPECT_EQ(http().request("GET", "/api/v1/health", "",
-                           {{"Accept", "text/html, application/json;q=0.9"}})
-                .status,
-            200u);
+  EXPECT_EQ(
+      http()
+          .request("GET", "/api/v1/health", "", {{"Accept", "text/html, application/json;q=0.9"}})
+          .status,
+      200u);
 }
 
 TEST_F(errors, non_uuid_id_is_404) {
@@ -159,10 +159,9 @@ TEST_F(errors, non_uuid_id_is_404) {
   check_envelope(http().request_as(user.key, "PUT", "/api/v1/plan/tasks/123", R"({"done":true})"),
                  404);
   check_envelope(http().request_as(user.key, "DELETE", "/api/v1/shop/items/%27;drop"), 404);
-  check_envelope(
-      http().request_as(user.key, "POST", "/api/v1/auth/households/xyz/members",
-                        R"({"emailAddress":"a@example.com","permissions":"view"})"),
-      404);
+  check_envelope(http().request_as(user.key, "POST", "/api/v1/auth/households/xyz/members",
+                                   R"({"emailAddress":"a@example.com","permissions":"view"})"),
+                 404);
 }
 
 TEST_F(errors, pipelined_requests_are_answered_in_order) {

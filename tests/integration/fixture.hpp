@@ -5,12 +5,10 @@
 // the response in the message) when the server does not answer as expected.
 
 #include <gtest/gtest.h>
-
-#include <boost/json.hpp>
-
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -135,8 +133,8 @@ class hearth_test : public ::testing::Test {
 
   static std::string signup_body(const std::string& email, const std::string& password,
                                  const std::string& name) {
-    return json::serialize(json::object{{"emailAddress", email}, {"password", password},
-                                        {"name", name}});
+    return json::serialize(
+        json::object{{"emailAddress", email}, {"password", password}, {"name", name}});
   }
 
   http_response signup(const std::string& email, const std::string& password,
@@ -235,9 +233,7 @@ class hearth_test : public ::testing::Test {
 };
 
 /// The JSON data of a `change` event.
-inline json::object change_data(const sse_event& ev) {
-  return json::parse(ev.data).as_object();
-}
+inline json::object change_data(const sse_event& ev) { return json::parse(ev.data).as_object(); }
 
 /// Reads events until one of type `change` arrives (skipping others) or the
 /// deadline passes.

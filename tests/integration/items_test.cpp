@@ -1,8 +1,8 @@
 // ShopItem and PlanTask CRUD and household-level authorization.
 
-#include "tests/integration/fixture.hpp"
-
 #include <set>
+
+#include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -22,9 +22,9 @@ TEST_F(tables, shop_item_crud) {
   auto user = new_user("shopper");
   const auto hh = create_household(user.key, "Home");
 
-  auto created = http().request_as(
-      user.key, "POST", "/api/v1/shop/items",
-      json::serialize(json::object{{"authHouseholdID", hh}, {"name", "Milk"}}));
+  auto created =
+      http().request_as(user.key, "POST", "/api/v1/shop/items",
+                        json::serialize(json::object{{"authHouseholdID", hh}, {"name", "Milk"}}));
   check_envelope(created, 201, "ShopItem");
   auto item = first_value(created);
   const auto id = str(item, "id");
@@ -39,8 +39,7 @@ TEST_F(tables, shop_item_crud) {
   EXPECT_EQ(str(first_value(got), "name"), "Milk");
 
   // PUT with a subset: only `done`.
-  auto put = http().request_as(user.key, "PUT", "/api/v1/shop/items/" + id,
-                               R"({"done":true})");
+  auto put = http().request_as(user.key, "PUT", "/api/v1/shop/items/" + id, R"({"done":true})");
   check_envelope(put, 200, "ShopItem");
   EXPECT_EQ(first_value(put).at("done").as_bool(), true);
   EXPECT_EQ(str(first_value(put), "name"), "Milk");
@@ -115,8 +114,7 @@ TEST_F(tables, list_covers_all_households_and_filters) {
   EXPECT_EQ(ids_of(filtered), (std::set<std::string>{i2, i3}));
 
   // Filtering on a household the caller does not belong to reveals nothing.
-  auto sneaky =
-      http().request_as(user.key, "GET", "/api/v1/shop/items?authHouseholdID=" + foreign);
+  auto sneaky = http().request_as(user.key, "GET", "/api/v1/shop/items?authHouseholdID=" + foreign);
   if (sneaky.status == 200) {
     EXPECT_TRUE(ids_of(sneaky).empty()) << sneaky.body;
   } else {
@@ -128,10 +126,10 @@ TEST_F(tables, plan_task_crud_with_due_date) {
   auto user = new_user("planner");
   const auto hh = create_household(user.key, "Home");
 
-  auto res = http().request_as(user.key, "POST", "/api/v1/plan/tasks",
-                               json::serialize(json::object{{"authHouseholdID", hh},
-                                                            {"name", "Taxes"},
-                                                            {"dueDate", "2026-04-15"}}));
+  auto res = http().request_as(
+      user.key, "POST", "/api/v1/plan/tasks",
+      json::serialize(
+          json::object{{"authHouseholdID", hh}, {"name", "Taxes"}, {"dueDate", "2026-04-15"}}));
   check_envelope(res, 201, "PlanTask");
   auto task = first_value(res);
   const auto id = str(task, "id");
@@ -184,9 +182,9 @@ TEST_F(tables, non_member_gets_404_everywhere) {
     check_envelope(http().request_as(stranger.key, "DELETE", base + id), 404);
   }
   check_envelope(create_item_response(stranger.key, hh, "intruder"), 404);
-  check_envelope(http().request_as(stranger.key, "POST", "/api/v1/plan/tasks",
-                                   json::serialize(json::object{{"authHouseholdID", hh},
-                                                                {"name", "intruder"}})),
+  check_envelope(http().request_as(
+                     stranger.key, "POST", "/api/v1/plan/tasks",
+                     json::serialize(json::object{{"authHouseholdID", hh}, {"name", "intruder"}})),
                  404);
   EXPECT_TRUE(ids_of(http().request_as(stranger.key, "GET", "/api/v1/shop/items")).empty());
   EXPECT_TRUE(ids_of(http().request_as(stranger.key, "GET", "/api/v1/plan/tasks")).empty());
@@ -214,16 +212,14 @@ TEST_F(tables, view_member_reads_but_cannot_write) {
 
   check_envelope(create_item_response(viewer.key, hh, "nope"), 403);
   check_envelope(
-      http().request_as(viewer.key, "PUT", "/api/v1/shop/items/" + item, R"({"done":true})"),
-      403);
+      http().request_as(viewer.key, "PUT", "/api/v1/shop/items/" + item, R"({"done":true})"), 403);
   check_envelope(http().request_as(viewer.key, "DELETE", "/api/v1/shop/items/" + item), 403);
-  check_envelope(http().request_as(viewer.key, "POST", "/api/v1/plan/tasks",
-                                   json::serialize(json::object{{"authHouseholdID", hh},
-                                                                {"name", "nope"}})),
-                 403);
   check_envelope(
-      http().request_as(viewer.key, "PUT", "/api/v1/plan/tasks/" + task, R"({"done":true})"),
+      http().request_as(viewer.key, "POST", "/api/v1/plan/tasks",
+                        json::serialize(json::object{{"authHouseholdID", hh}, {"name", "nope"}})),
       403);
+  check_envelope(
+      http().request_as(viewer.key, "PUT", "/api/v1/plan/tasks/" + task, R"({"done":true})"), 403);
   check_envelope(http().request_as(viewer.key, "DELETE", "/api/v1/plan/tasks/" + task), 403);
 
   auto unchanged = first_value(http().request_as(owner.key, "GET", "/api/v1/shop/items/" + item));
@@ -239,8 +235,8 @@ TEST_F(tables, edit_member_writes) {
 
   check_envelope(create_item_response(editor.key, hh, "from editor"), 201, "ShopItem");
   check_envelope(
-      http().request_as(editor.key, "PUT", "/api/v1/shop/items/" + item, R"({"done":true})"),
-      200, "ShopItem");
+      http().request_as(editor.key, "PUT", "/api/v1/shop/items/" + item, R"({"done":true})"), 200,
+      "ShopItem");
   auto task = create_task(editor.key, hh, "editor task", "2027-01-01");
   check_envelope(http().request_as(editor.key, "DELETE", "/api/v1/plan/tasks/" + str(task, "id")),
                  200);

@@ -1,13 +1,13 @@
 // Embedded PostgreSQL: hearth without HEARTH_DATABASE_URL keeps its data under
 // HEARTH_DATA_DIR across a restart.
 
-#include "tests/integration/fixture.hpp"
-
 #include <signal.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <system_error>
+
+#include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -20,11 +20,10 @@ struct temp_dir {
     path = templ;
     // Traversable by the `postgres` user (hearth runs PostgreSQL as it when
     // root), so the cluster stays inside this directory and is removed with it.
-    std::filesystem::permissions(path, std::filesystem::perms::owner_all |
-                                           std::filesystem::perms::group_read |
-                                           std::filesystem::perms::group_exec |
-                                           std::filesystem::perms::others_read |
-                                           std::filesystem::perms::others_exec);
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                  std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                  std::filesystem::perms::others_exec);
   }
   ~temp_dir() {
     std::error_code ec;
@@ -46,11 +45,11 @@ TEST(embedded_database, data_survives_a_restart) {
   {
     hearth_process first(env);
     http_client http(first.port());
-    require_status(http.request("POST", "/api/v1/auth/signup",
-                                json::serialize(json::object{{"emailAddress", email},
-                                                             {"password", password},
-                                                             {"name", "Restart"}})),
-                   201, "signup");
+    require_status(
+        http.request("POST", "/api/v1/auth/signup",
+                     json::serialize(json::object{
+                         {"emailAddress", email}, {"password", password}, {"name", "Restart"}})),
+        201, "signup");
     auto signin = http.request(
         "POST", "/api/v1/auth/signin",
         json::serialize(json::object{{"emailAddress", email}, {"password", password}}));

@@ -1,11 +1,11 @@
 // Concurrent writers: every subscriber gets every event exactly once, in
 // per-household seq order, while several connections write at the same time.
 
-#include "tests/integration/fixture.hpp"
-
 #include <set>
 #include <thread>
 #include <vector>
+
+#include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -67,11 +67,11 @@ TEST_F(sse_concurrency, concurrent_writers_give_gapless_ordered_streams) {
         http_client client(port());
         for (int i = 0; i < per_writer; ++i) {
           const auto& hh = (w + i) % 2 ? h1 : h2;
-          auto res = client.request_as(
-              user.key, "POST", "/api/v1/shop/items",
-              json::serialize(json::object{{"authHouseholdID", hh},
-                                           {"name", "w" + std::to_string(w) + "-" +
-                                                        std::to_string(i)}}));
+          auto res =
+              client.request_as(user.key, "POST", "/api/v1/shop/items",
+                                json::serialize(json::object{
+                                    {"authHouseholdID", hh},
+                                    {"name", "w" + std::to_string(w) + "-" + std::to_string(i)}}));
           require_status(res, 201, "concurrent create");
           created[w].push_back(str(first_value(res), "id"));
         }
@@ -150,9 +150,10 @@ TEST_F(sse_concurrency, reconnects_during_writes_lose_and_repeat_nothing) {
     try {
       http_client client(port());
       for (int i = 0; i < total; ++i) {
-        auto res = client.request_as(
-            user.key, "POST", "/api/v1/shop/items",
-            json::serialize(json::object{{"authHouseholdID", hh}, {"name", "r" + std::to_string(i)}}));
+        auto res =
+            client.request_as(user.key, "POST", "/api/v1/shop/items",
+                              json::serialize(json::object{{"authHouseholdID", hh},
+                                                           {"name", "r" + std::to_string(i)}}));
         require_status(res, 201, "create");
         created.push_back(str(first_value(res), "id"));
       }

@@ -1,9 +1,9 @@
 // SSE resumption with Last-Event-ID (replay and resync) and slow clients.
 
-#include "tests/integration/fixture.hpp"
-
 #include <cstdio>
 #include <set>
+
+#include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -46,9 +46,9 @@ TEST_F(sse_resume, last_event_id_replays_exactly_the_missed_events) {
 
   std::vector<std::string> missed;
   for (int i = 0; i < 4; ++i) missed.push_back(str(create_item(user.key, hh, "missed"), "id"));
-  require_status(http().request_as(user.key, "PUT", "/api/v1/shop/items/" + missed[0],
-                                   R"({"done":true})"),
-                 200, "update while away");
+  require_status(
+      http().request_as(user.key, "PUT", "/api/v1/shop/items/" + missed[0], R"({"done":true})"),
+      200, "update while away");
 
   auto stream = open_sse(user.key, {{"Last-Event-ID", last_id}});
   std::vector<sse_event> replayed;
@@ -201,8 +201,8 @@ TEST_F(sse_slow_client, a_stalled_client_does_not_delay_others_and_is_dropped) {
     create_item(user.key, hh, "bulk " + std::to_string(i));
     auto ev = next_change(*normal, 5s);
     ASSERT_TRUE(ev) << "the normal client missed event " << i << " (stalled client present)";
-    worst_ms = std::max(worst_ms,
-                        std::chrono::duration<double, std::milli>(clock::now() - start).count());
+    worst_ms =
+        std::max(worst_ms, std::chrono::duration<double, std::milli>(clock::now() - start).count());
     auto seq = seq_of(*ev);
     if (previous >= 0) {
       ASSERT_EQ(seq, previous + 1) << "gap in the normal client's stream at write " << i;

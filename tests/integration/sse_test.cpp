@@ -1,12 +1,12 @@
 // The SSE stream: headers, retry hint, heartbeats, change events, fan-out to
 // household members only, and write→event latency.
 
-#include "tests/integration/fixture.hpp"
+#include <signal.h>
 
 #include <algorithm>
 #include <cstdio>
 
-#include <signal.h>
+#include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -72,9 +72,9 @@ TEST_F(sse, change_events_for_create_update_delete) {
   const auto seq0 = data.at("seq").to_number<std::int64_t>();
 
   auto updated = timed([&] {
-    require_status(http().request_as(user.key, "PUT", "/api/v1/shop/items/" + item_id,
-                                     R"({"done":true})"),
-                   200, "update");
+    require_status(
+        http().request_as(user.key, "PUT", "/api/v1/shop/items/" + item_id, R"({"done":true})"),
+        200, "update");
   });
   ASSERT_TRUE(updated) << "no event for the update";
   data = change_data(*updated);
@@ -113,8 +113,9 @@ TEST_F(sse, change_events_for_create_update_delete) {
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const double p50 = latencies_ms[latencies_ms.size() / 2];
   const double max = latencies_ms.back();
-  std::printf("[ latency  ] write→event (request round trip + delivery): p50 %.2f ms, max %.2f ms, n=%zu\n",
-              p50, max, latencies_ms.size());
+  std::printf(
+      "[ latency  ] write→event (request round trip + delivery): p50 %.2f ms, max %.2f ms, n=%zu\n",
+      p50, max, latencies_ms.size());
   EXPECT_LT(max, 2000.0);
 }
 

@@ -2,12 +2,11 @@
 
 #include "tests/support/hearth_process.hpp"
 
-#include <boost/json.hpp>
-
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -162,7 +161,8 @@ std::pair<int, std::string> hearth_process::run(std::map<std::string, std::strin
   std::string output = read_file(dir / "output.log");
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
-  if (!code) throw std::runtime_error("hearth did not finish within 60 s; output:\n" + tail(output));
+  if (!code)
+    throw std::runtime_error("hearth did not finish within 60 s; output:\n" + tail(output));
   return {*code, output};
 }
 

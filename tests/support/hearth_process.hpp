@@ -2,14 +2,14 @@
 // A real `hearth` process started by a test, with its own environment, and
 // its HTTP port read from the ready file hearth writes once it listens.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <sys/types.h>
 
 namespace hearth::testing {
 

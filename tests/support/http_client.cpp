@@ -9,13 +9,12 @@
 
 #include "tests/support/http_client.hpp"
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include <poll.h>
 
 #include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <cctype>
 #include <deque>
 #include <stdexcept>
@@ -72,8 +71,8 @@ boost::json::value http_response::json() const {
   try {
     return boost::json::parse(body);
   } catch (const std::exception& e) {
-    throw std::runtime_error("response body is not JSON (" + std::string(e.what()) +
-                             "), status " + std::to_string(status) + ": " + body.substr(0, 500));
+    throw std::runtime_error("response body is not JSON (" + std::string(e.what()) + "), status " +
+                             std::to_string(status) + ": " + body.substr(0, 500));
   }
 }
 
@@ -218,7 +217,13 @@ struct sse_client::impl {
   // Transport: undecoded bytes and the chunked-encoding state.
   std::string raw;
   bool chunked = false;
-  enum class chunk_state { size_line, data, data_end, trailers, done } cstate = chunk_state::size_line;
+  enum class chunk_state {
+    size_line,
+    data,
+    data_end,
+    trailers,
+    done
+  } cstate = chunk_state::size_line;
   std::size_t chunk_left = 0;
 
   // text/event-stream parsing (HTML Living Standard, "Interpreting an event stream").
@@ -460,8 +465,8 @@ sse_client::sse_client(std::uint16_t port, const std::map<std::string, std::stri
   if (impl_->status != 200 || content_type.rfind("text/event-stream", 0) != 0) {
     // Include what we have of the body (usually the JSON error envelope).
     std::string body_start = impl_->raw.substr(0, 400);
-    throw std::runtime_error("sse: status " + std::to_string(impl_->status) +
-                             ", content-type '" + content_type + "': " + body_start);
+    throw std::runtime_error("sse: status " + std::to_string(impl_->status) + ", content-type '" +
+                             content_type + "': " + body_start);
   }
   impl_->pump();
 }

@@ -2,6 +2,7 @@
 // Blocking HTTP/1.1 and SSE clients over loopback for the integration tests,
 // built on Boost.Beast. Every call has a deadline; nothing waits forever.
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -9,8 +10,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 namespace hearth::testing {
 

@@ -4,8 +4,6 @@
 
 #include "tests/support/throwaway_postgres.hpp"
 
-#include <pqxx/pqxx>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -44,8 +43,7 @@ std::string with_database(const std::string& url, const std::string& name) {
   }
   if (pos == std::string::npos) return url + (url.empty() ? "" : " ") + "dbname=" + name;
   auto end = url.find(' ', pos);
-  return url.substr(0, pos) + "dbname=" + name +
-         (end == std::string::npos ? "" : url.substr(end));
+  return url.substr(0, pos) + "dbname=" + name + (end == std::string::npos ? "" : url.substr(end));
 }
 
 // The embedded cluster lives in a function-local static pointer; an atexit
@@ -61,7 +59,8 @@ std::filesystem::path socket_dir_of(const std::string& url) {
   auto pos = url.find("host=");
   if (pos == std::string::npos) return {};
   auto end = url.find('&', pos);
-  std::string encoded = url.substr(pos + 5, end == std::string::npos ? std::string::npos : end - pos - 5);
+  std::string encoded =
+      url.substr(pos + 5, end == std::string::npos ? std::string::npos : end - pos - 5);
   std::string decoded;
   for (std::size_t i = 0; i < encoded.size(); ++i) {
     if (encoded[i] == '%' && i + 2 < encoded.size()) {
@@ -115,11 +114,10 @@ throwaway_postgres::throwaway_postgres() : impl_(new impl) {
   // mkdtemp makes it 0700: as root, the `postgres` user must be able to
   // traverse it, or embedded_postgres moves PGDATA to /var/lib/hearth/clusters
   // (outside this directory, so it would outlive the test run).
-  std::filesystem::permissions(templ, std::filesystem::perms::owner_all |
-                                          std::filesystem::perms::group_read |
-                                          std::filesystem::perms::group_exec |
-                                          std::filesystem::perms::others_read |
-                                          std::filesystem::perms::others_exec);
+  std::filesystem::permissions(
+      templ, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                 std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                 std::filesystem::perms::others_exec);
   auto* cluster = new embedded_cluster;
   cluster->dir = templ;
   storage::embedded_postgres_options options;
@@ -140,8 +138,7 @@ throwaway_postgres& throwaway_postgres::shared() {
 
 std::string throwaway_postgres::create_database() {
   std::lock_guard lock(impl_->mutex);
-  std::string name =
-      "t_" + std::to_string(::getpid()) + "_" + std::to_string(impl_->counter++);
+  std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(impl_->counter++);
   if (!impl_->external_url.empty()) {
     pqxx::connection conn(impl_->external_url);
     pqxx::nontransaction tx(conn);

@@ -51,8 +51,7 @@ TEST(StreamStart, ResumeWithinWindowStartsAtCursor) {
 }
 
 TEST(StreamStart, BeyondWindowOrAheadResyncs) {
-  auto start = plan_stream_start({{"a", 16}, {"b", 3}, {"c", 7}},
-                                 cursor{{"a", 5}, {"b", 9}}, 10);
+  auto start = plan_stream_start({{"a", 16}, {"b", 3}, {"c", 7}}, cursor{{"a", 5}, {"b", 9}}, 10);
   EXPECT_TRUE(start[0].resync);  // 11 events missed > window 10
   EXPECT_EQ(start[0].seq, 16);
   EXPECT_TRUE(start[1].resync);  // cursor ahead of the database

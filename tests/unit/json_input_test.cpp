@@ -27,9 +27,11 @@ TEST(JsonInput, ReadsTypedFields) {
 TEST(JsonInput, MalformedAndNonObjectBodies) {
   EXPECT_NE(message_of([] { json_object_reader in("{\"a\":"); }).find("malformed JSON"),
             std::string::npos);
-  EXPECT_NE(message_of([] { json_object_reader in("[1]"); }).find("JSON object"), std::string::npos);
+  EXPECT_NE(message_of([] { json_object_reader in("[1]"); }).find("JSON object"),
+            std::string::npos);
   EXPECT_NE(message_of([] { json_object_reader in(""); }).find("required"), std::string::npos);
-  EXPECT_NE(message_of([] { json_object_reader in("{} {}"); }).find("malformed"), std::string::npos);
+  EXPECT_NE(message_of([] { json_object_reader in("{} {}"); }).find("malformed"),
+            std::string::npos);
   EXPECT_NE(message_of([] { json_object_reader in("{\"a\":\"\xff\"}"); }).find("malformed"),
             std::string::npos);
 }
