@@ -87,16 +87,10 @@ int serve(const config::config& cfg) {
   auto url = database_url(cfg, embedded);
   run_migrations(url);
 
-  storage::pool db(url, cfg.db_pool_size);
-  actors::runtime_options ro;
-  ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
-  ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
-  actors::actor_runtime actors(ro, db);
-
-  services s{cfg, db, actors, node_id(cfg)};
+  // Declared before the pool and the actors so that it is destroyed after
+  // them: connection actors own SSE sinks whose sockets belong to the
+  // server's io_context.
   http::router routes;
-  add_routes(routes, s);
-
   auto [host, port] = split_addr(cfg.http_addr);
   http::server_options so;
   so.host = host;
@@ -108,6 +102,16 @@ int serve(const config::config& cfg) {
   so.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   so.sse_queue_limit = static_cast<std::size_t>(cfg.sse_queue_limit);
   http::server server(so, routes);
+
+  storage::pool db(url, cfg.db_pool_size);
+  actors::runtime_options ro;
+  ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
+  ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
+  actors::actor_runtime actors(ro, db);
+
+  services s{cfg, db, actors, node_id(cfg)};
+  add_routes(routes, s);
+
   auto bound = server.start();
   write_ready_file(cfg.ready_file, bound);
   log::info("hearth node {} serving http://{}:{}", s.node_id, host, bound);
@@ -121,7 +125,8 @@ int serve(const config::config& cfg) {
   log::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
   // Reverse order: no new requests; finish queued database work (it may
-  // still publish events); stop the actors; then the embedded database.
+  // still publish events); stop the actors and wait for them; then the
+  // embedded database.
   server.stop();
   db.stop();
   actors.stop();

@@ -272,5 +272,14 @@ TEST_F(sse, sigterm_with_open_streams_exits_cleanly) {
   EXPECT_TRUE(b->closed());
 }
 
+TEST_F(sse, sigterm_with_a_stream_of_no_household_exits_cleanly) {
+  // This stream subscribes to nothing, so only the runtime's own list of
+  // streams can end it; a forgotten actor would hang the stop.
+  auto user = new_user("homeless");
+  auto a = open_sse(user.key);
+  ASSERT_TRUE(a->retry_hint(5s).has_value());
+  EXPECT_EQ(hearth_->stop(SIGTERM, 15s), 0) << hearth_->log();
+}
+
 }  // namespace
 }  // namespace hearth::testing

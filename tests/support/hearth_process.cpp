@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "storage/process.hpp"
 #include "tests/support/throwaway_postgres.hpp"
 
@@ -126,6 +128,12 @@ hearth_process::~hearth_process() {
     ::kill(pid_, SIGKILL);
     storage::wait_process(pid_, std::chrono::seconds(10));
   }
+  // In the sanitizer preset, a finding in the server fails the test that
+  // started it (UBSan reports and goes on, so the exit code alone misses it).
+  auto text = log();
+  for (const char* finding : {"runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer"})
+    if (text.find(finding) != std::string::npos)
+      ADD_FAILURE() << "hearth reported a sanitizer finding:\n" << tail(text);
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
