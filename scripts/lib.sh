@@ -4,7 +4,7 @@
 #
 #   hearth_root          absolute path of the checkout
 #   hearth_deps          install missing Debian packages (no-op when all present)
-#   hearth_build PRESET  configure (when needed) and build a CMake preset
+#   hearth_build PRESET [TARGET...]  configure (when needed) and build a CMake preset
 #
 # Set HEARTH_SKIP_DEPS=1 to skip the package check entirely.
 
@@ -70,12 +70,17 @@ hearth_deps() {
     "${missing[@]}"
 }
 
-# hearth_build PRESET: configures build/PRESET when it has never been
+# hearth_build PRESET [TARGET...]: configures build/PRESET when it has never been
 # configured or CMakePresets.json is newer than its cache (CMakeLists.txt
 # changes are picked up by the build itself), then builds with 2 jobs.
 # ccache is enabled by CMakeLists.txt when installed.
 hearth_build() {
   local preset="$1"
+  shift
+  local -a targets=()
+  if (($# > 0)); then
+    targets=(--target "$@")
+  fi
   local build_dir="$HEARTH_ROOT/build/$preset"
   (
     cd "$HEARTH_ROOT" || exit 1
@@ -83,6 +88,6 @@ hearth_build() {
           CMakePresets.json -nt "$build_dir/CMakeCache.txt" ]]; then
       cmake --preset "$preset" || exit
     fi
-    cmake --build --preset "$preset" -j2 || exit
+    cmake --build --preset "$preset" -j2 "${targets[@]}" || exit
   )
 }
