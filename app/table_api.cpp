@@ -8,6 +8,7 @@
 #include "app/api.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "storage/crypto.hpp"
 #include "storage/tables.hpp"
 
 namespace hearth::app {
@@ -65,6 +66,20 @@ std::optional<std::string> row_id(const http::request& req, const table_spec& t,
   return std::nullopt;
 }
 
+// Conditional list reads (DESIGN.md §2, as Homechart does; RFC 9110 §13.1.2):
+// the ETag is a hash of the listed (id, updated) pairs, and a matching
+// If-None-Match gets 304 with no body.
+http::response with_etag(http::response r, const std::string& versions,
+                         const std::string& if_none_match) {
+  auto etag = "\"" + storage::content_tag(versions) + "\"";
+  r.headers.emplace_back("ETag", etag);
+  if (if_none_match == etag || if_none_match == "*") {
+    r.status = 304;
+    r.body.clear();
+  }
+  return r;
+}
+
 void add_table(http::router& r, services& s, const table_spec& t) {
   r.add({"GET", t.path, [&s, &t](const http::request& req, http::responder respond) {
            std::optional<std::string> household;
@@ -73,14 +88,20 @@ void add_table(http::router& r, services& s, const table_spec& t) {
                throw http::input_error("authHouseholdID: must be a UUID");
              household = it->second;
            }
+           std::string if_none_match(req.header("if-none-match"));
            run_authenticated(
                s, req, std::move(respond),
-               [&t, household, rid = req.request_id](storage::connection& conn,
-                                                     const storage::principal& who) {
+               [&t, household, if_none_match, rid = req.request_id](storage::connection& conn,
+                                                                    const storage::principal& who) {
                  boost::json::array out;
-                 for (auto& row : storage::list_rows(conn, t, who.account_id, household))
+                 std::string versions;  // the (id, updated) list the ETag stands for
+                 for (auto& row : storage::list_rows(conn, t, who.account_id, household)) {
+                   versions += row["id"].as_string();
+                   versions += row["updated"].as_string();
                    out.push_back(std::move(row));
-                 return http::ok(200, rid, t.data_type, std::move(out));
+                 }
+                 return with_etag(http::ok(200, rid, t.data_type, std::move(out)), versions,
+                                  if_none_match);
                });
          }});
   r.add({"POST",

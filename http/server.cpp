@@ -294,12 +294,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(r.status), 11);
     res->set(bhttp::field::server, "hearth");
-    res->set(bhttp::field::content_type, r.content_type);
     res->set("X-Request-ID", request_id_);
     for (const auto& [k, v] : r.headers) res->insert(k, v);
     res->keep_alive(keep_alive_);
-    res->content_length(r.body.size());
-    if (!head_) res->body() = std::move(r.body);
+    if (r.status != 304) {  // a 304 has neither body nor content headers (RFC 9110 §15.4.5)
+      res->set(bhttp::field::content_type, r.content_type);
+      res->content_length(r.body.size());
+      if (!head_) res->body() = std::move(r.body);
+    }
     stream_.expires_after(options_.request_timeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {

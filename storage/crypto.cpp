@@ -35,6 +35,14 @@ std::string session_key_hash(const std::string& key) {
   return out;
 }
 
+std::string content_tag(const std::string& bytes) {
+  std::string out(16, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                     reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), nullptr,
+                     0);
+  return base64url_encode(out);
+}
+
 std::string base64url_encode(const std::string& bytes) {
   constexpr int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
   std::string out(sodium_base64_ENCODED_LEN(bytes.size(), variant), '\0');

@@ -24,6 +24,9 @@ std::string new_session_key();
 /// SHA-256 of a session key (32 raw bytes), as stored in auth_session.key_hash.
 std::string session_key_hash(const std::string& key);
 
+/// A short content tag of `bytes` (BLAKE2b-128, base64url): for ETags.
+std::string content_tag(const std::string& bytes);
+
 /// base64url (no padding) of raw bytes, and back; decode returns false on bad input.
 std::string base64url_encode(const std::string& bytes);
 bool base64url_decode(const std::string& text, std::string& bytes);

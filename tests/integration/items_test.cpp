@@ -246,3 +246,35 @@ TEST_F(tables, edit_member_writes) {
 
 }  // namespace
 }  // namespace hearth::testing
+
+namespace hearth::testing {
+namespace {
+
+TEST_F(tables, list_etag_gives_304_until_the_list_changes) {
+  auto user = new_user("etag");
+  const auto hh = create_household(user.key, "Home");
+  auto item = create_item(user.key, hh, "milk");
+  auto first = http().request_as(user.key, "GET", "/api/v1/shop/items");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  const auto etag = first.header("etag");
+  ASSERT_FALSE(etag.empty());
+  auto auth = std::map<std::string, std::string>{{"Authorization", "Bearer " + user.key}};
+  auto with_tag = auth;
+  with_tag["If-None-Match"] = etag;
+  auto same = http().request("GET", "/api/v1/shop/items", "", with_tag);
+  EXPECT_EQ(same.status, 304u);
+  EXPECT_TRUE(same.body.empty()) << same.body;
+  EXPECT_EQ(same.header("etag"), etag);
+  // The connection stays usable after a body-less 304.
+  EXPECT_EQ(http().request("GET", "/api/v1/health").status, 200u);
+  // An update changes the list's version: 200 with a new tag.
+  auto put = http().request_as(user.key, "PUT", "/api/v1/shop/items/" + str(item, "id"),
+                               R"({"done":true})");
+  ASSERT_EQ(put.status, 200u) << put.body;
+  auto changed = http().request("GET", "/api/v1/shop/items", "", with_tag);
+  EXPECT_EQ(changed.status, 200u);
+  EXPECT_NE(changed.header("etag"), etag);
+}
+
+}  // namespace
+}  // namespace hearth::testing
