@@ -168,6 +168,13 @@ void set_from_text(config& cfg, const entry& e, const std::string& text,
   e.set(cfg, text, v);
 }
 
+// The entry whose key name `field` (json, env or flag) is `name`, or nullptr.
+const entry* find_entry(std::string key_info::*field, std::string_view name) {
+  for (const auto& e : table())
+    if (e.info.*field == name) return &e;
+  return nullptr;
+}
+
 }  // namespace
 
 const std::vector<key_info>& keys() {
@@ -188,9 +195,7 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
   simdjson::dom::object obj;
   if (root.get(obj)) throw config_error(fmt::format("{}: must be a JSON object", source));
   for (auto [key, value] : obj) {
-    const entry* found = nullptr;
-    for (const auto& e : table())
-      if (e.info.json == key) found = &e;
+    const entry* found = find_entry(&key_info::json, key);
     if (!found) throw config_error(fmt::format("{}: unknown key \"{}\"", source, std::string(key)));
     if (found->type == kind::text) {
       std::string_view s;
@@ -209,9 +214,7 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
 void apply_env(config& cfg, const std::map<std::string, std::string>& env) {
   for (const auto& [name, value] : env) {
     if (name.rfind("HEARTH_", 0) != 0) continue;
-    const entry* found = nullptr;
-    for (const auto& e : table())
-      if (e.info.env == name) found = &e;
+    const entry* found = find_entry(&key_info::env, name);
     if (!found)
       throw config_error(fmt::format("environment: unknown variable {} (see hearth --help)", name));
     set_from_text(cfg, *found, value, "environment " + name);
@@ -220,9 +223,7 @@ void apply_env(config& cfg, const std::map<std::string, std::string>& env) {
 
 void apply_flags(config& cfg, const std::map<std::string, std::string>& flags) {
   for (const auto& [flag, value] : flags) {
-    const entry* found = nullptr;
-    for (const auto& e : table())
-      if (e.info.flag == flag) found = &e;
+    const entry* found = find_entry(&key_info::flag, flag);
     if (!found) throw config_error(fmt::format("unknown flag {}", flag));
     set_from_text(cfg, *found, value, "flag " + flag);
   }

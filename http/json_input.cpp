@@ -25,12 +25,6 @@ json_object_reader::json_object_reader(std::string_view body) : json_(body) {
   }
 }
 
-simdjson::dom::element json_object_reader::get(std::string_view field) const {
-  simdjson::dom::element e;
-  if (object_.at_key(field).get(e)) return {};
-  return e;
-}
-
 bool json_object_reader::has(std::string_view field) const {
   simdjson::dom::element e;
   return !object_.at_key(field).get(e);

@@ -45,7 +45,6 @@ class json_object_reader {
   std::size_t size() const { return fields_; }
 
  private:
-  simdjson::dom::element get(std::string_view field) const;
   simdjson::padded_string json_;
   simdjson::dom::parser parser_;
   simdjson::dom::object object_;

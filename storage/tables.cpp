@@ -77,12 +77,15 @@ std::vector<std::optional<std::string>> params_of(const table_spec& t, const val
   return params;
 }
 
+// Records the change_event of a written row and commits. The event time is
+// the row's `updated`, or `event_time` when given (a delete happens now, not
+// at the row's last update).
 write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
-                    const std::string& operation) {
+                    const std::string& operation, const char* event_time = nullptr) {
   write_result out{to_record(t, row), {}};
   out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
                             out.row["id"].as_string().c_str(), operation,
-                            out.row["updated"].as_string().c_str());
+                            event_time ? event_time : out.row["updated"].as_string().c_str());
   tx.commit();
   return out;
 }
@@ -175,16 +178,11 @@ write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id) {
   pqxx::work tx{conn};
   lock_for_write(tx, t, account_id, id);
-  auto r = tx.exec_params1(fmt::format("DELETE FROM {0} AS t WHERE id = $1 RETURNING {1}",
-                                       t.sql_name, select_list(t, "t")),
-                           id);
-  auto out = write_result{to_record(t, r), {}};
-  // A delete's event time is the time of the delete, not the row's last update.
-  auto now = tx.exec1("SELECT hearth_ts(now())")[0].as<std::string>();
-  out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
-                            out.row["id"].as_string().c_str(), "delete", now);
-  tx.commit();
-  return out;
+  auto r = tx.exec_params1(
+      fmt::format("DELETE FROM {0} AS t WHERE id = $1 RETURNING {1}, hearth_ts(now())", t.sql_name,
+                  select_list(t, "t")),
+      id);
+  return finish(tx, t, r, "delete", r[static_cast<int>(r.size()) - 1].c_str());
 }
 
 }  // namespace hearth::storage
