@@ -110,6 +110,13 @@ household_session_actor::behavior_type household_session(self_ptr self, std::str
         st.waiting.clear();
         if (st.stream.current_gap()) backfill(self);
       },
+      [=](head_atom, std::int64_t head) {
+        // The database says events up to `head` exist (checked after a peer
+        // link changed): fetch any this node never received.
+        auto& st = self->state;
+        st.stream.expect(head);
+        if (st.stream.ready() && st.stream.current_gap()) backfill(self);
+      },
       [=](gap_atom, std::int64_t) {
         self->state.gap_timer_armed = false;
         backfill(self);

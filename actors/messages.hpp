@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/cluster.hpp"
 #include "storage/events.hpp"
 
 namespace hearth::storage {
@@ -20,6 +21,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, change_event& x) {
   return f(caf::meta::type_name("hearth.change_event"), x.household_id, x.seq, x.table, x.row_id,
            x.operation, x.updated);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_row& x) {
+  return f(caf::meta::type_name("hearth.node_row"), x.node_id, x.cluster_addr, x.http_addr,
+           x.started_at, x.heartbeat_age_ms, x.alive, x.links_json);
 }
 
 }  // namespace hearth::storage
@@ -37,6 +44,15 @@ using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using leading_atom = caf::atom_constant<caf::atom("leading")>;
+using forward_atom = caf::atom_constant<caf::atom("forward")>;
+using peer_up_atom = caf::atom_constant<caf::atom("peerup")>;
+using peer_down_atom = caf::atom_constant<caf::atom("peerdown")>;
+using recheck_atom = caf::atom_constant<caf::atom("recheck")>;
+using heads_atom = caf::atom_constant<caf::atom("heads")>;
+using head_atom = caf::atom_constant<caf::atom("head")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using members_atom = caf::atom_constant<caf::atom("members")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 using event_list = std::vector<storage::change_event>;
 
@@ -51,25 +67,46 @@ using connection_actor =
 /// One household active on this node: orders its events (backfilling holes
 /// from the outbox) and fans them out to the subscribed connections.
 /// subscribe answers the last sequence number delivered so far.
-using household_session_actor =
-    caf::typed_actor<caf::reacts_to<storage::change_event>,
-                     caf::replies_to<subscribe_atom, connection_actor>::with<std::int64_t>,
-                     caf::reacts_to<unsubscribe_atom, connection_actor>,
-                     caf::reacts_to<loaded_atom, std::int64_t>,
-                     caf::reacts_to<backfill_atom, std::int64_t, event_list, bool>,
-                     caf::reacts_to<gap_atom, std::int64_t>>;
+using household_session_actor = caf::typed_actor<
+    caf::reacts_to<storage::change_event>,
+    caf::replies_to<subscribe_atom, connection_actor>::with<std::int64_t>,
+    caf::reacts_to<unsubscribe_atom, connection_actor>, caf::reacts_to<loaded_atom, std::int64_t>,
+    caf::reacts_to<backfill_atom, std::int64_t, event_list, bool>,
+    caf::reacts_to<gap_atom, std::int64_t>, caf::reacts_to<head_atom, std::int64_t>>;
+
+/// Household ids with their current sequence heads (read from the database
+/// when peer links change, and by the periodic sweep).
+using head_list = std::vector<std::pair<std::string, std::int64_t>>;
 
 /// Routes committed change events to the household sessions of this node
-/// (and, with the cluster, to peer notifiers); owns the household → session
-/// table, spawning sessions on first subscribe and stopping them when their
-/// last connection is gone.
+/// and to every peer node's notifier; owns the household → session table,
+/// spawning sessions on first subscribe and stopping them when their last
+/// connection is gone.
+///   publish e          a local commit: to local sessions and to each peer
+///   forward e          a peer's commit: to local sessions only
+///   peerup id, h       a peer's notifier `h` is reachable (from the cluster actor)
+///   peerdown id        the link to peer `id` is gone
+///   recheck            re-read the heads of active households and backfill
+///                      what was missed (sent by peers when they link up)
 using notifier_actor = caf::typed_actor<
     caf::reacts_to<publish_atom, storage::change_event>,
-    caf::replies_to<subscribe_atom, std::string, connection_actor>::with<std::int64_t>>;
+    caf::reacts_to<forward_atom, storage::change_event>,
+    caf::replies_to<subscribe_atom, std::string, connection_actor>::with<std::int64_t>,
+    caf::reacts_to<peer_up_atom, std::string, caf::actor>,
+    caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
+    caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>>;
 
 /// Periodic housekeeping (session expiry). Runs its tasks only while this
-/// node leads; `leading` switches that (the cluster's election sends it).
+/// node leads, each run fenced by the leadership term: `leading` (from the
+/// cluster actor) switches it on with the term, or off.
 using scheduler_actor =
-    caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool>>;
+    caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool, std::int64_t>>;
+
+/// What peers may call on a node's published cluster actor: `hello` from the
+/// dialing peer (its node id, its cluster actor, its notifier), answered with
+/// this node's id and notifier. Each side then monitors the other's cluster
+/// actor; the monitor's down message is how a dead or frozen peer is noticed.
+using peer_actor = caf::typed_actor<caf::replies_to<hello_atom, std::string, caf::actor,
+                                                    caf::actor>::with<std::string, caf::actor>>;
 
 }  // namespace hearth::actors

@@ -2,8 +2,11 @@
 
 #include <map>
 #include <set>
+#include <utility>
 
 #include "actors/household_session.hpp"
+#include "config/logging.hpp"
+#include "storage/events.hpp"
 #include "storage/pool.hpp"
 
 namespace hearth::actors {
@@ -23,9 +26,50 @@ struct notifier_state {
     std::set<std::string> households;
   };
   std::map<caf::actor_addr, connection_entry> connections;
+  // Peer node id → its notifier (remote), while the link is up.
+  std::map<std::string, notifier_actor> peers;
+  bool recheck_queued = false;
+  bool recheck_again = false;  // asked for while one was under way
 };
 
 using self_ptr = notifier_actor::stateful_pointer<notifier_state>;
+
+// Backfill safety net: how often active households' heads are re-read even
+// when no link changed, and when after a peer's loss they are re-read again
+// (its last commits may become visible after its connection dropped).
+constexpr std::chrono::seconds kSweepInterval{5};
+constexpr std::chrono::milliseconds kRecheckAfterLoss[] = {std::chrono::milliseconds(500),
+                                                           std::chrono::milliseconds(2000)};
+
+void deliver_local(self_ptr self, storage::change_event&& e) {
+  auto& st = self->state;
+  if (auto it = st.households.find(e.household_id); it != st.households.end())
+    self->send(it->second.session, std::move(e));
+}
+
+// Reads the heads of every active household on the pool; the answer comes
+// back as `heads` and each session backfills whatever it has not seen.
+void recheck(self_ptr self) {
+  auto& st = self->state;
+  if (st.households.empty()) return;
+  if (st.recheck_queued) {  // that read may predate the reason for this one
+    st.recheck_again = true;
+    return;
+  }
+  std::vector<std::string> ids;
+  ids.reserve(st.households.size());
+  for (const auto& [id, h] : st.households) ids.push_back(id);
+  notifier_actor me = self;
+  st.recheck_queued = st.db->submit([me, ids = std::move(ids)](storage::connection& conn) {
+    head_list heads;
+    try {
+      heads = storage::head_seqs(conn, ids);
+    } catch (const std::exception& e) {
+      log::warn("notifier: cannot read household heads: {}", e.what());
+    }
+    caf::anon_send(me, heads_atom::value, std::move(heads));
+  });
+}
 
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
                                        std::chrono::milliseconds gap_wait) {
@@ -65,11 +109,40 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
     }
     st.connections.erase(it);
   });
+  self->delayed_send(self, kSweepInterval, sweep_atom::value);
   return {
       [=](publish_atom, storage::change_event& e) {
+        // Once per peer (not per subscriber), then locally.
+        for (const auto& [id, peer] : self->state.peers) self->send(peer, forward_atom::value, e);
+        deliver_local(self, std::move(e));
+      },
+      [=](forward_atom, storage::change_event& e) { deliver_local(self, std::move(e)); },
+      [=](peer_up_atom, const std::string& node, const caf::actor& peer) {
+        auto handle = caf::actor_cast<notifier_actor>(peer);
+        self->state.peers[node] = handle;
+        // Commits the peer made before it knew us were never sent here, and
+        // ours before we knew it never went there: both sides re-read heads
+        // now that events flow (the peer when our recheck request arrives).
+        recheck(self);
+        self->send(handle, recheck_atom::value);
+      },
+      [=](peer_down_atom, const std::string& node) {
+        self->state.peers.erase(node);
+        recheck(self);
+        for (auto delay : kRecheckAfterLoss) self->delayed_send(self, delay, recheck_atom::value);
+      },
+      [=](recheck_atom) { recheck(self); },
+      [=](sweep_atom) {
+        self->delayed_send(self, kSweepInterval, sweep_atom::value);
+        recheck(self);
+      },
+      [=](heads_atom, head_list& heads) {
         auto& st = self->state;
-        if (auto it = st.households.find(e.household_id); it != st.households.end())
-          self->send(it->second.session, std::move(e));
+        st.recheck_queued = false;
+        for (const auto& [id, head] : heads)
+          if (auto it = st.households.find(id); it != st.households.end())
+            self->send(it->second.session, head_atom::value, head);
+        if (std::exchange(st.recheck_again, false)) recheck(self);
       },
       [=](subscribe_atom, const std::string& household,
           connection_actor& conn) -> caf::result<std::int64_t> {

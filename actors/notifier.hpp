@@ -5,7 +5,11 @@
 // the last subscribed connection of a household ends (the notifier monitors
 // connections) the session is stopped. Every subscribe and unsubscribe of a
 // session passes through the notifier, so the table is never stale.
-// Seam for the cluster: peers' notifiers will be sent publish messages too.
+// Cluster: each local commit is also forwarded once to every linked peer's
+// notifier. When a link comes up or goes down, the heads of the active
+// households are re-read from the database (and every 5 s as a safety net),
+// so a session backfills from the outbox any event a peer committed but
+// never sent: nothing is lost, and ordering drops duplicates.
 
 #include <chrono>
 

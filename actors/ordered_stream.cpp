@@ -18,13 +18,19 @@ std::optional<ordered_stream::gap> ordered_stream::offer(storage::change_event e
 }
 
 std::optional<ordered_stream::gap> ordered_stream::current_gap() const {
-  if (!last_ || pending_.empty()) return std::nullopt;
-  return gap{*last_, pending_.begin()->first};
+  if (!last_) return std::nullopt;
+  if (!pending_.empty()) return gap{*last_, pending_.begin()->first};
+  if (known_head_ > *last_) return gap{*last_, known_head_ + 1};
+  return std::nullopt;
 }
 
 void ordered_stream::skip_gap(std::vector<storage::change_event>& out) {
-  if (!last_ || pending_.empty()) return;
-  last_ = pending_.begin()->first - 1;
+  if (!last_) return;
+  if (!pending_.empty()) {
+    last_ = pending_.begin()->first - 1;
+  } else if (known_head_ > *last_) {
+    last_ = known_head_;
+  }
   drain(out);
 }
 

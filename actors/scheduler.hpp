@@ -1,11 +1,16 @@
 #pragma once
-// scheduler: periodic housekeeping. Today one task: delete expired sign-in
-// sessions every `interval` (Homechart's task runner does the same). Tasks
-// run only while this node leads; a single node leads from the start, and
-// the cluster's election will switch it with `leading_atom`. Database work
-// runs on the storage pool, never on the actor's thread.
+// scheduler: periodic housekeeping, run only by the cluster's leader. Today
+// one task, "expire_sessions" (Homechart's task runner does the same). Ticks
+// are aligned to the wall clock (tick n covers [n·interval, (n+1)·interval)
+// since the epoch), so every node numbers them alike; each run is recorded in
+// scheduler_run under the leader's fencing term through
+// storage::run_fenced, which refuses a run from a stale term and a second run
+// of the same tick. A node that becomes leader runs the current tick at once
+// (it may have been missed by the node it replaces). Database work runs on
+// the storage pool, never on the actor's thread.
 
 #include <chrono>
+#include <string>
 
 #include "actors/messages.hpp"
 
@@ -15,7 +20,9 @@ class pool;
 
 namespace hearth::actors {
 
-scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db,
-                                std::chrono::milliseconds interval, bool leading);
+/// Spawns the scheduler, following (not leading) until told
+/// `leading_atom, true, term` by the cluster actor.
+scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db, std::string node_id,
+                                std::chrono::milliseconds interval);
 
 }  // namespace hearth::actors

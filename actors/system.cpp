@@ -1,9 +1,17 @@
 #include "actors/system.hpp"
 
-#include <algorithm>
-#include <mutex>
+#include <fmt/chrono.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <caf/io/all.hpp>
+#include <ctime>
+#include <mutex>
+#include <stdexcept>
+
+#include "actors/cluster.hpp"
 #include "actors/connection.hpp"
+#include "actors/election.hpp"
 #include "actors/messages.hpp"
 #include "actors/notifier.hpp"
 #include "actors/scheduler.hpp"
@@ -15,10 +23,31 @@ namespace {
 caf::actor_system_config& configure(caf::actor_system_config& cfg, const runtime_options& o) {
   cfg.set("scheduler.max-threads", static_cast<std::size_t>(o.threads));
   cfg.set("logger.verbosity", caf::atom("quiet"));
-  // Registered so that the same types can cross to peer nodes.
+  cfg.load<caf::io::middleman>();
+  // A frozen peer sends no heartbeats: its connection is closed after the
+  // stale limit, which kills its proxies and sends us the down message.
+  cfg.set("middleman.heartbeat-interval", caf::timespan{o.cluster_heartbeat});
+  cfg.set("middleman.connection-timeout", caf::timespan{o.cluster_stale});
+  // Registered on every node: these cross to peers.
   cfg.add_message_type<storage::change_event>("hearth.change_event");
   cfg.add_message_type<event_list>("hearth.event_list");
   return cfg;
+}
+
+std::string advertise_addr(const runtime_options& o, std::uint16_t bound) {
+  if (!o.cluster_advertise_addr.empty()) return o.cluster_advertise_addr;
+  auto host = o.cluster_bind_host;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    host = name;
+  }
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(bound);
+}
+
+std::string rfc3339_now() {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::time(nullptr)));
 }
 
 }  // namespace
@@ -26,14 +55,50 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const runtime
 struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
     notifier = spawn_notifier(system, &db, options.gap_wait);
-    scheduler = spawn_scheduler(system, &db, options.scheduler_interval, true);
+    scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval);
+    election_options eo;
+    eo.database_url = options.database_url;
+    eo.heartbeat = options.cluster_heartbeat;
+    eo.stale = options.cluster_stale;
+    elect = std::make_unique<election>(eo, board);
+    cluster = spawn_cluster(system, {options.node_id}, notifier, scheduler, &board, elect.get());
+    auto bound =
+        system.middleman().publish(caf::actor_cast<peer_actor>(cluster), options.cluster_bind_port,
+                                   options.cluster_bind_host.c_str(), true);
+    if (!bound) {
+      auto why = system.render(bound.error());
+      shutdown();
+      throw std::runtime_error("cannot listen for peers on " + options.cluster_bind_host + ":" +
+                               std::to_string(options.cluster_bind_port) + ": " + why);
+    }
+    cluster_port = *bound;
+    auto addr = advertise_addr(options, cluster_port);
+    board.set_cluster_addr(addr);
+    storage::node_registration self{options.node_id, addr, options.http_addr, "", rfc3339_now()};
+    elect->start(std::move(self), [c = cluster](election_report r) {
+      if (r.database_ok) caf::anon_send(c, members_atom::value, std::move(r.nodes));
+      caf::anon_send(c, leading_atom::value, r.leading, r.term, std::move(r.leader_id));
+    });
   }
+
+  // Election first (hands leadership over), then every long-lived actor.
+  void shutdown() {
+    if (elect) elect->stop();
+    caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(notifier, caf::exit_reason::user_shutdown);
+  }
+
   runtime_options options;
   storage::pool& db;
   caf::actor_system_config cfg;
   caf::actor_system system;
   notifier_actor notifier;
   scheduler_actor scheduler;
+  cluster_actor cluster;
+  status_board board;
+  std::unique_ptr<election> elect;
+  std::uint16_t cluster_port = 0;
   // Every connection actor ever opened, weakly: stop() must end them all,
   // including streams with no household (never known to the notifier).
   std::mutex connections_mutex;
@@ -69,11 +134,14 @@ void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
   }
 }
 
+std::uint16_t actor_runtime::cluster_port() const { return impl_->cluster_port; }
+
+cluster_status actor_runtime::cluster() const { return impl_->board.get(); }
+
 void actor_runtime::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  caf::anon_send_exit(impl_->scheduler, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(impl_->notifier, caf::exit_reason::user_shutdown);
+  impl_->shutdown();
   {
     std::lock_guard lock(impl_->connections_mutex);
     std::size_t n = 0;

@@ -1,8 +1,9 @@
 #pragma once
 // actor_runtime: the CAF actor system of one node and its long-lived actors
-// (notifier, scheduler), behind a small facade so that the HTTP handlers in
-// app/ never include CAF. Thread-safe: publish() and open_stream() may be
-// called from any thread (network or storage pool).
+// (notifier, scheduler, cluster) plus the election thread, behind a small
+// facade so that the HTTP handlers in app/ never include CAF. Thread-safe:
+// publish(), open_stream() and cluster() may be called from any thread
+// (network or storage pool).
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/cluster_status.hpp"
 #include "actors/cursor.hpp"
 #include "http/event_sink.hpp"
 #include "storage/events.hpp"
@@ -26,24 +28,45 @@ struct runtime_options {
   std::chrono::milliseconds heartbeat{15'000};  // SSE ':' comments
   std::chrono::milliseconds gap_wait{25};       // before backfilling a hole
   std::chrono::milliseconds scheduler_interval{60'000};
+  // Cluster (see actors/cluster.hpp and actors/election.hpp).
+  std::string node_id;
+  std::string database_url;  // the election's own connection
+  std::string cluster_bind_host = "127.0.0.1";
+  std::uint16_t cluster_bind_port = 0;  // 0 = any free port
+  std::string cluster_advertise_addr;   // "" = bind host (hostname if wildcard) : bound port
+  std::string http_addr;                // registered for operators
+  std::chrono::milliseconds cluster_heartbeat{250};
+  std::chrono::milliseconds cluster_stale{3'000};
 };
 
 class actor_runtime {
  public:
-  /// Starts the actor system, the notifier and the scheduler (leading).
+  /// Starts the actor system with the CAF middleman, the notifier, the
+  /// scheduler (following until elected) and the cluster actor, publishes
+  /// the cluster actor on the cluster address and starts the election
+  /// thread. Throws std::runtime_error when the cluster port cannot be bound.
   actor_runtime(runtime_options options, storage::pool& db);
   ~actor_runtime();  // stop()
   actor_runtime(const actor_runtime&) = delete;
   actor_runtime& operator=(const actor_runtime&) = delete;
 
-  /// Hands a committed change event to the notifier (after the commit).
+  /// Hands a committed change event to the notifier (after the commit); it
+  /// reaches local streams and every linked peer node.
   void publish(const storage::change_event& e);
 
   /// Starts the connection actor of a new SSE stream, delivering each
   /// household's events after its `start` (see plan_stream_start).
   void open_stream(std::shared_ptr<http::event_sink> sink, std::vector<stream_start> start);
 
-  /// Stops every actor and the actor system. Idempotent.
+  /// The port the cluster (CAF middleman) listener bound.
+  std::uint16_t cluster_port() const;
+
+  /// This node's current view of the cluster (leader, term, peer links).
+  cluster_status cluster() const;
+
+  /// Clean stop: releases leadership and deregisters the node first (so a
+  /// peer takes over at once), then stops every actor and the actor system.
+  /// Idempotent.
   void stop();
 
  private:

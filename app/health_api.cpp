@@ -1,5 +1,8 @@
-// GET /api/v1/health: liveness and readiness (the database answers).
+// GET /api/v1/health: liveness and readiness (the database answers) and this
+// node's view of the cluster: whether it leads, the leader and term, and its
+// peer links.
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
@@ -7,6 +10,20 @@
 #include "http/envelope.hpp"
 
 namespace hearth::app {
+namespace {
+
+boost::json::object cluster_json(const actors::cluster_status& c) {
+  boost::json::array peers;
+  for (const auto& p : c.peers)
+    peers.push_back(boost::json::object{{"nodeID", p.node_id}, {"addr", p.addr}, {"link", p.link}});
+  return {{"leading", c.leading},
+          {"leaderID", c.leader_id},
+          {"term", c.term},
+          {"clusterAddr", c.cluster_addr},
+          {"peers", std::move(peers)}};
+}
+
+}  // namespace
 
 void add_health_routes(http::router& r, services& s) {
   r.add(
@@ -14,10 +31,11 @@ void add_health_routes(http::router& r, services& s) {
          run_db(s, req, std::move(respond), [&s, rid = req.request_id](storage::connection& conn) {
            pqxx::nontransaction tx{conn};
            tx.exec1("SELECT 1");
-           return http::ok(
-               200, rid, "Health",
-               {boost::json::object{
-                   {"nodeID", s.node_id}, {"database", "ok"}, {"queuedJobs", s.db.queued()}}});
+           return http::ok(200, rid, "Health",
+                           {boost::json::object{{"nodeID", s.node_id},
+                                                {"database", "ok"},
+                                                {"queuedJobs", s.db.queued()},
+                                                {"cluster", cluster_json(s.actors.cluster())}}});
          });
        }});
 }

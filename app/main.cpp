@@ -1,4 +1,4 @@
-// hearth: serve | migrate | version. Configuration layers, lowest first:
+// hearth: serve | migrate | cluster status | version. Configuration layers, lowest first:
 // defaults < JSON file (--config) < environment (HEARTH_*) < flags.
 
 #include <CLI/CLI.hpp>
@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "run a node: REST + SSE on httpAddr");
   auto* migrate = app.add_subcommand("migrate", "apply pending database migrations and exit");
   auto* version = app.add_subcommand("version", "print the version and exit");
+  auto* cluster = app.add_subcommand("cluster", "cluster operations");
+  cluster->require_subcommand(1);
+  auto* cluster_status =
+      cluster->add_subcommand("status", "print nodes, leader and term from the database");
   CLI11_PARSE(app, argc, argv);
 
   if (version->parsed()) {
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
       return hearth::app::serve(cfg);
     }
     if (migrate->parsed()) return hearth::app::migrate(cfg);
+    if (cluster_status->parsed()) return hearth::app::cluster_status(cfg);
   } catch (const hearth::config::config_error& e) {
     std::cerr << "hearth: configuration error: " << e.what() << "\n";
     return 2;

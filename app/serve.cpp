@@ -20,28 +20,18 @@
 namespace hearth::app {
 namespace {
 
-// The database to use: the configured URL, or a started embedded cluster.
-std::string database_url(const config::config& cfg,
-                         std::optional<storage::embedded_postgres>& embedded) {
-  if (!cfg.database_url.empty()) return cfg.database_url;
-  embedded.emplace(storage::embedded_postgres_options{cfg.data_dir, cfg.postgres_bin_dir});
-  log::info("starting embedded PostgreSQL under {}", cfg.data_dir);
-  embedded->start();
-  return embedded->url();
-}
-
 void run_migrations(const std::string& url) {
   pqxx::connection conn{url};
   auto applied = storage::migrate(conn);
   for (int v : applied) log::info("migration {:03d} applied", v);
 }
 
-void write_ready_file(const std::string& path, std::uint16_t port) {
+void write_ready_file(const std::string& path, std::uint16_t port, std::uint16_t cluster_port) {
   if (path.empty()) return;
   auto tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"httpPort\":" << port << "}\n";
+    out << "{\"httpPort\":" << port << ",\"clusterPort\":" << cluster_port << "}\n";
   }
   std::filesystem::rename(tmp, path);
 }
@@ -53,15 +43,16 @@ std::string node_id(const config::config& cfg) {
   return std::string(host) + "-" + std::to_string(getpid());
 }
 
-std::pair<std::string, std::uint16_t> split_addr(const std::string& addr) {
-  auto colon = addr.rfind(':');
-  auto host = addr.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  return {host, static_cast<std::uint16_t>(std::stoi(addr.substr(colon + 1)))};
-}
-
 }  // namespace
+
+std::string database_url(const config::config& cfg,
+                         std::optional<storage::embedded_postgres>& embedded) {
+  if (!cfg.database_url.empty()) return cfg.database_url;
+  embedded.emplace(storage::embedded_postgres_options{cfg.data_dir, cfg.postgres_bin_dir});
+  log::info("starting embedded PostgreSQL under {}", cfg.data_dir);
+  embedded->start();
+  return embedded->url();
+}
 
 void block_stop_signals() {
   sigset_t set;
@@ -91,7 +82,7 @@ int serve(const config::config& cfg) {
   // them: connection actors own SSE sinks whose sockets belong to the
   // server's io_context.
   http::router routes;
-  auto [host, port] = split_addr(cfg.http_addr);
+  auto [host, port] = config::split_host_port(cfg.http_addr);
   http::server_options so;
   so.host = host;
   so.port = port;
@@ -104,17 +95,27 @@ int serve(const config::config& cfg) {
   http::server server(so, routes);
 
   storage::pool db(url, cfg.db_pool_size);
+  auto id = node_id(cfg);
+  auto bound = server.bind();
   actors::runtime_options ro;
   ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
   ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
+  ro.node_id = id;
+  ro.database_url = url;
+  std::tie(ro.cluster_bind_host, ro.cluster_bind_port) = config::split_host_port(cfg.cluster_addr);
+  ro.cluster_advertise_addr = cfg.cluster_advertise_addr;
+  ro.http_addr = host + ":" + std::to_string(bound);
+  ro.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
+  ro.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
   actors::actor_runtime actors(ro, db);
 
-  services s{cfg, db, actors, node_id(cfg)};
+  services s{cfg, db, actors, id};
   add_routes(routes, s);
 
-  auto bound = server.start();
-  write_ready_file(cfg.ready_file, bound);
-  log::info("hearth node {} serving http://{}:{}", s.node_id, host, bound);
+  server.start();
+  write_ready_file(cfg.ready_file, bound, actors.cluster_port());
+  log::info("hearth node {} serving http://{}:{}, peers on {}", s.node_id, host, bound,
+            actors.cluster().cluster_addr);
 
   sigset_t set;
   sigemptyset(&set);
@@ -125,8 +126,8 @@ int serve(const config::config& cfg) {
   log::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
   // Reverse order: no new requests; finish queued database work (it may
-  // still publish events); stop the actors and wait for them; then the
-  // embedded database.
+  // still publish events); release leadership, deregister and stop the
+  // actors; then the embedded database.
   server.stop();
   db.stop();
   actors.stop();

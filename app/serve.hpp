@@ -1,9 +1,13 @@
 #pragma once
-// The `serve` and `migrate` commands: wire config → (embedded) PostgreSQL →
+// The `serve`, `migrate` and `cluster status` commands: wire config → (embedded) PostgreSQL →
 // migrations → storage pool → actors → router → HTTP server, and take them
 // down in the reverse order on SIGINT/SIGTERM.
 
+#include <optional>
+#include <string>
+
 #include "config/config.hpp"
+#include "storage/embedded_postgres.hpp"
 
 namespace hearth::app {
 
@@ -14,6 +18,15 @@ int serve(const config::config& cfg);
 
 /// Applies pending migrations and returns 0. Throws on failure.
 int migrate(const config::config& cfg);
+
+/// `hearth cluster status`: prints the nodes, leader and term recorded in
+/// the database and returns 0. Throws on database errors.
+int cluster_status(const config::config& cfg);
+
+/// The database to use: the configured URL, or the URL of the embedded
+/// cluster, which is started (or adopted when already running) in `embedded`.
+std::string database_url(const config::config& cfg,
+                         std::optional<storage::embedded_postgres>& embedded);
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and the threads it
 /// starts later), so that serve() can wait for them with sigwait.

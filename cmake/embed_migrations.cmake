@@ -1,5 +1,6 @@
 # Writes OUT, a C++ file defining hearth::storage::embedded_migrations(): every
 # FILES entry (migrations/NNN_name.up.sql) as {version, name, sql}, in order.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 foreach(f IN LISTS FILES)
   get_filename_component(base ${f} NAME)

@@ -55,11 +55,18 @@ const std::vector<entry>& table() {
        0,
        0,
        HEARTH_TEXT(http_addr)},
-      {{"clusterAddr", "HEARTH_CLUSTER_ADDR", "--cluster-addr", "node-to-node address host:port"},
+      {{"clusterAddr", "HEARTH_CLUSTER_ADDR", "--cluster-addr",
+        "node-to-node (CAF) listen address host:port; port 0 = any free port"},
        kind::text,
        0,
        0,
        HEARTH_TEXT(cluster_addr)},
+      {{"clusterAdvertiseAddr", "HEARTH_CLUSTER_ADVERTISE_ADDR", "--cluster-advertise-addr",
+        "host:port peers use to reach this node; empty = clusterAddr (hostname if wildcard)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_advertise_addr)},
       {{"nodeID", "HEARTH_NODE_ID", "--node-id", "this node's id; empty = hostname-pid"},
        kind::text,
        0,
@@ -144,6 +151,18 @@ const std::vector<entry>& table() {
        10,
        kDay,
        HEARTH_INT(scheduler_interval_ms)},
+      {{"clusterHeartbeatMs", "HEARTH_CLUSTER_HEARTBEAT_MS", "--cluster-heartbeat-ms",
+        "period of the node's database heartbeat and leader-lock attempts"},
+       kind::integer,
+       50,
+       1000,
+       HEARTH_INT(cluster_heartbeat_ms)},
+      {{"clusterStaleMs", "HEARTH_CLUSTER_STALE_MS", "--cluster-stale-ms",
+        "a node silent this long is dead; a silent leader's lock session is terminated"},
+       kind::integer,
+       500,
+       600'000,
+       HEARTH_INT(cluster_stale_ms)},
   };
   return all;
 }
@@ -229,15 +248,39 @@ void apply_flags(config& cfg, const std::map<std::string, std::string>& flags) {
   }
 }
 
-void validate(const config& cfg) {
-  auto colon = cfg.http_addr.rfind(':');
+namespace {
+
+void check_host_port(const std::string& key, const std::string& addr) {
+  auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0)
-    throw config_error(fmt::format("httpAddr must be host:port, got \"{}\"", cfg.http_addr));
+    throw config_error(fmt::format("{} must be host:port, got \"{}\"", key, addr));
   int port = -1;
-  auto port_text = std::string_view(cfg.http_addr).substr(colon + 1);
+  auto port_text = std::string_view(addr).substr(colon + 1);
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || end != port_text.data() + port_text.size() || port < 0 || port > 65535)
-    throw config_error(fmt::format("httpAddr: bad port in \"{}\"", cfg.http_addr));
+    throw config_error(fmt::format("{}: bad port in \"{}\"", key, addr));
+}
+
+}  // namespace
+
+std::pair<std::string, std::uint16_t> split_host_port(const std::string& addr) {
+  check_host_port("address", addr);
+  auto colon = addr.rfind(':');
+  auto host = addr.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return {host, static_cast<std::uint16_t>(std::stoi(addr.substr(colon + 1)))};
+}
+
+void validate(const config& cfg) {
+  check_host_port("httpAddr", cfg.http_addr);
+  check_host_port("clusterAddr", cfg.cluster_addr);
+  if (!cfg.cluster_advertise_addr.empty())
+    check_host_port("clusterAdvertiseAddr", cfg.cluster_advertise_addr);
+  if (cfg.cluster_stale_ms < 4 * cfg.cluster_heartbeat_ms)
+    throw config_error(
+        fmt::format("clusterStaleMs ({}) must be at least 4 x clusterHeartbeatMs ({})",
+                    cfg.cluster_stale_ms, cfg.cluster_heartbeat_ms));
   static const std::vector<std::string> levels = {"debug", "info", "notice", "warn", "error"};
   if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
     throw config_error(fmt::format(

@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hearth::config {
@@ -24,7 +25,8 @@ struct config {
   std::string data_dir = "./hearth-data";
   std::string postgres_bin_dir;              // "" = newest /usr/lib/postgresql/*/bin
   std::string http_addr = "127.0.0.1:3000";  // host:port; port 0 = any free port
-  std::string cluster_addr;                  // node-to-node CAF address (cluster issue)
+  std::string cluster_addr = "127.0.0.1:0";  // node-to-node CAF listener; port 0 = any free port
+  std::string cluster_advertise_addr;        // host:port peers dial; "" = cluster_addr's
   std::string node_id;                       // "" = hostname-pid
   std::string log_level = "info";            // debug|info|notice|warn|error
   std::string ready_file;                    // written as {"httpPort":N} once serving
@@ -40,6 +42,8 @@ struct config {
   std::int64_t sse_queue_limit = 256;      // frames queued per stream before drop
   std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
   std::int64_t scheduler_interval_ms = 60'000;
+  std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period
+  std::int64_t cluster_stale_ms = 3'000;    // silent this long = dead (frozen leader deposed)
 };
 
 /// Describes one key for --help and the docs.
@@ -50,6 +54,10 @@ struct key_info {
   std::string help;
 };
 const std::vector<key_info>& keys();
+
+/// Splits "host:port" (an IPv6 host may be in brackets, which are removed).
+/// Throws config_error when it is not host:port with a port in 0..65535.
+std::pair<std::string, std::uint16_t> split_host_port(const std::string& addr);
 
 /// Layers a JSON object (the --config file's text) onto `cfg`.
 /// Throws config_error on malformed JSON, unknown keys or bad values.

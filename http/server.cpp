@@ -380,15 +380,22 @@ server::server(server_options options, const router& routes)
 
 server::~server() { stop(); }
 
+std::uint16_t server::bind() {
+  auto& i = *impl_;
+  if (!i.acceptor) {
+    tcp::endpoint ep{net::ip::make_address(i.options.host), i.options.port};
+    i.acceptor.emplace(net::make_strand(i.ioc));
+    i.acceptor->open(ep.protocol());
+    i.acceptor->set_option(net::socket_base::reuse_address(true));
+    i.acceptor->bind(ep);
+    i.acceptor->listen(net::socket_base::max_listen_connections);
+  }
+  return i.acceptor->local_endpoint().port();
+}
+
 std::uint16_t server::start() {
   auto& i = *impl_;
-  tcp::endpoint ep{net::ip::make_address(i.options.host), i.options.port};
-  i.acceptor.emplace(net::make_strand(i.ioc));
-  i.acceptor->open(ep.protocol());
-  i.acceptor->set_option(net::socket_base::reuse_address(true));
-  i.acceptor->bind(ep);
-  i.acceptor->listen(net::socket_base::max_listen_connections);
-  auto port = i.acceptor->local_endpoint().port();
+  auto port = bind();
   i.accept();
   for (int t = 0; t < i.options.threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
   return port;

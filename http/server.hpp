@@ -36,8 +36,14 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  /// Binds, listens and starts the network threads. Returns the bound port.
-  /// Throws boost::system::system_error when the address cannot be bound.
+  /// Binds and listens without accepting yet (connections wait in the
+  /// kernel's backlog), so the bound port is known before start(). Returns
+  /// it. Idempotent. Throws boost::system::system_error when the address
+  /// cannot be bound.
+  std::uint16_t bind();
+
+  /// Binds (if not yet), accepts and starts the network threads. Returns the
+  /// bound port. Throws like bind().
   std::uint16_t start();
 
   /// Stops accepting, closes every connection and joins the threads. Idempotent.

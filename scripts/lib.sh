@@ -44,7 +44,9 @@ hearth_missing_packages() {
 # Installs missing packages with apt-get (via sudo when not root). Does not
 # touch apt at all when everything is installed.
 hearth_deps() {
-  if [[ "${HEARTH_SKIP_DEPS:-0}" == 1 ]]; then
+  local skip="${HEARTH_SKIP_DEPS:-0}"
+  unset HEARTH_SKIP_DEPS  # not a hearth key: hearth rejects unknown HEARTH_* names
+  if [[ "$skip" == 1 ]]; then
     return 0
   fi
   if ! command -v dpkg-query >/dev/null 2>&1; then

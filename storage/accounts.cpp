@@ -94,11 +94,8 @@ account get_account(pqxx::connection_base& conn, const std::string& id) {
   return to_account(r[0]);
 }
 
-std::int64_t expire_sessions(pqxx::connection_base& conn) {
-  pqxx::work tx{conn};
-  auto r = tx.exec0(kExpireSessions);
-  tx.commit();
-  return static_cast<std::int64_t>(r.affected_rows());
+std::int64_t expire_sessions(pqxx::work& tx) {
+  return static_cast<std::int64_t>(tx.exec0(kExpireSessions).affected_rows());
 }
 
 }  // namespace hearth::storage

@@ -45,7 +45,8 @@ void delete_session(pqxx::connection_base& conn, const std::string& session_id);
 /// The account `id`; throws domain_error(not_found).
 account get_account(pqxx::connection_base& conn, const std::string& id);
 
-/// Deletes expired sessions; returns how many.
-std::int64_t expire_sessions(pqxx::connection_base& conn);
+/// Deletes expired sessions inside `tx` (the scheduler's fenced run);
+/// returns how many.
+std::int64_t expire_sessions(pqxx::work& tx);
 
 }  // namespace hearth::storage

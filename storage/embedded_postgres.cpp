@@ -24,17 +24,21 @@
 //
 // Restarts: a server still running from an earlier, killed hearth (pg_ctl
 // status says running) is adopted and stopped by us later: hearth owns this
-// cluster. A stale postmaster.pid / socket lock file is removed before
-// `pg_ctl status` when its pid is dead, a zombie (a killed postmaster whose
-// parent, e.g. a container's pid 1, does not reap it: kill(pid, 0) still
-// succeeds, so pg_ctl would report it running), or a live process whose
-// working directory is not this cluster (pid reuse after a container restart;
-// PostgreSQL refuses to start when such a process belongs to its own user).
+// cluster. Several hearth processes may share one cluster (a local cluster of
+// nodes, `hearth cluster status`): each holds a shared flock on
+// <data_dir>/hearth.lock and only the last one to stop stops the server; a
+// killed process's lock goes away with it. A stale postmaster.pid / socket lock file is removed
+// before `pg_ctl status` when its pid is dead, a zombie (a killed postmaster whose parent, e.g. a
+// container's pid 1, does not reap it: kill(pid, 0) still succeeds, so pg_ctl would report it
+// running), or a live process whose working directory is not this cluster (pid reuse after a
+// container restart; PostgreSQL refuses to start when such a process belongs to its own user).
 
 #include "storage/embedded_postgres.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -290,6 +294,19 @@ void embedded_postgres::start() {
   // Directories.
   create_dirs(options_.data_dir, relocated ? std::nullopt : traversable);
   std::error_code ec;
+
+  // Every hearth process using this cluster holds a shared lock on
+  // <data_dir>/hearth.lock; the last one to stop stops the server (see
+  // stop()). Blocks while another process holds it exclusively (stopping
+  // the server), so we never adopt a server that is going away.
+  if (lock_fd_ < 0) {
+    const auto lock_path = options_.data_dir / "hearth.lock";
+    lock_fd_ = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_SH) != 0) {
+      throw std::runtime_error("embedded PostgreSQL: cannot lock " + lock_path.string() + ": " +
+                               std::strerror(errno));
+    }
+  }
   if (relocated) {
     create_dirs(cluster_dir_.parent_path(), fs::perms(0755));
     if (!fs::is_symlink(in_place, ec)) {
@@ -386,9 +403,27 @@ void embedded_postgres::start() {
   if (!options_.database.empty()) create_database(options_.database);
 }
 
+bool embedded_postgres::last_user() noexcept {
+  if (lock_fd_ < 0) return true;
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return true;
+  // Two users stopping at once would each see the other's shared lock:
+  // drop ours first, so that the last one to try wins.
+  ::flock(lock_fd_, LOCK_UN);
+  return ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+}
+
+void embedded_postgres::release_lock() noexcept {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // closing releases the flock
+  lock_fd_ = -1;
+}
+
 void embedded_postgres::stop() noexcept {
   if (!started_by_us_) return;
   started_by_us_ = false;
+  if (!last_user()) {  // other hearth processes (cluster nodes, a CLI) still use it
+    release_lock();
+    return;
+  }
   try {
     const fs::path bin = options_.bin_dir.empty() ? find_bin_dir() : options_.bin_dir;
     spawn_options as_server;
@@ -401,6 +436,7 @@ void embedded_postgres::stop() noexcept {
   } catch (...) {
     // Best effort: the destructor must not throw.
   }
+  release_lock();
 }
 
 std::string embedded_postgres::url() const { return url(options_.database); }

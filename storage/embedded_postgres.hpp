@@ -40,7 +40,9 @@ class embedded_postgres {
   /// Throws std::runtime_error with PostgreSQL's log excerpt on failure.
   void start();
 
-  /// Stops the server if this object started it. Idempotent; never throws.
+  /// Stops the server if this object started or adopted it and no other
+  /// hearth process still uses it (shared flock on <data_dir>/hearth.lock).
+  /// Idempotent; never throws.
   void stop() noexcept;
 
   /// libpq URI of the configured database over the unix socket.
@@ -57,6 +59,10 @@ class embedded_postgres {
   std::filesystem::path socket_dir_;   // short path: unix sockets are ≤ 107 bytes
   std::string run_as_;                 // "postgres" when we are root, else ""
   bool started_by_us_ = false;
+  int lock_fd_ = -1;  // shared flock on <data_dir>/hearth.lock while in use
+
+  bool last_user() noexcept;
+  void release_lock() noexcept;
 };
 
 }  // namespace hearth::storage

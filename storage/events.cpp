@@ -12,6 +12,8 @@ constexpr const char* kSelectEvents =
     "SELECT seq, table_name, row_id, operation, hearth_ts(updated) FROM change_event "
     "WHERE auth_household_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
 constexpr const char* kSelectHead = "SELECT event_seq FROM auth_household WHERE id = $1";
+constexpr const char* kSelectHeads =
+    "SELECT id::text, event_seq FROM auth_household WHERE id = ANY($1::uuid[])";
 
 }  // namespace
 
@@ -39,6 +41,22 @@ std::int64_t head_seq(pqxx::connection_base& conn, const std::string& household_
   pqxx::read_transaction tx{conn};
   auto r = tx.exec_params(kSelectHead, household_id);
   return r.empty() ? 0 : r[0][0].as<std::int64_t>();
+}
+
+std::vector<std::pair<std::string, std::int64_t>> head_seqs(pqxx::connection_base& conn,
+                                                            const std::vector<std::string>& ids) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  if (ids.empty()) return out;
+  std::string array = "{";
+  for (const auto& id : ids) {
+    if (array.size() > 1) array += ',';
+    array += id;  // UUIDs: no quoting needed inside an array literal
+  }
+  array += '}';
+  pqxx::read_transaction tx{conn};
+  for (const auto& row : tx.exec_params(kSelectHeads, array))
+    out.emplace_back(row[0].as<std::string>(), row[1].as<std::int64_t>());
+  return out;
 }
 
 }  // namespace hearth::storage

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hearth::storage {
@@ -37,5 +38,10 @@ std::vector<change_event> load_events(pqxx::connection_base& conn, const std::st
 
 /// The household's last sequence number (0 when it has no events).
 std::int64_t head_seq(pqxx::connection_base& conn, const std::string& household_id);
+
+/// The last sequence numbers of several households (ids must be UUIDs);
+/// households that no longer exist are left out.
+std::vector<std::pair<std::string, std::int64_t>> head_seqs(pqxx::connection_base& conn,
+                                                            const std::vector<std::string>& ids);
 
 }  // namespace hearth::storage

@@ -68,6 +68,39 @@ TEST(Config, ValidateChecksAddressAndLevel) {
   EXPECT_THROW(validate(c), config_error);
 }
 
+TEST(Config, ValidateChecksClusterSettings) {
+  config c;
+  EXPECT_EQ(c.cluster_addr, "127.0.0.1:0");  // any free port: nodes on one host just work
+  c.cluster_addr = "10.0.0.1";
+  EXPECT_THROW(validate(c), config_error);
+  c.cluster_addr = "0.0.0.0:4000";
+  c.cluster_advertise_addr = "10.0.0.11";
+  EXPECT_THROW(validate(c), config_error);
+  c.cluster_advertise_addr = "10.0.0.11:4000";
+  EXPECT_NO_THROW(validate(c));
+  // The stale limit must leave room for several missed heartbeats.
+  c.cluster_heartbeat_ms = 500;
+  c.cluster_stale_ms = 1000;
+  EXPECT_THROW(validate(c), config_error);
+  c.cluster_stale_ms = 2000;
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_THROW(apply_env(c, {{"HEARTH_CLUSTER_HEARTBEAT_MS", "10"}}), config_error);
+  apply_env(c, {{"HEARTH_CLUSTER_STALE_MS", "4000"}, {"HEARTH_NODE_ID", "node-a"}});
+  EXPECT_EQ(c.cluster_stale_ms, 4000);
+  EXPECT_EQ(c.node_id, "node-a");
+}
+
+TEST(Config, SplitHostPort) {
+  EXPECT_EQ(split_host_port("127.0.0.1:3000"),
+            (std::pair<std::string, std::uint16_t>{"127.0.0.1", 3000}));
+  EXPECT_EQ(split_host_port("[::1]:0"), (std::pair<std::string, std::uint16_t>{"::1", 0}));
+  EXPECT_EQ(split_host_port("db.internal:5432").first, "db.internal");
+  EXPECT_THROW(split_host_port("nohost"), config_error);
+  EXPECT_THROW(split_host_port(":80"), config_error);
+  EXPECT_THROW(split_host_port("h:70000"), config_error);
+  EXPECT_THROW(split_host_port("h:x"), config_error);
+}
+
 TEST(Config, EveryKeyHasThreeNames) {
   for (const auto& k : keys()) {
     EXPECT_FALSE(k.json.empty());

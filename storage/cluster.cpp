@@ -1,0 +1,153 @@
+#include "storage/cluster.hpp"
+
+namespace hearth::storage {
+namespace {
+
+// pg_locks shows a bigint advisory key as classid (high 32 bits), objid (low
+// 32 bits) and objsubid 1.
+constexpr auto kLeaderKeyHigh = static_cast<std::uint32_t>(kLeaderLockKey >> 32);
+constexpr auto kLeaderKeyLow = static_cast<std::uint32_t>(kLeaderLockKey & 0xffffffffLL);
+
+constexpr const char* kHeartbeat =
+    "INSERT INTO cluster_node (node_id, cluster_addr, http_addr, db_pid, links, started_at) "
+    "VALUES ($1, $2, $3, pg_backend_pid(), $4::jsonb, $5::timestamptz) "
+    "ON CONFLICT (node_id) DO UPDATE SET cluster_addr = EXCLUDED.cluster_addr, "
+    "http_addr = EXCLUDED.http_addr, db_pid = EXCLUDED.db_pid, links = EXCLUDED.links, "
+    "heartbeat_at = now(), started_at = EXCLUDED.started_at "
+    "RETURNING db_pid";
+constexpr const char* kListNodes =
+    "SELECT node_id, cluster_addr, http_addr, hearth_ts(started_at), "
+    "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, "
+    "heartbeat_at > now() - $1 * interval '1 millisecond', links::text "
+    "FROM cluster_node ORDER BY node_id";
+constexpr const char* kTryLock = "SELECT pg_try_advisory_lock($1)";
+constexpr const char* kUnlock = "SELECT pg_advisory_unlock($1)";
+constexpr const char* kNewTerm =
+    "UPDATE cluster_leader SET term = term + 1, node_id = $1, elected_at = now() "
+    "WHERE id = 1 RETURNING term";
+constexpr const char* kCurrentLeader =
+    "SELECT term, node_id, hearth_ts(elected_at) FROM cluster_leader WHERE id = 1";
+// Only the lock holder whose node is the recorded leader and whose heartbeat
+// is stale: a recycled pid of a long-dead node never matches a live leader.
+constexpr const char* kDeposeStaleLeader =
+    "SELECT n.node_id, pg_terminate_backend(l.pid) FROM pg_locks l "
+    "JOIN cluster_node n ON n.db_pid = l.pid "
+    "JOIN cluster_leader c ON c.id = 1 AND c.node_id = n.node_id "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND l.objid = $2::oid AND l.objsubid = 1 "
+    "AND n.heartbeat_at < now() - $3 * interval '1 millisecond'";
+constexpr const char* kDeleteNode = "DELETE FROM cluster_node WHERE node_id = $1";
+constexpr const char* kPurgeDeadNodes =
+    "DELETE FROM cluster_node WHERE heartbeat_at < now() - $1 * interval '1 millisecond'";
+constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
+constexpr const char* kInsertRun =
+    "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (task, tick) DO NOTHING";
+constexpr const char* kFinishRun =
+    "UPDATE scheduler_run SET finished_at = clock_timestamp(), outcome = $3 "
+    "WHERE task = $1 AND tick = $2";
+constexpr const char* kInsertFailedRun =
+    "INSERT INTO scheduler_run (task, tick, term, node_id, finished_at, outcome) "
+    "SELECT $1, $2, $3, $4, clock_timestamp(), $5 "
+    "WHERE (SELECT term FROM cluster_leader WHERE id = 1) = $3 "
+    "ON CONFLICT (task, tick) DO NOTHING";
+
+}  // namespace
+
+int heartbeat(pqxx::connection_base& conn, const node_registration& self) {
+  pqxx::nontransaction tx{conn};
+  return tx
+      .exec_params1(kHeartbeat, self.node_id, self.cluster_addr, self.http_addr,
+                    self.links_json.empty() ? std::string("{}") : self.links_json,
+                    self.started_at)[0]
+      .as<int>();
+}
+
+std::vector<node_row> list_nodes(pqxx::connection_base& conn, std::chrono::milliseconds stale) {
+  pqxx::nontransaction tx{conn};
+  std::vector<node_row> out;
+  for (const auto& r : tx.exec_params(kListNodes, static_cast<std::int64_t>(stale.count())))
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                   r[3].as<std::string>(), r[4].as<std::int64_t>(), r[5].as<bool>(),
+                   r[6].as<std::string>()});
+  return out;
+}
+
+std::optional<std::int64_t> try_lead(pqxx::connection_base& conn, const std::string& node_id) {
+  {
+    pqxx::nontransaction tx{conn};
+    if (!tx.exec_params1(kTryLock, kLeaderLockKey)[0].as<bool>()) return std::nullopt;
+  }
+  try {
+    pqxx::work tx{conn};
+    auto term = tx.exec_params1(kNewTerm, node_id)[0].as<std::int64_t>();
+    tx.commit();
+    return term;
+  } catch (...) {
+    // Never keep the lock without a term: leading without fencing is worse
+    // than not leading.
+    try {
+      pqxx::nontransaction tx{conn};
+      tx.exec_params(kUnlock, kLeaderLockKey);
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+leader_row current_leader(pqxx::connection_base& conn) {
+  pqxx::nontransaction tx{conn};
+  auto r = tx.exec1(kCurrentLeader);
+  return {r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>()};
+}
+
+std::optional<std::string> depose_stale_leader(pqxx::connection_base& conn,
+                                               std::chrono::milliseconds stale) {
+  pqxx::nontransaction tx{conn};
+  auto r = tx.exec_params(kDeposeStaleLeader, std::to_string(kLeaderKeyHigh),
+                          std::to_string(kLeaderKeyLow), static_cast<std::int64_t>(stale.count()));
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+void deregister(pqxx::connection_base& conn, const std::string& node_id) {
+  pqxx::nontransaction tx{conn};
+  tx.exec_params(kUnlock, kLeaderLockKey);  // false (and a notice) when not held
+  tx.exec_params0(kDeleteNode, node_id);
+}
+
+std::int64_t purge_dead_nodes(pqxx::connection_base& conn, std::chrono::milliseconds older_than) {
+  pqxx::nontransaction tx{conn};
+  return static_cast<std::int64_t>(
+      tx.exec_params0(kPurgeDeadNodes, static_cast<std::int64_t>(older_than.count()))
+          .affected_rows());
+}
+
+fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id,
+                      const std::function<std::string(pqxx::work&)>& body) {
+  std::string error;
+  {
+    pqxx::work tx{conn};
+    if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
+    if (tx.exec_params0(kInsertRun, task, tick, term, node_id).affected_rows() == 0)
+      return fenced_run::already_ran;
+    try {
+      auto outcome = body(tx);
+      tx.exec_params0(kFinishRun, task, tick, outcome);
+      tx.commit();
+      return fenced_run::ran;
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const std::exception& e) {
+      error = std::string("error: ") + e.what();
+    }
+  }
+  pqxx::work tx{conn};
+  auto r = tx.exec_params0(kInsertFailedRun, task, tick, term, node_id, error.substr(0, 500));
+  tx.commit();
+  return r.affected_rows() == 0 ? fenced_run::stale_term : fenced_run::failed;
+}
+
+}  // namespace hearth::storage
