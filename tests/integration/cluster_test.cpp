@@ -1,0 +1,496 @@
+// The cluster: three real hearth processes on one database. Cross-node SSE
+// fan-out, leader election and failover (kill -9, SIGSTOP, SIGTERM), fencing
+// of scheduled runs by term, resume on a restarted node, `hearth cluster
+// status`. Every wait is a poll with a deadline.
+
+#include "tests/support/cluster.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/fixture.hpp"
+
+namespace hearth::testing {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  virtual cluster_options options() { return {}; }
+
+  void SetUp() override { cluster_ = std::make_unique<test_cluster>(options()); }
+
+  void TearDown() override {
+    clients_.clear();
+    if (HasFailure() && cluster_) {
+      std::cerr << "---- cluster state ----\n"
+                << cluster_->describe() << "---- database sessions ----\n"
+                << cluster_->database_activity() << cluster_->log_tails(8000);
+    }
+    cluster_.reset();
+  }
+
+  test_cluster& cluster() { return *cluster_; }
+
+  /// A keep-alive client of the node's current process (a new one after a restart).
+  http_client& http(const std::string& node) {
+    const auto port = cluster().http_port(node);
+    auto& entry = clients_[node];
+    if (!entry.second || entry.first != port) {
+      entry.first = port;
+      entry.second = std::make_unique<http_client>(port);
+    }
+    return *entry.second;
+  }
+
+  test_user new_user(const std::string& name, const std::string& node) {
+    test_user u;
+    u.email = unique_email(name);
+    u.password = "correct horse " + name;
+    u.name = name;
+    auto res = http(node).request(
+        "POST", "/api/v1/auth/signup",
+        json::serialize(
+            json::object{{"emailAddress", u.email}, {"password", u.password}, {"name", name}}));
+    require_status(res, 201, "signup " + u.email + " on " + node);
+    u.account_id = str(first_value(res), "id");
+    auto signin = http(node).request(
+        "POST", "/api/v1/auth/signin",
+        json::serialize(json::object{{"emailAddress", u.email}, {"password", u.password}}));
+    require_status(signin, 201, "signin " + u.email + " on " + node);
+    u.key = str(first_value(signin), "key");
+    return u;
+  }
+
+  std::string create_household(const std::string& node, const std::string& key,
+                               const std::string& name) {
+    auto res = http(node).request_as(key, "POST", "/api/v1/auth/households",
+                                     json::serialize(json::object{{"name", name}}));
+    require_status(res, 201, "create household " + name + " on " + node);
+    return str(first_value(res), "id");
+  }
+
+  /// POST /api/v1/shop/items on `node`; returns the new item's id.
+  static std::string create_item(http_client& client, const std::string& key,
+                                 const std::string& household, const std::string& name) {
+    auto res = client.request_as(
+        key, "POST", "/api/v1/shop/items",
+        json::serialize(json::object{{"authHouseholdID", household}, {"name", name}}));
+    require_status(res, 201, "create item " + name);
+    return str(first_value(res), "id");
+  }
+  std::string create_item(const std::string& node, const std::string& key,
+                          const std::string& household, const std::string& name) {
+    return create_item(http(node), key, household, name + " via " + node);
+  }
+
+  std::unique_ptr<sse_recorder> open_sse(const std::string& node, const std::string& key,
+                                         std::map<std::string, std::string> headers = {}) {
+    return std::make_unique<sse_recorder>(cluster().http_port(node), key, std::move(headers));
+  }
+
+  /// Every node's health and, when they are not linked, a failure.
+  ::testing::AssertionResult linked(std::chrono::milliseconds timeout) {
+    if (cluster().wait_linked(timeout)) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "the live nodes did not all show each other with link "
+                                            "\"up\" within "
+                                         << timeout.count() << " ms:\n"
+                                         << cluster().describe();
+  }
+
+  std::unique_ptr<test_cluster> cluster_;
+  std::map<std::string, std::pair<std::uint16_t, std::unique_ptr<http_client>>> clients_;
+};
+
+std::string seq_list(const std::vector<sse_recorder::record>& records) {
+  std::ostringstream out;
+  for (const auto& r : records) out << r.seq << ' ';
+  return out.str();
+}
+
+/// The stream received exactly the change events of `ids` (in this order),
+/// all of `household`, with seq first_seq, first_seq+1, … (first_seq < 0:
+/// whatever the first event has), and no other event.
+::testing::AssertionResult exactly_once_in_order(const sse_recorder& sse,
+                                                 const std::vector<std::string>& ids,
+                                                 const std::string& household,
+                                                 std::int64_t first_seq = -1) {
+  std::ostringstream why;
+  int problems = 0;
+  auto note = [&](const std::string& line) {
+    if (++problems <= 12) why << "  " << line << "\n";
+  };
+  std::vector<sse_recorder::record> changes;
+  for (const auto& r : sse.events()) {
+    if (r.event.event == "change") {
+      changes.push_back(r);
+    } else {
+      note("unexpected event `" + r.event.event + "`: " + r.event.data);
+    }
+  }
+  if (changes.size() != ids.size()) {
+    note("received " + std::to_string(changes.size()) + " change events, expected " +
+         std::to_string(ids.size()));
+  }
+  const std::int64_t base = first_seq >= 0 ? first_seq : changes.empty() ? 0 : changes[0].seq;
+  std::set<std::int64_t> seen;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const auto& r = changes[i];
+    if (!seen.insert(r.seq).second) note("duplicate seq " + std::to_string(r.seq));
+    if (r.seq != base + static_cast<std::int64_t>(i))
+      note("event " + std::to_string(i) + " has seq " + std::to_string(r.seq) + ", expected " +
+           std::to_string(base + static_cast<std::int64_t>(i)));
+    if (i < ids.size() && r.row_id != ids[i])
+      note("event " + std::to_string(i) + " is of row " + r.row_id + ", expected " + ids[i]);
+    if (r.household != household) note("event " + std::to_string(i) + ": " + r.event.data);
+  }
+  if (problems == 0) return ::testing::AssertionSuccess();
+  if (problems > 12) why << "  … " << problems - 12 << " more\n";
+  if (!sse.error().empty()) why << "  reader error: " << sse.error() << "\n";
+  return ::testing::AssertionFailure() << "stream not exactly once in order:\n"
+                                       << why.str() << "  seqs received: " << seq_list(changes);
+}
+
+/// No (task, term) has runs of two different nodes; returns the offenders.
+std::string fencing_violations(const std::vector<scheduler_run_row>& runs) {
+  std::map<std::pair<std::string, std::int64_t>, std::set<std::string>> by_term;
+  for (const auto& r : runs) by_term[{r.task, r.term}].insert(r.node_id);
+  std::ostringstream out;
+  for (const auto& [key, nodes] : by_term) {
+    if (nodes.size() <= 1) continue;
+    out << key.first << " term " << key.second << " ran on:";
+    for (const auto& n : nodes) out << ' ' << n;
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string runs_summary(const std::vector<scheduler_run_row>& runs) {
+  std::map<std::pair<std::int64_t, std::string>, int> count;
+  for (const auto& r : runs) ++count[{r.term, r.node_id}];
+  std::ostringstream out;
+  for (const auto& [key, n] : count)
+    out << "term " << key.first << " " << key.second << ": " << n << " runs; ";
+  return out.str();
+}
+
+/// Polls scheduler_run until `pred` holds on it (false on timeout).
+bool wait_runs(test_cluster& c, std::chrono::milliseconds timeout,
+               const std::function<bool(const std::vector<scheduler_run_row>&)>& pred) {
+  const auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (pred(c.scheduler_runs())) return true;
+    if (clock_type::now() >= deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+std::size_t runs_of(const std::vector<scheduler_run_row>& runs, const std::string& node,
+                    std::int64_t term) {
+  return std::count_if(runs.begin(), runs.end(), [&](const scheduler_run_row& r) {
+    return r.node_id == node && r.term == term && r.task == "expire_sessions";
+  });
+}
+
+// ------------------------------------------------------------------------ (a)
+
+TEST_F(ClusterTest, sse_on_one_node_sees_writes_from_the_others_in_order_exactly_once) {
+  ASSERT_TRUE(linked(20s));
+  for (const auto& name : cluster().names()) {
+    auto h = cluster().health(name);
+    EXPECT_EQ(h.node_id, name) << h.raw;
+    EXPECT_EQ(h.cluster_addr, "127.0.0.1:" + std::to_string(cluster().cluster_port(name))) << h.raw;
+    EXPECT_NE(cluster().cluster_port(name), 0) << "no clusterPort in the ready file of " << name;
+  }
+  auto user = new_user("fanout", "node-a");
+  const auto hh = create_household("node-a", user.key, "Shared");
+  auto on_c = open_sse("node-c", user.key);
+
+  constexpr int writes = 40;
+  std::vector<std::string> ids;
+  for (int i = 0; i < writes; ++i) {
+    ids.push_back(create_item(i % 2 ? "node-b" : "node-a", user.key, hh, "w" + std::to_string(i)));
+  }
+  EXPECT_TRUE(on_c->wait_changes(writes, 10s))
+      << "node-c's stream received " << on_c->change_count() << " of " << writes
+      << " events; seqs: " << seq_list(on_c->changes());
+  // Nothing more arrives afterwards (a duplicate would come late).
+  EXPECT_FALSE(on_c->wait_changes(writes + 1, 500ms)) << "extra events after the last write";
+  EXPECT_TRUE(exactly_once_in_order(*on_c, ids, hh));
+  if (!on_c->changes().empty()) {
+    EXPECT_EQ(on_c->changes().front().seq, 1);
+  }
+
+  // The cursor of node-c's stream resumes on node-a: nothing is replayed,
+  // and the next write arrives.
+  const auto cursor = on_c->last_change_id();
+  ASSERT_FALSE(cursor.empty());
+  auto on_a = open_sse("node-a", user.key, {{"Last-Event-ID", cursor}});
+  const auto next = create_item("node-b", user.key, hh, "after");
+  ASSERT_TRUE(on_a->wait_changes(1, 5s)) << "no event on node-a resumed from node-c's cursor";
+  EXPECT_TRUE(exactly_once_in_order(*on_a, {next}, hh, writes + 1));
+}
+
+// ------------------------------------------------------------------------ (b)
+
+TEST_F(ClusterTest, kill_9_of_the_leader_fails_over_within_2s_without_losing_events) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << "no single leader:\n" << cluster().describe();
+  std::vector<std::string> survivors;
+  for (const auto& n : cluster().names())
+    if (n != leader->name) survivors.push_back(n);
+  const auto writer_node = survivors[0];
+  const auto other_node = survivors[1];
+
+  auto user = new_user("failover", writer_node);
+  const auto hh = create_household(writer_node, user.key, "Failover");
+  auto sse_writer = open_sse(writer_node, user.key);
+  auto sse_other = open_sse(other_node, user.key);
+
+  constexpr int writes = 60;
+  std::mutex mu;
+  std::vector<std::string> ids, errors;
+  std::atomic<int> done{0};
+  std::thread writer([&, port = cluster().http_port(writer_node)] {
+    http_client client(port);
+    const auto deadline = clock_type::now() + 30s;
+    for (int i = 0; i < writes && clock_type::now() < deadline; ++i) {
+      try {
+        auto id = create_item(client, user.key, hh, "during failover " + std::to_string(i));
+        std::lock_guard lock(mu);
+        ids.push_back(id);
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mu);
+        errors.push_back(e.what());
+      }
+      ++done;
+      std::this_thread::sleep_for(40ms);  // pacing: the writes span the failover
+    }
+  });
+  struct joiner {
+    std::thread& t;
+    ~joiner() {
+      if (t.joinable()) t.join();
+    }
+  } join_writer{writer};
+
+  const auto started = clock_type::now();
+  while (done < 15 && clock_type::now() - started < 15s) std::this_thread::sleep_for(5ms);
+  ASSERT_GE(done.load(), 15) << "the writer is stuck";
+
+  const auto kill_time = clock_type::now();
+  cluster().kill(leader->name);
+  auto next = cluster().wait_leader(10s, leader->term + 1, leader->name, kill_time);
+  ASSERT_TRUE(next) << "no new leader within 10 s of kill -9 of " << leader->name << ":\n"
+                    << cluster().describe();
+  std::printf("[ cluster  ] kill -9 of %s (term %lld): %s leads (term %lld) after %lld ms\n",
+              leader->name.c_str(), static_cast<long long>(leader->term), next->name.c_str(),
+              static_cast<long long>(next->term), static_cast<long long>(next->elapsed.count()));
+  EXPECT_LT(next->elapsed, 2000ms) << "failover too slow";
+
+  writer.join();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(errors.empty()) << errors.size() << " writes failed, first: " << errors.front();
+    EXPECT_EQ(ids.size(), static_cast<std::size_t>(writes));
+  }
+  for (auto* sse : {sse_writer.get(), sse_other.get()}) {
+    const auto& node = sse == sse_writer.get() ? writer_node : other_node;
+    EXPECT_TRUE(sse->wait_changes(ids.size(), 15s))
+        << node << " received " << sse->change_count() << " of " << ids.size() << " events";
+    EXPECT_FALSE(sse->wait_changes(ids.size() + 1, 300ms)) << node << ": extra events";
+    EXPECT_TRUE(exactly_once_in_order(*sse, ids, hh, 1)) << "stream on " << node;
+  }
+
+  // Fencing: the new leader runs the scheduled task in its term; no term's
+  // runs come from two nodes.
+  EXPECT_TRUE(wait_runs(
+      cluster(), 5s, [&](const auto& runs) { return runs_of(runs, next->name, next->term) >= 2; }))
+      << "no scheduler_run of the new leader in its term: "
+      << runs_summary(cluster().scheduler_runs());
+  auto runs = cluster().scheduler_runs();
+  EXPECT_EQ(fencing_violations(runs), "") << runs_summary(runs);
+  EXPECT_GT(runs_of(runs, leader->name, leader->term), 0u)
+      << "the first leader never ran the task: " << runs_summary(runs);
+}
+
+// ------------------------------------------------------------------------ (c)
+
+TEST_F(ClusterTest, a_frozen_leader_is_replaced_and_steps_down_when_thawed) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << "no single leader:\n" << cluster().describe();
+  ASSERT_TRUE(
+      wait_runs(cluster(), 5s,
+                [&](const auto& runs) { return runs_of(runs, leader->name, leader->term) >= 1; }))
+      << "the leader never ran the task: " << runs_summary(cluster().scheduler_runs());
+
+  const auto freeze_time = clock_type::now();
+  cluster().freeze(leader->name);
+  auto next = cluster().wait_leader(12s, leader->term + 1, leader->name, freeze_time);
+  ASSERT_TRUE(next) << "no new leader within 12 s of SIGSTOP of " << leader->name << ":\n"
+                    << cluster().describe();
+  std::printf("[ cluster  ] SIGSTOP of %s (term %lld): %s leads (term %lld) after %lld ms\n",
+              leader->name.c_str(), static_cast<long long>(leader->term), next->name.c_str(),
+              static_cast<long long>(next->term), static_cast<long long>(next->elapsed.count()));
+  // The new leader runs the task in its term while the old one is frozen.
+  EXPECT_TRUE(wait_runs(cluster(), 5s, [&](const auto& runs) {
+    return runs_of(runs, next->name, next->term) >= 1;
+  })) << runs_summary(cluster().scheduler_runs());
+
+  const auto thaw_time = clock_type::now();
+  cluster().thaw(leader->name);
+  EXPECT_TRUE(
+      cluster().wait_health(leader->name, 5s, [](const cluster_view& h) { return !h.leading; }))
+      << "the thawed old leader still reports leading after 5 s:\n"
+      << cluster().describe();
+  std::printf("[ cluster  ] after SIGCONT %s stepped down within %lld ms\n", leader->name.c_str(),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         clock_type::now() - thaw_time)
+                                         .count()));
+  auto still = cluster().wait_leader(5s);
+  ASSERT_TRUE(still) << "no single leader after the thaw:\n" << cluster().describe();
+  EXPECT_EQ(still->name, next->name);
+  EXPECT_EQ(still->term, next->term);
+
+  // Give the thawed node time to try a (stale) run: the new leader runs a few
+  // more ticks first.
+  const auto before = runs_of(cluster().scheduler_runs(), next->name, next->term);
+  EXPECT_TRUE(wait_runs(cluster(), 5s, [&](const auto& runs) {
+    return runs_of(runs, next->name, next->term) >= before + 5;
+  })) << runs_summary(cluster().scheduler_runs());
+  auto runs = cluster().scheduler_runs();
+  for (const auto& r : runs) {
+    EXPECT_FALSE(r.node_id == leader->name && r.term >= next->term)
+        << "the old leader ran " << r.task << " tick " << r.tick << " in term " << r.term
+        << " (new term " << next->term << ")";
+  }
+  EXPECT_EQ(fencing_violations(runs), "") << runs_summary(runs);
+  EXPECT_TRUE(linked(15s)) << "the thawed node did not rejoin";
+}
+
+// ------------------------------------------------------------------------ (d)
+
+TEST_F(ClusterTest, a_restarted_node_resumes_a_stream_with_exactly_the_missed_events) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << "no single leader:\n" << cluster().describe();
+  std::string b, a;
+  for (const auto& n : cluster().names())
+    if (n != leader->name && b.empty()) b = n;
+  for (const auto& n : cluster().names())
+    if (n != b && a.empty()) a = n;
+
+  auto user = new_user("resume", a);
+  const auto hh = create_household(a, user.key, "Resume");
+  std::vector<std::string> seen;
+  std::string last_id;
+  {
+    auto on_b = open_sse(b, user.key);
+    for (int i = 0; i < 5; ++i) seen.push_back(create_item(a, user.key, hh, "seen"));
+    ASSERT_TRUE(on_b->wait_changes(seen.size(), 10s))
+        << b << " received " << on_b->change_count() << " of " << seen.size();
+    ASSERT_TRUE(exactly_once_in_order(*on_b, seen, hh, 1));
+    last_id = on_b->last_change_id();
+    cluster().kill(b);
+    on_b->close();
+  }
+  ASSERT_FALSE(last_id.empty());
+
+  std::vector<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.push_back(create_item(a, user.key, hh, "missed"));
+  cluster().restart(b);
+  ASSERT_TRUE(linked(20s)) << "restarted " << b << " did not link";
+  for (int i = 0; i < 3; ++i)
+    expected.push_back(create_item(a, user.key, hh, "missed after restart"));
+
+  auto resumed = open_sse(b, user.key, {{"Last-Event-ID", last_id}});
+  EXPECT_TRUE(resumed->wait_changes(expected.size(), 10s))
+      << "replay on " << b << ": " << resumed->change_count() << " of " << expected.size();
+  for (int i = 0; i < 5; ++i) expected.push_back(create_item(a, user.key, hh, "live"));
+  EXPECT_TRUE(resumed->wait_changes(expected.size(), 10s))
+      << "live on " << b << ": " << resumed->change_count() << " of " << expected.size();
+  EXPECT_FALSE(resumed->wait_changes(expected.size() + 1, 500ms)) << "extra events";
+  EXPECT_TRUE(exactly_once_in_order(*resumed, expected, hh, 6));
+}
+
+// ------------------------------------------------------------------------ (e)
+
+TEST_F(ClusterTest, cluster_status_lists_the_nodes_and_the_leader) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << "no single leader:\n" << cluster().describe();
+  // The database catches up with the health within a heartbeat or two.
+  const auto deadline = clock_type::now() + 5s;
+  while (clock_type::now() < deadline && (cluster().cluster_leader().node_id != leader->name ||
+                                          cluster().cluster_nodes().size() != 3))
+    std::this_thread::sleep_for(50ms);
+  auto row = cluster().cluster_leader();
+  EXPECT_EQ(row.node_id, leader->name);
+  EXPECT_EQ(row.term, leader->term);
+  auto nodes = cluster().cluster_nodes();
+  ASSERT_EQ(nodes.size(), 3u);
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    EXPECT_EQ(nodes[i].node_id, cluster().names()[i]);
+    EXPECT_EQ(nodes[i].cluster_addr,
+              "127.0.0.1:" + std::to_string(cluster().cluster_port(nodes[i].node_id)));
+  }
+
+  auto [code, output] = cluster().run_cli({"cluster", "status"});
+  EXPECT_EQ(code, 0) << output;
+  for (const auto& name : cluster().names())
+    EXPECT_NE(output.find(name), std::string::npos) << name << " missing:\n" << output;
+  bool leader_line = false;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    std::string lower = line;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower.find("leader") != std::string::npos && line.find(leader->name) != std::string::npos &&
+        line.find(std::to_string(leader->term)) != std::string::npos)
+      leader_line = true;
+  }
+  EXPECT_TRUE(leader_line) << "no line names the leader " << leader->name << " and term "
+                           << leader->term << ":\n"
+                           << output;
+}
+
+// ------------------------------------------------------------------------ (f)
+
+TEST_F(ClusterTest, sigterm_of_the_leader_hands_over_within_1s_and_removes_its_row) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << "no single leader:\n" << cluster().describe();
+
+  const auto stop_time = clock_type::now();
+  auto exit_code = cluster().terminate_async(leader->name);
+  auto next = cluster().wait_leader(10s, leader->term + 1, leader->name, stop_time);
+  const int code = exit_code.get();
+  EXPECT_EQ(code, 0) << leader->name << " exit code after SIGTERM";
+  ASSERT_TRUE(next) << "no new leader within 10 s of SIGTERM of " << leader->name << ":\n"
+                    << cluster().describe();
+  std::printf("[ cluster  ] SIGTERM of %s (term %lld): %s leads (term %lld) after %lld ms\n",
+              leader->name.c_str(), static_cast<long long>(leader->term), next->name.c_str(),
+              static_cast<long long>(next->term), static_cast<long long>(next->elapsed.count()));
+  EXPECT_LT(next->elapsed, 1000ms) << "hand-over after a clean stop too slow";
+
+  auto nodes = cluster().cluster_nodes();
+  std::set<std::string> ids;
+  for (const auto& n : nodes) ids.insert(n.node_id);
+  EXPECT_EQ(ids.count(leader->name), 0u) << "the stopped node's cluster_node row remains";
+  EXPECT_EQ(ids.size(), 2u);
+  // The survivors still see each other.
+  EXPECT_TRUE(linked(10s));
+}
+
+}  // namespace
+}  // namespace hearth::testing
