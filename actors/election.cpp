@@ -90,6 +90,9 @@ void election::round() {
     reg.links_json = links_json(board_.get());
     int pid = storage::heartbeat(*conn_, reg);
     if (leading_ && pid != lock_pid_) step_down("database session changed");
+    for (const auto& id : storage::fence_stale_nodes(*conn_, reg.node_id, options_.stale))
+      log::warn("election: node {} silent for over {} ms, its database sessions terminated", id,
+                options_.stale.count());
     if (!leading_) {
       if (auto term = storage::try_lead(*conn_, reg.node_id)) {
         leading_ = true;

@@ -12,6 +12,7 @@
 #include "app/api.hpp"
 #include "config/logging.hpp"
 #include "http/server.hpp"
+#include "storage/cluster.hpp"
 #include "storage/crypto.hpp"
 #include "storage/embedded_postgres.hpp"
 #include "storage/migrate.hpp"
@@ -74,6 +75,10 @@ int migrate(const config::config& cfg) {
 int serve(const config::config& cfg) {
   log::init(cfg.log_level);
   storage::crypto_init();
+  auto id = node_id(cfg);
+  // Every session of this process carries this name, so that peers can
+  // fence it off if it goes silent (storage::fence_stale_nodes).
+  ::setenv("PGAPPNAME", storage::process_application_name(id).c_str(), 1);
   std::optional<storage::embedded_postgres> embedded;
   auto url = database_url(cfg, embedded);
   run_migrations(url);
@@ -95,7 +100,6 @@ int serve(const config::config& cfg) {
   http::server server(so, routes);
 
   storage::pool db(url, cfg.db_pool_size);
-  auto id = node_id(cfg);
   auto bound = server.bind();
   actors::runtime_options ro;
   ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);

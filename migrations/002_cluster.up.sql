@@ -3,13 +3,17 @@
 -- One row per live node, upserted by its heartbeat (every
 -- clusterHeartbeatMs) on its dedicated election connection; db_pid is that
 -- connection's backend, which holds the leader advisory lock while the node
--- leads. links: the node's view of its peer links ({"node-b": "up", ...}).
+-- leads. app_name: the application_name all its sessions carry
+-- ("hearth/<node>/<incarnation>"), so a silent node can be fenced off by
+-- terminating every session it has (its pool may hold row locks).
+-- links: the node's view of its peer links ({"node-b": "up", ...}).
 -- A clean stop deletes the row; a dead node's row goes stale and is purged.
 CREATE TABLE cluster_node (
   node_id      text PRIMARY KEY,
   cluster_addr text NOT NULL,
   http_addr    text NOT NULL,
   db_pid       integer NOT NULL,
+  app_name     text NOT NULL DEFAULT '',  -- application_name of every session of this process
   started_at   timestamptz NOT NULL DEFAULT now(),
   heartbeat_at timestamptz NOT NULL DEFAULT now(),
   links        jsonb NOT NULL DEFAULT '{}'

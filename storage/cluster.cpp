@@ -1,5 +1,9 @@
 #include "storage/cluster.hpp"
 
+#include <fmt/format.h>
+
+#include <random>
+
 namespace hearth::storage {
 namespace {
 
@@ -9,10 +13,13 @@ constexpr auto kLeaderKeyHigh = static_cast<std::uint32_t>(kLeaderLockKey >> 32)
 constexpr auto kLeaderKeyLow = static_cast<std::uint32_t>(kLeaderLockKey & 0xffffffffLL);
 
 constexpr const char* kHeartbeat =
-    "INSERT INTO cluster_node (node_id, cluster_addr, http_addr, db_pid, links, started_at) "
-    "VALUES ($1, $2, $3, pg_backend_pid(), $4::jsonb, $5::timestamptz) "
+    "INSERT INTO cluster_node "
+    "(node_id, cluster_addr, http_addr, db_pid, app_name, links, started_at) "
+    "VALUES ($1, $2, $3, pg_backend_pid(), current_setting('application_name'), $4::jsonb, "
+    "$5::timestamptz) "
     "ON CONFLICT (node_id) DO UPDATE SET cluster_addr = EXCLUDED.cluster_addr, "
-    "http_addr = EXCLUDED.http_addr, db_pid = EXCLUDED.db_pid, links = EXCLUDED.links, "
+    "http_addr = EXCLUDED.http_addr, db_pid = EXCLUDED.db_pid, app_name = EXCLUDED.app_name, "
+    "links = EXCLUDED.links, "
     "heartbeat_at = now(), started_at = EXCLUDED.started_at "
     "RETURNING db_pid";
 constexpr const char* kListNodes =
@@ -25,6 +32,9 @@ constexpr const char* kUnlock = "SELECT pg_advisory_unlock($1)";
 constexpr const char* kNewTerm =
     "UPDATE cluster_leader SET term = term + 1, node_id = $1, elected_at = now() "
     "WHERE id = 1 RETURNING term";
+// A silent node's open transaction may hold the term row (run_fenced): never
+// wait for it longer than this; it is fenced off meanwhile.
+constexpr const char* kTermLockTimeout = "SET LOCAL lock_timeout = '1s'";
 constexpr const char* kCurrentLeader =
     "SELECT term, node_id, hearth_ts(elected_at) FROM cluster_leader WHERE id = 1";
 // Only the lock holder whose node is the recorded leader and whose heartbeat
@@ -37,6 +47,17 @@ constexpr const char* kDeposeStaleLeader =
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND l.objid = $2::oid AND l.objsubid = 1 "
     "AND n.heartbeat_at < now() - $3 * interval '1 millisecond'";
+// Every session of every silent node, found by its process's unique
+// application_name (only "hearth/..." names owned by exactly one row, so a
+// name set by the operator for all nodes never matches).
+constexpr const char* kFenceStaleNodes =
+    "SELECT DISTINCT n.node_id, pg_terminate_backend(a.pid) FROM cluster_node n "
+    "JOIN pg_stat_activity a ON a.application_name = n.app_name "
+    "AND a.datname = current_database() AND a.pid <> pg_backend_pid() "
+    "WHERE n.heartbeat_at < now() - $1 * interval '1 millisecond' AND n.node_id <> $2 "
+    "AND n.app_name LIKE 'hearth/%' "
+    "AND NOT EXISTS (SELECT 1 FROM cluster_node o WHERE o.app_name = n.app_name "
+    "AND o.node_id <> n.node_id)";
 constexpr const char* kDeleteNode = "DELETE FROM cluster_node WHERE node_id = $1";
 constexpr const char* kPurgeDeadNodes =
     "DELETE FROM cluster_node WHERE heartbeat_at < now() - $1 * interval '1 millisecond'";
@@ -81,6 +102,7 @@ std::optional<std::int64_t> try_lead(pqxx::connection_base& conn, const std::str
   }
   try {
     pqxx::work tx{conn};
+    tx.exec0(kTermLockTimeout);
     auto term = tx.exec_params1(kNewTerm, node_id)[0].as<std::int64_t>();
     tx.commit();
     return term;
@@ -109,6 +131,18 @@ std::optional<std::string> depose_stale_leader(pqxx::connection_base& conn,
                           std::to_string(kLeaderKeyLow), static_cast<std::int64_t>(stale.count()));
   if (r.empty()) return std::nullopt;
   return r[0][0].as<std::string>();
+}
+
+std::vector<std::string> fence_stale_nodes(pqxx::connection_base& conn, const std::string& self_id,
+                                           std::chrono::milliseconds stale) {
+  pqxx::nontransaction tx{conn};
+  std::vector<std::string> out;
+  for (const auto& r :
+       tx.exec_params(kFenceStaleNodes, static_cast<std::int64_t>(stale.count()), self_id)) {
+    auto id = r[0].as<std::string>();
+    if (out.empty() || out.back() != id) out.push_back(id);
+  }
+  return out;
 }
 
 void deregister(pqxx::connection_base& conn, const std::string& node_id) {
@@ -148,6 +182,13 @@ fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std:
   auto r = tx.exec_params0(kInsertFailedRun, task, tick, term, node_id, error.substr(0, 500));
   tx.commit();
   return r.affected_rows() == 0 ? fenced_run::stale_term : fenced_run::failed;
+}
+
+std::string process_application_name(const std::string& node_id) {
+  std::random_device rd;
+  auto incarnation = fmt::format("{:08x}", rd());
+  // 63 bytes at most: "hearth/" (7) + node + "/" (1) + 8 hex.
+  return "hearth/" + node_id.substr(0, 63 - 7 - 1 - 8) + "/" + incarnation;
 }
 
 }  // namespace hearth::storage

@@ -75,6 +75,20 @@ leader_row current_leader(pqxx::connection_base& conn);
 std::optional<std::string> depose_stale_leader(pqxx::connection_base& conn,
                                                std::chrono::milliseconds stale);
 
+/// Fences off every node (other than `self_id`) whose heartbeat is older
+/// than `stale`: terminates all its database sessions, found by the unique
+/// application_name its process gives every connection (see
+/// process_application_name). A frozen node's pool may hold row locks (the
+/// term row, a household row) that would otherwise block the cluster until
+/// it wakes. Returns the ids of the nodes that had sessions terminated.
+std::vector<std::string> fence_stale_nodes(pqxx::connection_base& conn, const std::string& self_id,
+                                           std::chrono::milliseconds stale);
+
+/// The application_name for every PostgreSQL session of this process:
+/// "hearth/<node_id>/<random incarnation>", at most 63 bytes (PostgreSQL's
+/// limit). serve() exports it as PGAPPNAME before opening any connection.
+std::string process_application_name(const std::string& node_id);
+
 /// Clean stop: releases the leader lock if this session holds it and deletes
 /// the node's row, so the next leader can take over at once.
 void deregister(pqxx::connection_base& conn, const std::string& node_id);

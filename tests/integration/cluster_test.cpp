@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cstdio>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -375,6 +376,47 @@ TEST_F(ClusterTest, a_frozen_leader_is_replaced_and_steps_down_when_thawed) {
         << " (new term " << next->term << ")";
   }
   EXPECT_EQ(fencing_violations(runs), "") << runs_summary(runs);
+  EXPECT_TRUE(linked(15s)) << "the thawed node did not rejoin";
+}
+
+// A leader frozen while one of its sessions holds the term row (a scheduled
+// run's FOR SHARE lock, or any row lock of an unfinished write) must not stall
+// the election until it wakes: every session of a silent node is fenced off.
+// The test plays that session itself, under the leader's application_name.
+TEST_F(ClusterTest, a_frozen_leader_holding_the_term_row_is_fenced_off) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << "no single leader:\n" << cluster().describe();
+  std::string app_name;
+  {
+    pqxx::connection conn{cluster().database_url()};
+    pqxx::nontransaction tx{conn};
+    app_name =
+        tx.exec_params1("SELECT app_name FROM cluster_node WHERE node_id = $1", leader->name)[0]
+            .as<std::string>();
+  }
+  ASSERT_EQ(app_name.rfind("hearth/" + leader->name + "/", 0), 0u) << app_name;
+
+  pqxx::connection held{cluster().database_url()};
+  pqxx::nontransaction(held).exec_params("SELECT set_config('application_name', $1, false)",
+                                         app_name);
+  pqxx::work lock_tx{held};
+  lock_tx.exec("SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE");
+
+  const auto freeze_time = clock_type::now();
+  cluster().freeze(leader->name);
+  auto next = cluster().wait_leader(12s, leader->term + 1, leader->name, freeze_time);
+  ASSERT_TRUE(next) << "no new leader within 12 s while a frozen leader's session holds the "
+                       "term row:\n"
+                    << cluster().describe() << cluster().database_activity();
+  std::printf("[ cluster  ] frozen leader holding the term row: %s leads after %lld ms\n",
+              next->name.c_str(), static_cast<long long>(next->elapsed.count()));
+  // Our stand-in session was terminated by the fencing.
+  EXPECT_THROW(lock_tx.exec("SELECT 1"), pqxx::broken_connection);
+  cluster().thaw(leader->name);
+  EXPECT_TRUE(cluster().wait_health(leader->name, 5s, [](const cluster_view& h) {
+    return !h.leading;
+  })) << cluster().describe();
   EXPECT_TRUE(linked(15s)) << "the thawed node did not rejoin";
 }
 
