@@ -48,7 +48,9 @@ void emit(self_ptr self, const event_list& events) {
   auto& st = self->state;
   for (const auto& e : events) {
     st.position[e.household_id] = e.seq;
-    if (!st.sink->send(change_frame(encode_cursor(st.position), e))) return self->quit();
+    bool sent = st.sink->send(change_frame(encode_cursor(st.position), e));
+    if (auto* c = st.options.counters) ++(sent ? c->events_delivered : c->events_dropped);
+    if (!sent) return self->quit();
   }
 }
 

@@ -19,6 +19,7 @@
 
 #include "actors/cursor.hpp"
 #include "actors/messages.hpp"
+#include "actors/stats.hpp"
 #include "http/event_sink.hpp"
 
 namespace hearth::storage {
@@ -30,6 +31,7 @@ namespace hearth::actors {
 struct connection_options {
   std::chrono::milliseconds heartbeat{15'000};
   std::chrono::milliseconds subscribe_timeout{10'000};
+  runtime_counters* counters = nullptr;  // events delivered / dropped (may be null)
 };
 
 /// Spawns the connection actor of a new stream and wires the sink's end to it.

@@ -28,6 +28,8 @@ struct notifier_state {
   std::map<caf::actor_addr, connection_entry> connections;
   // Peer node id → its notifier (remote), while the link is up.
   std::map<std::string, notifier_actor> peers;
+  runtime_counters* counters = nullptr;
+  std::uint64_t published = 0;
   bool recheck_queued = false;
   bool recheck_again = false;  // asked for while one was under way
 };
@@ -72,8 +74,10 @@ void recheck(self_ptr self) {
 }
 
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
-                                       std::chrono::milliseconds gap_wait) {
+                                       std::chrono::milliseconds gap_wait,
+                                       runtime_counters* counters) {
   self->state.db = db;
+  self->state.counters = counters;
   self->state.gap_wait = gap_wait;
   // Stopping the notifier stops every session and connection it knows, so
   // the actor system can shut down while streams are still open.
@@ -113,7 +117,14 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
   return {
       [=](publish_atom, storage::change_event& e) {
         // Once per peer (not per subscriber), then locally.
-        for (const auto& [id, peer] : self->state.peers) self->send(peer, forward_atom::value, e);
+        auto& st = self->state;
+        for (const auto& [id, peer] : st.peers) self->send(peer, forward_atom::value, e);
+        if (st.counters) {
+          st.counters->events_forwarded += st.peers.size();
+          // Counting the mailbox walks it: sample one message in 64.
+          if (++st.published % 64 == 1) st.counters->notifier_mailbox = self->mailbox().size();
+          st.counters->households_active = st.households.size();
+        }
         deliver_local(self, std::move(e));
       },
       [=](forward_atom, storage::change_event& e) { deliver_local(self, std::move(e)); },
@@ -134,6 +145,10 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
       [=](recheck_atom) { recheck(self); },
       [=](sweep_atom) {
         self->delayed_send(self, kSweepInterval, sweep_atom::value);
+        if (auto* c = self->state.counters) {
+          c->notifier_mailbox = self->mailbox().size();
+          c->households_active = self->state.households.size();
+        }
         recheck(self);
       },
       [=](heads_atom, head_list& heads) {
@@ -166,8 +181,8 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
 }  // namespace
 
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
-                              std::chrono::milliseconds gap_wait) {
-  return sys.spawn(notifier, db, gap_wait);
+                              std::chrono::milliseconds gap_wait, runtime_counters* counters) {
+  return sys.spawn(notifier, db, gap_wait, counters);
 }
 
 }  // namespace hearth::actors

@@ -14,6 +14,7 @@
 #include <chrono>
 
 #include "actors/messages.hpp"
+#include "actors/stats.hpp"
 
 namespace hearth::storage {
 class pool;
@@ -21,7 +22,9 @@ class pool;
 
 namespace hearth::actors {
 
+/// `counters` (may be null) gets the forwarded events, the number of active
+/// households and samples of the notifier's mailbox size.
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
-                              std::chrono::milliseconds gap_wait);
+                              std::chrono::milliseconds gap_wait, runtime_counters* counters);
 
 }  // namespace hearth::actors

@@ -54,7 +54,7 @@ std::string rfc3339_now() {
 
 struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
-    notifier = spawn_notifier(system, &db, options.gap_wait);
+    notifier = spawn_notifier(system, &db, options.gap_wait, &counters);
     scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval);
     election_options eo;
     eo.database_url = options.database_url;
@@ -91,6 +91,7 @@ struct actor_runtime::impl {
 
   runtime_options options;
   storage::pool& db;
+  runtime_counters counters;  // before the actors that write it
   caf::actor_system_config cfg;
   caf::actor_system system;
   notifier_actor notifier;
@@ -120,6 +121,7 @@ void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
                                 std::vector<stream_start> start) {
   connection_options o;
   o.heartbeat = impl_->options.heartbeat;
+  o.counters = &impl_->counters;
   auto actor = spawn_connection(impl_->system, std::move(sink), std::move(start), impl_->notifier,
                                 &impl_->db, o);
   std::lock_guard lock(impl_->connections_mutex);
@@ -137,6 +139,8 @@ void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
 std::uint16_t actor_runtime::cluster_port() const { return impl_->cluster_port; }
 
 cluster_status actor_runtime::cluster() const { return impl_->board.get(); }
+
+const runtime_counters& actor_runtime::counters() const { return impl_->counters; }
 
 void actor_runtime::stop() {
   if (impl_->stopped) return;

@@ -14,6 +14,7 @@
 
 #include "actors/cluster_status.hpp"
 #include "actors/cursor.hpp"
+#include "actors/stats.hpp"
 #include "http/event_sink.hpp"
 #include "storage/events.hpp"
 
@@ -63,6 +64,9 @@ class actor_runtime {
 
   /// This node's current view of the cluster (leader, term, peer links).
   cluster_status cluster() const;
+
+  /// Event and mailbox counters for metrics.
+  const runtime_counters& counters() const;
 
   /// Clean stop: releases leadership and deregisters the node first (so a
   /// peer takes over at once), then stops every actor and the actor system.

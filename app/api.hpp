@@ -10,11 +10,15 @@
 
 #include "actors/system.hpp"
 #include "config/config.hpp"
+#include "http/middleware.hpp"
 #include "http/router.hpp"
+#include "http/server.hpp"
 #include "storage/accounts.hpp"
 #include "storage/pool.hpp"
 
 namespace hearth::app {
+
+class observability;
 
 /// The node's long-lived services, owned by serve().
 struct services {
@@ -22,6 +26,8 @@ struct services {
   storage::pool& db;
   actors::actor_runtime& actors;
   std::string node_id;
+  observability& obs;
+  const http::server& server;
 };
 
 /// Work that produces the response on a pool thread.
@@ -42,14 +48,17 @@ void run_db(services& s, const http::request& req, http::responder respond, db_w
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work);
 
-/// The route groups.
-void add_auth_routes(http::router& r, services& s);
-void add_household_routes(http::router& r, services& s);
-void add_table_routes(http::router& r, services& s);
-void add_sse_routes(http::router& r, services& s);
-void add_health_routes(http::router& r, services& s);
+/// The routes of each part of the API, added to the API group.
+void add_auth_routes(http::route_group& r, services& s);
+void add_household_routes(http::route_group& r, services& s);
+void add_table_routes(http::route_group& r, services& s);
+void add_sse_routes(http::route_group& r, services& s);
+void add_health_routes(http::route_group& r, services& s);
+/// GET /metrics (operator group).
+void add_metrics_routes(http::route_group& r, services& s);
 
-/// All routes of the API.
+/// All routes: the API group (CORS when configured, per-IP rate limit,
+/// concurrency limit) and the operator group (Basic auth).
 void add_routes(http::router& r, services& s);
 
 }  // namespace hearth::app

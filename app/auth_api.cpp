@@ -87,7 +87,7 @@ void me(services& s, const http::request& req, http::responder respond) {
 
 }  // namespace
 
-void add_auth_routes(http::router& r, services& s) {
+void add_auth_routes(http::route_group& r, services& s) {
   using namespace std::placeholders;
   r.add({"POST", "/api/v1/auth/signup", std::bind(signup, std::ref(s), _1, _2), {true}});
   r.add({"POST", "/api/v1/auth/signin", std::bind(signin, std::ref(s), _1, _2), {true}});

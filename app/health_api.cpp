@@ -1,12 +1,13 @@
 // GET /api/v1/health: liveness and readiness (the database answers) and this
 // node's view of the cluster: whether it leads, the leader and term, and its
-// peer links.
+// peer links. GET /metrics: Prometheus text (app/observability.hpp).
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
 #include "app/api.hpp"
+#include "app/observability.hpp"
 #include "http/envelope.hpp"
 
 namespace hearth::app {
@@ -25,7 +26,7 @@ boost::json::object cluster_json(const actors::cluster_status& c) {
 
 }  // namespace
 
-void add_health_routes(http::router& r, services& s) {
+void add_health_routes(http::route_group& r, services& s) {
   r.add(
       {"GET", "/api/v1/health", [&s](const http::request& req, http::responder respond) {
          run_db(s, req, std::move(respond), [&s, rid = req.request_id](storage::connection& conn) {
@@ -38,6 +39,17 @@ void add_health_routes(http::router& r, services& s) {
                                                 {"cluster", cluster_json(s.actors.cluster())}}});
          });
        }});
+}
+
+void add_metrics_routes(http::route_group& r, services& s) {
+  http::route metrics{"GET", "/metrics", [&s](const http::request&, http::responder respond) {
+                        http::response res;
+                        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                        res.body = s.obs.metrics_text(s, s.server.stats());
+                        respond(std::move(res));
+                      }};
+  metrics.options.produces = "text/plain";
+  r.add(std::move(metrics));
 }
 
 }  // namespace hearth::app

@@ -68,7 +68,7 @@ void add_member(services& s, const http::request& req, http::responder respond) 
 
 }  // namespace
 
-void add_household_routes(http::router& r, services& s) {
+void add_household_routes(http::route_group& r, services& s) {
   using namespace std::placeholders;
   r.add({"POST",
          "/api/v1/auth/households",

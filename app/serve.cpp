@@ -10,6 +10,7 @@
 
 #include "actors/system.hpp"
 #include "app/api.hpp"
+#include "app/observability.hpp"
 #include "config/logging.hpp"
 #include "http/server.hpp"
 #include "storage/cluster.hpp"
@@ -60,6 +61,7 @@ void block_stop_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
@@ -72,7 +74,7 @@ int migrate(const config::config& cfg) {
   return 0;
 }
 
-int serve(const config::config& cfg) {
+int serve(const config::config& cfg, const std::function<config::config()>& reload) {
   log::init(cfg.log_level);
   storage::crypto_init();
   auto id = node_id(cfg);
@@ -87,6 +89,7 @@ int serve(const config::config& cfg) {
   // them: connection actors own SSE sinks whose sockets belong to the
   // server's io_context.
   http::router routes;
+  observability obs(cfg.access_log);
   auto [host, port] = config::split_host_port(cfg.http_addr);
   http::server_options so;
   so.host = host;
@@ -97,6 +100,9 @@ int serve(const config::config& cfg) {
   so.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   so.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   so.sse_queue_limit = static_cast<std::size_t>(cfg.sse_queue_limit);
+  so.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  so.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
+  so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
   http::server server(so, routes);
 
   storage::pool db(url, cfg.db_pool_size);
@@ -113,30 +119,45 @@ int serve(const config::config& cfg) {
   ro.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
   actors::actor_runtime actors(ro, db);
 
-  services s{cfg, db, actors, id};
+  services s{cfg, db, actors, id, obs, server};
   add_routes(routes, s);
 
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
-  log::info("hearth node {} serving http://{}:{}, peers on {}", s.node_id, host, bound,
-            actors.cluster().cluster_addr);
+  log::notice("hearth node {} serving http://{}:{}, peers on {}", s.node_id, host, bound,
+              actors.cluster().cluster_addr);
 
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   int sig = 0;
-  sigwait(&set, &sig);
-  log::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  for (;;) {
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: re-read the configuration; the log level applies at once, the
+    // rest needs a restart.
+    try {
+      auto fresh = reload ? reload() : cfg;
+      if (log::set_level(fresh.log_level))
+        log::notice("SIGHUP: configuration re-read, log level {}", fresh.log_level);
+    } catch (const std::exception& e) {
+      log::error("SIGHUP: configuration not reloaded: {}", e.what());
+    }
+  }
+  log::notice("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
-  // Reverse order: no new requests; finish queued database work (it may
-  // still publish events); release leadership, deregister and stop the
-  // actors; then the embedded database.
+  // Reverse order: no new connections, requests already read are answered
+  // (up to shutdownTimeoutMs) and SSE clients told to reconnect elsewhere;
+  // finish queued database work (it may still publish events); release
+  // leadership, deregister and stop the actors; then the embedded database.
+  server.drain(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
   server.stop();
   db.stop();
   actors.stop();
   if (embedded) embedded->stop();
-  log::info("stopped");
+  log::notice("stopped");
   return 0;
 }
 

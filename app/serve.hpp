@@ -3,6 +3,7 @@
 // migrations → storage pool → actors → router → HTTP server, and take them
 // down in the reverse order on SIGINT/SIGTERM.
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -11,10 +12,12 @@
 
 namespace hearth::app {
 
-/// Runs the node until SIGINT or SIGTERM. Returns the exit code (0 on a
-/// clean stop). Throws on start-up failures (bad database URL, port in use).
-/// The caller must have blocked SIGINT/SIGTERM in every thread (block_stop_signals()).
-int serve(const config::config& cfg);
+/// Runs the node until SIGINT or SIGTERM (graceful: see http::server::drain).
+/// SIGHUP calls `reload` (the configuration read again from its layers) and
+/// applies its log level. Returns the exit code (0 on a clean stop). Throws
+/// on start-up failures (bad database URL, port in use). The caller must have
+/// blocked SIGINT/SIGTERM/SIGHUP in every thread (block_stop_signals()).
+int serve(const config::config& cfg, const std::function<config::config()>& reload = {});
 
 /// Applies pending migrations and returns 0. Throws on failure.
 int migrate(const config::config& cfg);
@@ -28,7 +31,7 @@ int cluster_status(const config::config& cfg);
 std::string database_url(const config::config& cfg,
                          std::optional<storage::embedded_postgres>& embedded);
 
-/// Blocks SIGINT and SIGTERM in the calling thread (and the threads it
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and the threads it
 /// starts later), so that serve() can wait for them with sigwait.
 void block_stop_signals();
 

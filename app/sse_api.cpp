@@ -40,7 +40,7 @@ void stream(services& s, const http::request& req, http::responder respond) {
 
 }  // namespace
 
-void add_sse_routes(http::router& r, services& s) {
+void add_sse_routes(http::route_group& r, services& s) {
   r.add({"GET",
          "/api/v1/sse",
          [&s](const http::request& req, http::responder respond) {

@@ -80,7 +80,7 @@ http::response with_etag(http::response r, const std::string& versions,
   return r;
 }
 
-void add_table(http::router& r, services& s, const table_spec& t) {
+void add_table(http::route_group& r, services& s, const table_spec& t) {
   r.add({"GET", t.path, [&s, &t](const http::request& req, http::responder respond) {
            std::optional<std::string> household;
            if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
@@ -167,7 +167,7 @@ void add_table(http::router& r, services& s, const table_spec& t) {
 
 }  // namespace
 
-void add_table_routes(http::router& r, services& s) {
+void add_table_routes(http::route_group& r, services& s) {
   for (const auto* t : storage::household_tables()) add_table(r, s, *t);
 }
 

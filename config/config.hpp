@@ -44,6 +44,16 @@ struct config {
   std::int64_t scheduler_interval_ms = 60'000;
   std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period
   std::int64_t cluster_stale_ms = 3'000;    // silent this long = dead (frozen leader deposed)
+  // Production HTTP (http/middleware.hpp, app/observability.hpp).
+  std::string access_log;    // "" = off, "stdout", or a file (Apache combined format)
+  std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS
+  std::string operator_user = "operator";
+  std::string operator_password;  // Basic auth for /metrics; "" = open
+  std::int64_t max_connections = 10'000;
+  std::int64_t concurrency_limit = 1'024;  // API requests in flight before 503
+  std::int64_t rate_limit_per_second = 0;  // per client IP; 0 = off
+  std::int64_t rate_limit_burst = 50;
+  std::int64_t shutdown_timeout_ms = 10'000;  // in-flight requests may finish in this on SIGTERM
 };
 
 /// Describes one key for --help and the docs.

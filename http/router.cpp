@@ -17,6 +17,12 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return out;
 }
 
+bool router::has(std::string_view method, std::string_view pattern) const {
+  for (const auto& r : routes_)
+    if (r->method == method && r->pattern == pattern) return true;
+  return false;
+}
+
 void router::add(route r) {
   if (r.pattern.empty() || r.pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + r.pattern);

@@ -19,6 +19,7 @@ namespace hearth::http {
 struct route_options {
   bool json_body = false;                     // POST/PUT with a JSON body (415 otherwise)
   std::string produces = "application/json";  // for Accept (406)
+  bool hidden = false;                        // left out of the API description (preflights)
 };
 
 struct route {
@@ -41,6 +42,9 @@ class router {
     std::map<std::string, std::string> params;
     std::string allow;  // "GET, POST" for 405
   };
+  /// True when exactly this method + pattern was added.
+  bool has(std::string_view method, std::string_view pattern) const;
+
   /// Matches a decoded path (no query string).
   match find(std::string_view method, std::string_view path) const;
 

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -42,6 +43,47 @@ bool valid_client_request_id(std::string_view id) {
   return true;
 }
 
+// A W3C trace-context traceparent (https://www.w3.org/TR/trace-context/):
+// "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; all-zero ids are
+// invalid. Returns the trace id, or "" when the header is absent or invalid.
+std::string trace_id_of(std::string_view tp) {
+  auto hex = [](std::string_view v) {
+    return std::all_of(v.begin(), v.end(),
+                       [](char c) { return std::isdigit(c) || (c >= 'a' && c <= 'f'); });
+  };
+  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return "";
+  auto version = tp.substr(0, 2), trace = tp.substr(3, 32), parent = tp.substr(36, 16),
+       flags = tp.substr(53, 2);
+  if (!hex(version) || version == "ff" || !hex(trace) || !hex(parent) || !hex(flags)) return "";
+  if (trace == std::string(32, '0') || parent == std::string(16, '0')) return "";
+  if (version == "00" && tp.size() != 55) return "";
+  return std::string(trace);
+}
+
+class sse_stream;
+
+// What every session and stream of one server shares: live counts, the open
+// SSE streams (for the drain's final retry hint) and the exchange observer.
+struct engine_state {
+  explicit engine_state(const server_options& o) : options(o) {}
+  const server_options& options;
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::size_t> open_streams{0};
+  std::atomic<bool> draining{false};
+  std::mutex streams_mutex;
+  std::vector<std::weak_ptr<sse_stream>> streams;
+
+  void observe(const exchange_record& r) const {
+    if (!options.on_exchange) return;
+    try {
+      options.on_exchange(r);
+    } catch (const std::exception& e) {
+      log::warn("http: exchange observer failed: {}", e.what());
+    }
+  }
+};
+
 bool expected_close(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
          ec == beast::error::timeout || ec == net::error::eof ||
@@ -54,8 +96,11 @@ bool expected_close(const beast::error_code& ec) {
 // kept pending on the raw socket only to notice the client leaving.
 class sse_stream : public event_sink, public std::enable_shared_from_this<sse_stream> {
  public:
-  sse_stream(beast::tcp_stream stream, std::size_t limit, std::chrono::milliseconds write_timeout)
-      : stream_(std::move(stream)), limit_(limit), write_timeout_(write_timeout) {}
+  sse_stream(beast::tcp_stream stream, std::size_t limit, std::chrono::milliseconds write_timeout,
+             engine_state& state)
+      : stream_(std::move(stream)), limit_(limit), write_timeout_(write_timeout), state_(state) {
+    ++state_.open_streams;
+  }
 
   void start(std::shared_ptr<bhttp::response<bhttp::empty_body>> header) {
     header_ = std::move(header);
@@ -137,6 +182,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     if (finished_) return;
     finished_ = true;
     closed_ = true;
+    --state_.open_streams;
     if (overflowed_)
       log::info("sse: stream dropped, more than {} frames queued (slow client)", limit_);
     else if (!expected_close(ec))
@@ -165,14 +211,21 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
   std::array<char, 512> read_buf_{};
   std::mutex callback_mutex_;
   std::function<void()> on_close_;
+  engine_state& state_;
 };
 
 // ---------------------------------------------------------------------------
 // One HTTP connection.
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket&& socket, const server_options& options, const router& routes)
-      : stream_(std::move(socket)), options_(options), routes_(routes) {}
+  http_session(tcp::socket&& socket, engine_state& state, const router& routes)
+      : stream_(std::move(socket)), options_(state.options), routes_(routes), state_(state) {
+    ++state_.open_connections;
+  }
+  ~http_session() {
+    --state_.open_connections;
+    if (in_flight_) --state_.in_flight;
+  }
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -234,7 +287,39 @@ class http_session : public std::enable_shared_from_this<http_session> {
     keep_alive_ = false;
     head_ = false;
     request_id_ = new_request_id();
+    begin_record();
+    if (parser_ && parser_->is_header_done()) {
+      rec_.method = std::string(parser_->get().method_string());
+      rec_.target = std::string(parser_->get().target());
+    }
     write(error(status, request_id_, message));
+  }
+
+  void begin_record() {
+    rec_ = exchange_record{};
+    rec_.started = std::chrono::system_clock::now();
+    started_ = std::chrono::steady_clock::now();
+    rec_.request_id = request_id_;
+    beast::error_code ignored;
+    auto ep = stream_.socket().remote_endpoint(ignored);
+    if (!ignored) rec_.remote_addr = ep.address().to_string();
+    if (!in_flight_) {
+      in_flight_ = true;
+      ++state_.in_flight;
+    }
+  }
+
+  void end_record(unsigned status, std::size_t bytes, bool stream) {
+    rec_.status = status;
+    rec_.response_bytes = bytes;
+    rec_.stream = stream;
+    rec_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+    if (in_flight_) {
+      in_flight_ = false;
+      --state_.in_flight;
+    }
+    state_.observe(rec_);
   }
 
   void handle() {
@@ -252,9 +337,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto client_id = req.header("x-request-id");
     req.request_id = valid_client_request_id(client_id) ? std::string(client_id) : new_request_id();
     request_id_ = req.request_id;
-    beast::error_code ignored;
-    auto ep = stream_.socket().remote_endpoint(ignored);
-    if (!ignored) req.remote_addr = ep.address().to_string();
+    req.trace_id = trace_id_of(req.header("traceparent"));
+    if (req.trace_id.empty()) req.trace_id = new_request_id();  // 32 hex: a new trace
+    begin_record();
+    req.remote_addr = rec_.remote_addr;
+    rec_.method = req.method;
+    rec_.target = req.target;
+    rec_.trace_id = req.trace_id;
+    rec_.user_agent = std::string(req.header("user-agent"));
+    rec_.referer = std::string(req.header("referer"));
+    if (state_.draining) keep_alive_ = false;
 
     auto url = boost::urls::parse_origin_form(req.target);
     if (!url) return write(error(400, request_id_, "malformed request target"));
@@ -269,6 +361,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       r.headers.emplace_back("Allow", m.allow);
       return write(std::move(r));
     }
+    rec_.route = m.matched->pattern;
     if (auto status = negotiate(*m.matched, req)) return write(error(*status, request_id_, ""));
     req.params = std::move(m.params);
     req.body = std::move(breq.body());
@@ -296,15 +389,18 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->set(bhttp::field::server, "hearth");
     res->set("X-Request-ID", request_id_);
     for (const auto& [k, v] : r.headers) res->insert(k, v);
+    if (state_.draining) keep_alive_ = false;
     res->keep_alive(keep_alive_);
-    if (r.status != 304) {  // a 304 has neither body nor content headers (RFC 9110 §15.4.5)
-      res->set(bhttp::field::content_type, r.content_type);
+    // Neither a 304 nor a 204 has a body or content headers (RFC 9110 §15.3.5, §15.4.5).
+    if (r.status != 304 && r.status != 204) {
+      if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
       res->content_length(r.body.size());
       if (!head_) res->body() = std::move(r.body);
     }
     stream_.expires_after(options_.request_timeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         self->end_record(res->result_int(), res->body().size(), false);
                          if (ec) return self->close();
                          if (!self->keep_alive_) return self->close();
                          self->read_header();
@@ -328,7 +424,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
     beast::error_code ignored;
     stream_.socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes), ignored);
     auto sink = std::make_shared<sse_stream>(std::move(stream_), options_.sse_queue_limit,
-                                             options_.request_timeout);
+                                             options_.request_timeout, state_);
+    {
+      std::lock_guard lock(state_.streams_mutex);
+      auto& all = state_.streams;
+      if (all.size() >= 64 && all.size() == all.capacity())  // forget ended streams
+        all.erase(std::remove_if(all.begin(), all.end(), [](auto& w) { return w.expired(); }),
+                  all.end());
+      all.push_back(sink);
+    }
+    end_record(200, 0, true);
     r.on_stream(sink);  // the owner sets on_close before frames flow
     sink->start(std::move(header));
   }
@@ -343,9 +448,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const server_options& options_;
   const router& routes_;
+  engine_state& state_;
   std::string request_id_;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool in_flight_ = false;
+  exchange_record rec_;
+  std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace
@@ -353,21 +462,41 @@ class http_session : public std::enable_shared_from_this<http_session> {
 // ---------------------------------------------------------------------------
 struct server::impl {
   impl(server_options o, const router& r)
-      : options(std::move(o)), routes(r), ioc(options.threads) {}
+      : options(std::move(o)), state(options), routes(r), ioc(options.threads) {}
 
   void accept() {
     acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
       if (ec) {
         log::warn("http: accept failed: {}", ec.message());
+      } else if (state.open_connections + state.open_streams >= options.max_connections) {
+        refuse(std::move(socket));
       } else {
-        std::make_shared<http_session>(std::move(socket), options, routes)->run();
+        std::make_shared<http_session>(std::move(socket), state, routes)->run();
       }
-      accept();
+      if (!state.draining) accept();
+    });
+  }
+
+  // Over maxConnections: a 503 envelope, then close (the request is not read).
+  void refuse(tcp::socket socket) {
+    auto rid = new_request_id();
+    auto body = error(503, rid, "too many connections, retry shortly").body;
+    auto text = std::make_shared<std::string>(
+        fmt::format("HTTP/1.1 503 Service Unavailable\r\nServer: hearth\r\nX-Request-ID: {}\r\n"
+                    "Retry-After: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+                    "Connection: close\r\n\r\n{}",
+                    rid, body.size(), body));
+    auto sock = std::make_shared<tcp::socket>(std::move(socket));
+    log::warn("http: {} connections open, refusing one", options.max_connections);
+    net::async_write(*sock, net::buffer(*text), [sock, text](beast::error_code, std::size_t) {
+      beast::error_code ignored;
+      sock->shutdown(tcp::socket::shutdown_send, ignored);
     });
   }
 
   server_options options;
+  engine_state state;
   const router& routes;
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
@@ -399,6 +528,45 @@ std::uint16_t server::start() {
   i.accept();
   for (int t = 0; t < i.options.threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
   return port;
+}
+
+void server::drain(std::chrono::milliseconds deadline) {
+  auto& i = *impl_;
+  if (i.stopped || i.state.draining.exchange(true)) return;
+  if (i.acceptor) {
+    net::post(i.acceptor->get_executor(), [&i] {
+      beast::error_code ec;
+      i.acceptor->close(ec);
+    });
+  }
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (i.state.in_flight > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (i.state.in_flight > 0)
+    log::warn("http: {} request(s) still in flight after {} ms, cut off", i.state.in_flight.load(),
+              deadline.count());
+  std::vector<std::shared_ptr<sse_stream>> streams;
+  {
+    std::lock_guard lock(i.state.streams_mutex);
+    for (auto& w : i.state.streams)
+      if (auto s = w.lock()) streams.push_back(std::move(s));
+    i.state.streams.clear();
+  }
+  auto hint = fmt::format("retry: {}\n\n", i.options.sse_retry_ms);
+  for (auto& s : streams) {
+    s->send(hint);
+    s->close();
+  }
+  // Give the final frames a moment to leave (bounded).
+  auto flush_until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (i.state.open_streams > 0 && std::chrono::steady_clock::now() < flush_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  log::info("http: drained ({} stream(s) told to reconnect)", streams.size());
+}
+
+server_stats server::stats() const {
+  const auto& st = impl_->state;
+  return {st.open_connections.load(), st.in_flight.load(), st.open_streams.load()};
 }
 
 void server::stop() {

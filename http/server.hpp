@@ -10,12 +10,39 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "http/router.hpp"
 
 namespace hearth::http {
+
+/// One finished exchange (request and response, or the start of an SSE
+/// stream), handed to server_options::on_exchange for access logs, the
+/// request log and metrics. Engine errors (404, 413, 431, ...) included.
+struct exchange_record {
+  std::string method;
+  std::string target;  // as sent, query included
+  std::string route;   // the matched pattern ("/api/v1/shop/items/{id}"), "" when none
+  std::string remote_addr;
+  std::string user_agent;
+  std::string referer;
+  std::string request_id;
+  std::string trace_id;  // W3C trace-context trace id (32 hex), from traceparent or new
+  unsigned status = 0;
+  std::size_t response_bytes = 0;  // body bytes
+  std::chrono::system_clock::time_point started;
+  std::chrono::microseconds duration{0};
+  bool stream = false;  // an SSE stream started (duration = time to the header)
+};
+
+/// Live counts of the engine, for health and metrics.
+struct server_stats {
+  std::size_t open_connections = 0;
+  std::size_t in_flight = 0;  // requests read and not yet answered
+  std::size_t open_streams = 0;
+};
 
 struct server_options {
   std::string host = "127.0.0.1";
@@ -26,6 +53,12 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{30'000};
   std::size_t sse_queue_limit = 256;  // frames
+  /// Connections beyond this get a 503 envelope and are closed at once.
+  std::size_t max_connections = 10'000;
+  /// `retry:` hint (ms) sent to SSE clients when the server drains.
+  unsigned sse_retry_ms = 2'000;
+  /// Called once per exchange on a network thread; must not block.
+  std::function<void(const exchange_record&)> on_exchange;
 };
 
 class server {
@@ -46,8 +79,16 @@ class server {
   /// bound port. Throws like bind().
   std::uint16_t start();
 
+  /// Graceful first half of a stop: stops accepting, answers requests
+  /// already read (their responses say `Connection: close`) for up to
+  /// `deadline`, then sends every SSE client a final `retry:` hint and
+  /// closes its stream. Blocks the caller (not a network thread).
+  void drain(std::chrono::milliseconds deadline);
+
   /// Stops accepting, closes every connection and joins the threads. Idempotent.
   void stop();
+
+  server_stats stats() const;
 
  private:
   struct impl;

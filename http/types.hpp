@@ -26,6 +26,7 @@ struct request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string request_id;  // from X-Request-ID or generated
+  std::string trace_id;    // W3C traceparent's trace id, or a new one
   std::string remote_addr;
 
   /// The first header of that (lower-case) name, or "".

@@ -16,7 +16,7 @@ HEARTH_PACKAGES=(
   cmake g++ pkg-config git ninja-build ccache procps
   libcaf-dev libpqxx-dev libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   postgresql
 )
 

@@ -17,7 +17,7 @@ bool pool::submit(job j) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || jobs_.size() >= max_queue) return false;
-    jobs_.push_back(std::move(j));
+    jobs_.push_back({std::move(j), std::chrono::steady_clock::now()});
   }
   cv_.notify_one();
   return true;
@@ -48,9 +48,14 @@ void pool::run(int index) {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stopping and drained
-      j = std::move(jobs_.front());
+      j = std::move(jobs_.front().run);
+      auto waited = std::chrono::steady_clock::now() - jobs_.front().queued_at;
       jobs_.pop_front();
+      wait_ns_total_ += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
+      ++jobs_total_;
     }
+    ++busy_;
     // A failed job is never retried here: its commit may have reached the
     // server before the connection broke (in doubt).
     try {
@@ -58,7 +63,18 @@ void pool::run(int index) {
     } catch (const std::exception& e) {
       log::error("db pool[{}]: job failed: {}", index, e.what());
     }
+    --busy_;
   }
+}
+
+pool_stats pool::stats() const {
+  pool_stats st;
+  st.size = threads_.size();
+  st.busy = busy_.load();
+  st.queued = queued();
+  st.jobs_total = jobs_total_.load();
+  st.wait_seconds_total = static_cast<double>(wait_ns_total_.load()) / 1e9;
+  return st;
 }
 
 }  // namespace hearth::storage

@@ -4,8 +4,11 @@
 // or a CAF scheduler thread: callers submit a job and get the result back by
 // their own means (a post to their strand, a message to their actor).
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -23,6 +26,15 @@ namespace hearth::storage {
 /// always runs and sees pqxx::broken_connection while the server is away.
 using connection = pqxx::connection_base;
 using job = std::function<void(connection&)>;
+
+/// Live figures of the pool (metrics).
+struct pool_stats {
+  std::size_t size = 0;    // connections (threads)
+  std::size_t busy = 0;    // running a job now
+  std::size_t queued = 0;  // waiting for a connection
+  std::uint64_t jobs_total = 0;
+  double wait_seconds_total = 0;  // summed time jobs waited in the queue
+};
 
 class pool {
  public:
@@ -43,6 +55,8 @@ class pool {
   /// Jobs waiting for a connection (for health and metrics).
   std::size_t queued() const;
 
+  pool_stats stats() const;
+
   static constexpr std::size_t max_queue = 10'000;
 
  private:
@@ -51,7 +65,14 @@ class pool {
   std::string url_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<job> jobs_;
+  struct queued_job {
+    job run;
+    std::chrono::steady_clock::time_point queued_at;
+  };
+  std::deque<queued_job> jobs_;
+  std::atomic<std::size_t> busy_{0};
+  std::atomic<std::uint64_t> jobs_total_{0};
+  std::atomic<std::uint64_t> wait_ns_total_{0};
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -1,58 +1,15 @@
 // Limits that protect the server (slow and idle clients, header size, bad
 // resume cursors), the scheduler's session expiry, and concurrent migrations.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <future>
 #include <pqxx/pqxx>
 #include <thread>
 
 #include "tests/integration/fixture.hpp"
+#include "tests/support/raw_connection.hpp"
 
 namespace hearth::testing {
 namespace {
-
-// A raw TCP connection, to send incomplete requests and watch the server
-// cut them off.
-class raw_connection {
- public:
-  explicit raw_connection(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-      throw std::runtime_error("connect failed");
-  }
-  ~raw_connection() { ::close(fd_); }
-  void send(const std::string& bytes) {
-    if (::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size()))
-      throw std::runtime_error("send failed");
-  }
-  // Reads until the server closes the connection or `timeout` passes.
-  // Returns what arrived and whether the connection was closed.
-  std::pair<std::string, bool> read_until_closed(std::chrono::milliseconds timeout) {
-    std::string data;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return {data, false};
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      auto n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return {data, true};
-      data.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-};
 
 class limits : public hearth_test {
  protected:
@@ -100,8 +57,7 @@ TEST_F(limits, a_trickling_header_is_cut_off_at_its_deadline) {
       break;
     }
   }
-  EXPECT_TRUE(cut) << "a header trickling in for " << header.size() * 50
-                   << " ms was never cut off";
+  EXPECT_TRUE(cut) << "a header trickling in for " << header.size() * 50 << " ms was never cut off";
 }
 
 TEST_F(limits, an_idle_keep_alive_connection_is_closed) {

@@ -2,6 +2,7 @@
 
 #include "tests/support/hearth_process.hpp"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -14,8 +15,6 @@
 #include <system_error>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "storage/process.hpp"
 #include "tests/support/throwaway_postgres.hpp"
@@ -82,6 +81,8 @@ hearth_process::hearth_process(std::map<std::string, std::string> env,
   env.emplace("HEARTH_HTTP_ADDR", "127.0.0.1:0");
   env.emplace("HEARTH_READY_FILE", ready_file.string());
   env.emplace("HEARTH_LOG_LEVEL", "debug");
+  for (auto it = env.begin(); it != env.end();)  // "" = leave the variable unset
+    it = it->second.empty() ? env.erase(it) : std::next(it);
   const std::filesystem::path ready_path = env["HEARTH_READY_FILE"];
 
   storage::spawn_options options;

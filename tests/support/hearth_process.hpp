@@ -16,8 +16,9 @@ namespace hearth::testing {
 class hearth_process {
  public:
   /// Starts `hearth <args>` with `env` added to the parent's environment
-  /// (HEARTH_HTTP_ADDR defaults to 127.0.0.1:0 and HEARTH_READY_FILE to a
-  /// temporary file). Waits (≤ 30 s) until the ready file appears; throws
+  /// (HEARTH_HTTP_ADDR defaults to 127.0.0.1:0, HEARTH_READY_FILE to a
+  /// temporary file, HEARTH_LOG_LEVEL to debug; a variable given as "" is
+  /// left unset). Waits (≤ 30 s) until the ready file appears; throws
   /// std::runtime_error with the log tail when the process exits first.
   explicit hearth_process(std::map<std::string, std::string> env,
                           std::vector<std::string> args = {"serve"});

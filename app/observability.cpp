@@ -1,0 +1,202 @@
+#include "app/observability.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/url/parse.hpp>
+#include <cctype>
+#include <sstream>
+
+#include "app/api.hpp"
+#include "config/logging.hpp"
+
+namespace hearth::app {
+namespace {
+
+constexpr std::array<const char*, 7> kSecretParams = {"key",     "token",     "password", "secret",
+                                                      "session", "signature", "code"};
+
+bool secret_name(std::string_view name) {
+  std::string lower(name);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::any_of(kSecretParams.begin(), kSecretParams.end(),
+                     [&](const char* p) { return lower.find(p) != std::string::npos; });
+}
+
+// Apache's %r/%{..}i escaping: quotes, backslashes and control bytes.
+std::string escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+void metric(std::string& out, const char* name, const char* type, const char* help, double v) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name,
+                 type, name, v);
+}
+
+}  // namespace
+
+std::string redact_target(const std::string& target) {
+  auto q = target.find('?');
+  if (q == std::string::npos) return target;
+  std::string out = target.substr(0, q + 1);
+  std::string_view rest(target);
+  rest.remove_prefix(q + 1);
+  bool first = true;
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    auto part = rest.substr(0, amp);
+    auto eq = part.find('=');
+    if (!first) out += '&';
+    first = false;
+    if (eq != std::string_view::npos && secret_name(part.substr(0, eq))) {
+      out += part.substr(0, eq);
+      out += "=[redacted]";
+    } else {
+      out += part;
+    }
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string combined_log_line(const http::exchange_record& r) {
+  auto t = std::chrono::system_clock::to_time_t(r.started);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  auto request = r.method.empty()
+                     ? std::string("-")
+                     : fmt::format("{} {} HTTP/1.1", r.method, redact_target(r.target));
+  return fmt::format("{} - - [{:%d/%b/%Y:%H:%M:%S} +0000] \"{}\" {} {} \"{}\" \"{}\"",
+                     r.remote_addr.empty() ? "-" : r.remote_addr, tm, escape(request), r.status,
+                     r.response_bytes == 0 ? std::string("-") : std::to_string(r.response_bytes),
+                     r.referer.empty() ? "-" : escape(r.referer),
+                     r.user_agent.empty() ? "-" : escape(r.user_agent));
+}
+
+struct observability::impl {
+  std::shared_ptr<spdlog::logger> access;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& requests =
+      prometheus::BuildCounter()
+          .Name("hearth_http_requests_total")
+          .Help("HTTP requests answered, by route pattern, method and status")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& latency =
+      prometheus::BuildHistogram()
+          .Name("hearth_http_request_duration_seconds")
+          .Help("Time from a request's arrival to its response written (SSE: to the header)")
+          .Register(*registry);
+  const prometheus::Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.05,   0.1,   0.25,   0.5,   1,    2.5};
+};
+
+observability::observability(const std::string& access_log) : impl_(std::make_unique<impl>()) {
+  if (access_log.empty()) return;
+  try {
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    if (access_log == "stdout")
+      sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    else
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(access_log);
+    impl_->access = std::make_shared<spdlog::logger>("access", std::move(sink));
+    impl_->access->set_pattern("%v");
+    impl_->access->set_level(spdlog::level::info);
+    impl_->access->flush_on(spdlog::level::info);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw std::runtime_error("accessLog: cannot open " + access_log + ": " + e.what());
+  }
+}
+
+observability::~observability() = default;
+
+void observability::on_exchange(const http::exchange_record& r) {
+  auto route = r.route.empty() ? std::string("unmatched") : r.route;
+  auto status = std::to_string(r.status);
+  impl_->requests
+      .Add({{"route", route}, {"method", r.method.empty() ? "-" : r.method}, {"status", status}})
+      .Increment();
+  impl_->latency.Add({{"route", route}}, impl_->buckets)
+      .Observe(std::chrono::duration<double>(r.duration).count());
+  if (impl_->access) impl_->access->info(combined_log_line(r));
+  if (r.status >= 500) {
+    log::warn("request {} trace {}: {} {} -> {} in {} us", r.request_id, r.trace_id, r.method,
+              redact_target(r.target), r.status, r.duration.count());
+  } else if (log::debug_enabled()) {
+    log::debug("request {} trace {}: {} {} -> {} ({} bytes) in {} us from {}", r.request_id,
+               r.trace_id, r.method, redact_target(r.target), r.status, r.response_bytes,
+               r.duration.count(), r.remote_addr);
+  }
+}
+
+std::string observability::metrics_text(services& s, const http::server_stats& server) const {
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, impl_->registry->Collect());
+  std::string out = text.str();
+  metric(out, "hearth_http_in_flight_requests", "gauge", "Requests read and not yet answered",
+         static_cast<double>(server.in_flight));
+  metric(out, "hearth_http_open_connections", "gauge", "Open HTTP connections (not SSE)",
+         static_cast<double>(server.open_connections));
+  metric(out, "hearth_sse_open_streams", "gauge", "Open SSE streams",
+         static_cast<double>(server.open_streams));
+  const auto& c = s.actors.counters();
+  metric(out, "hearth_sse_events_delivered_total", "counter", "Change events handed to SSE streams",
+         static_cast<double>(c.events_delivered.load()));
+  metric(out, "hearth_sse_events_dropped_total", "counter",
+         "Change events not delivered because their stream had ended or overflowed",
+         static_cast<double>(c.events_dropped.load()));
+  metric(out, "hearth_cluster_events_forwarded_total", "counter",
+         "Change events sent to peer nodes (once per peer)",
+         static_cast<double>(c.events_forwarded.load()));
+  metric(out, "hearth_actor_mailbox_size", "gauge",
+         "Messages waiting in the notifier's mailbox (sampled)",
+         static_cast<double>(c.notifier_mailbox.load()));
+  metric(out, "hearth_household_sessions", "gauge", "Household session actors on this node",
+         static_cast<double>(c.households_active.load()));
+  auto pool = s.db.stats();
+  metric(out, "hearth_db_pool_connections", "gauge", "Database pool connections",
+         static_cast<double>(pool.size));
+  metric(out, "hearth_db_pool_in_use", "gauge", "Database pool connections running a job",
+         static_cast<double>(pool.busy));
+  metric(out, "hearth_db_pool_queued_jobs", "gauge", "Jobs waiting for a database connection",
+         static_cast<double>(pool.queued));
+  metric(out, "hearth_db_pool_jobs_total", "counter", "Jobs run by the database pool",
+         static_cast<double>(pool.jobs_total));
+  metric(out, "hearth_db_pool_wait_seconds_total", "counter",
+         "Time jobs waited for a database connection, summed", pool.wait_seconds_total);
+  auto cluster = s.actors.cluster();
+  metric(out, "hearth_cluster_leader", "gauge", "1 when this node leads the cluster",
+         cluster.leading ? 1 : 0);
+  metric(out, "hearth_cluster_term", "gauge", "The current leadership term (fencing number)",
+         static_cast<double>(cluster.term));
+  std::size_t up = 0;
+  for (const auto& p : cluster.peers) up += p.link == "up";
+  out +=
+      "# HELP hearth_cluster_peers Peer nodes by link state\n# TYPE hearth_cluster_peers gauge\n";
+  fmt::format_to(std::back_inserter(out), "hearth_cluster_peers{{link=\"up\"}} {}\n", up);
+  fmt::format_to(std::back_inserter(out), "hearth_cluster_peers{{link=\"down\"}} {}\n",
+                 cluster.peers.size() - up);
+  return out;
+}
+
+}  // namespace hearth::app

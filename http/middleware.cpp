@@ -1,0 +1,209 @@
+#include "http/middleware.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+#include "http/envelope.hpp"
+
+namespace hearth::http {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+handler compose(const std::vector<middleware>& chain, handler h) {
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    h = [mw = *it, next = std::move(h)](const request& req, responder respond) {
+      mw(req, std::move(respond), next);
+    };
+  }
+  return h;
+}
+
+route_group::route_group(router& r, std::vector<middleware> chain, bool cors_preflight)
+    : router_(r), chain_(std::move(chain)), cors_preflight_(cors_preflight) {}
+
+void route_group::add(route r) {
+  if (cors_preflight_ && !router_.has("OPTIONS", r.pattern)) {
+    route preflight{"OPTIONS", r.pattern,
+                    compose(chain_, [](const request& req, responder respond) {
+                      // Reached only when cors() let a non-preflight OPTIONS through.
+                      respond(error(405, req.request_id, "OPTIONS is only for CORS preflights"));
+                    })};
+    preflight.options.hidden = true;
+    router_.add(std::move(preflight));
+  }
+  r.run = compose(chain_, std::move(r.run));
+  router_.add(std::move(r));
+}
+
+responder with_headers(responder respond,
+                       std::vector<std::pair<std::string, std::string>> headers) {
+  return [respond = std::move(respond), headers = std::move(headers)](response r) {
+    for (const auto& h : headers) r.headers.push_back(h);
+    respond(std::move(r));
+  };
+}
+
+middleware cors(std::vector<std::string> origins) {
+  bool any = std::find(origins.begin(), origins.end(), "*") != origins.end();
+  return [origins = std::move(origins), any](const request& req, responder respond,
+                                             const handler& next) {
+    auto origin = std::string(req.header("origin"));
+    bool allowed = !origin.empty() &&
+                   (any || std::find(origins.begin(), origins.end(), origin) != origins.end());
+    bool preflight =
+        req.method == "OPTIONS" && !req.header("access-control-request-method").empty();
+    if (preflight) {
+      if (!allowed) return respond(error(403, req.request_id, "origin not allowed"));
+      response r;
+      r.status = 204;
+      r.content_type.clear();
+      r.headers = {{"Access-Control-Allow-Origin", origin},
+                   {"Access-Control-Allow-Credentials", "true"},
+                   {"Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"},
+                   {"Access-Control-Allow-Headers",
+                    "Authorization, Content-Type, Last-Event-ID, X-Request-ID, If-None-Match, "
+                    "traceparent"},
+                   {"Access-Control-Max-Age", "600"},
+                   {"Vary", "Origin"}};
+      return respond(std::move(r));
+    }
+    if (!allowed) return next(req, std::move(respond));
+    next(req,
+         with_headers(std::move(respond), {{"Access-Control-Allow-Origin", origin},
+                                           {"Access-Control-Allow-Credentials", "true"},
+                                           {"Access-Control-Expose-Headers", "ETag, X-Request-ID"},
+                                           {"Vary", "Origin"}}));
+  };
+}
+
+middleware basic_auth(std::string user, std::string password) {
+  return [user = std::move(user), password = std::move(password)](
+             const request& req, responder respond, const handler& next) {
+    if (password.empty()) return next(req, std::move(respond));
+    auto header = req.header("authorization");
+    bool ok = false;
+    if (header.size() > 6 && lower(header.substr(0, 6)) == "basic ") {
+      auto encoded = header.substr(6);
+      std::string decoded(encoded.size(), '\0');
+      std::size_t len = 0;
+      if (sodium_base642bin(reinterpret_cast<unsigned char*>(decoded.data()), decoded.size(),
+                            encoded.data(), encoded.size(), nullptr, &len, nullptr,
+                            sodium_base64_VARIANT_ORIGINAL) == 0) {
+        decoded.resize(len);
+        auto colon = decoded.find(':');
+        if (colon != std::string::npos) {
+          // Both compared, always: no early exit on the user name.
+          bool u = constant_time_equal(decoded.substr(0, colon), user);
+          bool p = constant_time_equal(decoded.substr(colon + 1), password);
+          ok = u && p;
+        }
+      }
+    }
+    if (ok) return next(req, std::move(respond));
+    auto r = error(401, req.request_id, "operator credentials required");
+    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"hearth\", charset=\"UTF-8\"");
+    respond(std::move(r));
+  };
+}
+
+middleware concurrency_limit(std::size_t limit) {
+  auto in_flight = std::make_shared<std::atomic<std::size_t>>(0);
+  return [limit, in_flight](const request& req, responder respond, const handler& next) {
+    if (in_flight->fetch_add(1) >= limit) {
+      in_flight->fetch_sub(1);
+      auto r = error(503, req.request_id, "server busy, retry shortly");
+      r.headers.emplace_back("Retry-After", "1");
+      return respond(std::move(r));
+    }
+    // The slot is freed when the response is handed back, once.
+    auto released = std::make_shared<std::atomic<bool>>(false);
+    auto release = [in_flight, released] {
+      if (!released->exchange(true)) in_flight->fetch_sub(1);
+    };
+    try {
+      next(req, [respond = std::move(respond), release](response r) {
+        release();
+        respond(std::move(r));
+      });
+    } catch (...) {
+      release();
+      throw;
+    }
+  };
+}
+
+middleware rate_limit(double per_second, double burst) {
+  struct bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  struct state {
+    std::mutex mutex;
+    std::unordered_map<std::string, bucket> buckets;
+    std::chrono::steady_clock::time_point next_prune{};
+  };
+  auto st = std::make_shared<state>();
+  burst = std::max(burst, 1.0);
+  return [per_second, burst, st](const request& req, responder respond, const handler& next) {
+    if (per_second <= 0) return next(req, std::move(respond));
+    auto now = std::chrono::steady_clock::now();
+    double wait_s = 0;
+    {
+      std::lock_guard lock(st->mutex);
+      if (now >= st->next_prune) {  // forget clients idle for a minute
+        st->next_prune = now + std::chrono::minutes(1);
+        for (auto it = st->buckets.begin(); it != st->buckets.end();)
+          it = now - it->second.at > std::chrono::minutes(1) ? st->buckets.erase(it) : ++it;
+      }
+      auto [it, fresh] = st->buckets.try_emplace(req.remote_addr, bucket{burst, now});
+      auto& b = it->second;
+      if (!fresh) {
+        std::chrono::duration<double> dt = now - b.at;
+        b.tokens = std::min(burst, b.tokens + dt.count() * per_second);
+        b.at = now;
+      }
+      if (b.tokens >= 1) {
+        b.tokens -= 1;
+      } else {
+        wait_s = (1 - b.tokens) / per_second;
+      }
+    }
+    if (wait_s <= 0) return next(req, std::move(respond));
+    auto r = error(429, req.request_id, "too many requests from this address");
+    r.headers.emplace_back("Retry-After",
+                           std::to_string(static_cast<long long>(std::ceil(wait_s))));
+    respond(std::move(r));
+  };
+}
+
+middleware require_host(std::string host) {
+  return [host = lower(host)](const request& req, responder respond, const handler& next) {
+    auto h = lower(req.header("host"));
+    if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos)
+      h.resize(colon);
+    else if (auto close = h.find(']'); close != std::string::npos)
+      h.resize(close + 1);
+    if (h != host) return respond(error(404, req.request_id, "no route for " + req.path));
+    next(req, std::move(respond));
+  };
+}
+
+}  // namespace hearth::http

@@ -1,0 +1,76 @@
+#pragma once
+// Middleware: composable, ordered wrappers around route handlers, applied per
+// route group (Tiger Tonic's handler-wrapping pattern). A middleware sees the
+// request first; it either answers itself (403, 401, 429, 503, a CORS
+// preflight) or calls `next`, possibly with a wrapped responder to observe or
+// amend the response. Engine-wide concerns that must see every exchange,
+// including 404/405/413 from the engine itself (request ids, access and
+// request logs, metrics, traceparent), live in http/server.cpp's
+// exchange_observer instead.
+//
+//   route_group api{routes, {cors(...), rate_limit(...), concurrency_limit(...)}};
+//   api.add({"GET", "/api/v1/shop/items", handler});
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/router.hpp"
+#include "http/types.hpp"
+
+namespace hearth::http {
+
+/// Runs around a handler: calls `next(req, respond)` to go on, or responds.
+using middleware = std::function<void(const request& req, responder respond, const handler& next)>;
+
+/// `h` wrapped by `chain`: chain[0] runs first, the handler last.
+handler compose(const std::vector<middleware>& chain, handler h);
+
+/// Routes added through a group get the group's middleware. When the chain
+/// contains cors(), an OPTIONS route is added for each new pattern so that
+/// preflights reach it.
+class route_group {
+ public:
+  route_group(router& r, std::vector<middleware> chain, bool cors_preflight = false);
+  /// Adds `r` with the group's middleware around its handler.
+  void add(route r);
+
+ private:
+  router& router_;
+  std::vector<middleware> chain_;
+  bool cors_preflight_;
+};
+
+/// CORS (Fetch standard): requests with an `Origin` in `origins` (or any, for
+/// "*") get Access-Control-Allow-Origin (the origin itself, with
+/// Allow-Credentials: true, and Vary: Origin). A preflight (OPTIONS with
+/// Access-Control-Request-Method) gets 204 with the allowed methods and
+/// headers and a 10-minute max age. Others' requests pass without CORS
+/// headers (the browser then blocks them); preflights from them get 403.
+middleware cors(std::vector<std::string> origins);
+
+/// HTTP Basic authentication (RFC 7617) for operator endpoints: 401 with
+/// `WWW-Authenticate: Basic realm="hearth"` unless the credentials match
+/// (constant-time comparison). An empty password disables the check.
+middleware basic_auth(std::string user, std::string password);
+
+/// At most `limit` requests of the group in flight at once; beyond that 503
+/// with `Retry-After: 1` (the request is not queued).
+middleware concurrency_limit(std::size_t limit);
+
+/// Per client IP token bucket: `per_second` requests/s sustained, bursts of
+/// `burst`; beyond that 429 with `Retry-After` (whole seconds until a token
+/// is free). Buckets idle for a minute are forgotten. per_second = 0 disables.
+middleware rate_limit(double per_second, double burst);
+
+/// Binds a group to a virtual host: requests whose `Host` (port ignored,
+/// case-insensitive) is not `host` get 404, as if the route did not exist.
+middleware require_host(std::string host);
+
+/// Calls `respond` with `r` after adding `headers` to it.
+responder with_headers(responder respond, std::vector<std::pair<std::string, std::string>> headers);
+
+}  // namespace hearth::http

@@ -1,0 +1,74 @@
+#pragma once
+// A raw TCP connection to 127.0.0.1:port, for what a well-behaved client
+// cannot do: incomplete requests, and reading exactly what the server sends
+// until it closes (deadline-bounded).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace hearth::testing {
+
+class raw_connection {
+ public:
+  explicit raw_connection(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("connect failed");
+  }
+  ~raw_connection() { ::close(fd_); }
+  void send(const std::string& bytes) {
+    if (::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size()))
+      throw std::runtime_error("send failed");
+  }
+  // Reads into `data` until it contains `needle` (true), or the server closes
+  // the connection or `timeout` passes (false).
+  bool read_until(const std::string& needle, std::string& data, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (data.find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return data.find(needle) != std::string::npos;
+      data.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // Reads until the server closes the connection or `timeout` passes.
+  // Returns what arrived and whether the connection was closed.
+  std::pair<std::string, bool> read_until_closed(std::chrono::milliseconds timeout) {
+    std::string data;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return {data, false};
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return {data, true};
+      data.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace hearth::testing
