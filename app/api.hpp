@@ -56,6 +56,8 @@ void add_sse_routes(http::route_group& r, services& s);
 void add_health_routes(http::route_group& r, services& s);
 /// GET /metrics (operator group).
 void add_metrics_routes(http::route_group& r, services& s);
+/// GET /api/docs (OpenAPI of `routes`) and /api/docs/ui.
+void add_docs_routes(http::route_group& r, const http::router& routes);
 
 /// All routes: the API group (CORS when configured, per-IP rate limit,
 /// concurrency limit) and the operator group (Basic auth).

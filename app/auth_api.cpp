@@ -87,12 +87,57 @@ void me(services& s, const http::request& req, http::responder respond) {
 
 }  // namespace
 
+constexpr const char* kAccountSchema = R"({"type":"object","properties":{
+  "id":{"type":"string","format":"uuid"},"emailAddress":{"type":"string","format":"email"},
+  "name":{"type":"string"},"created":{"type":"string","format":"date-time"},
+  "updated":{"type":"string","format":"date-time"}}})";
+constexpr const char* kSessionSchema = R"({"type":"object","properties":{
+  "id":{"type":"string","format":"uuid"},"key":{"type":"string"},
+  "authAccountID":{"type":"string","format":"uuid"},
+  "expires":{"type":"string","format":"date-time"}}})";
+
 void add_auth_routes(http::route_group& r, services& s) {
   using namespace std::placeholders;
-  r.add({"POST", "/api/v1/auth/signup", std::bind(signup, std::ref(s), _1, _2), {true}});
-  r.add({"POST", "/api/v1/auth/signin", std::bind(signin, std::ref(s), _1, _2), {true}});
-  r.add({"DELETE", "/api/v1/auth/signin", std::bind(signout, std::ref(s), _1, _2), {}});
-  r.add({"GET", "/api/v1/auth/accounts/me", std::bind(me, std::ref(s), _1, _2), {}});
+  r.add({"POST",
+         "/api/v1/auth/signup",
+         std::bind(signup, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Create an account",
+                  .tag = "auth",
+                  .auth = "none",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["emailAddress","password","name"],"properties":{
+                    "emailAddress":{"type":"string","format":"email"},
+                    "password":{"type":"string","minLength":8},
+                    "name":{"type":"string","minLength":1}}})",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema,
+                  .success = 201}}});
+  r.add({"POST",
+         "/api/v1/auth/signin",
+         std::bind(signin, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Sign in: a session key (also set as the hearth_session cookie)",
+                  .tag = "auth",
+                  .auth = "none",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["emailAddress","password"],"properties":{
+                    "emailAddress":{"type":"string","format":"email"},
+                    "password":{"type":"string"}}})",
+                  .data_type = kSession,
+                  .data_schema = kSessionSchema,
+                  .success = 201}}});
+  r.add({"DELETE",
+         "/api/v1/auth/signin",
+         std::bind(signout, std::ref(s), _1, _2),
+         {.doc = {.summary = "Sign out: end this session", .tag = "auth", .data_type = kSession}}});
+  r.add({"GET",
+         "/api/v1/auth/accounts/me",
+         std::bind(me, std::ref(s), _1, _2),
+         {.doc = {.summary = "The caller's account",
+                  .tag = "auth",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema}}});
 }
 
 }  // namespace hearth::app

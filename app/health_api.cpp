@@ -28,7 +28,9 @@ boost::json::object cluster_json(const actors::cluster_status& c) {
 
 void add_health_routes(http::route_group& r, services& s) {
   r.add(
-      {"GET", "/api/v1/health", [&s](const http::request& req, http::responder respond) {
+      {"GET",
+       "/api/v1/health",
+       [&s](const http::request& req, http::responder respond) {
          run_db(s, req, std::move(respond), [&s, rid = req.request_id](storage::connection& conn) {
            pqxx::nontransaction tx{conn};
            tx.exec1("SELECT 1");
@@ -38,7 +40,20 @@ void add_health_routes(http::route_group& r, services& s) {
                                                 {"queuedJobs", s.db.queued()},
                                                 {"cluster", cluster_json(s.actors.cluster())}}});
          });
-       }});
+       },
+       {.doc = {.summary = "Liveness, readiness (the database answers) and the cluster as this "
+                           "node sees it",
+                .tag = "operations",
+                .auth = "none",
+                .data_type = "Health",
+                .data_schema = R"({"type":"object","properties":{
+                  "nodeID":{"type":"string"},"database":{"type":"string"},
+                  "queuedJobs":{"type":"integer"},"cluster":{"type":"object","properties":{
+                  "leading":{"type":"boolean"},"leaderID":{"type":"string"},
+                  "term":{"type":"integer"},"clusterAddr":{"type":"string"},
+                  "peers":{"type":"array","items":{"type":"object","properties":{
+                  "nodeID":{"type":"string"},"addr":{"type":"string"},
+                  "link":{"type":"string","enum":["up","connecting","down"]}}}}}}}})"}}});
 }
 
 void add_metrics_routes(http::route_group& r, services& s) {
@@ -49,6 +64,8 @@ void add_metrics_routes(http::route_group& r, services& s) {
                         respond(std::move(res));
                       }};
   metrics.options.produces = "text/plain";
+  metrics.options.doc = {
+      .summary = "Prometheus metrics (text format 0.0.4)", .tag = "operations", .auth = "operator"};
   r.add(std::move(metrics));
 }
 

@@ -68,17 +68,50 @@ void add_member(services& s, const http::request& req, http::responder respond) 
 
 }  // namespace
 
+constexpr const char* kHouseholdSchema = R"({"type":"object","properties":{
+  "id":{"type":"string","format":"uuid"},"name":{"type":"string"},
+  "permissions":{"type":"string","enum":["owner","edit","view"]},
+  "created":{"type":"string","format":"date-time"},
+  "updated":{"type":"string","format":"date-time"}}})";
+
 void add_household_routes(http::route_group& r, services& s) {
   using namespace std::placeholders;
   r.add({"POST",
          "/api/v1/auth/households",
          std::bind(create_household, std::ref(s), _1, _2),
-         {true}});
-  r.add({"GET", "/api/v1/auth/households", std::bind(list_households, std::ref(s), _1, _2), {}});
+         {.json_body = true,
+          .doc = {.summary = "Create a household; the caller becomes its owner",
+                  .tag = "households",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["name"],"properties":{"name":{"type":"string","minLength":1,
+                    "maxLength":200}}})",
+                  .data_type = kHousehold,
+                  .data_schema = kHouseholdSchema,
+                  .success = 201}}});
+  r.add({"GET",
+         "/api/v1/auth/households",
+         std::bind(list_households, std::ref(s), _1, _2),
+         {.doc = {.summary = "The caller's households",
+                  .tag = "households",
+                  .data_type = kHousehold,
+                  .data_schema = kHouseholdSchema}}});
   r.add({"POST",
          "/api/v1/auth/households/{id}/members",
          std::bind(add_member, std::ref(s), _1, _2),
-         {true}});
+         {.json_body = true,
+          .doc = {.summary = "Add a member (owner only)",
+                  .tag = "households",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["emailAddress","permissions"],"properties":{
+                    "emailAddress":{"type":"string","format":"email"},
+                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .data_type = kMember,
+                  .data_schema = R"({"type":"object","properties":{
+                    "authHouseholdID":{"type":"string","format":"uuid"},
+                    "authAccountID":{"type":"string","format":"uuid"},
+                    "emailAddress":{"type":"string"},
+                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .success = 201}}});
 }
 
 }  // namespace hearth::app

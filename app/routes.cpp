@@ -114,6 +114,7 @@ void add_routes(http::router& r, services& s) {
   add_table_routes(api, s);
   add_sse_routes(api, s);
   add_health_routes(api, s);
+  add_docs_routes(api, r);
 
   http::route_group ops(r, {http::basic_auth(cfg.operator_user, cfg.operator_password)});
   add_metrics_routes(ops, s);

@@ -46,7 +46,10 @@ void add_sse_routes(http::route_group& r, services& s) {
          [&s](const http::request& req, http::responder respond) {
            stream(s, req, std::move(respond));
          },
-         {false, "text/event-stream"}});
+         {.produces = "text/event-stream",
+          .doc = {.summary = "The caller's live change events (Server-Sent Events; resume with "
+                             "Last-Event-ID)",
+                  .tag = "events"}}});
 }
 
 }  // namespace hearth::app

@@ -4,6 +4,7 @@
 // their change_event to the notifier after commit.
 
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "app/api.hpp"
 #include "http/envelope.hpp"
@@ -80,8 +81,70 @@ http::response with_etag(http::response r, const std::string& versions,
   return r;
 }
 
+// OpenAPI schemas derived from the table's declaration.
+boost::json::object column_schema(const storage::column_spec& c) {
+  boost::json::object o;
+  switch (c.type) {
+    case storage::column_type::text:
+      o["type"] = "string";
+      if (c.min_length) o["minLength"] = c.min_length;
+      if (c.max_length) o["maxLength"] = c.max_length;
+      break;
+    case storage::column_type::boolean:
+      o["type"] = "boolean";
+      break;
+    case storage::column_type::date:
+      o["type"] = "string";
+      o["format"] = "date";
+      break;
+  }
+  if (c.nullable) o["nullable"] = true;
+  return o;
+}
+
+std::string row_schema(const table_spec& t) {
+  boost::json::object props{
+      {"id", boost::json::object{{"type", "string"}, {"format", "uuid"}}},
+      {"authHouseholdID", boost::json::object{{"type", "string"}, {"format", "uuid"}}},
+      {"created", boost::json::object{{"type", "string"}, {"format", "date-time"}}},
+      {"updated", boost::json::object{{"type", "string"}, {"format", "date-time"}}}};
+  for (const auto& c : t.columns) props[c.json] = column_schema(c);
+  return boost::json::serialize(boost::json::object{{"type", "object"}, {"properties", props}});
+}
+
+std::string write_schema(const table_spec& t, bool create) {
+  boost::json::object props;
+  boost::json::array required;
+  if (create) {
+    props["authHouseholdID"] = boost::json::object{{"type", "string"}, {"format", "uuid"}};
+    required.push_back("authHouseholdID");
+  }
+  for (const auto& c : t.columns) {
+    props[c.json] = column_schema(c);
+    if (create && c.required) required.push_back(boost::json::string(c.json));
+  }
+  boost::json::object o{{"type", "object"}, {"additionalProperties", false}, {"properties", props}};
+  if (!required.empty()) o["required"] = std::move(required);
+  if (!create) o["minProperties"] = 1;
+  return boost::json::serialize(o);
+}
+
+http::route_options table_doc(const table_spec& t, std::string summary, unsigned success = 200,
+                              bool body = false, bool create = false) {
+  http::route_options o;
+  o.json_body = body;
+  o.doc.summary = std::move(summary);
+  o.doc.tag = t.data_type;
+  o.doc.data_type = t.data_type;
+  o.doc.data_schema = row_schema(t);
+  o.doc.success = success;
+  if (body) o.doc.request_schema = write_schema(t, create);
+  return o;
+}
+
 void add_table(http::route_group& r, services& s, const table_spec& t) {
-  r.add({"GET", t.path, [&s, &t](const http::request& req, http::responder respond) {
+  r.add({"GET", t.path,
+         [&s, &t](const http::request& req, http::responder respond) {
            std::optional<std::string> household;
            if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
              if (!http::is_uuid(it->second))
@@ -103,9 +166,15 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
                  return with_etag(http::ok(200, rid, t.data_type, std::move(out)), versions,
                                   if_none_match);
                });
-         }});
-  r.add({"POST",
-         t.path,
+         },
+         [&t] {
+           auto o = table_doc(t, "List the " + t.data_type +
+                                     " rows of the caller's households "
+                                     "(ETag / If-None-Match: 304)");
+           o.doc.query = {{"authHouseholdID", "only this household's rows"}};
+           return o;
+         }()});
+  r.add({"POST", t.path,
          [&s, &t](const http::request& req, http::responder respond) {
            http::json_object_reader in(req.body);
            auto household = *in.string("authHouseholdID", true, 1, 64);
@@ -122,9 +191,10 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
                                return one(201, rid, t, std::move(w.row));
                              });
          },
-         {true}});
+         table_doc(t, "Create a " + t.data_type, 201, true, true)});
   auto item = t.path + "/{id}";
-  r.add({"GET", item, [&s, &t](const http::request& req, http::responder respond) {
+  r.add({"GET", item,
+         [&s, &t](const http::request& req, http::responder respond) {
            auto id = row_id(req, t, respond);
            if (!id) return;
            run_authenticated(s, req, std::move(respond),
@@ -133,9 +203,9 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
                                return one(200, rid, t,
                                           storage::get_row(conn, t, who.account_id, id));
                              });
-         }});
-  r.add({"PUT",
-         item,
+         },
+         table_doc(t, "Read one " + t.data_type)});
+  r.add({"PUT", item,
          [&s, &t](const http::request& req, http::responder respond) {
            auto id = row_id(req, t, respond);
            if (!id) return;
@@ -151,8 +221,9 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
                                return one(200, rid, t, std::move(w.row));
                              });
          },
-         {true}});
-  r.add({"DELETE", item, [&s, &t](const http::request& req, http::responder respond) {
+         table_doc(t, "Update fields of a " + t.data_type, 200, true)});
+  r.add({"DELETE", item,
+         [&s, &t](const http::request& req, http::responder respond) {
            auto id = row_id(req, t, respond);
            if (!id) return;
            run_authenticated(s, req, std::move(respond),
@@ -162,7 +233,8 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
                                s.actors.publish(w.event);
                                return http::ok(200, rid, t.data_type, {});
                              });
-         }});
+         },
+         table_doc(t, "Delete a " + t.data_type)});
 }
 
 }  // namespace

@@ -15,11 +15,27 @@
 
 namespace hearth::http {
 
+/// What the API description (OpenAPI 3, http/openapi.hpp) says about a
+/// route beyond what the route table itself gives (method, path, path
+/// parameters, body, media type). Schemas are OpenAPI schema objects as JSON
+/// text, so the route table stays free of JSON types.
+struct route_doc {
+  std::string summary;
+  std::string tag;
+  std::string auth = "session";  // "none" | "session" (bearer or cookie) | "operator" (Basic)
+  std::string request_schema;    // the JSON body's schema ("" = none)
+  std::string data_type;         // the envelope's dataType ("" = not an envelope)
+  std::string data_schema;       // one dataValue element's schema
+  unsigned success = 200;        // status of success
+  std::vector<std::pair<std::string, std::string>> query;  // query parameter, description
+};
+
 /// What a route produces and consumes, checked before its handler runs.
 struct route_options {
   bool json_body = false;                     // POST/PUT with a JSON body (415 otherwise)
   std::string produces = "application/json";  // for Accept (406)
   bool hidden = false;                        // left out of the API description (preflights)
+  route_doc doc = {};
 };
 
 struct route {
