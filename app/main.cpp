@@ -63,7 +63,9 @@ int main(int argc, char** argv) {
     auto cfg = load(config_file, flag_values);
     if (serve->parsed()) {
       hearth::app::block_stop_signals();
-      return hearth::app::serve(cfg, [&] { return load(config_file, flag_values); });
+      return hearth::app::serve(
+          cfg, [&] { return load(config_file, flag_values); },
+          std::vector<std::string>(argv, argv + argc));
     }
     if (migrate->parsed()) return hearth::app::migrate(cfg);
     if (cluster_status->parsed()) return hearth::app::cluster_status(cfg);

@@ -11,6 +11,7 @@
 #include "actors/system.hpp"
 #include "app/api.hpp"
 #include "app/observability.hpp"
+#include "app/takeover.hpp"
 #include "config/logging.hpp"
 #include "http/server.hpp"
 #include "storage/cluster.hpp"
@@ -33,7 +34,8 @@ void write_ready_file(const std::string& path, std::uint16_t port, std::uint16_t
   auto tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"httpPort\":" << port << ",\"clusterPort\":" << cluster_port << "}\n";
+    out << "{\"httpPort\":" << port << ",\"clusterPort\":" << cluster_port
+        << ",\"pid\":" << ::getpid() << "}\n";
   }
   std::filesystem::rename(tmp, path);
 }
@@ -62,6 +64,7 @@ void block_stop_signals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
@@ -74,7 +77,8 @@ int migrate(const config::config& cfg) {
   return 0;
 }
 
-int serve(const config::config& cfg, const std::function<config::config()>& reload) {
+int serve(const config::config& cfg, const std::function<config::config()>& reload,
+          const std::vector<std::string>& argv) {
   log::init(cfg.log_level);
   storage::crypto_init();
   auto id = node_id(cfg);
@@ -103,6 +107,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   so.max_connections = static_cast<std::size_t>(cfg.max_connections);
   so.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
   so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
+  so.listen_fd = inherited_listen_fd();  // a predecessor's (zero-downtime restart) or systemd's
   http::server server(so, routes);
 
   storage::pool db(url, cfg.db_pool_size);
@@ -132,9 +137,23 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR2);
+  notify_ready();
   int sig = 0;
   for (;;) {
     sigwait(&set, &sig);
+    if (sig == SIGUSR2) {
+      // Zero-downtime restart: the successor takes the listening socket;
+      // once it is ready, this process drains and exits.
+      log::notice("SIGUSR2: starting a successor on the same socket");
+      int successor = start_successor(argv, server.listen_fd(), std::chrono::seconds(60));
+      if (successor < 0) {
+        log::error("SIGUSR2: no successor; still serving");
+        continue;
+      }
+      log::notice("successor {} is ready; draining", successor);
+      break;
+    }
     if (sig != SIGHUP) break;
     // SIGHUP: re-read the configuration; the log level applies at once, the
     // rest needs a restart.
@@ -146,7 +165,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
       log::error("SIGHUP: configuration not reloaded: {}", e.what());
     }
   }
-  log::notice("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (sig != SIGUSR2) log::notice("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
   // Reverse order: no new connections, requests already read are answered
   // (up to shutdownTimeoutMs) and SSE clients told to reconnect elsewhere;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "storage/embedded_postgres.hpp"
@@ -17,7 +18,10 @@ namespace hearth::app {
 /// applies its log level. Returns the exit code (0 on a clean stop). Throws
 /// on start-up failures (bad database URL, port in use). The caller must have
 /// blocked SIGINT/SIGTERM/SIGHUP in every thread (block_stop_signals()).
-int serve(const config::config& cfg, const std::function<config::config()>& reload = {});
+/// SIGUSR2 restarts without downtime (app/takeover.hpp): `argv` is how the
+/// successor is started.
+int serve(const config::config& cfg, const std::function<config::config()>& reload = {},
+          const std::vector<std::string>& argv = {});
 
 /// Applies pending migrations and returns 0. Throws on failure.
 int migrate(const config::config& cfg);
@@ -31,7 +35,7 @@ int cluster_status(const config::config& cfg);
 std::string database_url(const config::config& cfg,
                          std::optional<storage::embedded_postgres>& embedded);
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and the threads it
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR2 in the calling thread (and the threads it
 /// starts later), so that serve() can wait for them with sigwait.
 void block_stop_signals();
 

@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -511,6 +513,13 @@ server::~server() { stop(); }
 
 std::uint16_t server::bind() {
   auto& i = *impl_;
+  if (!i.acceptor && i.options.listen_fd >= 0) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(i.options.listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    i.acceptor.emplace(net::make_strand(i.ioc));
+    i.acceptor->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), i.options.listen_fd);
+  }
   if (!i.acceptor) {
     tcp::endpoint ep{net::ip::make_address(i.options.host), i.options.port};
     i.acceptor.emplace(net::make_strand(i.ioc));
@@ -563,6 +572,8 @@ void server::drain(std::chrono::milliseconds deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   log::info("http: drained ({} stream(s) told to reconnect)", streams.size());
 }
+
+int server::listen_fd() const { return impl_->acceptor ? impl_->acceptor->native_handle() : -1; }
 
 server_stats server::stats() const {
   const auto& st = impl_->state;

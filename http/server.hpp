@@ -57,6 +57,10 @@ struct server_options {
   std::size_t max_connections = 10'000;
   /// `retry:` hint (ms) sent to SSE clients when the server drains.
   unsigned sse_retry_ms = 2'000;
+  /// A listening TCP socket to adopt instead of binding host:port (inherited
+  /// from the predecessor in a zero-downtime restart, or from systemd
+  /// socket activation); -1 = bind.
+  int listen_fd = -1;
   /// Called once per exchange on a network thread; must not block.
   std::function<void(const exchange_record&)> on_exchange;
 };
@@ -89,6 +93,10 @@ class server {
   void stop();
 
   server_stats stats() const;
+
+  /// The listening socket's descriptor (after bind()), to hand to a
+  /// successor process; -1 before.
+  int listen_fd() const;
 
  private:
   struct impl;

@@ -58,7 +58,10 @@ constexpr const char* kFenceStaleNodes =
     "AND n.app_name LIKE 'hearth/%' "
     "AND NOT EXISTS (SELECT 1 FROM cluster_node o WHERE o.app_name = n.app_name "
     "AND o.node_id <> n.node_id)";
-constexpr const char* kDeleteNode = "DELETE FROM cluster_node WHERE node_id = $1";
+// Only while the row is still ours: a successor with the same node id
+// (zero-downtime restart) may have taken it over.
+constexpr const char* kDeleteNode =
+    "DELETE FROM cluster_node WHERE node_id = $1 AND db_pid = pg_backend_pid()";
 constexpr const char* kPurgeDeadNodes =
     "DELETE FROM cluster_node WHERE heartbeat_at < now() - $1 * interval '1 millisecond'";
 constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";

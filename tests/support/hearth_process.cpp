@@ -84,6 +84,7 @@ hearth_process::hearth_process(std::map<std::string, std::string> env,
   for (auto it = env.begin(); it != env.end();)  // "" = leave the variable unset
     it = it->second.empty() ? env.erase(it) : std::next(it);
   const std::filesystem::path ready_path = env["HEARTH_READY_FILE"];
+  ready_file_ = ready_path;
 
   storage::spawn_options options;
   options.env = env;

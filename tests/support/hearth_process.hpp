@@ -29,6 +29,9 @@ class hearth_process {
   /// The HTTP port hearth bound (from the ready file).
   std::uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
+  /// The ready file ({"httpPort","clusterPort","pid"}); a successor started
+  /// by a zero-downtime restart rewrites it.
+  const std::filesystem::path& ready_file() const { return ready_file_; }
   /// Sends `signal` and waits ≤ `timeout` for the exit; returns the exit code
   /// (128+signal when killed). Throws when it does not exit in time.
   int stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -41,6 +44,7 @@ class hearth_process {
 
  private:
   std::filesystem::path dir_;
+  std::filesystem::path ready_file_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };

@@ -1,0 +1,131 @@
+#include "app/takeover.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+
+#include "config/logging.hpp"
+
+extern char** environ;
+
+namespace hearth::app {
+
+int inherited_listen_fd() {
+  int n = sd_listen_fds(1);  // 1: unset LISTEN_FDS/LISTEN_PID for our children
+  if (n < 1) return -1;
+  if (n > 1) log::warn("socket activation passed {} sockets; using the first", n);
+  int fd = SD_LISTEN_FDS_START;
+  if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+    log::warn("inherited fd {} is not a listening TCP socket; binding instead", fd);
+    return -1;
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+}
+
+void notify_ready() {
+  if (sd_notify(1, "READY=1") < 0) log::warn("cannot notify readiness");
+}
+
+int start_successor(const std::vector<std::string>& argv, int listen_fd,
+                    std::chrono::milliseconds timeout) {
+  // The successor's notify socket: an abstract unix datagram socket.
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  auto name = "hearth-takeover-" + std::to_string(::getpid()) + "-" +
+              std::to_string(std::random_device{}());
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract
+  auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (::bind(sock, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+    ::close(sock);
+    return -1;
+  }
+
+  // Everything the child needs is built before fork: between fork and exec
+  // only async-signal-safe calls are allowed.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.starts_with("LISTEN_") || kv.starts_with("NOTIFY_SOCKET=")) continue;
+    env_strings.emplace_back(kv);
+  }
+  env_strings.push_back("LISTEN_FDS=1");
+  env_strings.push_back("LISTEN_FDNAMES=http");
+  env_strings.push_back("NOTIFY_SOCKET=@" + name);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  char pid_var[32] = "LISTEN_PID=";
+  envp.push_back(pid_var);  // filled in by the child
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (auto& a : args) argp.push_back(a.data());
+  argp.push_back(nullptr);
+
+  pid_t child = ::fork();
+  if (child < 0) {
+    ::close(sock);
+    return -1;
+  }
+  if (child == 0) {
+    // Child: fd 3 = the listening socket, LISTEN_PID = our pid, exec.
+    if (listen_fd != SD_LISTEN_FDS_START) {
+      if (::dup2(listen_fd, SD_LISTEN_FDS_START) < 0) ::_exit(127);
+    } else {
+      ::fcntl(SD_LISTEN_FDS_START, F_SETFD, 0);
+    }
+    char digits[16];
+    int n = 0;
+    for (pid_t p = ::getpid(); p > 0 && n < 15; p /= 10)
+      digits[n++] = static_cast<char>('0' + p % 10);
+    char* out = pid_var + 11;
+    while (n > 0) *out++ = digits[--n];
+    *out = '\0';
+    ::execve("/proc/self/exe", argp.data(), envp.data());
+    ::_exit(127);
+  }
+
+  // Parent: wait for READY=1, the child's death, or the deadline.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int result = -1;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(child, &status, WNOHANG) == child) {
+      log::error("takeover: successor {} exited during start-up (status {})", child, status);
+      break;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      log::error("takeover: successor {} not ready after {} ms, stopping it", child,
+                 timeout.count());
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &status, 0);
+      break;
+    }
+    pollfd p{sock, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 100))) <= 0) continue;
+    char buf[512];
+    auto len = ::recv(sock, buf, sizeof buf - 1, 0);
+    if (len <= 0) continue;
+    buf[len] = '\0';
+    if (std::string_view(buf).find("READY=1") != std::string_view::npos) {
+      result = child;
+      break;
+    }
+  }
+  ::close(sock);
+  return result;
+}
+
+}  // namespace hearth::app
