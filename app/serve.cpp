@@ -107,7 +107,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   so.max_connections = static_cast<std::size_t>(cfg.max_connections);
   so.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
   so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
-  so.listen_fd = inherited_listen_fd();  // a predecessor's (zero-downtime restart) or systemd's
+  so.listen_fd = inherited_listen_fd();
+  so.tls_cert_file = cfg.tls_cert;
+  so.tls_key_file = cfg.tls_key;  // a predecessor's (zero-downtime restart) or systemd's
   http::server server(so, routes);
 
   storage::pool db(url, cfg.db_pool_size);
@@ -129,8 +131,8 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
 
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
-  log::notice("hearth node {} serving http://{}:{}, peers on {}", s.node_id, host, bound,
-              actors.cluster().cluster_addr);
+  log::notice("hearth node {} serving {}://{}:{}, peers on {}", s.node_id,
+              cfg.tls_cert.empty() ? "http" : "https", host, bound, actors.cluster().cluster_addr);
 
   sigset_t set;
   sigemptyset(&set);

@@ -217,6 +217,17 @@ const std::vector<entry>& table() {
        0,
        kDay,
        HEARTH_INT(shutdown_timeout_ms)},
+      {{"tlsCert", "HEARTH_TLS_CERT", "--tls-cert",
+        "PEM certificate chain file: serve HTTPS (and SSE over HTTPS); needs tlsKey"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(tls_cert)},
+      {{"tlsKey", "HEARTH_TLS_KEY", "--tls-key", "PEM private key file of tlsCert"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(tls_key)},
   };
   return all;
 }
@@ -331,6 +342,8 @@ void validate(const config& cfg) {
   check_host_port("clusterAddr", cfg.cluster_addr);
   if (!cfg.cluster_advertise_addr.empty())
     check_host_port("clusterAdvertiseAddr", cfg.cluster_advertise_addr);
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    throw config_error("tlsCert and tlsKey go together: set both or neither");
   if (cfg.cluster_stale_ms < 4 * cfg.cluster_heartbeat_ms)
     throw config_error(
         fmt::format("clusterStaleMs ({}) must be at least 4 x clusterHeartbeatMs ({})",

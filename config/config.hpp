@@ -53,7 +53,9 @@ struct config {
   std::int64_t concurrency_limit = 1'024;  // API requests in flight before 503
   std::int64_t rate_limit_per_second = 0;  // per client IP; 0 = off
   std::int64_t rate_limit_burst = 50;
-  std::int64_t shutdown_timeout_ms = 10'000;  // in-flight requests may finish in this on SIGTERM
+  std::int64_t shutdown_timeout_ms = 10'000;
+  std::string tls_cert;  // PEM certificate chain: serve HTTPS (with tls_key)
+  std::string tls_key;   // PEM private key  // in-flight requests may finish in this on SIGTERM
 };
 
 /// Describes one key for --help and the docs.

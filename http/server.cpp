@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <deque>
 #include <mutex>
@@ -26,6 +27,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -62,8 +64,6 @@ std::string trace_id_of(std::string_view tp) {
   return std::string(trace);
 }
 
-class sse_stream;
-
 // What every session and stream of one server shares: live counts, the open
 // SSE streams (for the drain's final retry hint) and the exchange observer.
 struct engine_state {
@@ -74,7 +74,7 @@ struct engine_state {
   std::atomic<std::size_t> open_streams{0};
   std::atomic<bool> draining{false};
   std::mutex streams_mutex;
-  std::vector<std::weak_ptr<sse_stream>> streams;
+  std::vector<std::weak_ptr<event_sink>> streams;
 
   void observe(const exchange_record& r) const {
     if (!options.on_exchange) return;
@@ -96,9 +96,21 @@ bool expected_close(const beast::error_code& ec) {
 // One SSE stream: owns the socket after the response header. Frames go out as
 // HTTP chunks, one at a time, in order; at most `limit` may wait. A read is
 // kept pending on the raw socket only to notice the client leaving.
-class sse_stream : public event_sink, public std::enable_shared_from_this<sse_stream> {
+// The lowest layer (TCP, with its timer) of a plain or TLS stream.
+template <class Stream>
+beast::tcp_stream& tcp_of(Stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+template <class Stream>
+constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+template <class Stream>
+class sse_stream : public event_sink, public std::enable_shared_from_this<sse_stream<Stream>> {
+  using std::enable_shared_from_this<sse_stream<Stream>>::shared_from_this;
+
  public:
-  sse_stream(beast::tcp_stream stream, std::size_t limit, std::chrono::milliseconds write_timeout,
+  sse_stream(Stream stream, std::size_t limit, std::chrono::milliseconds write_timeout,
              engine_state& state)
       : stream_(std::move(stream)), limit_(limit), write_timeout_(write_timeout), state_(state) {
     ++state_.open_streams;
@@ -108,18 +120,18 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     header_ = std::move(header);
     serializer_.emplace(*header_);
     writing_ = true;
-    stream_.expires_after(write_timeout_);
+    tcp_of(stream_).expires_after(write_timeout_);
     bhttp::async_write_header(stream_, *serializer_,
                               [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                 self->writing_ = false;
                                 if (ec) return self->finish(ec);
                                 self->write_next();
                               });
-    stream_.socket().async_read_some(
-        net::buffer(read_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-          // Clients send nothing on an SSE stream: data or EOF both end it.
-          self->finish(ec ? ec : beast::error_code(net::error::eof));
-        });
+    stream_.async_read_some(net::buffer(read_buf_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              // Clients send nothing on an SSE stream: data or EOF both end it.
+                              self->finish(ec ? ec : beast::error_code(net::error::eof));
+                            });
   }
 
   bool send(std::string frame) override {
@@ -160,7 +172,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     if (queue_.empty()) {
       if (closing_) {
         writing_ = true;
-        stream_.expires_after(write_timeout_);
+        tcp_of(stream_).expires_after(write_timeout_);
         net::async_write(stream_, bhttp::make_chunk_last(),
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
                            self->finish(ec ? ec : beast::error_code(net::error::eof));
@@ -169,7 +181,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
       return;
     }
     writing_ = true;
-    stream_.expires_after(write_timeout_);
+    tcp_of(stream_).expires_after(write_timeout_);
     net::async_write(stream_, bhttp::make_chunk(net::buffer(queue_.front())),
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->writing_ = false;
@@ -190,8 +202,8 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     else if (!expected_close(ec))
       log::debug("sse: stream ended: {}", ec.message());
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    tcp_of(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_of(stream_).socket().close(ignored);
     std::function<void()> cb;
     {
       std::lock_guard lock(callback_mutex_);
@@ -200,7 +212,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     if (cb) cb();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::size_t limit_;
   std::chrono::milliseconds write_timeout_;
   std::shared_ptr<bhttp::response<bhttp::empty_body>> header_;
@@ -218,10 +230,13 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
 
 // ---------------------------------------------------------------------------
 // One HTTP connection.
-class http_session : public std::enable_shared_from_this<http_session> {
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+  using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
+
  public:
-  http_session(tcp::socket&& socket, engine_state& state, const router& routes)
-      : stream_(std::move(socket)), options_(state.options), routes_(routes), state_(state) {
+  http_session(Stream&& stream, engine_state& state, const router& routes)
+      : stream_(std::move(stream)), options_(state.options), routes_(routes), state_(state) {
     ++state_.open_connections;
   }
   ~http_session() {
@@ -230,7 +245,22 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void run() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (is_tls<Stream>) {
+        // The TLS handshake counts against the header deadline.
+        tcp_of(self->stream_).expires_after(self->options_.idle_timeout);
+        self->stream_.async_handshake(
+            boost::asio::ssl::stream_base::server, [self](beast::error_code ec) {
+              if (ec) {
+                log::debug("http: TLS handshake failed: {}", ec.message());
+                return;
+              }
+              self->read_header();
+            });
+      } else {
+        self->read_header();
+      }
+    });
   }
 
  private:
@@ -242,7 +272,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     // defence); the body then gets the request timeout. On a timeout the
     // stream closes the socket (as nginx does for client_header_timeout):
     // there is no one left to read a 408.
-    stream_.expires_after(options_.idle_timeout);
+    tcp_of(stream_).expires_after(options_.idle_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
@@ -250,7 +280,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
-    stream_.expires_after(options_.request_timeout);
+    tcp_of(stream_).expires_after(options_.request_timeout);
     auto& req = parser_->get();
     if (bhttp::fields::const_iterator it = req.find(bhttp::field::expect);
         it != req.end() && beast::iequals(it->value(), "100-continue") && !parser_->is_done()) {
@@ -303,7 +333,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     started_ = std::chrono::steady_clock::now();
     rec_.request_id = request_id_;
     beast::error_code ignored;
-    auto ep = stream_.socket().remote_endpoint(ignored);
+    auto ep = tcp_of(stream_).socket().remote_endpoint(ignored);
     if (!ignored) rec_.remote_addr = ep.address().to_string();
     if (!in_flight_) {
       in_flight_ = true;
@@ -399,7 +429,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       res->content_length(r.body.size());
       if (!head_) res->body() = std::move(r.body);
     }
-    stream_.expires_after(options_.request_timeout);
+    tcp_of(stream_).expires_after(options_.request_timeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          self->end_record(res->result_int(), res->body().size(), false);
@@ -419,14 +449,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
     for (const auto& [k, v] : r.headers) header->insert(k, v);
     header->keep_alive(true);
     header->chunked(true);
-    stream_.expires_never();
+    tcp_of(stream_).expires_never();
     // A fixed send buffer (no autotuning, which grows to megabytes on a
     // stalled reader) bounds an idle stream's kernel memory and makes a
     // client that stops reading show up as queued frames quickly.
     beast::error_code ignored;
-    stream_.socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes), ignored);
-    auto sink = std::make_shared<sse_stream>(std::move(stream_), options_.sse_queue_limit,
-                                             options_.request_timeout, state_);
+    tcp_of(stream_).socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes),
+                                        ignored);
+    auto sink = std::make_shared<sse_stream<Stream>>(std::move(stream_), options_.sse_queue_limit,
+                                                     options_.request_timeout, state_);
     {
       std::lock_guard lock(state_.streams_mutex);
       auto& all = state_.streams;
@@ -441,11 +472,20 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (is_tls<Stream>) {
+      // close_notify, then the socket (bounded by the timer).
+      tcp_of(stream_).expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::error_code ec;
+        tcp_of(self->stream_).socket().close(ec);
+      });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const server_options& options_;
@@ -464,7 +504,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
 // ---------------------------------------------------------------------------
 struct server::impl {
   impl(server_options o, const router& r)
-      : options(std::move(o)), state(options), routes(r), ioc(options.threads) {}
+      : options(std::move(o)), state(options), routes(r), ioc(options.threads) {
+    if (!options.tls_cert_file.empty()) {
+      // Mozilla's "intermediate" profile: TLS 1.2 and 1.3 only.
+      tls.emplace(net::ssl::context::tls_server);
+      tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+      tls->use_certificate_chain_file(options.tls_cert_file);
+      tls->use_private_key_file(options.tls_key_file, net::ssl::context::pem);
+    }
+  }
 
   void accept() {
     acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -473,15 +523,27 @@ struct server::impl {
         log::warn("http: accept failed: {}", ec.message());
       } else if (state.open_connections + state.open_streams >= options.max_connections) {
         refuse(std::move(socket));
+      } else if (tls) {
+        std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *tls), state,
+                                                   routes)
+            ->run();
       } else {
-        std::make_shared<http_session>(std::move(socket), state, routes)->run();
+        std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
+                                                          state, routes)
+            ->run();
       }
       if (!state.draining) accept();
     });
   }
 
-  // Over maxConnections: a 503 envelope, then close (the request is not read).
+  // Over maxConnections: a 503 envelope, then close (the request is not read;
+  // a TLS client just sees the connection closed).
   void refuse(tcp::socket socket) {
+    if (tls) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
     auto rid = new_request_id();
     auto body = error(503, rid, "too many connections, retry shortly").body;
     auto text = std::make_shared<std::string>(
@@ -499,6 +561,7 @@ struct server::impl {
 
   server_options options;
   engine_state state;
+  std::optional<net::ssl::context> tls;  // HTTPS when a certificate is configured
   const router& routes;
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
@@ -554,7 +617,7 @@ void server::drain(std::chrono::milliseconds deadline) {
   if (i.state.in_flight > 0)
     log::warn("http: {} request(s) still in flight after {} ms, cut off", i.state.in_flight.load(),
               deadline.count());
-  std::vector<std::shared_ptr<sse_stream>> streams;
+  std::vector<std::shared_ptr<event_sink>> streams;
   {
     std::lock_guard lock(i.state.streams_mutex);
     for (auto& w : i.state.streams)

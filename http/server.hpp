@@ -57,6 +57,10 @@ struct server_options {
   std::size_t max_connections = 10'000;
   /// `retry:` hint (ms) sent to SSE clients when the server drains.
   unsigned sse_retry_ms = 2'000;
+  /// HTTPS (and SSE over HTTPS) when set: PEM certificate chain and key
+  /// files (OpenSSL through Beast's ssl_stream; TLS 1.2+).
+  std::string tls_cert_file;
+  std::string tls_key_file;
   /// A listening TCP socket to adopt instead of binding host:port (inherited
   /// from the predecessor in a zero-downtime restart, or from systemd
   /// socket activation); -1 = bind.
@@ -67,7 +71,8 @@ struct server_options {
 
 class server {
  public:
-  /// `routes` must outlive the server.
+  /// `routes` must outlive the server. Throws boost::system::system_error
+  /// when the TLS certificate or key cannot be loaded.
   server(server_options options, const router& routes);
   ~server();
   server(const server&) = delete;

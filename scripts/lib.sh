@@ -17,7 +17,7 @@ HEARTH_PACKAGES=(
   libcaf-dev libpqxx-dev libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
-  libsystemd-dev
+  libsystemd-dev libssl-dev openssl
   postgresql
 )
 

@@ -90,6 +90,14 @@ TEST(Config, ValidateChecksClusterSettings) {
   EXPECT_EQ(c.node_id, "node-a");
 }
 
+TEST(Config, TlsCertAndKeyGoTogether) {
+  config c;
+  c.tls_cert = "/etc/hearth/cert.pem";
+  EXPECT_THROW(validate(c), config_error);
+  c.tls_key = "/etc/hearth/key.pem";
+  EXPECT_NO_THROW(validate(c));
+}
+
 TEST(Config, SplitHostPort) {
   EXPECT_EQ(split_host_port("127.0.0.1:3000"),
             (std::pair<std::string, std::uint16_t>{"127.0.0.1", 3000}));
