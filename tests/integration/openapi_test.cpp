@@ -77,7 +77,7 @@ TEST_F(openapi, the_document_is_valid_and_matches_the_routes_served) {
         auto at = concrete.find("{" + name + "}");
         concrete.replace(at, name.size() + 2, some_id);
       }
-      if (op.contains("requestBody"))
+      if (op.contains("requestBody")) {
         EXPECT_EQ(str(op.at("requestBody")
                           .as_object()
                           .at("content")
@@ -88,18 +88,25 @@ TEST_F(openapi, the_document_is_valid_and_matches_the_routes_served) {
                           .as_object()
                           .at("type")),
                   "object");
+      }
 
       // The server routes it: never the engine's "no route" 404 or a 405.
       bool with_body = op.contains("requestBody");
       auto live = http().request(method, concrete, with_body ? "{}" : "", {{"Accept", "*/*"}});
       EXPECT_NE(live.status, 405u) << live.body;
-      if (live.status == 404u) EXPECT_EQ(message_of(live).find("no route"), std::string::npos);
+      if (live.status == 404u) {
+        EXPECT_EQ(message_of(live).find("no route"), std::string::npos);
+      }
       // Session-protected operations without a body refuse an anonymous caller.
       bool session = false;
       for (const auto& sec : op.at("security").as_array())
         session |= sec.as_object().contains("bearer");
-      if (session && !with_body) EXPECT_EQ(live.status, 401u) << live.body;
-      if (!session) EXPECT_NE(live.status, 401u) << live.body;
+      if (session && !with_body) {
+        EXPECT_EQ(live.status, 401u) << live.body;
+      }
+      if (!session) {
+        EXPECT_NE(live.status, 401u) << live.body;
+      }
     }
     // The methods the server allows on this path are exactly the documented ones.
     std::string concrete = path;
