@@ -66,6 +66,13 @@ std::string trace_id_of(std::string_view tp) {
 
 // What every session and stream of one server shares: live counts, the open
 // SSE streams (for the drain's final retry hint) and the exchange observer.
+// A connection the drain must reach: idle keep-alive connections are closed,
+// connections that have not sent their first request yet are still served.
+struct drainable {
+  virtual ~drainable() = default;
+  virtual void drain() = 0;  // thread-safe
+};
+
 struct engine_state {
   explicit engine_state(const server_options& o) : options(o) {}
   const server_options& options;
@@ -75,6 +82,17 @@ struct engine_state {
   std::atomic<bool> draining{false};
   std::mutex streams_mutex;
   std::vector<std::weak_ptr<event_sink>> streams;
+  std::mutex sessions_mutex;
+  std::vector<std::weak_ptr<drainable>> sessions;
+
+  template <class T>
+  static void remember(std::mutex& m, std::vector<std::weak_ptr<T>>& all, std::weak_ptr<T> one) {
+    std::lock_guard lock(m);
+    if (all.size() >= 64 && all.size() == all.capacity())  // forget ended ones, amortised O(1)
+      all.erase(std::remove_if(all.begin(), all.end(), [](auto& w) { return w.expired(); }),
+                all.end());
+    all.push_back(std::move(one));
+  }
 
   void observe(const exchange_record& r) const {
     if (!options.on_exchange) return;
@@ -231,7 +249,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
 // ---------------------------------------------------------------------------
 // One HTTP connection.
 template <class Stream>
-class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+class http_session : public drainable, public std::enable_shared_from_this<http_session<Stream>> {
   using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
 
  public:
@@ -244,7 +262,21 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if (in_flight_) --state_.in_flight;
   }
 
+  // Draining: a kept-alive connection waiting for its next request is
+  // closed (its client reconnects, to the successor after a restart); one
+  // that has not sent its first request yet is still served, once.
+  void drain() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->reading_header_ && self->served_ > 0 && self->buffer_.size() == 0) {
+        beast::error_code ignored;
+        tcp_of(self->stream_).socket().close(ignored);
+      }
+    });
+  }
+
   void run() {
+    engine_state::remember<drainable>(state_.sessions_mutex, state_.sessions,
+                                      std::static_pointer_cast<drainable>(shared_from_this()));
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       if constexpr (is_tls<Stream>) {
         // The TLS handshake counts against the header deadline.
@@ -272,13 +304,16 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     // defence); the body then gets the request timeout. On a timeout the
     // stream closes the socket (as nginx does for client_header_timeout):
     // there is no one left to read a 408.
+    if (state_.draining && served_ > 0 && buffer_.size() == 0) return close();
     tcp_of(stream_).expires_after(options_.idle_timeout);
+    reading_header_ = true;
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
+    reading_header_ = false;
     if (ec) return on_read_error(ec);
     tcp_of(stream_).expires_after(options_.request_timeout);
     auto& req = parser_->get();
@@ -433,6 +468,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                          self->end_record(res->result_int(), res->body().size(), false);
+                         ++self->served_;
                          if (ec) return self->close();
                          if (!self->keep_alive_) return self->close();
                          self->read_header();
@@ -458,14 +494,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
                                         ignored);
     auto sink = std::make_shared<sse_stream<Stream>>(std::move(stream_), options_.sse_queue_limit,
                                                      options_.request_timeout, state_);
-    {
-      std::lock_guard lock(state_.streams_mutex);
-      auto& all = state_.streams;
-      if (all.size() >= 64 && all.size() == all.capacity())  // forget ended streams
-        all.erase(std::remove_if(all.begin(), all.end(), [](auto& w) { return w.expired(); }),
-                  all.end());
-      all.push_back(sink);
-    }
+    engine_state::remember<event_sink>(state_.streams_mutex, state_.streams, sink);
     end_record(200, 0, true);
     r.on_stream(sink);  // the owner sets on_close before frames flow
     sink->start(std::move(header));
@@ -495,6 +524,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   bool keep_alive_ = true;
   bool head_ = false;
   bool in_flight_ = false;
+  bool reading_header_ = false;
+  std::size_t served_ = 0;  // responses written on this connection
   exchange_record rec_;
   std::chrono::steady_clock::time_point started_;
 };
@@ -611,12 +642,24 @@ void server::drain(std::chrono::milliseconds deadline) {
       i.acceptor->close(ec);
     });
   }
+  {
+    std::vector<std::shared_ptr<drainable>> sessions;
+    {
+      std::lock_guard lock(i.state.sessions_mutex);
+      for (auto& w : i.state.sessions)
+        if (auto s = w.lock()) sessions.push_back(std::move(s));
+    }
+    for (auto& s : sessions) s->drain();
+  }
+  // Every connection answers what it has been sent (or accepted just before
+  // the acceptor closed: its first request) and closes.
   auto until = std::chrono::steady_clock::now() + deadline;
-  while (i.state.in_flight > 0 && std::chrono::steady_clock::now() < until)
+  while ((i.state.in_flight > 0 || i.state.open_connections > 0) &&
+         std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (i.state.in_flight > 0)
-    log::warn("http: {} request(s) still in flight after {} ms, cut off", i.state.in_flight.load(),
-              deadline.count());
+  if (i.state.in_flight > 0 || i.state.open_connections > 0)
+    log::warn("http: {} request(s) in flight, {} connection(s) open after {} ms, cut off",
+              i.state.in_flight.load(), i.state.open_connections.load(), deadline.count());
   std::vector<std::shared_ptr<event_sink>> streams;
   {
     std::lock_guard lock(i.state.streams_mutex);
