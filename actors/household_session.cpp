@@ -113,9 +113,13 @@ household_session_actor::behavior_type household_session(self_ptr self, std::str
       [=](head_atom, std::int64_t head) {
         // The database says events up to `head` exist (checked after a peer
         // link changed): fetch any this node never received.
+        // Events on their way get the usual gap wait before the outbox is read.
         auto& st = self->state;
         st.stream.expect(head);
-        if (st.stream.ready() && st.stream.current_gap()) backfill(self);
+        if (st.stream.ready() && st.stream.current_gap() && !st.gap_timer_armed) {
+          st.gap_timer_armed = true;
+          self->delayed_send(self, st.gap_wait, gap_atom::value, head + 1);
+        }
       },
       [=](gap_atom, std::int64_t) {
         self->state.gap_timer_armed = false;

@@ -91,14 +91,17 @@ struct actor_runtime::impl {
 
   runtime_options options;
   storage::pool& db;
-  runtime_counters counters;  // before the actors that write it
+  // Before the actor system: actors hold pointers to these, and the system's
+  // destructor may still run actors (a failed start-up throws before
+  // waiting for them).
+  runtime_counters counters;
+  status_board board;
+  std::unique_ptr<election> elect;
   caf::actor_system_config cfg;
   caf::actor_system system;
   notifier_actor notifier;
   scheduler_actor scheduler;
   cluster_actor cluster;
-  status_board board;
-  std::unique_ptr<election> elect;
   std::uint16_t cluster_port = 0;
   // Every connection actor ever opened, weakly: stop() must end them all,
   // including streams with no household (never known to the notifier).

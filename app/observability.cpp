@@ -132,10 +132,14 @@ observability::~observability() = default;
 
 void observability::on_exchange(const http::exchange_record& r) {
   auto route = r.route.empty() ? std::string("unmatched") : r.route;
+  // Methods are the client's tokens: label only the known ones.
+  static const std::array<std::string_view, 7> kMethods = {"GET",    "HEAD",    "POST", "PUT",
+                                                           "DELETE", "OPTIONS", "PATCH"};
+  auto method = std::find(kMethods.begin(), kMethods.end(), r.method) != kMethods.end()
+                    ? r.method
+                    : std::string("OTHER");
   auto status = std::to_string(r.status);
-  impl_->requests
-      .Add({{"route", route}, {"method", r.method.empty() ? "-" : r.method}, {"status", status}})
-      .Increment();
+  impl_->requests.Add({{"route", route}, {"method", method}, {"status", status}}).Increment();
   impl_->latency.Add({{"route", route}}, impl_->buckets)
       .Observe(std::chrono::duration<double>(r.duration).count());
   if (impl_->access) impl_->access->info(combined_log_line(r));

@@ -153,6 +153,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
         log::error("SIGUSR2: no successor; still serving");
         continue;
       }
+      notify_main_pid(successor);
       log::notice("successor {} is ready; draining", successor);
       break;
     }

@@ -3,6 +3,8 @@
 // Request validation comes from the table's column specs. Writes publish
 // their change_event to the notifier after commit.
 
+#include <fmt/format.h>
+
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -72,7 +74,7 @@ std::optional<std::string> row_id(const http::request& req, const table_spec& t,
 // If-None-Match gets 304 with no body.
 http::response with_etag(http::response r, const std::string& versions,
                          const std::string& if_none_match) {
-  auto etag = "\"" + storage::content_tag(versions) + "\"";
+  auto etag = fmt::format("\"{}\"", storage::content_tag(versions));
   r.headers.emplace_back("ETag", etag);
   if (if_none_match == etag || if_none_match == "*") {
     r.status = 304;

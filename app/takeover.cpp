@@ -1,9 +1,11 @@
 #include "app/takeover.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -32,7 +34,14 @@ int inherited_listen_fd() {
 }
 
 void notify_ready() {
-  if (sd_notify(1, "READY=1") < 0) log::warn("cannot notify readiness");
+  // 0: keep NOTIFY_SOCKET, a successor may need to tell systemd MAINPID.
+  if (sd_notify(0, "READY=1") < 0) log::warn("cannot notify readiness");
+}
+
+void notify_main_pid(int pid) {
+  // Under systemd Type=notify the successor becomes the service's main
+  // process before this one exits (no-op without NOTIFY_SOCKET).
+  sd_notifyf(0, "MAINPID=%d", pid);
 }
 
 int start_successor(const std::vector<std::string>& argv, int listen_fd,
@@ -72,6 +81,7 @@ int start_successor(const std::vector<std::string>& argv, int listen_fd,
   for (auto& a : args) argp.push_back(a.data());
   argp.push_back(nullptr);
 
+  const int max_fd = static_cast<int>(::sysconf(_SC_OPEN_MAX) > 0 ? ::sysconf(_SC_OPEN_MAX) : 1024);
   pid_t child = ::fork();
   if (child < 0) {
     ::close(sock);
@@ -84,6 +94,12 @@ int start_successor(const std::vector<std::string>& argv, int listen_fd,
     } else {
       ::fcntl(SD_LISTEN_FDS_START, F_SETFD, 0);
     }
+    // Nothing else may leak into the successor: a copy of a client socket
+    // there would keep it open after this process closes it.
+#ifdef SYS_close_range
+    ::syscall(SYS_close_range, 4u, ~0u, CLOSE_RANGE_CLOEXEC);
+#endif
+    for (int fd = 4; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     char digits[16];
     int n = 0;
     for (pid_t p = ::getpid(); p > 0 && n < 15; p /= 10)

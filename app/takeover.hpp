@@ -24,6 +24,9 @@ int inherited_listen_fd();
 /// without NOTIFY_SOCKET.
 void notify_ready();
 
+/// Tells systemd (when it supervises us) that `pid` is now the main process.
+void notify_main_pid(int pid);
+
 /// Starts the successor: `argv` re-executed from /proc/self/exe with
 /// `listen_fd` as fd 3, and waits up to `timeout` for its READY=1. Returns
 /// its pid when ready; -1 when it exited, failed to start, or timed out (it

@@ -63,8 +63,21 @@ responder with_headers(responder respond,
 
 middleware cors(std::vector<std::string> origins) {
   bool any = std::find(origins.begin(), origins.end(), "*") != origins.end();
-  return [origins = std::move(origins), any](const request& req, responder respond,
-                                             const handler& next) {
+  // Listed origins get credentialed access (cookies); "*" is anonymous
+  // only: an arbitrary origin is never echoed with Allow-Credentials.
+  auto allow_headers = [any](const std::string& origin) {
+    std::vector<std::pair<std::string, std::string>> h;
+    if (any) {
+      h.emplace_back("Access-Control-Allow-Origin", "*");
+    } else {
+      h.emplace_back("Access-Control-Allow-Origin", origin);
+      h.emplace_back("Access-Control-Allow-Credentials", "true");
+      h.emplace_back("Vary", "Origin");
+    }
+    return h;
+  };
+  return [origins = std::move(origins), any, allow_headers](const request& req, responder respond,
+                                                            const handler& next) {
     auto origin = std::string(req.header("origin"));
     bool allowed = !origin.empty() &&
                    (any || std::find(origins.begin(), origins.end(), origin) != origins.end());
@@ -75,22 +88,18 @@ middleware cors(std::vector<std::string> origins) {
       response r;
       r.status = 204;
       r.content_type.clear();
-      r.headers = {{"Access-Control-Allow-Origin", origin},
-                   {"Access-Control-Allow-Credentials", "true"},
-                   {"Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"},
-                   {"Access-Control-Allow-Headers",
-                    "Authorization, Content-Type, Last-Event-ID, X-Request-ID, If-None-Match, "
-                    "traceparent"},
-                   {"Access-Control-Max-Age", "600"},
-                   {"Vary", "Origin"}};
+      r.headers = allow_headers(origin);
+      r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+      r.headers.emplace_back("Access-Control-Allow-Headers",
+                             "Authorization, Content-Type, Last-Event-ID, X-Request-ID, "
+                             "If-None-Match, traceparent");
+      r.headers.emplace_back("Access-Control-Max-Age", "600");
       return respond(std::move(r));
     }
     if (!allowed) return next(req, std::move(respond));
-    next(req,
-         with_headers(std::move(respond), {{"Access-Control-Allow-Origin", origin},
-                                           {"Access-Control-Allow-Credentials", "true"},
-                                           {"Access-Control-Expose-Headers", "ETag, X-Request-ID"},
-                                           {"Vary", "Origin"}}));
+    auto headers = allow_headers(origin);
+    headers.emplace_back("Access-Control-Expose-Headers", "ETag, X-Request-ID");
+    next(req, with_headers(std::move(respond), std::move(headers)));
   };
 }
 

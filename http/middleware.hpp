@@ -44,12 +44,12 @@ class route_group {
   bool cors_preflight_;
 };
 
-/// CORS (Fetch standard): requests with an `Origin` in `origins` (or any, for
-/// "*") get Access-Control-Allow-Origin (the origin itself, with
-/// Allow-Credentials: true, and Vary: Origin). A preflight (OPTIONS with
-/// Access-Control-Request-Method) gets 204 with the allowed methods and
-/// headers and a 10-minute max age. Others' requests pass without CORS
-/// headers (the browser then blocks them); preflights from them get 403.
+/// CORS (Fetch standard): requests with an `Origin` in `origins` get
+/// Access-Control-Allow-Origin (the origin itself, with Allow-Credentials:
+/// true, and Vary: Origin); with "*" any origin gets `*`, without credentials. A preflight (OPTIONS
+/// with Access-Control-Request-Method) gets 204 with the allowed methods and headers and a
+/// 10-minute max age. Others' requests pass without CORS headers (the browser then blocks them);
+/// preflights from them get 403.
 middleware cors(std::vector<std::string> origins);
 
 /// HTTP Basic authentication (RFC 7617) for operator endpoints: 401 with

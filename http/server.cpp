@@ -70,7 +70,7 @@ std::string trace_id_of(std::string_view tp) {
 // connections that have not sent their first request yet are still served.
 struct drainable {
   virtual ~drainable() = default;
-  virtual void drain() = 0;  // thread-safe
+  virtual void drain(bool force) = 0;  // thread-safe
 };
 
 struct engine_state {
@@ -254,7 +254,11 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
 
  public:
   http_session(Stream&& stream, engine_state& state, const router& routes)
-      : stream_(std::move(stream)), options_(state.options), routes_(routes), state_(state) {
+      : stream_(std::move(stream)),
+        executor_(stream_.get_executor()),
+        options_(state.options),
+        routes_(routes),
+        state_(state) {
     ++state_.open_connections;
   }
   ~http_session() {
@@ -265,12 +269,17 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   // Draining: a kept-alive connection waiting for its next request is
   // closed (its client reconnects, to the successor after a restart); one
   // that has not sent its first request yet is still served, once.
-  void drain() override {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->reading_header_ && self->served_ > 0 && self->buffer_.size() == 0) {
-        beast::error_code ignored;
-        tcp_of(self->stream_).socket().close(ignored);
-      }
+  // `force` (late in the drain): also connections that never sent anything.
+  void drain(bool force) override {
+    // executor_, not stream_: the stream may have moved into an SSE stream.
+    net::post(executor_, [self = shared_from_this(), force] {
+      if (self->streaming_ || !self->reading_header_ || self->buffer_.size() != 0) return;
+      if (self->served_ == 0 && !force) return;
+      auto& socket = tcp_of(self->stream_).socket();
+      beast::error_code ec;
+      if (socket.available(ec) > 0) return;  // a request is arriving: serve it
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      socket.close(ec);
     });
   }
 
@@ -436,8 +445,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     auto done = std::make_shared<std::atomic<bool>>(false);
     responder respond = [self = shared_from_this(), done](response r) {
       if (done->exchange(true)) return;
-      net::post(self->stream_.get_executor(),
-                [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+      net::post(self->executor_, [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
     try {
       m.matched->run(req, respond);
@@ -495,6 +503,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     auto sink = std::make_shared<sse_stream<Stream>>(std::move(stream_), options_.sse_queue_limit,
                                                      options_.request_timeout, state_);
     engine_state::remember<event_sink>(state_.streams_mutex, state_.streams, sink);
+    streaming_ = true;
     end_record(200, 0, true);
     r.on_stream(sink);  // the owner sets on_close before frames flow
     sink->start(std::move(header));
@@ -515,6 +524,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   }
 
   Stream stream_;
+  typename Stream::executor_type executor_;  // the connection's strand
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const server_options& options_;
@@ -525,6 +535,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   bool head_ = false;
   bool in_flight_ = false;
   bool reading_header_ = false;
+  bool streaming_ = false;  // stream_ moved into an sse_stream
   std::size_t served_ = 0;  // responses written on this connection
   exchange_record rec_;
   std::chrono::steady_clock::time_point started_;
@@ -642,21 +653,30 @@ void server::drain(std::chrono::milliseconds deadline) {
       i.acceptor->close(ec);
     });
   }
-  {
+  auto drain_sessions = [&i](bool force) {
     std::vector<std::shared_ptr<drainable>> sessions;
     {
       std::lock_guard lock(i.state.sessions_mutex);
       for (auto& w : i.state.sessions)
         if (auto s = w.lock()) sessions.push_back(std::move(s));
     }
-    for (auto& s : sessions) s->drain();
-  }
+    for (auto& s : sessions) s->drain(force);
+  };
+  drain_sessions(false);
   // Every connection answers what it has been sent (or accepted just before
-  // the acceptor closed: its first request) and closes.
-  auto until = std::chrono::steady_clock::now() + deadline;
+  // the acceptor closed: its first request) and closes. Connections that
+  // have sent nothing after a grace second (preconnects) are closed too.
+  const auto start = std::chrono::steady_clock::now();
+  const auto until = start + deadline;
+  bool forced = false;
   while ((i.state.in_flight > 0 || i.state.open_connections > 0) &&
-         std::chrono::steady_clock::now() < until)
+         std::chrono::steady_clock::now() < until) {
+    if (!forced && std::chrono::steady_clock::now() - start > std::chrono::seconds(1)) {
+      forced = true;
+      drain_sessions(true);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (i.state.in_flight > 0 || i.state.open_connections > 0)
     log::warn("http: {} request(s) in flight, {} connection(s) open after {} ms, cut off",
               i.state.in_flight.load(), i.state.open_connections.load(), deadline.count());

@@ -73,9 +73,7 @@ constexpr const char* kFinishRun =
     "WHERE task = $1 AND tick = $2";
 constexpr const char* kInsertFailedRun =
     "INSERT INTO scheduler_run (task, tick, term, node_id, finished_at, outcome) "
-    "SELECT $1, $2, $3, $4, clock_timestamp(), $5 "
-    "WHERE (SELECT term FROM cluster_leader WHERE id = 1) = $3 "
-    "ON CONFLICT (task, tick) DO NOTHING";
+    "VALUES ($1, $2, $3, $4, clock_timestamp(), $5) ON CONFLICT (task, tick) DO NOTHING";
 
 }  // namespace
 
@@ -181,10 +179,12 @@ fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std:
       error = std::string("error: ") + e.what();
     }
   }
+  // The failure is recorded under the same fencing as a run.
   pqxx::work tx{conn};
+  if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
   auto r = tx.exec_params0(kInsertFailedRun, task, tick, term, node_id, error.substr(0, 500));
   tx.commit();
-  return r.affected_rows() == 0 ? fenced_run::stale_term : fenced_run::failed;
+  return r.affected_rows() == 0 ? fenced_run::already_ran : fenced_run::failed;
 }
 
 std::string process_application_name(const std::string& node_id) {

@@ -105,6 +105,15 @@ TEST(Middleware, CorsAnswersPreflightsOfAllowedOriginsOnly) {
   EXPECT_EQ(header(*run(mw, get), "Access-Control-Allow-Origin"), "");
 }
 
+TEST(Middleware, CorsWildcardIsAnonymousOnly) {
+  auto mw = cors({"*"});
+  auto get = make_request();
+  get.headers = {{"origin", "https://anywhere.example"}};
+  auto r = run(mw, get);
+  EXPECT_EQ(header(*r, "Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(header(*r, "Access-Control-Allow-Credentials"), "");
+}
+
 std::string basic(const std::string& user_pass) {
   std::string out(sodium_base64_ENCODED_LEN(user_pass.size(), sodium_base64_VARIANT_ORIGINAL),
                   '\0');
