@@ -24,6 +24,18 @@ void collect_refs(const json::value& v, std::vector<std::string>& out) {
   }
 }
 
+// The JSON request body schema of an operation.
+const json::object& body_schema(const json::object& op) {
+  return op.at("requestBody")
+      .as_object()
+      .at("content")
+      .as_object()
+      .at("application/json")
+      .as_object()
+      .at("schema")
+      .as_object();
+}
+
 std::string upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
@@ -78,16 +90,7 @@ TEST_F(openapi, the_document_is_valid_and_matches_the_routes_served) {
         concrete.replace(at, name.size() + 2, some_id);
       }
       if (op.contains("requestBody")) {
-        EXPECT_EQ(str(op.at("requestBody")
-                          .as_object()
-                          .at("content")
-                          .as_object()
-                          .at("application/json")
-                          .as_object()
-                          .at("schema")
-                          .as_object()
-                          .at("type")),
-                  "object");
+        EXPECT_EQ(str(body_schema(op).at("type")), "object");
       }
 
       // The server routes it: never the engine's "no route" 404 or a 405.
@@ -133,14 +136,7 @@ TEST_F(openapi, the_document_is_valid_and_matches_the_routes_served) {
   EXPECT_GE(operations, 20u);
   // Schemas come from the table declarations.
   const auto& create_item = paths.at("/api/v1/shop/items").as_object().at("post").as_object();
-  auto schema = create_item.at("requestBody")
-                    .as_object()
-                    .at("content")
-                    .as_object()
-                    .at("application/json")
-                    .as_object()
-                    .at("schema")
-                    .as_object();
+  auto schema = body_schema(create_item);
   EXPECT_EQ(schema.at("additionalProperties").as_bool(), false);
   EXPECT_EQ(
       schema.at("properties").as_object().at("name").as_object().at("maxLength").to_number<int>(),
