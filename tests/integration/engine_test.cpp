@@ -3,6 +3,7 @@
 // record for the observer, and the server keeps serving.
 
 #include <mutex>
+#include <thread>
 
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
@@ -45,6 +46,15 @@ TEST(engine, a_throwing_handler_gets_a_500_envelope_and_the_server_lives_on) {
   EXPECT_EQ(client.request("GET", "/fine").status, 200u);
   EXPECT_EQ(client.request("GET", "/boom").status, 500u);
 
+  // The observer runs once the server has finished writing, which may be
+  // just after the client has read the response.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto count = [&] {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  };
+  while (count() < 4 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   server.stop();
   std::lock_guard lock(mutex);
   ASSERT_EQ(seen.size(), 4u);

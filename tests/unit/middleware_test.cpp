@@ -35,7 +35,11 @@ std::optional<response> run(const middleware& mw, const request& req, bool hold 
     r.body = "ok";
     respond(std::move(r));
   };
-  compose({mw}, ok)(req, [&](response r) { out = std::move(r); });
+  // Held responders are called after run() returns: they must not refer to
+  // this frame.
+  auto slot = std::make_shared<std::optional<response>>();
+  compose({mw}, ok)(req, [slot](response r) { *slot = std::move(r); });
+  out = *slot;
   return out;
 }
 
