@@ -29,7 +29,6 @@ struct notifier_state {
   // Peer node id → its notifier (remote), while the link is up.
   std::map<std::string, notifier_actor> peers;
   runtime_counters* counters = nullptr;
-  std::uint64_t published = 0;
   bool recheck_queued = false;
   bool recheck_again = false;  // asked for while one was under way
 };
@@ -121,8 +120,7 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
         for (const auto& [id, peer] : st.peers) self->send(peer, forward_atom::value, e);
         if (st.counters) {
           st.counters->events_forwarded += st.peers.size();
-          // Counting the mailbox walks it: sample one message in 64.
-          if (++st.published % 64 == 1) st.counters->notifier_mailbox = self->mailbox().size();
+          --st.counters->notifier_mailbox;  // this publish has left the mailbox
           st.counters->households_active = st.households.size();
         }
         deliver_local(self, std::move(e));
@@ -146,7 +144,6 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
       [=](sweep_atom) {
         self->delayed_send(self, kSweepInterval, sweep_atom::value);
         if (auto* c = self->state.counters) {
-          c->notifier_mailbox = self->mailbox().size();
           c->households_active = self->state.households.size();
         }
         recheck(self);

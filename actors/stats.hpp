@@ -13,8 +13,12 @@ struct runtime_counters {
   std::atomic<std::uint64_t> events_dropped{
       0};  // not delivered: the stream had ended or overflowed
   std::atomic<std::uint64_t> events_forwarded{0};  // sent to peer nodes (once per peer)
-  std::atomic<std::size_t> notifier_mailbox{0};    // sampled by the notifier itself
-  std::atomic<std::size_t> households_active{0};   // household sessions on this node
+  // Publish messages waiting in the notifier's mailbox: counted in by
+  // actor_runtime::publish, out by the notifier. (CAF 0.17's mailbox().size()
+  // must not be called from a handler: it reorganises the queue the actor
+  // is iterating; the sanitizer run caught it.)
+  std::atomic<std::int64_t> notifier_mailbox{0};
+  std::atomic<std::size_t> households_active{0};  // household sessions on this node
 };
 
 }  // namespace hearth::actors

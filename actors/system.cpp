@@ -117,6 +117,7 @@ actor_runtime::actor_runtime(runtime_options options, storage::pool& db)
 actor_runtime::~actor_runtime() { stop(); }
 
 void actor_runtime::publish(const storage::change_event& e) {
+  ++impl_->counters.notifier_mailbox;
   caf::anon_send(impl_->notifier, publish_atom::value, e);
 }
 

@@ -173,7 +173,7 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          "Change events sent to peer nodes (once per peer)",
          static_cast<double>(c.events_forwarded.load()));
   metric(out, "hearth_actor_mailbox_size", "gauge",
-         "Messages waiting in the notifier's mailbox (sampled)",
+         "Change events waiting in the notifier's mailbox",
          static_cast<double>(c.notifier_mailbox.load()));
   metric(out, "hearth_household_sessions", "gauge", "Household session actors on this node",
          static_cast<double>(c.households_active.load()));
