@@ -111,8 +111,7 @@ void election::round() {
       // Someone started a newer term: our lock must be gone. Never lead twice.
       step_down("a newer term exists");
       try {
-        pqxx::nontransaction tx{*conn_};
-        tx.exec_params("SELECT pg_advisory_unlock($1)", storage::kLeaderLockKey);
+        storage::release_leadership(*conn_);
       } catch (...) {
       }
     }

@@ -111,8 +111,7 @@ std::optional<std::int64_t> try_lead(pqxx::connection_base& conn, const std::str
     // Never keep the lock without a term: leading without fencing is worse
     // than not leading.
     try {
-      pqxx::nontransaction tx{conn};
-      tx.exec_params(kUnlock, kLeaderLockKey);
+      release_leadership(conn);
     } catch (...) {
     }
     throw;
@@ -146,9 +145,14 @@ std::vector<std::string> fence_stale_nodes(pqxx::connection_base& conn, const st
   return out;
 }
 
-void deregister(pqxx::connection_base& conn, const std::string& node_id) {
+void release_leadership(pqxx::connection_base& conn) {
   pqxx::nontransaction tx{conn};
   tx.exec_params(kUnlock, kLeaderLockKey);  // false (and a notice) when not held
+}
+
+void deregister(pqxx::connection_base& conn, const std::string& node_id) {
+  release_leadership(conn);
+  pqxx::nontransaction tx{conn};
   tx.exec_params0(kDeleteNode, node_id);
 }
 

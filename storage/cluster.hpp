@@ -89,6 +89,9 @@ std::vector<std::string> fence_stale_nodes(pqxx::connection_base& conn, const st
 /// limit). serve() exports it as PGAPPNAME before opening any connection.
 std::string process_application_name(const std::string& node_id);
 
+/// Releases the leader lock if this session holds it (a no-op otherwise).
+void release_leadership(pqxx::connection_base& conn);
+
 /// Clean stop: releases the leader lock if this session holds it and deletes
 /// the node's row, so the next leader can take over at once.
 void deregister(pqxx::connection_base& conn, const std::string& node_id);
