@@ -53,6 +53,7 @@ using head_atom = caf::atom_constant<caf::atom("head")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 
 using event_list = std::vector<storage::change_event>;
 
@@ -88,13 +89,16 @@ using head_list = std::vector<std::pair<std::string, std::int64_t>>;
 ///   peerdown id        the link to peer `id` is gone
 ///   recheck            re-read the heads of active households and backfill
 ///                      what was missed (sent by peers when they link up)
+///   revoke a, remote   drop account a's cached sessions here (and, when
+///                      the revoke is local, on every peer)
 using notifier_actor = caf::typed_actor<
     caf::reacts_to<publish_atom, storage::change_event>,
     caf::reacts_to<forward_atom, storage::change_event>,
     caf::replies_to<subscribe_atom, std::string, connection_actor>::with<std::int64_t>,
     caf::reacts_to<peer_up_atom, std::string, caf::actor>,
     caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
-    caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>>;
+    caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
+    caf::reacts_to<revoke_atom, std::string, bool>>;
 
 /// Periodic housekeeping (session expiry). Runs its tasks only while this
 /// node leads, each run fenced by the leadership term: `leading` (from the

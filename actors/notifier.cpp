@@ -29,6 +29,7 @@ struct notifier_state {
   // Peer node id → its notifier (remote), while the link is up.
   std::map<std::string, notifier_actor> peers;
   runtime_counters* counters = nullptr;
+  cache_actor cache;  // invalid when there is no read cache
   bool recheck_queued = false;
   bool recheck_again = false;  // asked for while one was under way
 };
@@ -74,8 +75,9 @@ void recheck(self_ptr self) {
 
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
                                        std::chrono::milliseconds gap_wait,
-                                       runtime_counters* counters) {
+                                       runtime_counters* counters, cache_actor cache) {
   self->state.db = db;
+  self->state.cache = cache;
   self->state.counters = counters;
   self->state.gap_wait = gap_wait;
   // Stopping the notifier stops every session and connection it knows, so
@@ -125,10 +127,24 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
         }
         deliver_local(self, std::move(e));
       },
-      [=](forward_atom, storage::change_event& e) { deliver_local(self, std::move(e)); },
+      [=](forward_atom, storage::change_event& e) {
+        // A peer's commit: this node's cached lists of the household are stale.
+        if (auto& c = self->state.cache) self->send(c, invalidate_atom::value, e.household_id);
+        deliver_local(self, std::move(e));
+      },
+      [=](revoke_atom, const std::string& account, bool remote) {
+        auto& st = self->state;
+        // A local revoke reached the cache already (actor_runtime::revoke_account).
+        if (remote && st.cache) self->send(st.cache, revoke_atom::value, account);
+        if (!remote)
+          for (const auto& [id, peer] : st.peers)
+            self->send(peer, revoke_atom::value, account, true);
+      },
       [=](peer_up_atom, const std::string& node, const caf::actor& peer) {
         auto handle = caf::actor_cast<notifier_actor>(peer);
         self->state.peers[node] = handle;
+        // Invalidations the peer sent while unlinked never arrived.
+        if (auto& c = self->state.cache) self->send(c, flush_atom::value);
         // Commits the peer made before it knew us were never sent here, and
         // ours before we knew it never went there: both sides re-read heads
         // now that events flow (the peer when our recheck request arrives).
@@ -137,6 +153,7 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
       },
       [=](peer_down_atom, const std::string& node) {
         self->state.peers.erase(node);
+        if (auto& c = self->state.cache) self->send(c, flush_atom::value);
         recheck(self);
         for (auto delay : kRecheckAfterLoss) self->delayed_send(self, delay, recheck_atom::value);
       },
@@ -178,8 +195,9 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
 }  // namespace
 
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
-                              std::chrono::milliseconds gap_wait, runtime_counters* counters) {
-  return sys.spawn(notifier, db, gap_wait, counters);
+                              std::chrono::milliseconds gap_wait, runtime_counters* counters,
+                              cache_actor cache) {
+  return sys.spawn(notifier, db, gap_wait, counters, std::move(cache));
 }
 
 }  // namespace hearth::actors

@@ -13,6 +13,7 @@
 
 #include <chrono>
 
+#include "actors/cache.hpp"
 #include "actors/messages.hpp"
 #include "actors/stats.hpp"
 
@@ -23,8 +24,12 @@ class pool;
 namespace hearth::actors {
 
 /// `counters` (may be null) gets the forwarded events, the number of active
-/// households and samples of the notifier's mailbox size.
+/// households and samples of the notifier's mailbox size. `cache` (may be
+/// invalid: no read cache) gets an invalidation for every event a peer
+/// forwards, a flush whenever a peer link comes up or goes down, and the
+/// revokes of peers.
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
-                              std::chrono::milliseconds gap_wait, runtime_counters* counters);
+                              std::chrono::milliseconds gap_wait, runtime_counters* counters,
+                              cache_actor cache);
 
 }  // namespace hearth::actors

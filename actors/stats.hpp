@@ -19,6 +19,13 @@ struct runtime_counters {
   // is iterating; the sanitizer run caught it.)
   std::atomic<std::int64_t> notifier_mailbox{0};
   std::atomic<std::size_t> households_active{0};  // household sessions on this node
+  // Read cache (actors/cache.hpp).
+  std::atomic<std::uint64_t> cache_hits{0};    // list reads answered from memory
+  std::atomic<std::uint64_t> cache_misses{0};  // household lists read from the database
+  std::atomic<std::uint64_t> cache_evictions{0};
+  std::atomic<std::uint64_t> cache_invalidations{0};
+  std::atomic<std::size_t> cache_bytes{0};  // held now (estimate)
+  std::atomic<std::size_t> cache_entries{0};
 };
 
 }  // namespace hearth::actors

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "actors/cache.hpp"
 #include "actors/cluster.hpp"
 #include "actors/connection.hpp"
 #include "actors/election.hpp"
@@ -54,7 +55,8 @@ std::string rfc3339_now() {
 
 struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
-    notifier = spawn_notifier(system, &db, options.gap_wait, &counters);
+    if (options.cache_bytes > 0) cache = spawn_cache(system, &db, options.cache_bytes, &counters);
+    notifier = spawn_notifier(system, &db, options.gap_wait, &counters, cache);
     scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval);
     election_options eo;
     eo.database_url = options.database_url;
@@ -87,6 +89,7 @@ struct actor_runtime::impl {
     caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(notifier, caf::exit_reason::user_shutdown);
+    if (cache) caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
   }
 
   runtime_options options;
@@ -99,6 +102,7 @@ struct actor_runtime::impl {
   std::unique_ptr<election> elect;
   caf::actor_system_config cfg;
   caf::actor_system system;
+  cache_actor cache;  // invalid when cache_bytes == 0
   notifier_actor notifier;
   scheduler_actor scheduler;
   cluster_actor cluster;
@@ -117,9 +121,29 @@ actor_runtime::actor_runtime(runtime_options options, storage::pool& db)
 actor_runtime::~actor_runtime() { stop(); }
 
 void actor_runtime::publish(const storage::change_event& e) {
+  // Before the notifier and before the write's response: the writer's next
+  // read is enqueued after this invalidation (one mailbox, FIFO).
+  if (impl_->cache) caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id);
   ++impl_->counters.notifier_mailbox;
   caf::anon_send(impl_->notifier, publish_atom::value, e);
 }
+
+void actor_runtime::read_list(list_query q, list_callback done) {
+  if (!impl_->cache) {
+    list_result r;
+    r.result = list_result::outcome::unavailable;
+    return done(std::move(r));
+  }
+  caf::anon_send(impl_->cache, lookup_atom::value, cache_request{std::move(q), std::move(done)});
+}
+
+void actor_runtime::revoke_account(const std::string& account_id) {
+  // The local cache at once (before the caller's response), peers via the notifier.
+  if (impl_->cache) caf::anon_send(impl_->cache, revoke_atom::value, account_id);
+  caf::anon_send(impl_->notifier, revoke_atom::value, account_id, false);
+}
+
+bool actor_runtime::caching() const { return static_cast<bool>(impl_->cache); }
 
 void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
                                 std::vector<stream_start> start) {

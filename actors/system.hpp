@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,12 +18,33 @@
 #include "actors/stats.hpp"
 #include "http/event_sink.hpp"
 #include "storage/events.hpp"
+#include "storage/tables.hpp"
 
 namespace hearth::storage {
 class pool;
-}
+struct table_spec;
+}  // namespace hearth::storage
 
 namespace hearth::actors {
+
+/// A list read served by the cache actor (GET <table path>).
+struct list_query {
+  std::string session_key;                     // bearer key or cookie
+  const storage::table_spec* table = nullptr;  // static lifetime
+  std::optional<std::string> household;        // authHouseholdID filter (lower-case UUID)
+  std::optional<std::string> updated_after;    // normalised RFC 3339 UTC (utc_timestamp)
+};
+
+/// Its answer: ok with the view, or unauthorized (unknown or expired key:
+/// 401), or unavailable (the database could not be read: 503).
+struct list_result {
+  enum class outcome { ok, unauthorized, unavailable };
+  outcome result = outcome::ok;
+  storage::list_view view;
+};
+
+/// Called once with the answer, on an actor thread.
+using list_callback = std::function<void(list_result)>;
 
 struct runtime_options {
   int threads = 2;                              // CAF scheduler threads
@@ -38,6 +60,8 @@ struct runtime_options {
   std::string http_addr;                // registered for operators
   std::chrono::milliseconds cluster_heartbeat{250};
   std::chrono::milliseconds cluster_stale{3'000};
+  // Read cache (actors/cache.hpp): its memory bound in bytes; 0 = no cache.
+  std::size_t cache_bytes = 64u << 20;
 };
 
 class actor_runtime {
@@ -54,6 +78,19 @@ class actor_runtime {
   /// Hands a committed change event to the notifier (after the commit); it
   /// reaches local streams and every linked peer node.
   void publish(const storage::change_event& e);
+
+  /// Answers a list read from the cache actor: session, membership and the
+  /// household lists come from memory, read from the database (on the pool)
+  /// only on a miss. A writer reads its own writes: publish() invalidates
+  /// before the write's response is sent. Requires cache_bytes > 0.
+  void read_list(list_query q, list_callback done);
+
+  /// Drops every cached session of `account_id` on this node and on every
+  /// linked peer: after sign-out and membership changes.
+  void revoke_account(const std::string& account_id);
+
+  /// True when the read cache is on (cache_bytes > 0).
+  bool caching() const;
 
   /// Starts the connection actor of a new SSE stream, delivering each
   /// household's events after its `start` (see plan_stream_start).

@@ -68,8 +68,9 @@ void signin(services& s, const http::request& req, http::responder respond) {
 void signout(services& s, const http::request& req, http::responder respond) {
   run_authenticated(
       s, req, std::move(respond),
-      [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+      [&s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
         storage::delete_session(conn, who.session_id);
+        s.actors.revoke_account(who.account_id);  // cached sessions, on every node
         auto r = http::ok(200, rid, kSession, {});
         r.headers.emplace_back("Set-Cookie",
                                "hearth_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");

@@ -27,9 +27,10 @@ void create_household(services& s, const http::request& req, http::responder res
   in.reject_unknown();
   run_authenticated(
       s, req, std::move(respond),
-      [=, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-        return http::ok(201, rid, kHousehold,
-                        {to_json(storage::create_household(conn, who.account_id, name))});
+      [=, &s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        auto h = storage::create_household(conn, who.account_id, name);
+        s.actors.revoke_account(who.account_id);  // its cached household list grew
+        return http::ok(201, rid, kHousehold, {to_json(h)});
       });
 }
 
@@ -56,8 +57,9 @@ void add_member(services& s, const http::request& req, http::responder respond) 
   in.reject_unknown();
   run_authenticated(
       s, req, std::move(respond),
-      [=, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+      [=, &s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
         auto m = storage::add_member(conn, who.account_id, household_id, email, permissions);
+        s.actors.revoke_account(m.account_id);  // its cached household list grew
         return http::ok(201, rid, kMember,
                         {boost::json::object{{"authHouseholdID", m.household_id},
                                              {"authAccountID", m.account_id},

@@ -177,6 +177,21 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          static_cast<double>(c.notifier_mailbox.load()));
   metric(out, "hearth_household_sessions", "gauge", "Household session actors on this node",
          static_cast<double>(c.households_active.load()));
+  metric(out, "hearth_cache_hits_total", "counter", "List reads answered from the read cache",
+         static_cast<double>(c.cache_hits.load()));
+  metric(out, "hearth_cache_misses_total", "counter",
+         "Household lists the read cache had to read from the database",
+         static_cast<double>(c.cache_misses.load()));
+  metric(out, "hearth_cache_evictions_total", "counter",
+         "Entries dropped by the read cache's memory bound (LRU)",
+         static_cast<double>(c.cache_evictions.load()));
+  metric(out, "hearth_cache_invalidations_total", "counter",
+         "Household invalidations received by the read cache (local and peer writes)",
+         static_cast<double>(c.cache_invalidations.load()));
+  metric(out, "hearth_cache_bytes", "gauge", "Memory held by the read cache (estimate)",
+         static_cast<double>(c.cache_bytes.load()));
+  metric(out, "hearth_cache_entries", "gauge", "Sessions and household lists in the read cache",
+         static_cast<double>(c.cache_entries.load()));
   auto pool = s.db.stats();
   metric(out, "hearth_db_pool_connections", "gauge", "Database pool connections",
          static_cast<double>(pool.size));

@@ -124,6 +124,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   ro.http_addr = host + ":" + std::to_string(bound);
   ro.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
   ro.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
+  ro.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
   actors::actor_runtime actors(ro, db);
 
   services s{cfg, db, actors, id, obs, server};

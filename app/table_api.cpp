@@ -7,10 +7,13 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 
 #include "app/api.hpp"
+#include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
 #include "storage/tables.hpp"
 
@@ -45,8 +48,17 @@ storage::values read_values(http::json_object_reader& in, const table_spec& t, b
       case column_type::date: {
         auto d = in.string(c.json, true, 0, 0);
         if (!http::is_iso_date(*d))
-          throw http::input_error(c.json + ": must be a date YYYY-MM-DD or null");
+          throw http::input_error(c.json + ": must be a date YYYY-MM-DD" +
+                                  (c.nullable ? " or null" : ""));
         v[c.json] = d;
+        break;
+      }
+      case column_type::timestamp: {
+        auto ts = http::utc_timestamp(*in.string(c.json, true, 0, 0));
+        if (!ts)
+          throw http::input_error(c.json +
+                                  ": must be an RFC 3339 UTC time such as 2026-01-02T03:04:05Z");
+        v[c.json] = ts;
         break;
       }
     }
@@ -69,17 +81,68 @@ std::optional<std::string> row_id(const http::request& req, const table_spec& t,
   return std::nullopt;
 }
 
-// Conditional list reads (DESIGN.md §2, as Homechart does; RFC 9110 §13.1.2):
-// the ETag is a hash of the listed (id, updated) pairs, and a matching
-// If-None-Match gets 304 with no body.
-http::response with_etag(http::response r, const std::string& versions,
-                         const std::string& if_none_match) {
-  auto etag = fmt::format("\"{}\"", storage::content_tag(versions));
-  r.headers.emplace_back("ETag", etag);
-  if (if_none_match == etag || if_none_match == "*") {
-    r.status = 304;
-    r.body.clear();
+// True when an If-None-Match value (RFC 9110 §13.1.2: "*" or a list of
+// entity tags, weak comparison) matches `etag` (quoted).
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  while (!if_none_match.empty()) {
+    auto comma = if_none_match.find(',');
+    auto tag = if_none_match.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    if_none_match.remove_prefix(comma + 1);
   }
+  return false;
+}
+
+// A list response (DESIGN.md §2, differential sync as Homechart does): the
+// envelope with the ETag of the list, 304 with no body when If-None-Match
+// matches it, and with updatedAfter the `dataIDs` of every current row.
+http::response list_response(const std::string& rid, const table_spec& t,
+                             const std::string& if_none_match, actors::list_result r) {
+  using outcome = actors::list_result::outcome;
+  if (r.result == outcome::unauthorized)
+    return http::error(401, rid, "session expired or unknown: sign in again");
+  if (r.result == outcome::unavailable)
+    return http::error(503, rid, "database unavailable, try again");
+  auto etag = fmt::format("\"{}\"", r.view.etag);
+  http::response out;
+  if (etag_matches(if_none_match, etag)) {
+    out.status = 304;
+  } else {
+    std::string extra;
+    if (r.view.data_ids_json) extra = R"(,"dataIDs":)" + *r.view.data_ids_json;
+    out = http::ok_serialized(200, rid, t.data_type, r.view.count, r.view.rows_json, extra);
+  }
+  out.headers.emplace_back("ETag", std::move(etag));
+  // Caches may keep it but must revalidate (the ETag makes that cheap).
+  out.headers.emplace_back("Cache-Control", "private, no-cache");
+  return out;
+}
+
+// The same answer without the read cache (cacheMiB = 0): session, households
+// and lists read from the database on the pool.
+actors::list_result list_from_database(storage::connection& conn, const actors::list_query& q) {
+  actors::list_result r;
+  auto who = storage::load_principal(conn, q.session_key);
+  if (!who) {
+    r.result = actors::list_result::outcome::unauthorized;
+    return r;
+  }
+  std::vector<std::string> households;
+  if (q.household) {
+    if (who->member_of(*q.household)) households.push_back(*q.household);
+  } else {
+    households = who->households;
+  }
+  std::vector<storage::household_list> lists;
+  lists.reserve(households.size());
+  for (const auto& h : households) lists.push_back(storage::load_household_list(conn, *q.table, h));
+  std::vector<const storage::household_list*> parts;
+  for (const auto& l : lists) parts.push_back(&l);
+  r.view = storage::make_list_view(parts, q.updated_after);
   return r;
 }
 
@@ -98,6 +161,10 @@ boost::json::object column_schema(const storage::column_spec& c) {
     case storage::column_type::date:
       o["type"] = "string";
       o["format"] = "date";
+      break;
+    case storage::column_type::timestamp:
+      o["type"] = "string";
+      o["format"] = "date-time";
       break;
   }
   if (c.nullable) o["nullable"] = true;
@@ -147,33 +214,51 @@ http::route_options table_doc(const table_spec& t, std::string summary, unsigned
 void add_table(http::route_group& r, services& s, const table_spec& t) {
   r.add({"GET", t.path,
          [&s, &t](const http::request& req, http::responder respond) {
-           std::optional<std::string> household;
+           actors::list_query q;
+           q.table = &t;
            if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
              if (!http::is_uuid(it->second))
                throw http::input_error("authHouseholdID: must be a UUID");
-             household = it->second;
+             q.household = it->second;
+             for (auto& ch : *q.household)
+               ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
            }
-           std::string if_none_match(req.header("if-none-match"));
-           run_authenticated(
-               s, req, std::move(respond),
-               [&t, household, if_none_match, rid = req.request_id](storage::connection& conn,
-                                                                    const storage::principal& who) {
-                 boost::json::array out;
-                 std::string versions;  // the (id, updated) list the ETag stands for
-                 for (auto& row : storage::list_rows(conn, t, who.account_id, household)) {
-                   versions += row["id"].as_string();
-                   versions += row["updated"].as_string();
-                   out.push_back(std::move(row));
-                 }
-                 return with_etag(http::ok(200, rid, t.data_type, std::move(out)), versions,
-                                  if_none_match);
-               });
+           if (auto it = req.query.find("updatedAfter"); it != req.query.end()) {
+             q.updated_after = http::utc_timestamp(it->second);
+             if (!q.updated_after)
+               throw http::input_error(
+                   "updatedAfter: must be an RFC 3339 UTC time such as "
+                   "2026-01-02T03:04:05.123456Z");
+           }
+           auto key = session_key(req);
+           if (!key || key->empty() || key->size() > 200)
+             return respond(http::error(401, req.request_id, ""));
+           q.session_key = std::move(*key);
+           auto finish = [&t, rid = req.request_id, inm = std::string(req.header("if-none-match")),
+                          respond](actors::list_result r) {
+             respond(list_response(rid, t, inm, std::move(r)));
+           };
+           if (s.actors.caching()) return s.actors.read_list(std::move(q), std::move(finish));
+           bool queued = s.db.submit([q = std::move(q), finish](storage::connection& conn) {
+             actors::list_result r;
+             try {
+               r = list_from_database(conn, q);
+             } catch (const std::exception& e) {
+               log::warn("list {}: {}", q.table->sql_name, e.what());
+               r.result = actors::list_result::outcome::unavailable;
+             }
+             finish(std::move(r));
+           });
+           if (!queued) respond(http::error(503, req.request_id, "server busy, try again"));
          },
          [&t] {
            auto o = table_doc(t, "List the " + t.data_type +
-                                     " rows of the caller's households "
-                                     "(ETag / If-None-Match: 304)");
-           o.doc.query = {{"authHouseholdID", "only this household's rows"}};
+                                     " rows of the caller's households (ETag / If-None-Match: "
+                                     "304; updatedAfter: only newer rows plus dataIDs)");
+           o.doc.query = {{"authHouseholdID", "only this household's rows"},
+                          {"updatedAfter",
+                           "RFC 3339 UTC time: only rows updated after it, and dataIDs "
+                           "[{id, updated}] of every current row (differential sync)"}};
            return o;
          }()});
   r.add({"POST", t.path,

@@ -44,6 +44,7 @@ struct config {
   std::int64_t scheduler_interval_ms = 60'000;
   std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period
   std::int64_t cluster_stale_ms = 3'000;    // silent this long = dead (frozen leader deposed)
+  std::int64_t cache_mib = 64;              // read cache bound (actors/cache.hpp); 0 = off
   // Production HTTP (http/middleware.hpp, app/observability.hpp).
   std::string access_log;    // "" = off, "stdout", or a file (Apache combined format)
   std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS

@@ -28,6 +28,31 @@ response ok(unsigned status, const std::string& request_id, const std::string& d
   return make(status, request_id, data_type, std::move(values), "");
 }
 
+response ok_serialized(unsigned status, const std::string& request_id, const std::string& data_type,
+                       std::size_t total, std::string_view values_json,
+                       std::string_view extra_members) {
+  // The same members in the same order as make(); only the strings that
+  // come from outside are escaped by Boost.JSON.
+  auto rid = boost::json::serialize(boost::json::string(request_id));
+  auto type = boost::json::serialize(boost::json::string(data_type));
+  response r;
+  r.status = status;
+  r.body.reserve(values_json.size() + extra_members.size() + rid.size() + type.size() + 100);
+  r.body += R"({"success":true,"status":)";
+  r.body += std::to_string(status);
+  r.body += R"(,"message":"","requestID":)";
+  r.body += rid;
+  r.body += R"(,"dataType":)";
+  r.body += type;
+  r.body += R"(,"dataTotal":)";
+  r.body += std::to_string(total);
+  r.body += R"(,"dataValue":)";
+  r.body += values_json;
+  r.body += extra_members;
+  r.body += '}';
+  return r;
+}
+
 response error(unsigned status, const std::string& request_id, const std::string& message) {
   return make(status, request_id, "", {}, message.empty() ? default_message(status) : message);
 }

@@ -93,6 +93,29 @@ bool is_iso_date(std::string_view t) {
       .ok();
 }
 
+std::optional<std::string> utc_timestamp(std::string_view t) {
+  if (t.size() < 20 || !is_iso_date(t.substr(0, 10)) || (t[10] != 'T' && t[10] != 't') ||
+      t[13] != ':' || t[16] != ':')
+    return std::nullopt;
+  for (std::size_t i : {11, 12, 14, 15, 17, 18})
+    if (!std::isdigit(static_cast<unsigned char>(t[i]))) return std::nullopt;
+  auto two = [&](std::size_t pos) { return (t[pos] - '0') * 10 + (t[pos + 1] - '0'); };
+  if (two(11) > 23 || two(14) > 59 || two(17) > 59) return std::nullopt;
+  std::string fraction;
+  std::size_t pos = 19;
+  if (t[pos] == '.') {
+    ++pos;
+    while (pos < t.size() && std::isdigit(static_cast<unsigned char>(t[pos]))) fraction += t[pos++];
+    if (fraction.empty() || fraction.size() > 9) return std::nullopt;
+  }
+  auto zone = t.substr(pos);
+  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
+  fraction.resize(6, '0');  // pads, or cuts nanoseconds to microseconds
+  std::string out(t.substr(0, 19));
+  out[10] = 'T';
+  return out + "." + fraction + "Z";
+}
+
 bool is_uuid(std::string_view t) {
   if (t.size() != 36) return false;
   for (std::size_t i = 0; i < t.size(); ++i) {

@@ -55,6 +55,12 @@ class json_object_reader {
 /// True for "YYYY-MM-DD" naming a real calendar date.
 bool is_iso_date(std::string_view text);
 
+/// An RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (or "+00:00"),
+/// normalised to hearth's form "YYYY-MM-DDTHH:MM:SS.ffffffZ" (fraction cut
+/// to microseconds, PostgreSQL's precision); nullopt when malformed, not UTC
+/// or not a real date and time.
+std::optional<std::string> utc_timestamp(std::string_view text);
+
 /// True for a canonical UUID text (8-4-4-4-12 hex digits).
 bool is_uuid(std::string_view text);
 

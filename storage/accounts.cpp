@@ -1,5 +1,7 @@
 #include "storage/accounts.hpp"
 
+#include <algorithm>
+
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
 
@@ -19,6 +21,11 @@ constexpr const char* kInsertSession =
     "VALUES ($1, $2, now() + $3 * interval '1 millisecond') RETURNING id, hearth_ts(expires)";
 constexpr const char* kSelectSession =
     "SELECT auth_account_id, id FROM auth_session WHERE key_hash = $1 AND expires > now()";
+constexpr const char* kSelectGrant =
+    "SELECT auth_account_id, id, (extract(epoch FROM expires) * 1000)::bigint FROM auth_session "
+    "WHERE key_hash = $1 AND expires > now()";
+constexpr const char* kSelectMemberships =
+    "SELECT auth_household_id FROM auth_household_member WHERE auth_account_id = $1";
 constexpr const char* kDeleteSession = "DELETE FROM auth_session WHERE id = $1";
 constexpr const char* kExpireSessions = "DELETE FROM auth_session WHERE expires <= now()";
 
@@ -79,6 +86,23 @@ std::optional<principal> authenticate(pqxx::connection_base& conn, const std::st
   auto r = tx.exec_params(kSelectSession, key_hash);
   if (r.empty()) return std::nullopt;
   return principal{r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+}
+
+bool principal_grant::member_of(const std::string& household_id) const {
+  return std::binary_search(households.begin(), households.end(), household_id);
+}
+
+std::optional<principal_grant> load_principal(pqxx::connection_base& conn, const std::string& key) {
+  pqxx::read_transaction tx{conn};
+  pqxx::binarystring key_hash(session_key_hash(key));
+  auto r = tx.exec_params(kSelectGrant, key_hash);
+  if (r.empty()) return std::nullopt;
+  principal_grant g{
+      r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::int64_t>(), {}};
+  for (const auto& m : tx.exec_params(kSelectMemberships, g.account_id))
+    g.households.push_back(m[0].as<std::string>());
+  std::sort(g.households.begin(), g.households.end());  // for member_of()
+  return g;
 }
 
 void delete_session(pqxx::connection_base& conn, const std::string& session_id) {

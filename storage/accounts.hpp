@@ -7,6 +7,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 namespace hearth::storage {
 
@@ -38,6 +39,22 @@ session sign_in(pqxx::connection_base& conn, const std::string& email, const std
 
 /// The principal of an unexpired session key, or nullopt.
 std::optional<principal> authenticate(pqxx::connection_base& conn, const std::string& key);
+
+/// What the read cache (actors/cache.hpp) keeps per session key: the
+/// principal, when the session expires (ms since the Unix epoch) and the ids
+/// of the account's households, sorted.
+struct principal_grant {
+  std::string account_id, session_id;
+  std::int64_t expires_ms = 0;
+  std::vector<std::string> households;
+
+  /// True when `household_id` is one of the account's households.
+  bool member_of(const std::string& household_id) const;
+};
+
+/// The grant of an unexpired session key, or nullopt (two reads in one
+/// read-only transaction).
+std::optional<principal_grant> load_principal(pqxx::connection_base& conn, const std::string& key);
 
 /// Ends a session (sign out).
 void delete_session(pqxx::connection_base& conn, const std::string& session_id);

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+
+#include "storage/crypto.hpp"
 #include "storage/errors.hpp"
 #include "storage/households.hpp"
 
@@ -15,7 +19,9 @@ std::string select_list(const table_spec& t, const std::string& alias) {
       "{0}.id, {0}.auth_household_id, hearth_ts({0}.created), "
       "hearth_ts({0}.updated)",
       alias);
-  for (const auto& c : t.columns) s += fmt::format(", {}.{}", alias, c.sql);
+  for (const auto& c : t.columns)
+    s += c.type == column_type::timestamp ? fmt::format(", hearth_ts({}.{})", alias, c.sql)
+                                          : fmt::format(", {}.{}", alias, c.sql);
   return s;
 }
 
@@ -90,6 +96,14 @@ write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
   return out;
 }
 
+// A CHECK constraint of the table broke: the table's message as a 400.
+[[noreturn]] void rethrow_check(const table_spec& t, const pqxx::check_violation& e) {
+  std::string what = e.what();
+  for (const auto& c : t.checks)
+    if (what.find(c.constraint) != std::string::npos) throw domain_error(errc::invalid, c.message);
+  throw domain_error(errc::invalid, fmt::format("{}: invalid values", t.data_type));
+}
+
 }  // namespace
 
 const table_spec& shop_item_table() {
@@ -111,9 +125,136 @@ const table_spec& plan_task_table() {
   return t;
 }
 
+namespace {
+
+const table_spec& shop_list_table() {
+  static const table_spec t{"shop_list",
+                            "ShopList",
+                            "/api/v1/shop/lists",
+                            {{"name", "name", column_type::text, true, false, 200, 1}}};
+  return t;
+}
+
+const table_spec& shop_category_table() {
+  static const table_spec t{"shop_category",
+                            "ShopCategory",
+                            "/api/v1/shop/categories",
+                            {{"name", "name", column_type::text, true, false, 200, 1}}};
+  return t;
+}
+
+const table_spec& plan_project_table() {
+  static const table_spec t{"plan_project",
+                            "PlanProject",
+                            "/api/v1/plan/projects",
+                            {{"name", "name", column_type::text, true, false, 200, 1},
+                             {"done", "done", column_type::boolean, false, false, 0, 0}}};
+  return t;
+}
+
+const table_spec& calendar_event_table() {
+  static const table_spec t{
+      "calendar_event",
+      "CalendarEvent",
+      "/api/v1/calendar/events",
+      {{"name", "name", column_type::text, true, false, 200, 1},
+       {"startsAt", "starts_at", column_type::timestamp, true, false, 0, 0},
+       {"endsAt", "ends_at", column_type::timestamp, true, false, 0, 0},
+       {"allDay", "all_day", column_type::boolean, false, false, 0, 0},
+       {"details", "details", column_type::text, false, false, 10'000, 0}},
+      {{"calendar_event_ends_after_start", "endsAt: must not be before startsAt"}}};
+  return t;
+}
+
+const table_spec& notes_page_table() {
+  static const table_spec t{"notes_page",
+                            "NotesPage",
+                            "/api/v1/notes/pages",
+                            {{"name", "name", column_type::text, true, false, 200, 1},
+                             // Markdown, at most 64 KiB.
+                             {"body", "body", column_type::text, false, false, 65'536, 0}}};
+  return t;
+}
+
+}  // namespace
+
 const std::vector<const table_spec*>& household_tables() {
-  static const std::vector<const table_spec*> all = {&shop_item_table(), &plan_task_table()};
+  static const std::vector<const table_spec*> all = {
+      &shop_item_table(),    &shop_list_table(),      &shop_category_table(), &plan_task_table(),
+      &plan_project_table(), &calendar_event_table(), &notes_page_table()};
   return all;
+}
+
+household_list load_household_list(pqxx::connection_base& conn, const table_spec& t,
+                                   const std::string& household_id) {
+  pqxx::read_transaction tx{conn};
+  auto sql =
+      fmt::format("SELECT {} FROM {} t WHERE t.auth_household_id = $1 ORDER BY t.created, t.id",
+                  select_list(t, "t"), t.sql_name);
+  household_list out;
+  out.household_id = household_id;
+  std::string versions;
+  out.rows_json = "[";
+  for (const auto& r : tx.exec_params(sql, household_id)) {
+    auto rec = to_record(t, r);
+    listed_row row;
+    row.id = rec["id"].as_string().c_str();
+    row.updated = rec["updated"].as_string().c_str();
+    row.sort_key = std::string(rec["created"].as_string().c_str()) + row.id;
+    row.json = boost::json::serialize(rec);
+    versions += row.id;
+    versions += row.updated;
+    if (out.rows_json.size() > 1) out.rows_json += ',';
+    out.rows_json += row.json;
+    out.bytes += sizeof(listed_row) + row.sort_key.size() + row.id.size() + row.updated.size() +
+                 2 * row.json.size();
+    out.rows.push_back(std::move(row));
+  }
+  out.rows_json += ']';
+  out.etag = content_tag(versions);
+  out.bytes +=
+      sizeof(household_list) + out.rows_json.size() + household_id.size() + out.etag.size();
+  return out;
+}
+
+list_view make_list_view(const std::vector<const household_list*>& parts,
+                         const std::optional<std::string>& updated_after) {
+  list_view v;
+  // The common case, one household and no filter: the list as cached.
+  if (parts.size() == 1 && !updated_after) {
+    v.rows_json = parts[0]->rows_json;
+    v.count = parts[0]->rows.size();
+    v.etag = parts[0]->etag;
+    return v;
+  }
+  std::vector<const listed_row*> rows;
+  std::string tags;
+  for (const auto* p : parts) {
+    for (const auto& r : p->rows) rows.push_back(&r);
+    tags += p->household_id;
+    tags += p->etag;
+  }
+  if (parts.size() > 1)
+    std::stable_sort(rows.begin(), rows.end(), [](const listed_row* a, const listed_row* b) {
+      return a->sort_key < b->sort_key;
+    });
+  if (updated_after) tags += "|" + *updated_after;
+  v.etag = parts.size() == 1 && !updated_after ? parts[0]->etag : content_tag(tags);
+  v.rows_json = "[";
+  std::string ids = "[";
+  for (const auto* r : rows) {
+    if (updated_after) {
+      if (ids.size() > 1) ids += ',';
+      ids += fmt::format(R"({{"id":"{}","updated":"{}"}})", r->id, r->updated);
+      if (r->updated <= *updated_after) continue;
+    }
+    if (v.rows_json.size() > 1) v.rows_json += ',';
+    v.rows_json += r->json;
+    ++v.count;
+  }
+  v.rows_json += ']';
+  if (updated_after) v.data_ids_json = ids + "]";
+  return v;
 }
 
 std::vector<record> list_rows(pqxx::connection_base& conn, const table_spec& t,
@@ -155,8 +296,12 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
   params.insert(params.begin(), household_id);
   auto sql = fmt::format("INSERT INTO {0} AS t (auth_household_id{1}) VALUES ($1{2}) RETURNING {3}",
                          t.sql_name, names, placeholders, select_list(t, "t"));
-  auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-  return finish(tx, t, r, "create");
+  try {
+    auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
+    return finish(tx, t, r, "create");
+  } catch (const pqxx::check_violation& e) {
+    rethrow_check(t, e);
+  }
 }
 
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
@@ -170,8 +315,12 @@ write_result update_row(pqxx::connection_base& conn, const table_spec& t,
       "UPDATE {0} AS t SET {1}{2}updated = greatest(now(), t.updated + interval '1 microsecond') "
       "WHERE id = $1 RETURNING {3}",
       t.sql_name, assignments, assignments.empty() ? "" : ", ", select_list(t, "t"));
-  auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-  return finish(tx, t, r, "update");
+  try {
+    auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
+    return finish(tx, t, r, "update");
+  } catch (const pqxx::check_violation& e) {
+    rethrow_check(t, e);
+  }
 }
 
 write_result delete_row(pqxx::connection_base& conn, const table_spec& t,

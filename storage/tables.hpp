@@ -19,7 +19,9 @@
 
 namespace hearth::storage {
 
-enum class column_type { text, boolean, date };
+/// text: UTF-8 string; boolean; date: "YYYY-MM-DD"; timestamp: RFC 3339
+/// UTC, returned as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (timestamptz in SQL).
+enum class column_type { text, boolean, date, timestamp };
 
 /// One writable column.
 struct column_spec {
@@ -32,18 +34,70 @@ struct column_spec {
   std::size_t min_length = 0;  // text only
 };
 
-/// One household-owned table.
+/// A table-level rule enforced by a CHECK constraint of its migration; a
+/// write that violates it gets domain_error(invalid, message): a 400.
+struct check_spec {
+  std::string constraint;  // "calendar_event_ends_after_start"
+  std::string message;     // "endsAt: must not be before startsAt"
+};
+
+/// One household-owned table. Adding one is this declaration (in
+/// household_tables()) plus its migration; routes, validation, permissions,
+/// SQL, change events, caching, OpenAPI schemas and the generic tests'
+/// fixtures all follow from it.
 struct table_spec {
   std::string sql_name;   // "shop_item"
   std::string data_type;  // "ShopItem" (envelope dataType)
   std::string path;       // "/api/v1/shop/items"
   std::vector<column_spec> columns;
+  std::vector<check_spec> checks = {};
 };
 
 /// The household tables of this build.
 const table_spec& shop_item_table();
 const table_spec& plan_task_table();
 const std::vector<const table_spec*>& household_tables();
+
+/// One listed row, serialised once: `sort_key` orders rows across
+/// households as the API does (created, then id).
+struct listed_row {
+  std::string sort_key, id, updated, json;
+};
+
+/// Every row of one household in one table, serialised: what the read cache
+/// (actors/cache.hpp) keeps per (household, table). `rows_json` is the JSON
+/// array text; `etag` a content tag of the (id, updated) list; `bytes` an
+/// estimate of the memory it holds.
+struct household_list {
+  std::string household_id;
+  std::vector<listed_row> rows;
+  std::string rows_json;
+  std::string etag;
+  std::size_t bytes = 0;
+};
+
+/// Reads one household's rows of `t`, oldest first (no membership check: the
+/// caller has authorised the household).
+household_list load_household_list(pqxx::connection_base& conn, const table_spec& t,
+                                   const std::string& household_id);
+
+/// A list response body's parts: `rows_json` (JSON array), its row count,
+/// the strong ETag value (without quotes), and with `updated_after` only the
+/// rows updated after it plus `data_ids_json`, the JSON array
+/// [{"id","updated"}] of every current row (DESIGN.md §2, as Homechart's
+/// dataIDs: a client drops the rows it holds that are not listed).
+struct list_view {
+  std::string rows_json;
+  std::size_t count = 0;
+  std::string etag;
+  std::optional<std::string> data_ids_json;
+};
+
+/// Merges the lists of several households (ordered by created, id) and
+/// filters by `updated_after` ("YYYY-MM-DDTHH:MM:SS.ffffffZ", compared as
+/// text, which orders like time in this fixed format).
+list_view make_list_view(const std::vector<const household_list*>& parts,
+                         const std::optional<std::string>& updated_after);
 
 /// A row as its JSON object (what the API returns).
 using record = boost::json::object;

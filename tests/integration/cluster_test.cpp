@@ -534,5 +534,50 @@ TEST_F(ClusterTest, sigterm_of_the_leader_hands_over_within_1s_and_removes_its_r
   EXPECT_TRUE(linked(10s));
 }
 
+// ------------------------------------------------------------------------ (g)
+
+TEST_F(ClusterTest, cached_reads_on_one_node_follow_writes_revokes_and_memberships_on_another) {
+  ASSERT_TRUE(linked(20s));
+  auto owner = new_user("cache-owner", "node-a");
+  auto joiner = new_user("cache-joiner", "node-a");
+  const auto hh = create_household("node-a", owner.key, "Shared");
+  const std::string target = "/api/v1/shop/items?authHouseholdID=" + hh;
+  auto count_on = [&](const std::string& node, const std::string& key) -> int {
+    auto res = http(node).request_as(key, "GET", target);
+    if (res.status != 200) return -static_cast<int>(res.status);
+    return static_cast<int>(res.json().as_object().at("dataValue").as_array().size());
+  };
+  auto wait_count = [&](const std::string& node, const std::string& key, int want) {
+    const auto deadline = clock_type::now() + 3s;
+    int got = count_on(node, key);
+    while (got != want && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+      got = count_on(node, key);
+    }
+    return got;
+  };
+  // node-b caches the (empty) list, then node-a writes: node-b's cache is
+  // invalidated by the forwarded event, not by a timeout.
+  ASSERT_EQ(count_on("node-b", owner.key), 0);
+  ASSERT_EQ(count_on("node-b", owner.key), 0);
+  for (int i = 1; i <= 5; ++i) {
+    create_item("node-a", owner.key, hh, "w" + std::to_string(i));
+    const auto written = clock_type::now();
+    EXPECT_EQ(wait_count("node-b", owner.key, i), i) << "node-b's cached list after write " << i;
+    EXPECT_LT(clock_type::now() - written, 2s);
+  }
+  // A membership added on node-a shows on node-c, where the joiner's
+  // session (with no household) was cached.
+  ASSERT_EQ(count_on("node-c", joiner.key), 0);
+  auto added = http("node-a").request_as(
+      owner.key, "POST", "/api/v1/auth/households/" + hh + "/members",
+      json::serialize(json::object{{"emailAddress", joiner.email}, {"permissions", "view"}}));
+  ASSERT_EQ(added.status, 201u) << added.body;
+  EXPECT_EQ(wait_count("node-c", joiner.key, 5), 5);
+  // Signing out on node-a ends the key on node-b too.
+  ASSERT_EQ(http("node-a").request_as(owner.key, "DELETE", "/api/v1/auth/signin").status, 200u);
+  EXPECT_EQ(wait_count("node-b", owner.key, -401), -401);
+}
+
 }  // namespace
 }  // namespace hearth::testing

@@ -1,0 +1,357 @@
+#include "actors/cache.hpp"
+
+#include <chrono>
+#include <list>
+#include <map>
+#include <unordered_map>
+#include <utility>
+
+#include "config/logging.hpp"
+#include "storage/accounts.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::actors {
+namespace {
+
+/// Entries in least-recently-used order with their sizes in bytes.
+template <class V>
+class lru {
+ public:
+  V* find(const std::string& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second.pos);
+    return &it->second.value;
+  }
+
+  void put(const std::string& key, V value, std::size_t bytes) {
+    erase(key);
+    order_.push_front(key);
+    map_.emplace(key, slot{std::move(value), bytes, order_.begin()});
+    bytes_ += bytes;
+  }
+
+  bool erase(const std::string& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return false;
+    bytes_ -= it->second.bytes;
+    order_.erase(it->second.pos);
+    map_.erase(it);
+    return true;
+  }
+
+  template <class Predicate>
+  void erase_if(Predicate p) {
+    for (auto it = map_.begin(); it != map_.end();) {
+      if (p(it->second.value)) {
+        bytes_ -= it->second.bytes;
+        order_.erase(it->second.pos);
+        it = map_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  /// Drops the least recently used entry; false when empty.
+  bool evict_oldest() {
+    if (order_.empty()) return false;
+    erase(std::string(order_.back()));
+    return true;
+  }
+
+  void clear() {
+    map_.clear();
+    order_.clear();
+    bytes_ = 0;
+  }
+
+  std::size_t bytes() const { return bytes_; }
+  std::size_t size() const { return map_.size(); }
+
+ private:
+  struct slot {
+    V value;
+    std::size_t bytes;
+    std::list<std::string>::iterator pos;
+  };
+  std::list<std::string> order_;
+  std::unordered_map<std::string, slot> map_;
+  std::size_t bytes_ = 0;
+};
+
+using list_ptr = std::shared_ptr<const storage::household_list>;
+
+struct cached_grant {
+  storage::principal_grant grant;
+  std::chrono::steady_clock::time_point loaded;
+};
+
+// A session is re-read at least this often even without a revoke, a safety
+// net for revokes lost with a peer link (links that drop also flush).
+constexpr std::chrono::minutes kGrantMaxAge{5};
+
+struct cache_state {
+  static inline const char* name = "cache";
+  storage::pool* db = nullptr;
+  std::size_t max_bytes = 0;
+  runtime_counters* counters = nullptr;
+
+  lru<list_ptr> lists;       // household + '/' + table → rows
+  lru<cached_grant> grants;  // session key → grant
+  // Logical clock of invalidations: a read that started at `clock` is stored
+  // only when nothing it covers was invalidated after that.
+  std::uint64_t clock = 0;
+  std::uint64_t flushed_at = 0;
+  std::uint64_t revoked_at = 0;                                // any session revoke
+  std::unordered_map<std::string, std::uint64_t> invalidated;  // household → when
+
+  struct pending {
+    cache_request request;
+    std::optional<storage::principal_grant> who;
+    std::map<std::string, list_ptr> resolved;  // household → its list
+    bool missed = false;
+  };
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, pending> queries;
+  std::unordered_map<std::string, std::vector<std::uint64_t>> waiting_grant;  // key → queries
+  std::unordered_map<std::string, std::vector<std::uint64_t>> waiting_list;  // list key → queries
+};
+
+using self_ptr = cache_actor::stateful_pointer<cache_state>;
+
+std::string list_key(const std::string& household, const storage::table_spec& t) {
+  return household + '/' + t.sql_name;
+}
+
+std::size_t grant_bytes(const std::string& key, const storage::principal_grant& g) {
+  return 160 + key.size() + g.account_id.size() + g.session_id.size() + 64 * g.households.size();
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void publish_sizes(cache_state& st) {
+  if (!st.counters) return;
+  st.counters->cache_bytes = st.lists.bytes() + st.grants.bytes();
+  st.counters->cache_entries = st.lists.size() + st.grants.size();
+}
+
+void enforce_bound(cache_state& st) {
+  while (st.lists.bytes() + st.grants.bytes() > st.max_bytes) {
+    if (!st.lists.evict_oldest() && !st.grants.evict_oldest()) break;
+    if (st.counters) ++st.counters->cache_evictions;
+  }
+  publish_sizes(st);
+}
+
+void answer(cache_state& st, std::uint64_t id, list_result r) {
+  auto it = st.queries.find(id);
+  if (it == st.queries.end()) return;
+  auto done = std::move(it->second.request.done);
+  st.queries.erase(it);
+  try {
+    done(std::move(r));
+  } catch (const std::exception& e) {
+    log::error("cache: a list callback failed: {}", e.what());
+  }
+}
+
+void fail(cache_state& st, std::uint64_t id, list_result::outcome why) {
+  list_result r;
+  r.result = why;
+  answer(st, id, std::move(r));
+}
+
+void load_grant(self_ptr self, const std::string& key, std::uint64_t id) {
+  auto& st = self->state;
+  auto& waiters = st.waiting_grant[key];
+  waiters.push_back(id);
+  if (waiters.size() > 1) return;  // a read of this key is under way
+  cache_actor me = self;
+  auto started = st.clock;
+  bool queued = st.db->submit([me, key, started](storage::connection& conn) {
+    grant_result r;
+    try {
+      r.grant = storage::load_principal(conn, key);
+    } catch (const std::exception& e) {
+      log::warn("cache: cannot read a session: {}", e.what());
+      r.failed = true;
+    }
+    caf::anon_send(me, grant_atom::value, key, started, std::move(r));
+  });
+  if (!queued) {
+    grant_result r;
+    r.failed = true;
+    self->send(me, grant_atom::value, key, started, std::move(r));
+  }
+}
+
+void load_list(self_ptr self, const std::string& household, const storage::table_spec& t,
+               std::uint64_t id) {
+  auto& st = self->state;
+  auto key = list_key(household, t);
+  auto& waiters = st.waiting_list[key];
+  waiters.push_back(id);
+  if (waiters.size() > 1) return;
+  if (st.counters) ++st.counters->cache_misses;
+  cache_actor me = self;
+  auto started = st.clock;
+  const storage::table_spec* table = &t;
+  bool queued = st.db->submit([me, key, household, table, started](storage::connection& conn) {
+    list_load r;
+    try {
+      r.list = std::make_shared<const storage::household_list>(
+          storage::load_household_list(conn, *table, household));
+    } catch (const std::exception& e) {
+      log::warn("cache: cannot read {} of household {}: {}", table->sql_name, household, e.what());
+    }
+    caf::anon_send(me, loaded_list_atom::value, key, started, std::move(r));
+  });
+  if (!queued) self->send(me, loaded_list_atom::value, key, started, list_load{});
+}
+
+// Answers query `id` when everything it needs is known; otherwise starts
+// the reads it lacks (the answer then comes from their completion).
+void advance(self_ptr self, std::uint64_t id) {
+  auto& st = self->state;
+  auto it = st.queries.find(id);
+  if (it == st.queries.end()) return;
+  auto& q = it->second;
+  const auto& query = q.request.query;
+  if (!q.who) {
+    auto* cached = st.grants.find(query.session_key);
+    if (cached && (cached->grant.expires_ms <= now_ms() ||
+                   std::chrono::steady_clock::now() - cached->loaded > kGrantMaxAge)) {
+      st.grants.erase(query.session_key);
+      cached = nullptr;
+    }
+    if (!cached) return load_grant(self, query.session_key, id);
+    q.who = cached->grant;
+  }
+  std::vector<std::string> households;
+  if (query.household) {
+    if (q.who->member_of(*query.household)) households.push_back(*query.household);
+  } else {
+    households = q.who->households;
+  }
+  bool complete = true;
+  for (const auto& h : households) {
+    if (q.resolved.count(h)) continue;
+    if (auto* cached = st.lists.find(list_key(h, *query.table))) {
+      q.resolved.emplace(h, *cached);
+      continue;
+    }
+    q.missed = true;
+    complete = false;
+    load_list(self, h, *query.table, id);
+  }
+  if (!complete) return;
+  if (st.counters && !q.missed) ++st.counters->cache_hits;
+  std::vector<const storage::household_list*> parts;
+  parts.reserve(households.size());
+  for (const auto& h : households) parts.push_back(q.resolved.at(h).get());
+  list_result r;
+  r.view = storage::make_list_view(parts, query.updated_after);
+  answer(st, id, std::move(r));
+}
+
+cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t max_bytes,
+                                 runtime_counters* counters) {
+  auto& st = self->state;
+  st.db = db;
+  st.max_bytes = max_bytes;
+  st.counters = counters;
+  // Queries still waiting when the cache stops are answered 503.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    while (!st.queries.empty())
+      fail(st, st.queries.begin()->first, list_result::outcome::unavailable);
+    self->quit(msg.reason);
+  });
+  return {
+      [=](lookup_atom, cache_request& r) {
+        auto& st = self->state;
+        auto id = st.next_id++;
+        st.queries.emplace(id, cache_state::pending{std::move(r), {}, {}, false});
+        advance(self, id);
+      },
+      [=](invalidate_atom, const std::string& household) {
+        auto& st = self->state;
+        st.invalidated[household] = ++st.clock;
+        for (const auto* t : storage::household_tables()) st.lists.erase(list_key(household, *t));
+        if (st.counters) ++st.counters->cache_invalidations;
+        publish_sizes(st);
+      },
+      [=](revoke_atom, const std::string& account) {
+        auto& st = self->state;
+        st.revoked_at = ++st.clock;
+        st.grants.erase_if([&](const cached_grant& g) { return g.grant.account_id == account; });
+        publish_sizes(st);
+      },
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flushed_at = ++st.clock;
+        st.lists.clear();
+        st.grants.clear();
+        publish_sizes(st);
+      },
+      [=](grant_atom, const std::string& key, std::uint64_t started, grant_result& r) {
+        auto& st = self->state;
+        auto waiters = std::move(st.waiting_grant[key]);
+        st.waiting_grant.erase(key);
+        if (r.grant && started >= st.revoked_at && started >= st.flushed_at) {
+          st.grants.put(key, cached_grant{*r.grant, std::chrono::steady_clock::now()},
+                        grant_bytes(key, *r.grant));
+          enforce_bound(st);
+        }
+        for (auto id : waiters) {
+          if (r.failed) {
+            fail(st, id, list_result::outcome::unavailable);
+          } else if (!r.grant) {
+            fail(st, id, list_result::outcome::unauthorized);
+          } else if (auto q = st.queries.find(id); q != st.queries.end()) {
+            q->second.who = *r.grant;
+            advance(self, id);
+          }
+        }
+      },
+      [=](loaded_list_atom, const std::string& key, std::uint64_t started, list_load& r) {
+        auto& st = self->state;
+        auto waiters = std::move(st.waiting_list[key]);
+        st.waiting_list.erase(key);
+        if (r.list) {
+          const auto& household = r.list->household_id;
+          auto inv = st.invalidated.find(household);
+          bool fresh =
+              started >= st.flushed_at && (inv == st.invalidated.end() || started >= inv->second);
+          if (fresh) {
+            st.lists.put(key, r.list, r.list->bytes);
+            enforce_bound(st);
+          }
+        }
+        // Invalidation times matter only to reads under way.
+        if (st.waiting_list.empty()) st.invalidated.clear();
+        for (auto id : waiters) {
+          if (!r.list) {
+            fail(st, id, list_result::outcome::unavailable);
+          } else if (auto q = st.queries.find(id); q != st.queries.end()) {
+            q->second.resolved.emplace(r.list->household_id, r.list);
+            advance(self, id);
+          }
+        }
+      },
+  };
+}
+
+}  // namespace
+
+cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
+                        runtime_counters* counters) {
+  return sys.spawn(cache, db, max_bytes, counters);
+}
+
+}  // namespace hearth::actors
