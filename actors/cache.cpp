@@ -232,6 +232,11 @@ void advance(self_ptr self, std::uint64_t id) {
     if (!cached) return load_grant(self, query.session_key, id);
     q.who = cached->grant;
   }
+  if (!query.table) {  // authentication only
+    list_result r;
+    r.who = std::move(q.who);
+    return answer(st, id, std::move(r));
+  }
   std::vector<std::string> households;
   if (query.household) {
     if (q.who->member_of(*query.household)) households.push_back(*query.household);
@@ -256,6 +261,7 @@ void advance(self_ptr self, std::uint64_t id) {
   for (const auto& h : households) parts.push_back(q.resolved.at(h).get());
   list_result r;
   r.view = storage::make_list_view(parts, query.updated_after);
+  r.who = std::move(q.who);
   answer(st, id, std::move(r));
 }
 

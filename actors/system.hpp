@@ -17,6 +17,7 @@
 #include "actors/cursor.hpp"
 #include "actors/stats.hpp"
 #include "http/event_sink.hpp"
+#include "storage/accounts.hpp"
 #include "storage/events.hpp"
 #include "storage/tables.hpp"
 
@@ -30,7 +31,7 @@ namespace hearth::actors {
 /// A list read served by the cache actor (GET <table path>).
 struct list_query {
   std::string session_key;                     // bearer key or cookie
-  const storage::table_spec* table = nullptr;  // static lifetime
+  const storage::table_spec* table = nullptr;  // static lifetime; null: the session only
   std::optional<std::string> household;        // authHouseholdID filter (lower-case UUID)
   std::optional<std::string> updated_after;    // normalised RFC 3339 UTC (utc_timestamp)
 };
@@ -41,6 +42,7 @@ struct list_result {
   enum class outcome { ok, unauthorized, unavailable };
   outcome result = outcome::ok;
   storage::list_view view;
+  std::optional<storage::principal_grant> who;  // the caller's session (when ok)
 };
 
 /// Called once with the answer, on an actor thread.
@@ -79,7 +81,8 @@ class actor_runtime {
   /// reaches local streams and every linked peer node.
   void publish(const storage::change_event& e);
 
-  /// Answers a list read from the cache actor: session, membership and the
+  /// Answers a list read from the cache actor (or, with q.table null, only
+  /// authenticates q.session_key: result `who`): session, membership and the
   /// household lists come from memory, read from the database (on the pool)
   /// only on a miss. A writer reads its own writes: publish() invalidates
   /// before the write's response is sent. Requires cache_bytes > 0.

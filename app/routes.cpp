@@ -59,8 +59,9 @@ std::optional<std::string> session_key(const http::request& req) {
   return std::nullopt;
 }
 
-void run_db(services& s, const http::request& req, http::responder respond, db_work work) {
-  auto rid = req.request_id;
+namespace {
+
+void run_db_as(services& s, const std::string& rid, http::responder respond, db_work work) {
   bool queued = s.db.submit([rid, respond, work = std::move(work)](storage::connection& conn) {
     try {
       respond(work(conn));
@@ -71,11 +72,35 @@ void run_db(services& s, const http::request& req, http::responder respond, db_w
   if (!queued) respond(http::error(503, rid, "server busy, try again"));
 }
 
+}  // namespace
+
+void run_db(services& s, const http::request& req, http::responder respond, db_work work) {
+  run_db_as(s, req.request_id, std::move(respond), std::move(work));
+}
+
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work) {
   auto key = session_key(req);
   if (!key || key->empty() || key->size() > 200)
     return respond(http::error(401, req.request_id, ""));
+  if (s.actors.caching()) {
+    // The session from the cache actor (memory; the database on a miss),
+    // then the work on the pool: one transaction less per request.
+    actors::list_query q;
+    q.session_key = std::move(*key);
+    return s.actors.read_list(std::move(q), [&s, rid = req.request_id, respond = std::move(respond),
+                                             work =
+                                                 std::move(work)](actors::list_result r) mutable {
+      using outcome = actors::list_result::outcome;
+      if (r.result == outcome::unauthorized)
+        return respond(http::error(401, rid, "session expired or unknown: sign in again"));
+      if (r.result == outcome::unavailable || !r.who)
+        return respond(http::error(503, rid, "database unavailable, try again"));
+      run_db_as(s, rid, std::move(respond),
+                [rid, who = storage::principal{r.who->account_id, r.who->session_id},
+                 work = std::move(work)](storage::connection& conn) { return work(conn, who); });
+    });
+  }
   run_db(s, req, std::move(respond),
          [rid = req.request_id, key = *key, work = std::move(work)](storage::connection& conn) {
            auto who = storage::authenticate(conn, key);

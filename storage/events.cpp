@@ -3,11 +3,13 @@
 namespace hearth::storage {
 namespace {
 
-constexpr const char* kNextSeq =
-    "UPDATE auth_household SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq";
-constexpr const char* kInsertEvent =
+// One statement (one round trip while the household row is locked): take the
+// next sequence number and append the outbox row.
+constexpr const char* kAppendEvent =
+    "WITH s AS (UPDATE auth_household SET event_seq = event_seq + 1 WHERE id = $1 "
+    "RETURNING event_seq) "
     "INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, updated) "
-    "VALUES ($1, $2, $3, $4, $5, $6::timestamptz)";
+    "SELECT $1, s.event_seq, $2, $3, $4, $5::timestamptz FROM s RETURNING seq";
 constexpr const char* kSelectEvents =
     "SELECT seq, table_name, row_id, operation, hearth_ts(updated) FROM change_event "
     "WHERE auth_household_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
@@ -21,8 +23,8 @@ change_event record_change(pqxx::work& tx, const std::string& household_id,
                            const std::string& table, const std::string& row_id,
                            const std::string& operation, const std::string& updated) {
   change_event e{household_id, 0, table, row_id, operation, updated};
-  e.seq = tx.exec_params1(kNextSeq, household_id)[0].as<std::int64_t>();
-  tx.exec_params0(kInsertEvent, household_id, e.seq, table, row_id, operation, updated);
+  e.seq = tx.exec_params1(kAppendEvent, household_id, table, row_id, operation, updated)[0]
+              .as<std::int64_t>();
   return e;
 }
 

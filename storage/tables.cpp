@@ -257,22 +257,6 @@ list_view make_list_view(const std::vector<const household_list*>& parts,
   return v;
 }
 
-std::vector<record> list_rows(pqxx::connection_base& conn, const table_spec& t,
-                              const std::string& account_id,
-                              const std::optional<std::string>& household_id) {
-  pqxx::read_transaction tx{conn};
-  auto sql = fmt::format(
-      "SELECT {} FROM {} t JOIN auth_household_member m ON m.auth_household_id = "
-      "t.auth_household_id "
-      "WHERE m.auth_account_id = $1 AND ($2::uuid IS NULL OR t.auth_household_id = $2::uuid) "
-      "ORDER BY t.created, t.id",
-      select_list(t, "t"), t.sql_name);
-  std::vector<record> out;
-  for (const auto& r : tx.exec_params(sql, account_id, household_id))
-    out.push_back(to_record(t, r));
-  return out;
-}
-
 record get_row(pqxx::connection_base& conn, const table_spec& t, const std::string& account_id,
                const std::string& id) {
   pqxx::read_transaction tx{conn};

@@ -112,11 +112,6 @@ struct write_result {
   change_event event;
 };
 
-/// Rows of every household of `account_id` (or only `household_id`), oldest first.
-std::vector<record> list_rows(pqxx::connection_base& conn, const table_spec& t,
-                              const std::string& account_id,
-                              const std::optional<std::string>& household_id);
-
 /// One row; domain_error(not_found) when missing or not the caller's.
 record get_row(pqxx::connection_base& conn, const table_spec& t, const std::string& account_id,
                const std::string& id);

@@ -219,6 +219,9 @@ TEST_P(sync_test, signing_out_revokes_the_key_and_new_memberships_show_at_once) 
   ASSERT_EQ(http().request_as(owner.key, "DELETE", "/api/v1/auth/signin").status, 200u);
   auto res = http().request_as(owner.key, "GET", "/api/v1/shop/items");
   check_envelope(res, 401);
+  // Writes and every other authenticated route too (they share the cache).
+  check_envelope(create_item_response(owner.key, hh, "after sign-out"), 401);
+  check_envelope(http().request_as(owner.key, "GET", "/api/v1/auth/households"), 401);
   check_envelope(http().request_as("not-a-key", "GET", "/api/v1/shop/items"), 401);
   check_envelope(http().request("GET", "/api/v1/shop/items"), 401);
 }
