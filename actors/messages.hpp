@@ -54,6 +54,7 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using cron_atom = caf::atom_constant<caf::atom("cron")>;
 
 using event_list = std::vector<storage::change_event>;
 
@@ -103,8 +104,10 @@ using notifier_actor = caf::typed_actor<
 /// Periodic housekeeping (session expiry). Runs its tasks only while this
 /// node leads, each run fenced by the leadership term: `leading` (from the
 /// cluster actor) switches it on with the term, or off.
+/// `cron` wakes it to claim and start the cron jobs that are due.
 using scheduler_actor =
-    caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool, std::int64_t>>;
+    caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool, std::int64_t>,
+                     caf::reacts_to<cron_atom>>;
 
 /// What peers may call on a node's published cluster actor: `hello` from the
 /// dialing peer (its node id, its cluster actor, its notifier), answered with

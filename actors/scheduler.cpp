@@ -1,9 +1,13 @@
 #include "actors/scheduler.hpp"
 
+#include <boost/asio/post.hpp>
+#include <map>
+
 #include "config/logging.hpp"
 #include "storage/accounts.hpp"
 #include "storage/cluster.hpp"
 #include "storage/pool.hpp"
+#include "storage/pubsub.hpp"
 
 namespace hearth::actors {
 namespace {
@@ -17,6 +21,9 @@ struct scheduler_state {
   std::chrono::milliseconds interval{60'000};
   bool leading = false;
   std::int64_t term = 0;
+  const engine::registry* registry = nullptr;
+  boost::asio::thread_pool* handlers = nullptr;
+  std::map<std::string, std::int64_t> claimed;  // cron job → last tick claimed here
 };
 
 using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
@@ -60,13 +67,84 @@ void run_tasks(self_ptr self) {
   });
 }
 
+std::int64_t now_s() { return now_ms() / 1000; }
+
+// Claims `tick` of `job` on the pool and, when this leader got it, runs the
+// job on a handler thread and records its outcome.
+void start_tick(self_ptr self, const engine::cron_job& job, std::int64_t tick) {
+  auto& st = self->state;
+  auto& last = st.claimed[job.name];
+  if (tick <= last) return;
+  last = tick;
+  st.db->submit([&job, tick, term = st.term, node = st.node_id, db = st.db,
+                 handlers = st.handlers](storage::connection& conn) {
+    auto task = "cron:" + job.name;
+    storage::fenced_run r;
+    try {
+      r = storage::claim_tick(conn, task, tick, term, node);
+    } catch (const std::exception& e) {
+      log::warn("cron {}: cannot claim tick {}: {}", job.name, tick, e.what());
+      return;
+    }
+    if (r == storage::fenced_run::stale_term)
+      log::warn("cron {}: term {} is no longer current, tick {} refused", job.name, term, tick);
+    if (r != storage::fenced_run::ran) return;
+    boost::asio::post(*handlers, [&job, tick, term, db, task] {
+      std::string outcome;
+      try {
+        outcome = job.run(engine::cron_tick{job.name, tick, term});
+        log::debug("cron {}: tick {}: {}", job.name, tick, outcome);
+      } catch (const std::exception& e) {
+        outcome = std::string("error: ") + e.what();
+        log::error("cron {}: tick {} failed: {}", job.name, tick, e.what());
+      }
+      try {
+        storage::run_sync(
+            *db, [&](storage::connection& c) { storage::finish_tick(c, task, tick, outcome); });
+      } catch (const std::exception& e) {
+        log::warn("cron {}: cannot record tick {}: {}", job.name, tick, e.what());
+      }
+    });
+  });
+}
+
+// Starts every due tick and sleeps until the next one (at most 1 s, so a
+// clock step is noticed). `catch_up`: also the tick before the current one.
+// `rearm`: schedule the next wake-up (only the timer chain does).
+void run_cron(self_ptr self, bool catch_up, bool rearm) {
+  auto& st = self->state;
+  if (!st.registry || !st.handlers || st.registry->cron_jobs().empty()) return;
+  auto now = now_s();
+  std::int64_t wake = now + 1;
+  for (const auto& job : st.registry->cron_jobs()) {
+    if (st.leading) {
+      auto current = job.schedule.previous(now);
+      if (catch_up && current > 0) {
+        auto before = job.schedule.previous(current - 1);
+        if (before > 0) start_tick(self, job, before);
+      }
+      if (current > 0) start_tick(self, job, current);
+    }
+    wake = std::min(wake, job.schedule.next(now));
+  }
+  if (!rearm) return;
+  auto delay_ms = std::max<std::int64_t>(wake * 1000 - now_ms(), 1) + 2;
+  self->delayed_send(self, std::chrono::milliseconds(delay_ms), cron_atom::value);
+}
+
 scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::string node_id,
-                                         std::chrono::milliseconds interval) {
+                                         std::chrono::milliseconds interval,
+                                         const engine::registry* registry,
+                                         boost::asio::thread_pool* handlers) {
+  self->state.registry = registry;
+  self->state.handlers = handlers;
   self->state.db = db;
   self->state.node_id = std::move(node_id);
   self->state.interval = std::max(interval, std::chrono::milliseconds(1));
   arm(self);
+  run_cron(self, false, true);
   return {
+      [=](cron_atom) { run_cron(self, false, true); },
       [=](tick_atom) {
         arm(self);
         if (self->state.leading) run_tasks(self);
@@ -79,7 +157,11 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
                     leading ? "leading, tasks on" : "following, tasks off", term);
         st.leading = leading;
         st.term = term;
-        if (starts) run_tasks(self);  // the tick in progress may have been missed
+        if (starts) {
+          run_tasks(self);  // the tick in progress may have been missed
+          self->state.claimed.clear();
+          run_cron(self, true, false);
+        }
       },
   };
 }
@@ -87,8 +169,10 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
 }  // namespace
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db, std::string node_id,
-                                std::chrono::milliseconds interval) {
-  return sys.spawn(scheduler, db, std::move(node_id), interval);
+                                std::chrono::milliseconds interval,
+                                const engine::registry* registry,
+                                boost::asio::thread_pool* handlers) {
+  return sys.spawn(scheduler, db, std::move(node_id), interval, registry, handlers);
 }
 
 }  // namespace hearth::actors

@@ -12,7 +12,10 @@
 #include <chrono>
 #include <string>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "actors/messages.hpp"
+#include "engine/pubsub.hpp"
 
 namespace hearth::storage {
 class pool;
@@ -21,8 +24,15 @@ class pool;
 namespace hearth::actors {
 
 /// Spawns the scheduler, following (not leading) until told
-/// `leading_atom, true, term` by the cluster actor.
+/// `leading_atom, true, term` by the cluster actor. While leading it also
+/// runs the registry's cron jobs (may be null): each due tick is claimed
+/// with storage::claim_tick under the term, then run on `handlers` and its
+/// outcome and duration recorded with finish_tick. On becoming leader it
+/// claims each job's current and previous tick, so a tick the old leader
+/// never claimed is not skipped.
 scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db, std::string node_id,
-                                std::chrono::milliseconds interval);
+                                std::chrono::milliseconds interval,
+                                const engine::registry* registry = nullptr,
+                                boost::asio::thread_pool* handlers = nullptr);
 
 }  // namespace hearth::actors

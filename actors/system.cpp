@@ -15,6 +15,7 @@
 #include "actors/election.hpp"
 #include "actors/messages.hpp"
 #include "actors/notifier.hpp"
+#include "actors/pubsub.hpp"
 #include "actors/scheduler.hpp"
 #include "config/logging.hpp"
 
@@ -57,7 +58,12 @@ struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
     if (options.cache_bytes > 0) cache = spawn_cache(system, &db, options.cache_bytes, &counters);
     notifier = spawn_notifier(system, &db, options.gap_wait, &counters, cache);
-    scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval);
+    scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval,
+                                options.registry, &handlers);
+    if (options.registry && options.pubsub_workers > 0 &&
+        !options.registry->subscriptions().empty())
+      pubsub = spawn_pubsub(system, &db, options.registry, options.node_id, options.pubsub_poll,
+                            &handlers);
     election_options eo;
     eo.database_url = options.database_url;
     eo.heartbeat = options.cluster_heartbeat;
@@ -85,6 +91,7 @@ struct actor_runtime::impl {
 
   // Election first (hands leadership over), then every long-lived actor.
   void shutdown() {
+    stop_handlers();
     if (elect) elect->stop();
     caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
@@ -92,8 +99,20 @@ struct actor_runtime::impl {
     if (cache) caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
   }
 
+  // No new deliveries or cron runs; the ones under way finish.
+  void stop_handlers() {
+    if (handlers_stopped) return;
+    handlers_stopped = true;
+    if (pubsub) caf::anon_send_exit(pubsub, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    handlers.join();
+  }
+
   runtime_options options;
   storage::pool& db;
+  // Pub/Sub handlers and cron runs (they may block on I/O).
+  boost::asio::thread_pool handlers{static_cast<std::size_t>(std::max(options.pubsub_workers, 1))};
+  bool handlers_stopped = false;
   // Before the actor system: actors hold pointers to these, and the system's
   // destructor may still run actors (a failed start-up throws before
   // waiting for them).
@@ -105,6 +124,7 @@ struct actor_runtime::impl {
   cache_actor cache;  // invalid when cache_bytes == 0
   notifier_actor notifier;
   scheduler_actor scheduler;
+  pubsub_actor pubsub;  // invalid without subscriptions or workers
   cluster_actor cluster;
   std::uint16_t cluster_port = 0;
   // Every connection actor ever opened, weakly: stop() must end them all,
@@ -142,6 +162,8 @@ void actor_runtime::revoke_account(const std::string& account_id) {
   if (impl_->cache) caf::anon_send(impl_->cache, revoke_atom::value, account_id);
   caf::anon_send(impl_->notifier, revoke_atom::value, account_id, false);
 }
+
+void actor_runtime::stop_handlers() { impl_->stop_handlers(); }
 
 bool actor_runtime::caching() const { return static_cast<bool>(impl_->cache); }
 

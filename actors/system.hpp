@@ -25,6 +25,9 @@ namespace hearth::storage {
 class pool;
 struct table_spec;
 }  // namespace hearth::storage
+namespace hearth::engine {
+class registry;
+}  // namespace hearth::engine
 
 namespace hearth::actors {
 
@@ -64,6 +67,12 @@ struct runtime_options {
   std::chrono::milliseconds cluster_stale{3'000};
   // Read cache (actors/cache.hpp): its memory bound in bytes; 0 = no cache.
   std::size_t cache_bytes = 64u << 20;
+  // Pub/Sub and cron (engine/pubsub.hpp): the application's declarations
+  // (null: none), how often deliveries are claimed, handler threads (0: this
+  // node delivers no messages; cron runs on one thread regardless).
+  const engine::registry* registry = nullptr;
+  std::chrono::milliseconds pubsub_poll{200};
+  int pubsub_workers = 8;
 };
 
 class actor_runtime {
@@ -107,6 +116,10 @@ class actor_runtime {
 
   /// Event and mailbox counters for metrics.
   const runtime_counters& counters() const;
+
+  /// Stops claiming Pub/Sub deliveries and cron ticks and waits for the
+  /// handlers under way (before the storage pool stops). Idempotent.
+  void stop_handlers();
 
   /// Clean stop: releases leadership and deregisters the node first (so a
   /// peer takes over at once), then stops every actor and the actor system.

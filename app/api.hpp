@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/system.hpp"
 #include "config/config.hpp"
@@ -15,6 +16,10 @@
 #include "http/server.hpp"
 #include "storage/accounts.hpp"
 #include "storage/pool.hpp"
+
+namespace hearth::engine {
+class registry;
+}
 
 namespace hearth::app {
 
@@ -28,6 +33,7 @@ struct services {
   std::string node_id;
   observability& obs;
   const http::server& server;
+  const engine::registry& registry;  // topics, subscriptions, cron jobs
 };
 
 /// Work that produces the response on a pool thread.
@@ -54,13 +60,19 @@ void add_household_routes(http::route_group& r, services& s);
 void add_table_routes(http::route_group& r, services& s);
 void add_sse_routes(http::route_group& r, services& s);
 void add_health_routes(http::route_group& r, services& s);
+/// GET /api/v1/admin/cron (operator group): the cron jobs with their next
+/// and last runs.
+void add_admin_routes(http::route_group& r, services& s);
 /// GET /metrics (operator group).
 void add_metrics_routes(http::route_group& r, services& s);
 /// GET /api/docs (OpenAPI of `routes`) and /api/docs/ui.
 void add_docs_routes(http::route_group& r, const http::router& routes);
+/// GET / (the web page, web/index.html) and GET /<file> for each file of web/.
+void add_web_routes(http::route_group& r, services& s);
 
 /// All routes: the API group (CORS when configured, per-IP rate limit,
 /// concurrency limit) and the operator group (Basic auth).
-void add_routes(http::router& r, services& s);
+struct module;
+void add_routes(http::router& r, services& s, const std::vector<module>& modules = {});
 
 }  // namespace hearth::app

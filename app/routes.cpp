@@ -1,6 +1,7 @@
 #include <pqxx/pqxx>
 
 #include "app/api.hpp"
+#include "app/module.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
@@ -124,7 +125,7 @@ std::vector<std::string> split_origins(const std::string& text) {
   return out;
 }
 
-void add_routes(http::router& r, services& s) {
+void add_routes(http::router& r, services& s, const std::vector<module>& modules) {
   const auto& cfg = s.cfg;
   std::vector<http::middleware> api_chain;
   auto origins = split_origins(cfg.cors_origins);
@@ -140,9 +141,13 @@ void add_routes(http::router& r, services& s) {
   add_sse_routes(api, s);
   add_health_routes(api, s);
   add_docs_routes(api, r);
+  add_web_routes(api, s);
 
   http::route_group ops(r, {http::basic_auth(cfg.operator_user, cfg.operator_password)});
   add_metrics_routes(ops, s);
+  add_admin_routes(ops, s);
+  for (const auto& m : modules)
+    if (m.routes) m.routes(api, ops, s);
 }
 
 }  // namespace hearth::app

@@ -10,6 +10,7 @@
 
 #include "actors/system.hpp"
 #include "app/api.hpp"
+#include "app/module.hpp"
 #include "app/observability.hpp"
 #include "app/takeover.hpp"
 #include "config/logging.hpp"
@@ -125,10 +126,19 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   ro.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
   ro.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
   ro.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
+  // The application's topics, subscriptions and cron jobs, declared before
+  // the actors that run them (and destroyed after them).
+  engine::registry registry;
+  auto modules = builtin_modules();
+  for (const auto& m : modules)
+    if (m.declare) m.declare(registry, cfg, db);
+  ro.registry = &registry;
+  ro.pubsub_poll = std::chrono::milliseconds(cfg.pubsub_poll_ms);
+  ro.pubsub_workers = static_cast<int>(cfg.pubsub_workers);
   actors::actor_runtime actors(ro, db);
 
-  services s{cfg, db, actors, id, obs, server};
-  add_routes(routes, s);
+  services s{cfg, db, actors, id, obs, server, registry};
+  add_routes(routes, s, modules);
 
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
@@ -177,6 +187,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // leadership, deregister and stop the actors; then the embedded database.
   server.drain(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
   server.stop();
+  actors.stop_handlers();  // deliveries and cron runs under way finish first
   db.stop();
   actors.stop();
   if (embedded) embedded->stop();

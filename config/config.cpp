@@ -169,6 +169,54 @@ const std::vector<entry>& table() {
        0,
        65'536,
        HEARTH_INT(cache_mib)},
+      {{"pubsubPollMs", "HEARTH_PUBSUB_POLL_MS", "--pubsub-poll-ms",
+        "how often each node claims due Pub/Sub deliveries"},
+       kind::integer,
+       10,
+       60'000,
+       HEARTH_INT(pubsub_poll_ms)},
+      {{"pubsubWorkers", "HEARTH_PUBSUB_WORKERS", "--pubsub-workers",
+        "handler threads for Pub/Sub deliveries and cron runs; 0 = this node runs none"},
+       kind::integer,
+       0,
+       256,
+       HEARTH_INT(pubsub_workers)},
+      {{"secretsFile", "HEARTH_SECRETS_FILE", "--secrets-file",
+        "JSON file of secrets {\"NAME\": \"value\"}; HEARTH_SECRET_<NAME> variables win"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(secrets_file)},
+      {{"uptimeCheckSchedule", "HEARTH_UPTIME_CHECK_SCHEDULE", "--uptime-check-schedule",
+        "when the uptime monitor checks every site: 'every 5m' or a 5-field cron expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(uptime_check_schedule)},
+      {{"uptimeProbeTimeoutMs", "HEARTH_UPTIME_PROBE_TIMEOUT_MS", "--uptime-probe-timeout-ms",
+        "connect and read timeout of one uptime check"},
+       kind::integer,
+       50,
+       120'000,
+       HEARTH_INT(uptime_probe_timeout_ms)},
+      {{"uptimeWebhookMaxRetries", "HEARTH_UPTIME_WEBHOOK_MAX_RETRIES",
+        "--uptime-webhook-max-retries", "webhook retries before a transition is dead-lettered"},
+       kind::integer,
+       0,
+       100,
+       HEARTH_INT(uptime_webhook_max_retries)},
+      {{"uptimeWebhookMinBackoffMs", "HEARTH_UPTIME_WEBHOOK_MIN_BACKOFF_MS",
+        "--uptime-webhook-min-backoff-ms", "first retry delay of the webhook (doubles per retry)"},
+       kind::integer,
+       1,
+       3'600'000,
+       HEARTH_INT(uptime_webhook_min_backoff_ms)},
+      {{"uptimeWebhookMaxBackoffMs", "HEARTH_UPTIME_WEBHOOK_MAX_BACKOFF_MS",
+        "--uptime-webhook-max-backoff-ms", "longest retry delay of the webhook"},
+       kind::integer,
+       1,
+       86'400'000,
+       HEARTH_INT(uptime_webhook_max_backoff_ms)},
       {{"accessLog", "HEARTH_ACCESS_LOG", "--access-log",
         "access log in Apache combined format: empty = off, \"stdout\" or a file"},
        kind::text,
@@ -304,11 +352,33 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
 void apply_env(config& cfg, const std::map<std::string, std::string>& env) {
   for (const auto& [name, value] : env) {
     if (name.rfind("HEARTH_", 0) != 0) continue;
+    if (name.rfind("HEARTH_SECRET_", 0) == 0 && name.size() > 14) {
+      cfg.secrets[name.substr(14)] = value;
+      continue;
+    }
     const entry* found = find_entry(&key_info::env, name);
     if (!found)
       throw config_error(fmt::format("environment: unknown variable {} (see hearth --help)", name));
     set_from_text(cfg, *found, value, "environment " + name);
   }
+}
+
+std::optional<std::string> secret(const config& cfg, const std::string& name) {
+  if (auto it = cfg.secrets.find(name); it != cfg.secrets.end()) return it->second;
+  if (cfg.secrets_file.empty()) return std::nullopt;
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(cfg.secrets_file).get(text))
+    throw config_error(fmt::format("secretsFile {}: cannot read it", cfg.secrets_file));
+  simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  if (parser.parse(text).get(object))
+    throw config_error(fmt::format("secretsFile {}: not a JSON object", cfg.secrets_file));
+  simdjson::dom::element value;
+  if (object[name].get(value)) return std::nullopt;
+  std::string_view s;
+  if (value.get(s))
+    throw config_error(fmt::format("secretsFile {}: {} must be a string", cfg.secrets_file, name));
+  return std::string(s);
 }
 
 void apply_flags(config& cfg, const std::map<std::string, std::string>& flags) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -45,6 +46,17 @@ struct config {
   std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period
   std::int64_t cluster_stale_ms = 3'000;    // silent this long = dead (frozen leader deposed)
   std::int64_t cache_mib = 64;              // read cache bound (actors/cache.hpp); 0 = off
+  // Pub/Sub and cron (engine/pubsub.hpp).
+  std::int64_t pubsub_poll_ms = 200;  // how often due deliveries are claimed
+  std::int64_t pubsub_workers = 8;    // handler threads (deliveries + cron runs); 0 = none here
+  std::string secrets_file;           // JSON object {"NAME": "value"}; see secret()
+  std::map<std::string, std::string> secrets;  // from HEARTH_SECRET_<NAME> (never logged)
+  // The uptime monitor (apps/uptime).
+  std::string uptime_check_schedule = "every 5m";
+  std::int64_t uptime_probe_timeout_ms = 5'000;  // connect + read of one check
+  std::int64_t uptime_webhook_max_retries = 5;
+  std::int64_t uptime_webhook_min_backoff_ms = 1'000;
+  std::int64_t uptime_webhook_max_backoff_ms = 300'000;
   // Production HTTP (http/middleware.hpp, app/observability.hpp).
   std::string access_log;    // "" = off, "stdout", or a file (Apache combined format)
   std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS
@@ -67,6 +79,12 @@ struct key_info {
   std::string help;
 };
 const std::vector<key_info>& keys();
+
+/// A secret by name: HEARTH_SECRET_<name> from the environment, else the
+/// `name` member of the JSON object in secretsFile, else nullopt. Throws
+/// config_error when the file cannot be read or is not a JSON object of
+/// strings. Secrets are never logged.
+std::optional<std::string> secret(const config& cfg, const std::string& name);
 
 /// Splits "host:port" (an IPv6 host may be in brackets, which are removed).
 /// Throws config_error when it is not host:port with a port in 0..65535.

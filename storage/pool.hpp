@@ -11,10 +11,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace hearth::storage {
@@ -76,5 +80,30 @@ class pool {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
+
+/// Runs `work(connection)` on the pool and waits for its result (or
+/// rethrows its exception). Only for threads that may block (the engine's
+/// handler threads, tests): never on an HTTP or CAF thread. Throws
+/// std::runtime_error when the pool refuses the job (stopping or full).
+template <class Work>
+auto run_sync(pool& p, Work work) -> decltype(work(std::declval<connection&>())) {
+  using result = decltype(work(std::declval<connection&>()));
+  auto promise = std::make_shared<std::promise<result>>();
+  auto future = promise->get_future();
+  bool queued = p.submit([promise, work = std::move(work)](connection& conn) mutable {
+    try {
+      if constexpr (std::is_void_v<result>) {
+        work(conn);
+        promise->set_value();
+      } else {
+        promise->set_value(work(conn));
+      }
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  if (!queued) throw std::runtime_error("database pool is stopping or full");
+  return future.get();
+}
 
 }  // namespace hearth::storage

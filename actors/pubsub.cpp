@@ -1,0 +1,147 @@
+#include "actors/pubsub.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
+#include <utility>
+
+#include "config/logging.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::actors {
+namespace {
+
+struct pubsub_state {
+  static inline const char* name = "pubsub";
+  storage::pool* db = nullptr;
+  const engine::registry* registry = nullptr;
+  std::string node_id;
+  std::chrono::milliseconds poll{200};
+  boost::asio::thread_pool* handlers = nullptr;
+  struct slot {
+    int in_flight = 0;
+    bool claiming = false;
+    bool more = false;  // the last claim filled every free slot: more may be due
+  };
+  std::vector<slot> slots;
+};
+
+using self_ptr = pubsub_actor::stateful_pointer<pubsub_state>;
+
+void claim(self_ptr self, std::size_t index) {
+  auto& st = self->state;
+  auto& slot = st.slots[index];
+  const auto& sub = st.registry->subscriptions()[index];
+  int free = sub.options.max_concurrency - slot.in_flight;
+  if (free <= 0 || slot.claiming) return;
+  slot.claiming = true;
+  pubsub_actor me = self;
+  bool queued =
+      st.db->submit([me, index, name = sub.name, free, deadline = sub.options.ack_deadline,
+                     node = st.node_id](storage::connection& conn) {
+        delivery_list claimed;
+        try {
+          claimed = storage::claim_deliveries(conn, name, free, deadline, node);
+        } catch (const std::exception& e) {
+          log::warn("pubsub: cannot claim deliveries of {}: {}", name, e.what());
+        }
+        caf::anon_send(me, claimed_atom::value, index, std::move(claimed));
+      });
+  if (!queued) slot.claiming = false;
+}
+
+// Runs on a handler thread: the handler, then its acknowledgement or failure.
+void deliver(storage::pool* db, const engine::subscription& sub, storage::claimed_delivery d) {
+  engine::message_info info{d.message_id, d.attempt, d.topic, sub.name};
+  std::string error;
+  try {
+    sub.deliver(info, boost::json::parse(d.payload));
+  } catch (const std::exception& e) {
+    error = e.what();
+    if (error.empty()) error = "handler failed";
+  } catch (...) {
+    error = "handler failed";
+  }
+  try {
+    if (error.empty()) {
+      storage::run_sync(*db, [&](storage::connection& conn) {
+        storage::ack_delivery(conn, sub.name, d.message_id);
+      });
+      log::debug("pubsub: {} delivered message {} (attempt {})", sub.name, d.message_id, d.attempt);
+      return;
+    }
+    // d.attempt counts attempts so far; retries left while attempt ≤ max_retries.
+    bool dead = d.attempt > sub.options.max_retries;
+    auto backoff = retry_backoff(sub.options, d.attempt);
+    storage::run_sync(*db, [&](storage::connection& conn) {
+      storage::fail_delivery(conn, sub.name, d.message_id, error, backoff, dead);
+    });
+    if (dead)
+      log::warn("pubsub: {} gave up on message {} after {} attempts: {}", sub.name, d.message_id,
+                d.attempt, error);
+    else
+      log::info("pubsub: {} message {} attempt {} failed ({}); retry in {} ms", sub.name,
+                d.message_id, d.attempt, error, backoff.count());
+  } catch (const std::exception& e) {
+    // The delivery stays claimed until its ack deadline and is then retried.
+    log::warn("pubsub: {} cannot record the outcome of message {}: {}", sub.name, d.message_id,
+              e.what());
+  }
+}
+
+pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
+                                   const engine::registry* registry, std::string node_id,
+                                   std::chrono::milliseconds poll,
+                                   boost::asio::thread_pool* handlers) {
+  auto& st = self->state;
+  st.db = db;
+  st.registry = registry;
+  st.node_id = std::move(node_id);
+  st.poll = poll;
+  st.handlers = handlers;
+  st.slots.resize(registry->subscriptions().size());
+  self->send(self, poll_atom::value);
+  return {
+      [=](poll_atom) {
+        self->delayed_send(self, self->state.poll, poll_atom::value);
+        for (std::size_t i = 0; i < self->state.slots.size(); ++i) claim(self, i);
+      },
+      [=](claimed_atom, std::size_t index, delivery_list& claimed) {
+        auto& st = self->state;
+        auto& slot = st.slots[index];
+        const auto& sub = st.registry->subscriptions()[index];
+        slot.claiming = false;
+        slot.more = !claimed.empty() && static_cast<int>(claimed.size()) >=
+                                            sub.options.max_concurrency - slot.in_flight;
+        pubsub_actor me = self;
+        for (auto& d : claimed) {
+          ++slot.in_flight;
+          boost::asio::post(*st.handlers,
+                            [me, db = st.db, &sub, index, d = std::move(d)]() mutable {
+                              deliver(db, sub, std::move(d));
+                              caf::anon_send(me, settled_atom::value, index);
+                            });
+        }
+      },
+      [=](settled_atom, std::size_t index) {
+        auto& slot = self->state.slots[index];
+        --slot.in_flight;
+        if (slot.more) claim(self, index);
+      },
+  };
+}
+
+}  // namespace
+
+std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, int attempt) {
+  auto ms = o.min_backoff.count();
+  for (int i = 1; i < attempt && ms < o.max_backoff.count(); ++i) ms *= 2;
+  return std::chrono::milliseconds(std::min<std::int64_t>(ms, o.max_backoff.count()));
+}
+
+pubsub_actor spawn_pubsub(caf::actor_system& sys, storage::pool* db,
+                          const engine::registry* registry, std::string node_id,
+                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers) {
+  return sys.spawn(pubsub, db, registry, std::move(node_id), poll, handlers);
+}
+
+}  // namespace hearth::actors

@@ -1,0 +1,49 @@
+#pragma once
+// pubsub: the delivery actor of one node (engine/pubsub.hpp gives the
+// guarantees). Every `poll` interval, and as soon as a slot frees up after a
+// full batch, it claims due deliveries of each subscription on the storage
+// pool (at most max_concurrency in flight per subscription on this node),
+// runs each handler on the engine's handler threads, then acknowledges the
+// delivery or records the failure (retry with backoff, or dead letter) from
+// that thread. The actor itself never blocks: it only counts slots and
+// schedules claims.
+
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "engine/pubsub.hpp"
+#include "storage/pubsub.hpp"
+
+namespace hearth::storage {
+class pool;
+}
+
+namespace hearth::actors {
+
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using claimed_atom = caf::atom_constant<caf::atom("claimed")>;
+using settled_atom = caf::atom_constant<caf::atom("settled")>;
+
+using delivery_list = std::vector<storage::claimed_delivery>;
+
+/// poll; claimed subscription-index deliveries (from the pool; empty after
+/// a failed claim); settled subscription-index (a handler finished).
+using pubsub_actor = caf::typed_actor<caf::reacts_to<poll_atom>,
+                                      caf::reacts_to<claimed_atom, std::size_t, delivery_list>,
+                                      caf::reacts_to<settled_atom, std::size_t>>;
+
+/// Backoff before retry number `attempt` (1 = the first retry):
+/// min_backoff · 2^(attempt-1), at most max_backoff.
+std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, int attempt);
+
+/// Spawns the delivery actor for the registry's subscriptions (which must
+/// outlive it, as must `db` and `handlers`).
+pubsub_actor spawn_pubsub(caf::actor_system& sys, storage::pool* db,
+                          const engine::registry* registry, std::string node_id,
+                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers);
+
+}  // namespace hearth::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hearth::actors::delivery_list)

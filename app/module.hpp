@@ -1,0 +1,34 @@
+#pragma once
+// An application built on hearth's engine (the uptime monitor in
+// apps/uptime is the worked example): it declares its topics, subscriptions
+// and cron jobs in an engine::registry when the node starts, then adds its
+// routes. A module uses only the public engine API: engine/pubsub.hpp,
+// app/api.hpp (services, run_db, run_authenticated), http/ types and
+// storage::pool.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "app/api.hpp"
+#include "engine/pubsub.hpp"
+
+namespace hearth::app {
+
+struct module {
+  std::string name;
+  /// Called once at start-up, before the node serves. Handlers and jobs may
+  /// capture `db` (it outlives them) and run database work with
+  /// storage::run_sync (they run on the engine's handler threads, which may
+  /// block). Throws to abort start-up.
+  std::function<void(engine::registry&, const config::config&, storage::pool& db)> declare;
+  /// Adds the module's routes: `api` (CORS, rate and concurrency limits;
+  /// session auth by run_authenticated) and `ops` (operator Basic auth).
+  std::function<void(http::route_group& api, http::route_group& ops, services& s)> routes;
+};
+
+/// The modules of this binary: the engine's housekeeping jobs (session
+/// expiry, outbox purge, daily rollup) and the uptime monitor.
+std::vector<module> builtin_modules();
+
+}  // namespace hearth::app

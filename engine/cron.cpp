@@ -1,0 +1,123 @@
+#include "engine/cron.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <stdexcept>
+
+namespace hearth::engine {
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  while (true) {
+    auto at = s.find(sep);
+    out.push_back(s.substr(0, at));
+    if (at == std::string_view::npos) return out;
+    s.remove_prefix(at + 1);
+  }
+}
+
+int number(std::string_view s, std::string_view field) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || s.empty())
+    throw std::invalid_argument(fmt::format("cron {}: '{}' is not a number", field, s));
+  return v;
+}
+
+// One field: *, n, a-b, with /step, comma-separated.
+std::vector<bool> field(std::string_view text, int lo, int hi, std::string_view name, bool& any) {
+  std::vector<bool> set(static_cast<std::size_t>(hi + 1), false);
+  any = text == "*";
+  for (auto part : split(text, ',')) {
+    int step = 1;
+    if (auto slash = part.find('/'); slash != std::string_view::npos) {
+      step = number(part.substr(slash + 1), name);
+      if (step < 1) throw std::invalid_argument(fmt::format("cron {}: step must be ≥ 1", name));
+      part = part.substr(0, slash);
+    }
+    int a = lo, b = hi;
+    if (part != "*") {
+      auto dash = part.find('-');
+      a = number(part.substr(0, dash), name);
+      b = dash == std::string_view::npos ? (step > 1 ? hi : a)
+                                         : number(part.substr(dash + 1), name);
+    }
+    if (a < lo || b > hi || a > b)
+      throw std::invalid_argument(
+          fmt::format("cron {}: '{}' is outside {}-{}", name, part, lo, hi));
+    for (int v = a; v <= b; v += step) set[static_cast<std::size_t>(v)] = true;
+  }
+  return set;
+}
+
+}  // namespace
+
+cron_schedule cron_schedule::parse(std::string_view text) {
+  cron_schedule s;
+  s.text_ = std::string(text);
+  if (text.substr(0, 6) == "every ") {
+    auto amount = text.substr(6);
+    if (amount.size() < 2) throw std::invalid_argument("schedule: expected e.g. 'every 5m'");
+    char unit = amount.back();
+    std::int64_t n = number(amount.substr(0, amount.size() - 1), "interval");
+    std::int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
+    if (!scale) throw std::invalid_argument("schedule: interval unit must be s, m or h");
+    s.every_ = n * scale;
+    if (s.every_ <= 0 || 86'400 % s.every_ != 0)
+      throw std::invalid_argument(
+          fmt::format("schedule: '{}' must divide 24 h evenly (e.g. 'every 5m')", text));
+    return s;
+  }
+  std::vector<std::string_view> fields;
+  for (auto f : split(text, ' '))
+    if (!f.empty()) fields.push_back(f);
+  if (fields.size() != 5)
+    throw std::invalid_argument(fmt::format(
+        "schedule: '{}' is neither 'every <n>s|m|h' nor a 5-field cron expression", text));
+  bool ignored = false;
+  s.minute_ = field(fields[0], 0, 59, "minute", ignored);
+  s.hour_ = field(fields[1], 0, 23, "hour", ignored);
+  s.mday_ = field(fields[2], 1, 31, "day of month", s.mday_any_);
+  s.month_ = field(fields[3], 1, 12, "month", ignored);
+  s.wday_ = field(fields[4], 0, 7, "day of week", s.wday_any_);
+  if (s.wday_[7]) s.wday_[0] = true;
+  if (s.next(0) < 0) throw std::invalid_argument(fmt::format("schedule: '{}' never fires", text));
+  return s;
+}
+
+bool cron_schedule::matches_minute(std::int64_t t) const {
+  using namespace std::chrono;
+  auto tp = sys_seconds{seconds{t}};
+  auto day = floor<days>(tp);
+  year_month_day ymd{day};
+  hh_mm_ss hms{tp - day};
+  auto wd = weekday{day}.c_encoding();
+  if (!minute_[static_cast<std::size_t>(hms.minutes().count())] ||
+      !hour_[static_cast<std::size_t>(hms.hours().count())] ||
+      !month_[static_cast<unsigned>(ymd.month())])
+    return false;
+  bool mday = mday_[static_cast<unsigned>(ymd.day())];
+  bool wday = wday_[wd];
+  if (mday_any_ || wday_any_) return mday && wday;
+  return mday || wday;
+}
+
+std::int64_t cron_schedule::next(std::int64_t t) const {
+  if (every_) return (t / every_ + 1) * every_;
+  auto m = (t / 60 + 1) * 60;
+  for (int i = 0; i < 4 * 366 * 24 * 60; ++i, m += 60)
+    if (matches_minute(m)) return m;
+  return -1;
+}
+
+std::int64_t cron_schedule::previous(std::int64_t t, std::int64_t horizon) const {
+  if (every_) return t / every_ * every_;
+  for (auto m = t / 60 * 60; m >= t - horizon; m -= 60)
+    if (matches_minute(m)) return m;
+  return -1;
+}
+
+}  // namespace hearth::engine

@@ -1,0 +1,75 @@
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "engine/pubsub.hpp"
+
+namespace hearth::engine {
+namespace detail {
+namespace {
+
+constexpr const char* kInsertMessage =
+    "INSERT INTO pubsub_message (topic, payload) VALUES ($1, $2::jsonb) RETURNING id";
+// One delivery row per subscription of the topic, in the same transaction.
+constexpr const char* kInsertDeliveries =
+    "INSERT INTO pubsub_delivery (subscription, message_id) "
+    "SELECT unnest($1::text[]), $2";
+
+std::string text_array(const std::vector<std::string>& items) {
+  // A PostgreSQL array literal of quoted, escaped elements.
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::int64_t publish_json(pqxx::work& tx, const topic_record& t, const std::string& payload) {
+  auto id = tx.exec_params1(kInsertMessage, t.name, payload)[0].as<std::int64_t>();
+  if (!t.subscriptions.empty()) tx.exec_params0(kInsertDeliveries, text_array(t.subscriptions), id);
+  return id;
+}
+
+}  // namespace detail
+
+std::shared_ptr<detail::topic_record> registry::add_topic(const std::string& name) {
+  if (name.empty()) throw std::invalid_argument("topic: empty name");
+  for (const auto& t : topics_)
+    if (t->name == name) throw std::invalid_argument(fmt::format("topic {}: declared twice", name));
+  topics_.push_back(std::make_shared<detail::topic_record>(detail::topic_record{name, {}}));
+  return topics_.back();
+}
+
+void registry::add_subscription(detail::topic_record& t, subscription s) {
+  if (s.name.empty()) throw std::invalid_argument("subscription: empty name");
+  for (const auto& existing : subscriptions_)
+    if (existing.name == s.name)
+      throw std::invalid_argument(fmt::format("subscription {}: declared twice", s.name));
+  if (s.options.max_concurrency < 1 || s.options.max_retries < 0 ||
+      s.options.min_backoff.count() < 1 || s.options.max_backoff < s.options.min_backoff ||
+      s.options.ack_deadline.count() < 1)
+    throw std::invalid_argument(fmt::format("subscription {}: invalid options", s.name));
+  t.subscriptions.push_back(s.name);
+  subscriptions_.push_back(std::move(s));
+}
+
+void registry::cron(const std::string& name, const std::string& schedule,
+                    std::function<std::string(const cron_tick&)> run) {
+  for (const auto& j : cron_jobs_)
+    if (j.name == name) throw std::invalid_argument(fmt::format("cron {}: declared twice", name));
+  try {
+    cron_jobs_.push_back({name, cron_schedule::parse(schedule), std::move(run)});
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(fmt::format("cron {}: {}", name, e.what()));
+  }
+}
+
+}  // namespace hearth::engine

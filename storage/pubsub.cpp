@@ -1,0 +1,147 @@
+#include "storage/pubsub.hpp"
+
+#include <fmt/format.h>
+
+#include "storage/tables.hpp"
+
+namespace hearth::storage {
+namespace {
+
+constexpr const char* kClaim =
+    "UPDATE pubsub_delivery d SET attempts = d.attempts + 1, "
+    "  locked_until = now() + $3 * interval '1 millisecond', locked_by = $4 "
+    "FROM pubsub_message m "
+    "WHERE m.id = d.message_id AND (d.subscription, d.message_id) IN ("
+    "  SELECT subscription, message_id FROM pubsub_delivery "
+    "  WHERE subscription = $1 AND delivered_at IS NULL AND next_attempt_at <= now() "
+    "    AND (locked_until IS NULL OR locked_until < now()) "
+    "  ORDER BY next_attempt_at, message_id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+    "RETURNING d.message_id, d.attempts, m.topic, m.payload::text";
+constexpr const char* kAck =
+    "UPDATE pubsub_delivery SET delivered_at = now(), locked_until = NULL, last_error = NULL "
+    "WHERE subscription = $1 AND message_id = $2 AND delivered_at IS NULL";
+constexpr const char* kRetry =
+    "UPDATE pubsub_delivery SET locked_until = NULL, last_error = $3, "
+    "  next_attempt_at = now() + $4 * interval '1 millisecond' "
+    "WHERE subscription = $1 AND message_id = $2 AND delivered_at IS NULL";
+constexpr const char* kDeadLetter =
+    "WITH d AS (DELETE FROM pubsub_delivery WHERE subscription = $1 AND message_id = $2 "
+    "  AND delivered_at IS NULL RETURNING subscription, message_id, attempts) "
+    "INSERT INTO pubsub_dead_letter (subscription, message_id, topic, payload, attempts, "
+    "  last_error) "
+    "SELECT d.subscription, d.message_id, m.topic, m.payload, d.attempts, $3 "
+    "FROM d JOIN pubsub_message m ON m.id = d.message_id "
+    "ON CONFLICT (subscription, message_id) DO NOTHING";
+constexpr const char* kTermForShare = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
+constexpr const char* kClaimTick =
+    "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (task, tick) DO NOTHING";
+constexpr const char* kFinishTick =
+    "UPDATE scheduler_run SET finished_at = now(), outcome = $3 WHERE task = $1 AND tick = $2";
+constexpr const char* kLastRun =
+    "SELECT tick, node_id, hearth_ts(started_at), coalesce(hearth_ts(finished_at), ''), "
+    "  coalesce(outcome, ''), "
+    "  coalesce((extract(epoch FROM finished_at - started_at) * 1000)::bigint, -1) "
+    "FROM scheduler_run WHERE task = $1 ORDER BY tick DESC LIMIT 1";
+constexpr const char* kPurgeEvents =
+    "DELETE FROM change_event e USING auth_household h "
+    "WHERE h.id = e.auth_household_id AND e.seq <= h.event_seq - $1";
+
+}  // namespace
+
+std::vector<claimed_delivery> claim_deliveries(pqxx::connection_base& conn,
+                                               const std::string& subscription, int limit,
+                                               std::chrono::milliseconds ack_deadline,
+                                               const std::string& node_id) {
+  pqxx::work tx{conn};
+  std::vector<claimed_delivery> out;
+  for (const auto& r : tx.exec_params(kClaim, subscription, limit, ack_deadline.count(), node_id))
+    out.push_back(
+        {r[0].as<std::int64_t>(), r[1].as<int>(), r[2].as<std::string>(), r[3].as<std::string>()});
+  tx.commit();
+  return out;
+}
+
+void ack_delivery(pqxx::connection_base& conn, const std::string& subscription,
+                  std::int64_t message_id) {
+  pqxx::work tx{conn};
+  tx.exec_params0(kAck, subscription, message_id);
+  tx.commit();
+}
+
+void fail_delivery(pqxx::connection_base& conn, const std::string& subscription,
+                   std::int64_t message_id, const std::string& error,
+                   std::chrono::milliseconds backoff, bool dead) {
+  pqxx::work tx{conn};
+  auto text = error.substr(0, 2000);
+  if (dead)
+    tx.exec_params0(kDeadLetter, subscription, message_id, text);
+  else
+    tx.exec_params0(kRetry, subscription, message_id, text, backoff.count());
+  tx.commit();
+}
+
+fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id) {
+  pqxx::work tx{conn};
+  auto current = tx.exec(kTermForShare);
+  if (current.empty() || current[0][0].as<std::int64_t>() != term) return fenced_run::stale_term;
+  auto r = tx.exec_params0(kClaimTick, task, tick, term, node_id);
+  if (r.affected_rows() == 0) return fenced_run::already_ran;
+  tx.commit();
+  return fenced_run::ran;
+}
+
+void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                 const std::string& outcome) {
+  pqxx::work tx{conn};
+  tx.exec_params0(kFinishTick, task, tick, outcome.substr(0, 2000));
+  tx.commit();
+}
+
+task_run last_run(pqxx::connection_base& conn, const std::string& task) {
+  pqxx::read_transaction tx{conn};
+  task_run out;
+  auto r = tx.exec_params(kLastRun, task);
+  if (r.empty()) return out;
+  out.tick = r[0][0].as<std::int64_t>();
+  out.node_id = r[0][1].as<std::string>();
+  out.started_at = r[0][2].as<std::string>();
+  out.finished_at = r[0][3].as<std::string>();
+  out.outcome = r[0][4].as<std::string>();
+  out.duration_ms = r[0][5].as<std::int64_t>();
+  return out;
+}
+
+std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window) {
+  pqxx::work tx{conn};
+  auto n = static_cast<std::int64_t>(tx.exec_params0(kPurgeEvents, window).affected_rows());
+  tx.commit();
+  return n;
+}
+
+std::int64_t rollup_day(pqxx::connection_base& conn, const std::string& day) {
+  pqxx::work tx{conn};
+  std::int64_t written = 0;
+  for (const auto* t : household_tables()) {
+    // Table names come from the declarations, never from input.
+    auto sql = fmt::format(
+        "INSERT INTO household_daily_rollup (day, auth_household_id, table_name, row_count, "
+        "  changes) "
+        "SELECT $1::date, h.id, '{0}', "
+        "  (SELECT count(*) FROM {0} x WHERE x.auth_household_id = h.id), "
+        "  (SELECT count(*) FROM change_event e WHERE e.auth_household_id = h.id "
+        "     AND e.table_name = '{0}' AND e.created >= $1::date "
+        "     AND e.created < $1::date + 1) "
+        "FROM auth_household h "
+        "ON CONFLICT (day, auth_household_id, table_name) DO UPDATE "
+        "  SET row_count = excluded.row_count, changes = excluded.changes, "
+        "      computed_at = now()",
+        t->sql_name);
+    written += static_cast<std::int64_t>(tx.exec_params0(sql, day).affected_rows());
+  }
+  tx.commit();
+  return written;
+}
+
+}  // namespace hearth::storage

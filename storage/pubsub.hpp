@@ -1,0 +1,69 @@
+#pragma once
+// The SQL of Pub/Sub delivery and cron runs (engine/pubsub.hpp describes
+// the guarantees). Functions run on a pool thread with that thread's
+// connection and throw what libpqxx throws.
+
+#include <chrono>
+#include <cstdint>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "storage/cluster.hpp"
+
+namespace hearth::storage {
+
+/// A delivery claimed by this node until its ack deadline.
+struct claimed_delivery {
+  std::int64_t message_id = 0;
+  int attempt = 0;  // this attempt's number, from 1
+  std::string topic;
+  std::string payload;  // JSON text
+};
+
+/// Claims up to `limit` due deliveries of `subscription` for `node_id`
+/// (FOR UPDATE SKIP LOCKED: nodes never claim the same row at once); each is
+/// locked for `ack_deadline`, after which anyone may claim it again.
+std::vector<claimed_delivery> claim_deliveries(pqxx::connection_base& conn,
+                                               const std::string& subscription, int limit,
+                                               std::chrono::milliseconds ack_deadline,
+                                               const std::string& node_id);
+
+/// Marks a delivery done.
+void ack_delivery(pqxx::connection_base& conn, const std::string& subscription,
+                  std::int64_t message_id);
+
+/// Records a failed attempt: retried after `backoff`, or, when `dead` (no
+/// retries left), moved to pubsub_dead_letter with `error`.
+void fail_delivery(pqxx::connection_base& conn, const std::string& subscription,
+                   std::int64_t message_id, const std::string& error,
+                   std::chrono::milliseconds backoff, bool dead);
+
+/// Claims cron tick (`task`, `tick`) for the leader of `term`, fenced like
+/// run_fenced: ran (claimed: run it now), stale_term or already_ran.
+fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id);
+
+/// Records the end of a claimed tick: its outcome text (or "error: …").
+void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                 const std::string& outcome);
+
+/// The last run of `task` (for the cron listing).
+struct task_run {
+  std::int64_t tick = -1;  // -1: never ran
+  std::string node_id, started_at, finished_at, outcome;
+  std::int64_t duration_ms = -1;  // -1 while running
+};
+task_run last_run(pqxx::connection_base& conn, const std::string& task);
+
+/// Housekeeping (engine cron jobs): deletes change_event rows more than
+/// `window` events behind their household's head (beyond SSE replay);
+/// returns how many.
+std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window);
+
+/// Computes household_daily_rollup for `day` ("YYYY-MM-DD", UTC): rows per
+/// household table now and changes recorded that day; returns the rows
+/// written.
+std::int64_t rollup_day(pqxx::connection_base& conn, const std::string& day);
+
+}  // namespace hearth::storage

@@ -1,0 +1,95 @@
+// The engine's cron jobs as operators see them (GET /api/v1/admin/cron) and
+// its housekeeping work: the outbox purge beyond the SSE replay window and
+// the daily rollup, run against the real database.
+
+#include <pqxx/pqxx>
+
+#include "storage/pubsub.hpp"
+#include "tests/integration/fixture.hpp"
+
+namespace hearth::testing {
+namespace {
+
+class engine_jobs : public hearth_test {
+ protected:
+  std::map<std::string, std::string> extra_env() override {
+    return {{"HEARTH_UPTIME_CHECK_SCHEDULE", "every 1s"}, {"HEARTH_SSE_REPLAY_WINDOW", "10"}};
+  }
+
+  json::object job(const std::string& name) {
+    auto res = http().request("GET", "/api/v1/admin/cron");
+    require_status(res, 200, "GET /api/v1/admin/cron");
+    auto body = check_envelope(res, 200, "CronJob");
+    for (const auto& v : body.at("dataValue").as_array())
+      if (str(v.as_object(), "name") == name) return v.as_object();
+    throw std::runtime_error("no cron job " + name + ": " + res.body);
+  }
+};
+
+TEST_F(engine_jobs, admin_cron_lists_each_job_with_its_next_and_last_run) {
+  auto purge = job("engine.purge-change-events");
+  EXPECT_EQ(str(purge, "schedule"), "every 1h");
+  EXPECT_EQ(str(purge, "nextRun").substr(14), "00:00Z") << json::serialize(purge);
+  auto rollup = job("engine.daily-rollup");
+  EXPECT_EQ(str(rollup, "schedule"), "5 0 * * *");
+  EXPECT_EQ(str(rollup, "nextRun").substr(10), "T00:05:00Z");
+
+  // A job every second: its last run appears, finished, with a duration.
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  json::object check;
+  for (;;) {
+    check = job("uptime.check-all");
+    const auto& last = check.at("lastRun");
+    if (last.is_object() && last.as_object().at("finishedAt").is_string()) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "uptime.check-all never finished a run: " << json::serialize(check);
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto& last = check.at("lastRun").as_object();
+  EXPECT_EQ(str(check, "schedule"), "every 1s");
+  EXPECT_GE(last.at("durationMs").to_number<std::int64_t>(), 0);
+  EXPECT_FALSE(str(last, "outcome").empty());
+  EXPECT_FALSE(str(last, "nodeID").empty());
+  EXPECT_GT(str(check, "nextRun"), str(last, "tick"));
+}
+
+TEST_F(engine_jobs, purge_keeps_the_replay_window_and_rollup_counts_rows_and_changes) {
+  auto user = new_user("jobs");
+  const auto hh = create_household(user.key, "Home");
+  const auto other = create_household(user.key, "Cabin");
+  for (int i = 0; i < 25; ++i) create_item(user.key, hh, "item " + std::to_string(i));
+  create_item(user.key, other, "wood");
+
+  pqxx::connection conn{database_url_};
+  EXPECT_EQ(storage::purge_change_events(conn, 10), 15);  // 25 - 10 in the first household
+  EXPECT_EQ(storage::purge_change_events(conn, 10), 0);   // idempotent
+  {
+    pqxx::read_transaction tx{conn};
+    auto r = tx.exec_params1(
+        "SELECT count(*), min(seq), max(seq) FROM change_event WHERE auth_household_id = $1", hh);
+    EXPECT_EQ(r[0].as<int>(), 10);
+    EXPECT_EQ(r[1].as<int>(), 16);
+    EXPECT_EQ(r[2].as<int>(), 25);
+  }
+
+  const std::string today = [&] {
+    pqxx::read_transaction tx{conn};
+    return tx.exec1("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")[0].as<std::string>();
+  }();
+  EXPECT_GT(storage::rollup_day(conn, today), 0);
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec_params1(
+      "SELECT row_count, changes FROM household_daily_rollup "
+      "WHERE day = $1::date AND auth_household_id = $2 AND table_name = 'shop_item'",
+      today, hh);
+  EXPECT_EQ(r[0].as<int>(), 25);  // rows now
+  EXPECT_EQ(r[1].as<int>(), 10);  // changes still in the outbox for that day
+  auto o = tx.exec_params1(
+      "SELECT row_count FROM household_daily_rollup "
+      "WHERE day = $1::date AND auth_household_id = $2 AND table_name = 'shop_item'",
+      today, other);
+  EXPECT_EQ(o[0].as<int>(), 1);
+}
+
+}  // namespace
+}  // namespace hearth::testing
