@@ -112,7 +112,11 @@ bool expected_close(const beast::error_code& ec) {
 
 // ---------------------------------------------------------------------------
 // One SSE stream: owns the socket after the response header. Frames go out as
-// HTTP chunks, one at a time, in order; at most `limit` may wait. A read is
+// HTTP chunks, in order; at most `limit` may wait. Under load they coalesce:
+// send() posts to the strand only when no drain is pending (frames arriving
+// meanwhile join the same batch), and each write takes every queued frame
+// (up to kMaxBatchFrames) as one chunk, so a busy stream costs one post,
+// one timer arm and one writev per batch instead of per frame. A read is
 // kept pending on the raw socket only to notice the client leaving.
 // The lowest layer (TCP, with its timer) of a plain or TLS stream.
 template <class Stream>
@@ -159,11 +163,13 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
       close_now();
       return false;
     }
-    net::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      if (self->finished_) return;
-      self->queue_.push_back(std::move(f));
-      if (!self->writing_) self->write_next();
-    });
+    {
+      std::lock_guard lock(incoming_mutex_);
+      incoming_.push_back(std::move(frame));
+      if (drain_posted_) return true;  // the pending drain takes this frame too
+      drain_posted_ = true;
+    }
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->drain(); });
     return true;
   }
 
@@ -185,6 +191,21 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
               [self = shared_from_this()] { self->finish(net::error::operation_aborted); });
   }
 
+  // On the strand: moves the frames sent since the last drain to the queue.
+  void drain() {
+    std::vector<std::string> batch;
+    {
+      std::lock_guard lock(incoming_mutex_);
+      batch.swap(incoming_);
+      drain_posted_ = false;
+    }
+    if (finished_) return;
+    for (auto& f : batch) queue_.push_back(std::move(f));
+    if (!writing_) write_next();
+  }
+
+  static constexpr std::size_t kMaxBatchFrames = 64;
+
   void write_next() {
     if (finished_) return;
     if (queue_.empty()) {
@@ -199,12 +220,17 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
       return;
     }
     writing_ = true;
+    // Every queued frame (deque elements never move while we append) in one
+    // chunk: SSE framing does not depend on chunk boundaries.
+    const auto n = std::min(queue_.size(), kMaxBatchFrames);
+    batch_.clear();
+    for (std::size_t i = 0; i < n; ++i) batch_.push_back(net::buffer(queue_[i]));
     tcp_of(stream_).expires_after(write_timeout_);
-    net::async_write(stream_, bhttp::make_chunk(net::buffer(queue_.front())),
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    net::async_write(stream_, bhttp::make_chunk(batch_),
+                     [self = shared_from_this(), n](beast::error_code ec, std::size_t) {
                        self->writing_ = false;
-                       self->queue_.pop_front();
-                       self->pending_.fetch_sub(1);
+                       for (std::size_t i = 0; i < n; ++i) self->queue_.pop_front();
+                       self->pending_.fetch_sub(n);
                        if (ec) return self->finish(ec);
                        self->write_next();
                      });
@@ -236,6 +262,10 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
   std::shared_ptr<bhttp::response<bhttp::empty_body>> header_;
   std::optional<bhttp::response_serializer<bhttp::empty_body>> serializer_;
   std::deque<std::string> queue_;
+  std::vector<net::const_buffer> batch_;  // the frames of the write under way
+  std::mutex incoming_mutex_;
+  std::vector<std::string> incoming_;  // sent, not yet drained to the strand
+  bool drain_posted_ = false;
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> closed_{false};
   std::atomic<bool> overflowed_{false};
