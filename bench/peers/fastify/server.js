@@ -3,12 +3,21 @@
 // check (SHA-256 of the bearer key in auth_session, unexpired), the same
 // membership rules and, for writes, the same transaction (row + household
 // event_seq + change_event outbox). Usage: node server.js PORT DATABASE_URL
+//
+// It is also the Node SSE broadcaster of the fan-out benchmark (bench/fanout.sh):
+// GET /api/v1/sse (same bearer check) streams text/event-stream with the
+// same frames as hearth (`id:`, `event: change`, `data: {authHouseholdID,
+// table, id, operation, updated, seq}`, ':' heartbeats), and a committed POST
+// is written to every open stream of the caller's household. One process,
+// in-memory subscriber sets, no clustering.
 'use strict';
 const crypto = require('node:crypto');
 const fastify = require('fastify')({ logger: false });
 const { Pool } = require('pg');
 
 const port = Number(process.argv[2] || 3200);
+const heartbeatMs = 15000;
+const retryMs = 2000;
 const pool = new Pool({ connectionString: process.argv[3], max: 8 });
 
 function envelope(reply, status, dataType, values, message = '') {
@@ -73,13 +82,62 @@ fastify.post('/api/v1/shop/items', async (request, reply) => {
       "VALUES ($1, $2, 'shop_item', $3, 'create', $4::timestamptz)",
       [body.authHouseholdID, seq.rows[0].event_seq, row.rows[0].id, row.rows[0].updated]);
     await client.query('COMMIT');
-    envelope(reply, 201, 'ShopItem', [toItem(row.rows[0])]);
+    const item = toItem(row.rows[0]);
+    broadcast({ authHouseholdID: item.authHouseholdID, table: 'shop_item', id: item.id,
+      operation: 'create', updated: item.updated, seq: Number(seq.rows[0].event_seq) });
+    envelope(reply, 201, 'ShopItem', [item]);
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     envelope(reply, 500, 'ShopItem', [], '');
   } finally {
     client.release();
   }
+});
+
+// household id -> Set of open SSE responses (http.ServerResponse).
+const streams = new Map();
+
+function broadcast(change) {
+  const set = streams.get(change.authHouseholdID);
+  if (!set) return;
+  const frame = `id: ${change.seq}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`;
+  for (const res of set) res.write(frame);
+}
+
+setInterval(() => {
+  for (const set of streams.values()) for (const res of set) res.write(':\n\n');
+}, heartbeatMs).unref();
+
+fastify.get('/api/v1/sse', async (request, reply) => {
+  let households;
+  const client = await pool.connect();
+  try {
+    const account = await principal(client, request);
+    if (!account) return envelope(reply, 401, '', [], 'sign in');
+    const r = await client.query(
+      'SELECT auth_household_id FROM auth_household_member WHERE auth_account_id = $1', [account]);
+    households = r.rows.map((row) => row.auth_household_id);
+  } finally {
+    client.release();
+  }
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no',
+  });
+  res.write(`retry: ${retryMs}\n\n`);
+  for (const h of households) {
+    if (!streams.has(h)) streams.set(h, new Set());
+    streams.get(h).add(res);
+  }
+  res.on('close', () => {
+    for (const h of households) {
+      const set = streams.get(h);
+      if (!set) continue;
+      set.delete(res);
+      if (set.size === 0) streams.delete(h);
+    }
+  });
 });
 
 fastify.listen({ port, host: '127.0.0.1' }).then(() => console.log(`fastify peer on ${port}`));
