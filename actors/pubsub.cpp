@@ -50,7 +50,8 @@ void claim(self_ptr self, std::size_t index) {
 }
 
 // Runs on a handler thread: the handler, then its acknowledgement or failure.
-void deliver(storage::pool* db, const engine::subscription& sub, storage::claimed_delivery d) {
+void deliver(storage::pool* db, const engine::subscription& sub, const std::string& node_id,
+             storage::claimed_delivery d) {
   engine::message_info info{d.message_id, d.attempt, d.topic, sub.name};
   std::string error;
   try {
@@ -73,7 +74,8 @@ void deliver(storage::pool* db, const engine::subscription& sub, storage::claime
     bool dead = d.attempt > sub.options.max_retries;
     auto backoff = retry_backoff(sub.options, d.attempt);
     storage::run_sync(*db, [&](storage::connection& conn) {
-      storage::fail_delivery(conn, sub.name, d.message_id, error, backoff, dead);
+      storage::fail_delivery(conn, sub.name, d.message_id, d.attempt, node_id, error, backoff,
+                             dead);
     });
     if (dead)
       log::warn("pubsub: {} gave up on message {} after {} attempts: {}", sub.name, d.message_id,
@@ -115,11 +117,11 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
         pubsub_actor me = self;
         for (auto& d : claimed) {
           ++slot.in_flight;
-          boost::asio::post(*st.handlers,
-                            [me, db = st.db, &sub, index, d = std::move(d)]() mutable {
-                              deliver(db, sub, std::move(d));
-                              caf::anon_send(me, settled_atom::value, index);
-                            });
+          boost::asio::post(*st.handlers, [me, db = st.db, &sub, node = st.node_id, index,
+                                           d = std::move(d)]() mutable {
+            deliver(db, sub, node, std::move(d));
+            caf::anon_send(me, settled_atom::value, index);
+          });
         }
       },
       [=](settled_atom, std::size_t index) {

@@ -79,13 +79,16 @@ void start_tick(self_ptr self, const engine::cron_job& job, std::int64_t tick) {
   st.db->submit([&job, tick, term = st.term, node = st.node_id, db = st.db,
                  handlers = st.handlers](storage::connection& conn) {
     auto task = "cron:" + job.name;
-    storage::fenced_run r;
-    try {
-      r = storage::claim_tick(conn, task, tick, term, node);
-    } catch (const std::exception& e) {
-      log::warn("cron {}: cannot claim tick {}: {}", job.name, tick, e.what());
-      return;
+    storage::fenced_run r = storage::fenced_run::failed;
+    for (int attempt = 1; attempt <= 3 && r == storage::fenced_run::failed; ++attempt) {
+      try {  // a lost connection reconnects on the next attempt
+        r = storage::claim_tick(conn, task, tick, term, node);
+      } catch (const std::exception& e) {
+        log::warn("cron {}: cannot claim tick {} (attempt {}): {}", job.name, tick, attempt,
+                  e.what());
+      }
     }
+    if (r == storage::fenced_run::failed) return;
     if (r == storage::fenced_run::stale_term)
       log::warn("cron {}: term {} is no longer current, tick {} refused", job.name, term, tick);
     if (r != storage::fenced_run::ran) return;

@@ -176,7 +176,8 @@ const std::vector<entry>& table() {
        60'000,
        HEARTH_INT(pubsub_poll_ms)},
       {{"pubsubWorkers", "HEARTH_PUBSUB_WORKERS", "--pubsub-workers",
-        "handler threads for Pub/Sub deliveries and cron runs; 0 = this node runs none"},
+        "handler threads for Pub/Sub deliveries and cron runs; 0 = this node delivers no "
+        "messages (cron jobs still run on the leader, on one thread)"},
        kind::integer,
        0,
        256,

@@ -48,7 +48,7 @@ struct config {
   std::int64_t cache_mib = 64;              // read cache bound (actors/cache.hpp); 0 = off
   // Pub/Sub and cron (engine/pubsub.hpp).
   std::int64_t pubsub_poll_ms = 200;  // how often due deliveries are claimed
-  std::int64_t pubsub_workers = 8;    // handler threads (deliveries + cron runs); 0 = none here
+  std::int64_t pubsub_workers = 8;    // handler threads; 0 = no deliveries here (cron still runs)
   std::string secrets_file;           // JSON object {"NAME": "value"}; see secret()
   std::map<std::string, std::string> secrets;  // from HEARTH_SECRET_<NAME> (never logged)
   // The uptime monitor (apps/uptime).

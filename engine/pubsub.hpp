@@ -48,6 +48,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cron.hpp"
@@ -137,7 +138,7 @@ class registry {
   /// Subscribes `name` (unique per topic) to `t`; `handler` throws to retry.
   template <class T>
   void subscribe(const topic<T>& t, const std::string& name, subscription_options options,
-                 std::function<void(const message_info&, const T&)> handler) {
+                 std::type_identity_t<std::function<void(const message_info&, const T&)>> handler) {
     add_subscription(*t.record_,
                      subscription{name, t.name(), options,
                                   [handler = std::move(handler)](const message_info& m,

@@ -27,6 +27,7 @@ using tcp = net::ip::tcp;
 using steady = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxUrlBytes = 2048;
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 
 // Where a request goes, from its URL.
 struct destination {
@@ -177,6 +178,7 @@ class exchange {
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(r_.body_limit);
+    parser.header_limit(kHeaderLimit);  // Beast's 8 KiB is too little for some sites
     co_await bhttp::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
     if (ec == bhttp::error::body_limit && parser.is_header_done()) {
       out.truncated = true;  // the status is known: the response counts

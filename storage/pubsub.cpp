@@ -23,10 +23,12 @@ constexpr const char* kAck =
 constexpr const char* kRetry =
     "UPDATE pubsub_delivery SET locked_until = NULL, last_error = $3, "
     "  next_attempt_at = now() + $4 * interval '1 millisecond' "
-    "WHERE subscription = $1 AND message_id = $2 AND delivered_at IS NULL";
+    "WHERE subscription = $1 AND message_id = $2 AND delivered_at IS NULL "
+    "  AND attempts = $5 AND locked_by = $6";
 constexpr const char* kDeadLetter =
     "WITH d AS (DELETE FROM pubsub_delivery WHERE subscription = $1 AND message_id = $2 "
-    "  AND delivered_at IS NULL RETURNING subscription, message_id, attempts) "
+    "  AND delivered_at IS NULL AND attempts = $4 AND locked_by = $5 "
+    "  RETURNING subscription, message_id, attempts) "
     "INSERT INTO pubsub_dead_letter (subscription, message_id, topic, payload, attempts, "
     "  last_error) "
     "SELECT d.subscription, d.message_id, m.topic, m.payload, d.attempts, $3 "
@@ -70,14 +72,14 @@ void ack_delivery(pqxx::connection_base& conn, const std::string& subscription,
 }
 
 void fail_delivery(pqxx::connection_base& conn, const std::string& subscription,
-                   std::int64_t message_id, const std::string& error,
-                   std::chrono::milliseconds backoff, bool dead) {
+                   std::int64_t message_id, int attempt, const std::string& node_id,
+                   const std::string& error, std::chrono::milliseconds backoff, bool dead) {
   pqxx::work tx{conn};
   auto text = error.substr(0, 2000);
   if (dead)
-    tx.exec_params0(kDeadLetter, subscription, message_id, text);
+    tx.exec_params0(kDeadLetter, subscription, message_id, text, attempt, node_id);
   else
-    tx.exec_params0(kRetry, subscription, message_id, text, backoff.count());
+    tx.exec_params0(kRetry, subscription, message_id, text, backoff.count(), attempt, node_id);
   tx.commit();
 }
 

@@ -33,11 +33,14 @@ std::vector<claimed_delivery> claim_deliveries(pqxx::connection_base& conn,
 void ack_delivery(pqxx::connection_base& conn, const std::string& subscription,
                   std::int64_t message_id);
 
-/// Records a failed attempt: retried after `backoff`, or, when `dead` (no
-/// retries left), moved to pubsub_dead_letter with `error`.
+/// Records failed attempt number `attempt` claimed by `node_id`: retried
+/// after `backoff`, or, when `dead` (no retries left), moved to
+/// pubsub_dead_letter with `error`. Does nothing when the delivery was
+/// claimed again meanwhile (the handler overran its ack deadline): the newer
+/// claim decides.
 void fail_delivery(pqxx::connection_base& conn, const std::string& subscription,
-                   std::int64_t message_id, const std::string& error,
-                   std::chrono::milliseconds backoff, bool dead);
+                   std::int64_t message_id, int attempt, const std::string& node_id,
+                   const std::string& error, std::chrono::milliseconds backoff, bool dead);
 
 /// Claims cron tick (`task`, `tick`) for the leader of `term`, fenced like
 /// run_fenced: ran (claimed: run it now), stale_term or already_ran.

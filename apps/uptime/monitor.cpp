@@ -140,6 +140,10 @@ http::response failure(const std::string& rid) {
   }
 }
 
+http::response not_running(const std::string& rid) {
+  return http::error(503, rid, "the uptime monitor is not running");
+}
+
 std::vector<site> sites_to_check(storage::connection& conn) {
   pqxx::read_transaction tx(conn);
   std::vector<site> out;
@@ -192,10 +196,12 @@ class monitor : public std::enable_shared_from_this<monitor> {
   }
 
   void routes(http::route_group& ops, app::services& s) {
-    auto self = shared_from_this();
+    // Routes outlive the module's state (the router is destroyed after the
+    // database pool, the state before it): they hold it weakly.
+    std::weak_ptr<monitor> weak = weak_from_this();
     ops.add({"POST",
              "/api/v1/monitor/sites",
-             [self, &s](const http::request& req, http::responder respond) {
+             [&s](const http::request& req, http::responder respond) {
                http::json_object_reader in(req.body);
                auto url = *in.string("url", true, 1, 2048);
                in.reject_unknown();
@@ -227,7 +233,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
                       .success = 201}}});
     ops.add({"GET",
              "/api/v1/monitor/sites",
-             [self, &s](const http::request& req, http::responder respond) {
+             [&s](const http::request& req, http::responder respond) {
                app::run_db(s, req, std::move(respond),
                            [rid = req.request_id](storage::connection& conn) {
                              pqxx::read_transaction tx(conn);
@@ -243,7 +249,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
                       .data_schema = kSiteSchema}}});
     ops.add({"DELETE",
              "/api/v1/monitor/sites/{id}",
-             [self, &s](const http::request& req, http::responder respond) {
+             [&s](const http::request& req, http::responder respond) {
                auto id = req.params.at("id");
                if (!http::is_uuid(id))
                  return respond(http::error(404, req.request_id, "MonitorSite not found"));
@@ -264,10 +270,12 @@ class monitor : public std::enable_shared_from_this<monitor> {
                       .data_schema = kSiteSchema}}});
     ops.add({"POST",
              "/api/v1/monitor/check/{siteID}",
-             [self](const http::request& req, http::responder respond) {
+             [weak](const http::request& req, http::responder respond) {
                auto id = req.params.at("siteID");
                if (!http::is_uuid(id))
                  return respond(http::error(404, req.request_id, "MonitorSite not found"));
+               auto self = weak.lock();
+               if (!self) return respond(not_running(req.request_id));
                self->check_one(std::move(id), req.request_id, std::move(respond));
              },
              {.doc = {.summary = "Check one site now (publishes a site.transition when its "
@@ -278,7 +286,9 @@ class monitor : public std::enable_shared_from_this<monitor> {
                       .data_schema = kCheckSchema}}});
     ops.add({"POST",
              "/api/v1/monitor/check-all",
-             [self](const http::request& req, http::responder respond) {
+             [weak](const http::request& req, http::responder respond) {
+               auto self = weak.lock();
+               if (!self) return respond(not_running(req.request_id));
                self->check_all(req.request_id, std::move(respond));
              },
              {.doc = {.summary = "Check every site now, at most 8 at once",
@@ -381,7 +391,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
 
   // POST /check/{siteID}: load, probe and record on a probe thread.
   void check_one(std::string id, std::string rid, http::responder respond) {
-    if (!probes_) return respond(http::error(503, rid, "the uptime monitor is not running"));
+    if (!probes_) return respond(not_running(rid));
     boost::asio::post(
         *probes_, [this, id = std::move(id), rid = std::move(rid), respond = std::move(respond)] {
           try {
@@ -402,28 +412,29 @@ class monitor : public std::enable_shared_from_this<monitor> {
   // POST /check-all: list on the database pool, probe on the probe threads,
   // respond from the last probe.
   void check_all(std::string rid, http::responder respond) {
-    if (!probes_) return respond(http::error(503, rid, "the uptime monitor is not running"));
-    bool queued = db_->submit([this, rid, respond](storage::connection& conn) {
-      std::vector<site> sites;
-      try {
-        sites = sites_to_check(conn);
-      } catch (...) {
-        return respond(failure(rid));
-      }
-      check_sites(std::move(sites),
-                  [rid, respond](std::vector<check_outcome> outcomes, std::exception_ptr failed) {
-                    if (failed) {
-                      try {
-                        std::rethrow_exception(failed);
-                      } catch (...) {
-                        return respond(failure(rid));
-                      }
-                    }
-                    json::array out;
-                    for (const auto& c : outcomes) out.push_back(check_json(c));
-                    respond(http::ok(200, rid, kCheck, std::move(out)));
-                  });
-    });
+    if (!probes_) return respond(not_running(rid));
+    bool queued =
+        db_->submit([this, self = shared_from_this(), rid, respond](storage::connection& conn) {
+          std::vector<site> sites;
+          try {
+            sites = sites_to_check(conn);
+          } catch (...) {
+            return respond(failure(rid));
+          }
+          check_sites(std::move(sites), [rid, respond](std::vector<check_outcome> outcomes,
+                                                       std::exception_ptr failed) {
+            if (failed) {
+              try {
+                std::rethrow_exception(failed);
+              } catch (...) {
+                return respond(failure(rid));
+              }
+            }
+            json::array out;
+            for (const auto& c : outcomes) out.push_back(check_json(c));
+            respond(http::ok(200, rid, kCheck, std::move(out)));
+          });
+        });
     if (!queued) respond(http::error(503, rid, "server busy, try again"));
   }
 
