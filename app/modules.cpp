@@ -28,6 +28,13 @@ module core_module() {
              });
              return fmt::format("purged {} change events", n);
            });
+    // Delivered Pub/Sub messages are kept a week for inspection.
+    r.cron("engine.purge-pubsub", "every 1h", [&db](const engine::cron_tick&) {
+      auto n = storage::run_sync(db, [](storage::connection& c) {
+        return storage::purge_delivered_messages(c, std::chrono::hours{24 * 7});
+      });
+      return fmt::format("purged {} delivered messages", n);
+    });
     // Yesterday's counts per household and table, a few minutes after midnight UTC.
     r.cron("engine.daily-rollup", "5 0 * * *", [&db](const engine::cron_tick& tick) {
       auto day =

@@ -49,7 +49,21 @@ constexpr const char* kPurgeEvents =
     "DELETE FROM change_event e USING auth_household h "
     "WHERE h.id = e.auth_household_id AND e.seq <= h.event_seq - $1";
 
+constexpr const char* kPurgeMessages =
+    "DELETE FROM pubsub_message m WHERE m.published_at < now() - $1 * interval '1 second' "
+    "AND NOT EXISTS (SELECT 1 FROM pubsub_delivery d "
+    "  WHERE d.message_id = m.id AND d.delivered_at IS NULL)";
+
 }  // namespace
+
+std::int64_t purge_delivered_messages(pqxx::connection_base& conn,
+                                      std::chrono::seconds older_than) {
+  pqxx::work tx{conn};
+  auto n = static_cast<std::int64_t>(
+      tx.exec_params0(kPurgeMessages, older_than.count()).affected_rows());
+  tx.commit();
+  return n;
+}
 
 std::vector<claimed_delivery> claim_deliveries(pqxx::connection_base& conn,
                                                const std::string& subscription, int limit,

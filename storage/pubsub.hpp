@@ -64,6 +64,11 @@ task_run last_run(pqxx::connection_base& conn, const std::string& task);
 /// returns how many.
 std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window);
 
+/// Housekeeping: deletes messages published more than `older_than` ago
+/// whose every delivery is done (their delivery rows go with them; dead
+/// letters keep their own copy); returns how many.
+std::int64_t purge_delivered_messages(pqxx::connection_base& conn, std::chrono::seconds older_than);
+
 /// Computes household_daily_rollup for `day` ("YYYY-MM-DD", UTC): rows per
 /// household table now and changes recorded that day; returns the rows
 /// written.

@@ -91,5 +91,30 @@ TEST_F(engine_jobs, purge_keeps_the_replay_window_and_rollup_counts_rows_and_cha
   EXPECT_EQ(o[0].as<int>(), 1);
 }
 
+TEST_F(engine_jobs, purge_drops_old_messages_once_every_delivery_is_done) {
+  pqxx::connection conn{database_url_};
+  {
+    pqxx::work tx{conn};
+    // old + delivered, old + pending, new + delivered
+    tx.exec(
+        "INSERT INTO pubsub_message (id, topic, payload, published_at) VALUES "
+        "(9001, 't', '{}', now() - interval '8 days'), (9002, 't', '{}', now() - interval '8 "
+        "days'), (9003, 't', '{}', now())");
+    tx.exec(
+        "INSERT INTO pubsub_delivery (subscription, message_id, delivered_at) VALUES "
+        "('s', 9001, now()), ('s', 9002, NULL), ('s', 9003, now())");
+    tx.commit();
+  }
+  EXPECT_EQ(storage::purge_delivered_messages(conn, std::chrono::hours{24 * 7}), 1);
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec1("SELECT string_agg(id::text, ',' ORDER BY id) FROM pubsub_message "
+                     "WHERE id > 9000")[0]
+                .as<std::string>(),
+            "9002,9003");
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM pubsub_delivery WHERE message_id = 9001")[0].as<int>(),
+            0);
+  EXPECT_NE(job("engine.purge-pubsub").at("nextRun").as_string().size(), 0u);
+}
+
 }  // namespace
 }  // namespace hearth::testing
