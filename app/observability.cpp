@@ -163,6 +163,10 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          static_cast<double>(server.open_connections));
   metric(out, "hearth_sse_open_streams", "gauge", "Open SSE streams",
          static_cast<double>(server.open_streams));
+  metric(out, "hearth_sse_backlog_frames", "gauge",
+         "Frames accepted by SSE streams and not yet written (writes get 503 above "
+         "sseBacklogLimit)",
+         static_cast<double>(server.sse_backlog));
   const auto& c = s.actors.counters();
   metric(out, "hearth_sse_events_delivered_total", "counter", "Change events handed to SSE streams",
          static_cast<double>(c.events_delivered.load()));

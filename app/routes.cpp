@@ -134,6 +134,10 @@ void add_routes(http::router& r, services& s, const std::vector<module>& modules
     api_chain.push_back(http::rate_limit(static_cast<double>(cfg.rate_limit_per_second),
                                          static_cast<double>(cfg.rate_limit_burst)));
   api_chain.push_back(http::concurrency_limit(static_cast<std::size_t>(cfg.concurrency_limit)));
+  if (cfg.sse_backlog_limit > 0)
+    api_chain.push_back(
+        http::fanout_backpressure([&server = s.server] { return server.stats().sse_backlog; },
+                                  static_cast<std::size_t>(cfg.sse_backlog_limit)));
   http::route_group api(r, std::move(api_chain), !origins.empty());
   add_auth_routes(api, s);
   add_household_routes(api, s);

@@ -163,6 +163,13 @@ const std::vector<entry>& table() {
        500,
        600'000,
        HEARTH_INT(cluster_stale_ms)},
+      {{"sseBacklogLimit", "HEARTH_SSE_BACKLOG_LIMIT", "--sse-backlog-limit",
+        "frames waiting in all SSE streams of the node beyond which writes get 503 "
+        "(backpressure); 0 = off"},
+       kind::integer,
+       0,
+       100'000'000,
+       HEARTH_INT(sse_backlog_limit)},
       {{"cacheMiB", "HEARTH_CACHE_MIB", "--cache-mib",
         "memory bound of the read cache (sessions and list responses) in MiB; 0 = no cache"},
        kind::integer,

@@ -79,6 +79,7 @@ struct engine_state {
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> open_streams{0};
+  std::atomic<std::size_t> sse_backlog{0};  // frames queued in all SSE streams
   std::atomic<bool> draining{false};
   std::mutex streams_mutex;
   std::vector<std::weak_ptr<event_sink>> streams;
@@ -141,6 +142,15 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
   void start(std::shared_ptr<bhttp::response<bhttp::empty_body>> header) {
     header_ = std::move(header);
     serializer_.emplace(*header_);
+    // The read first, while the stream's timers are off: expires_after()
+    // with no operation pending arms the read timer too, which would end
+    // every stream after the write timeout however busy it is. With the read
+    // pending, expires_after() arms only the write timer.
+    stream_.async_read_some(net::buffer(read_buf_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              // Clients send nothing on an SSE stream: data or EOF both end it.
+                              self->finish(ec ? ec : beast::error_code(net::error::eof));
+                            });
     writing_ = true;
     tcp_of(stream_).expires_after(write_timeout_);
     bhttp::async_write_header(stream_, *serializer_,
@@ -149,11 +159,6 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
                                 if (ec) return self->finish(ec);
                                 self->write_next();
                               });
-    stream_.async_read_some(net::buffer(read_buf_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              // Clients send nothing on an SSE stream: data or EOF both end it.
-                              self->finish(ec ? ec : beast::error_code(net::error::eof));
-                            });
   }
 
   bool send(std::string frame) override {
@@ -163,6 +168,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
       close_now();
       return false;
     }
+    ++state_.sse_backlog;
     {
       std::lock_guard lock(incoming_mutex_);
       incoming_.push_back(std::move(frame));
@@ -199,7 +205,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
       batch.swap(incoming_);
       drain_posted_ = false;
     }
-    if (finished_) return;
+    if (finished_) return release(batch.size());  // sent after the stream ended
     for (auto& f : batch) queue_.push_back(std::move(f));
     if (!writing_) write_next();
   }
@@ -223,17 +229,25 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     // Every queued frame (deque elements never move while we append) in one
     // chunk: SSE framing does not depend on chunk boundaries.
     const auto n = std::min(queue_.size(), kMaxBatchFrames);
+    in_flight_frames_ = n;
     batch_.clear();
     for (std::size_t i = 0; i < n; ++i) batch_.push_back(net::buffer(queue_[i]));
     tcp_of(stream_).expires_after(write_timeout_);
     net::async_write(stream_, bhttp::make_chunk(batch_),
                      [self = shared_from_this(), n](beast::error_code ec, std::size_t) {
                        self->writing_ = false;
+                       self->in_flight_frames_ = 0;
                        for (std::size_t i = 0; i < n; ++i) self->queue_.pop_front();
-                       self->pending_.fetch_sub(n);
+                       self->release(n);
                        if (ec) return self->finish(ec);
                        self->write_next();
                      });
+  }
+
+  // `n` accepted frames are written or discarded.
+  void release(std::size_t n) {
+    pending_.fetch_sub(n);
+    state_.sse_backlog.fetch_sub(n);
   }
 
   void finish(beast::error_code ec) {
@@ -241,6 +255,16 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
     finished_ = true;
     closed_ = true;
     --state_.open_streams;
+    // Frames that will never be written leave the backlog now: the queued
+    // ones outside the write under way (its completion releases its own)
+    // and those not yet drained (later ones are released by drain()).
+    release(queue_.size() - in_flight_frames_);
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_frames_), queue_.end());
+    {
+      std::lock_guard lock(incoming_mutex_);
+      release(incoming_.size());
+      incoming_.clear();
+    }
     if (overflowed_)
       log::info("sse: stream dropped, more than {} frames queued (slow client)", limit_);
     else if (!expected_close(ec))
@@ -263,6 +287,7 @@ class sse_stream : public event_sink, public std::enable_shared_from_this<sse_st
   std::optional<bhttp::response_serializer<bhttp::empty_body>> serializer_;
   std::deque<std::string> queue_;
   std::vector<net::const_buffer> batch_;  // the frames of the write under way
+  std::size_t in_flight_frames_ = 0;      // how many
   std::mutex incoming_mutex_;
   std::vector<std::string> incoming_;  // sent, not yet drained to the strand
   bool drain_posted_ = false;
@@ -733,7 +758,8 @@ int server::listen_fd() const { return impl_->acceptor ? impl_->acceptor->native
 
 server_stats server::stats() const {
   const auto& st = impl_->state;
-  return {st.open_connections.load(), st.in_flight.load(), st.open_streams.load()};
+  return {st.open_connections.load(), st.in_flight.load(), st.open_streams.load(),
+          st.sse_backlog.load()};
 }
 
 void server::stop() {

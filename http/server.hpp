@@ -42,6 +42,7 @@ struct server_stats {
   std::size_t open_connections = 0;
   std::size_t in_flight = 0;  // requests read and not yet answered
   std::size_t open_streams = 0;
+  std::size_t sse_backlog = 0;  // frames accepted by SSE streams, not yet written
 };
 
 struct server_options {

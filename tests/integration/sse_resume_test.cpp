@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "tests/integration/fixture.hpp"
 
@@ -223,6 +224,56 @@ TEST_F(sse_slow_client, a_stalled_client_does_not_delay_others_and_is_dropped) {
   std::printf("[ slow     ] stalled client drained %d of %d events before the close\n", drained,
               writes);
   EXPECT_FALSE(normal->closed());
+}
+
+struct sse_backpressure : hearth_test {
+  std::map<std::string, std::string> extra_env() override {
+    // The stalled stream is not dropped (queue limit far away): the node's
+    // backlog grows until writes are refused.
+    return {{"HEARTH_SSE_QUEUE_LIMIT", "100000"}, {"HEARTH_SSE_BACKLOG_LIMIT", "50"}};
+  }
+};
+
+TEST_F(sse_backpressure, writes_get_503_while_live_updates_are_behind_and_resume_after) {
+  auto user = new_user("backpressure");
+  const auto hh = create_household(user.key, "Home");
+  auto stalled = open_sse(user.key, {}, 2048);  // never reads
+  ASSERT_EQ(http().request_as(user.key, "GET", "/api/v1/shop/items").status, 200u);
+
+  // Write until the backlog passes the limit (the kernel's socket buffers
+  // absorb the first few hundred frames).
+  std::optional<http_response> refused;
+  int accepted = 0;
+  for (int i = 0; i < 5000 && !refused; ++i) {
+    auto res = create_item_response(user.key, hh, "w" + std::to_string(i));
+    if (res.status == 503) {
+      refused = res;
+    } else {
+      ASSERT_EQ(res.status, 201u) << res.body;
+      ++accepted;
+    }
+  }
+  ASSERT_TRUE(refused) << accepted << " writes accepted, none refused";
+  check_envelope(*refused, 503);
+  EXPECT_EQ(refused->header("retry-after"), "1");
+  EXPECT_NE(message_of(*refused).find("live updates are behind"), std::string::npos);
+  // Reads still pass, and nothing refused was stored.
+  auto list = http().request_as(user.key, "GET", "/api/v1/shop/items?authHouseholdID=" + hh);
+  ASSERT_EQ(list.status, 200u);
+  EXPECT_EQ(list.json().as_object().at("dataTotal").to_number<int>(), accepted);
+  auto metrics = http().request("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("hearth_sse_backlog_frames"), std::string::npos);
+
+  // The stalled client leaves: its frames leave the backlog, writes pass again.
+  stalled.reset();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  unsigned status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = create_item_response(user.key, hh, "after").status;
+    if (status == 201) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 201u) << "writes still refused after the stalled client left";
 }
 
 }  // namespace

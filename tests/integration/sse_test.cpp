@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "tests/integration/fixture.hpp"
 
@@ -18,6 +19,34 @@ struct sse_heartbeat : hearth_test {
     return {{"HEARTH_SSE_HEARTBEAT_MS", "200"}};
   }
 };
+
+// A stream lives longer than the write timeout (requestTimeoutMs): the
+// timeout applies to each write, not to the stream's life.
+struct sse_short_timeout : hearth_test {
+  std::map<std::string, std::string> extra_env() override {
+    return {{"HEARTH_REQUEST_TIMEOUT_MS", "300"}, {"HEARTH_SSE_HEARTBEAT_MS", "100"}};
+  }
+};
+
+TEST_F(sse_short_timeout, a_stream_outlives_the_write_timeout) {
+  auto user = new_user("longlived");
+  const auto hh = create_household(user.key, "Home");
+  auto stream = open_sse(user.key);
+  ASSERT_TRUE(stream->retry_hint(5s).has_value());
+  // Five write timeouts of heartbeats only: reading them, no event yet.
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_FALSE(stream->next(50ms).has_value());
+    ASSERT_FALSE(stream->closed())
+        << "the server ended the stream after " << stream->comments() << " heartbeats";
+  }
+  EXPECT_GE(stream->comments(), 5);
+  create_item(user.key, hh, "still live");
+  auto ev = stream->next(5s);
+  ASSERT_TRUE(ev.has_value()) << "no event after the write timeout passed";
+  EXPECT_EQ(ev->event, "change");
+  EXPECT_FALSE(stream->closed());
+}
 
 TEST_F(sse, stream_headers_and_retry_hint) {
   auto user = new_user("ssehdr");
