@@ -114,8 +114,16 @@ struct cache_state {
   };
   std::uint64_t next_id = 0;
   std::unordered_map<std::uint64_t, pending> queries;
-  std::unordered_map<std::string, std::vector<std::uint64_t>> waiting_grant;  // key → queries
-  std::unordered_map<std::string, std::vector<std::uint64_t>> waiting_list;  // list key → queries
+  // Queries waiting for a read under way, with the clock when each joined:
+  // a read that turns out stale (invalidated after it started) may answer
+  // only the queries that joined before the invalidation; later ones start
+  // a fresh read (so a writer's next read never gets the pre-write list).
+  struct waiter {
+    std::uint64_t id;
+    std::uint64_t joined;
+  };
+  std::unordered_map<std::string, std::vector<waiter>> waiting_grant;  // key → queries
+  std::unordered_map<std::string, std::vector<waiter>> waiting_list;   // list key → queries
 };
 
 using self_ptr = cache_actor::stateful_pointer<cache_state>;
@@ -169,7 +177,7 @@ void fail(cache_state& st, std::uint64_t id, list_result::outcome why) {
 void load_grant(self_ptr self, const std::string& key, std::uint64_t id) {
   auto& st = self->state;
   auto& waiters = st.waiting_grant[key];
-  waiters.push_back(id);
+  waiters.push_back({id, st.clock});
   if (waiters.size() > 1) return;  // a read of this key is under way
   cache_actor me = self;
   auto started = st.clock;
@@ -195,7 +203,9 @@ void load_list(self_ptr self, const std::string& household, const storage::table
   auto& st = self->state;
   auto key = list_key(household, t);
   auto& waiters = st.waiting_list[key];
-  waiters.push_back(id);
+  for (const auto& w : waiters)
+    if (w.id == id) return;  // already waiting for this read
+  waiters.push_back({id, st.clock});
   if (waiters.size() > 1) return;
   if (st.counters) ++st.counters->cache_misses;
   cache_actor me = self;
@@ -309,13 +319,17 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
         auto& st = self->state;
         auto waiters = std::move(st.waiting_grant[key]);
         st.waiting_grant.erase(key);
-        if (r.grant && started >= st.revoked_at && started >= st.flushed_at) {
+        const auto stale_since = std::max(st.revoked_at, st.flushed_at);
+        const bool fresh = started >= stale_since;
+        if (r.grant && fresh) {
           st.grants.put(key, cached_grant{*r.grant, std::chrono::steady_clock::now()},
                         grant_bytes(key, *r.grant));
           enforce_bound(st);
         }
-        for (auto id : waiters) {
-          if (r.failed) {
+        for (auto [id, joined] : waiters) {
+          if (!fresh && joined >= stale_since) {
+            advance(self, id);  // joined after a revoke: read the session again
+          } else if (r.failed) {
             fail(st, id, list_result::outcome::unavailable);
           } else if (!r.grant) {
             fail(st, id, list_result::outcome::unauthorized);
@@ -329,20 +343,24 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
         auto& st = self->state;
         auto waiters = std::move(st.waiting_list[key]);
         st.waiting_list.erase(key);
-        if (r.list) {
-          const auto& household = r.list->household_id;
-          auto inv = st.invalidated.find(household);
-          bool fresh =
-              started >= st.flushed_at && (inv == st.invalidated.end() || started >= inv->second);
-          if (fresh) {
-            st.lists.put(key, r.list, r.list->bytes);
-            enforce_bound(st);
-          }
+        const auto household = key.substr(0, key.find('/'));
+        auto stale_since = st.flushed_at;
+        if (auto inv = st.invalidated.find(household); inv != st.invalidated.end())
+          stale_since = std::max(stale_since, inv->second);
+        const bool fresh = started >= stale_since;
+        if (r.list && fresh) {
+          st.lists.put(key, r.list, r.list->bytes);
+          enforce_bound(st);
         }
         // Invalidation times matter only to reads under way.
         if (st.waiting_list.empty()) st.invalidated.clear();
-        for (auto id : waiters) {
-          if (!r.list) {
+        for (auto [id, joined] : waiters) {
+          if (!fresh && joined >= stale_since) {
+            // Joined after the invalidation: this read may predate the write.
+            if (auto q = st.queries.find(id); q != st.queries.end())
+              q->second.resolved.erase(household);
+            advance(self, id);
+          } else if (!r.list) {
             fail(st, id, list_result::outcome::unavailable);
           } else if (auto q = st.queries.find(id); q != st.queries.end()) {
             q->second.resolved.emplace(r.list->household_id, r.list);

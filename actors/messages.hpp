@@ -104,10 +104,12 @@ using notifier_actor = caf::typed_actor<
 /// Periodic housekeeping (session expiry). Runs its tasks only while this
 /// node leads, each run fenced by the leadership term: `leading` (from the
 /// cluster actor) switches it on with the term, or off.
-/// `cron` wakes it to claim and start the cron jobs that are due.
+/// `cron` wakes it to claim and start the cron jobs that are due; `cron,
+/// job, tick` says a claim of that tick could not be made (try again).
 using scheduler_actor =
     caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool, std::int64_t>,
-                     caf::reacts_to<cron_atom>>;
+                     caf::reacts_to<cron_atom>,
+                     caf::reacts_to<cron_atom, std::string, std::int64_t>>;
 
 /// What peers may call on a node's published cluster actor: `hello` from the
 /// dialing peer (its node id, its cluster actor, its notifier), answered with

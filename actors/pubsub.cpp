@@ -17,6 +17,7 @@ struct pubsub_state {
   std::string node_id;
   std::chrono::milliseconds poll{200};
   boost::asio::thread_pool* handlers = nullptr;
+  int threads = 1;  // handler threads
   struct slot {
     int in_flight = 0;
     bool claiming = false;
@@ -31,7 +32,9 @@ void claim(self_ptr self, std::size_t index) {
   auto& st = self->state;
   auto& slot = st.slots[index];
   const auto& sub = st.registry->subscriptions()[index];
-  int free = sub.options.max_concurrency - slot.in_flight;
+  // Never more in flight than handler threads: a claimed delivery's lease
+  // runs while it waits for one.
+  int free = std::min(sub.options.max_concurrency, st.threads) - slot.in_flight;
   if (free <= 0 || slot.claiming) return;
   slot.claiming = true;
   pubsub_actor me = self;
@@ -52,6 +55,13 @@ void claim(self_ptr self, std::size_t index) {
 // Runs on a handler thread: the handler, then its acknowledgement or failure.
 void deliver(storage::pool* db, const engine::subscription& sub, const std::string& node_id,
              storage::claimed_delivery d) {
+  if (std::chrono::steady_clock::now() >= d.claimed_at + sub.options.ack_deadline) {
+    // Waited for a handler thread past its lease: another claim may run it
+    // now; running it here as well would only add a duplicate.
+    log::info("pubsub: {} message {}: lease expired before a handler thread was free", sub.name,
+              d.message_id);
+    return;
+  }
   engine::message_info info{d.message_id, d.attempt, d.topic, sub.name};
   std::string error;
   try {
@@ -93,13 +103,14 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
 pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
                                    const engine::registry* registry, std::string node_id,
                                    std::chrono::milliseconds poll,
-                                   boost::asio::thread_pool* handlers) {
+                                   boost::asio::thread_pool* handlers, int threads) {
   auto& st = self->state;
   st.db = db;
   st.registry = registry;
   st.node_id = std::move(node_id);
   st.poll = poll;
   st.handlers = handlers;
+  st.threads = std::max(threads, 1);
   st.slots.resize(registry->subscriptions().size());
   self->send(self, poll_atom::value);
   return {
@@ -112,8 +123,9 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
         auto& slot = st.slots[index];
         const auto& sub = st.registry->subscriptions()[index];
         slot.claiming = false;
-        slot.more = !claimed.empty() && static_cast<int>(claimed.size()) >=
-                                            sub.options.max_concurrency - slot.in_flight;
+        slot.more = !claimed.empty() &&
+                    static_cast<int>(claimed.size()) >=
+                        std::min(sub.options.max_concurrency, st.threads) - slot.in_flight;
         pubsub_actor me = self;
         for (auto& d : claimed) {
           ++slot.in_flight;
@@ -142,8 +154,9 @@ std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, i
 
 pubsub_actor spawn_pubsub(caf::actor_system& sys, storage::pool* db,
                           const engine::registry* registry, std::string node_id,
-                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers) {
-  return sys.spawn(pubsub, db, registry, std::move(node_id), poll, handlers);
+                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
+                          int threads) {
+  return sys.spawn(pubsub, db, registry, std::move(node_id), poll, handlers, threads);
 }
 
 }  // namespace hearth::actors

@@ -39,10 +39,11 @@ using pubsub_actor = caf::typed_actor<caf::reacts_to<poll_atom>,
 std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, int attempt);
 
 /// Spawns the delivery actor for the registry's subscriptions (which must
-/// outlive it, as must `db` and `handlers`).
+/// outlive it, as must `db` and `handlers`, a pool of `threads` threads).
 pubsub_actor spawn_pubsub(caf::actor_system& sys, storage::pool* db,
                           const engine::registry* registry, std::string node_id,
-                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers);
+                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
+                          int threads);
 
 }  // namespace hearth::actors
 

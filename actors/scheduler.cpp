@@ -23,7 +23,9 @@ struct scheduler_state {
   std::int64_t term = 0;
   const engine::registry* registry = nullptr;
   boost::asio::thread_pool* handlers = nullptr;
-  std::map<std::string, std::int64_t> claimed;  // cron job → last tick claimed here
+  const std::atomic<bool>* accepting = nullptr;
+  std::map<std::string, std::int64_t> claimed;   // cron job → last tick claimed here
+  std::map<std::string, std::int64_t> next_due;  // cron job → its next tick
 };
 
 using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
@@ -75,9 +77,12 @@ void start_tick(self_ptr self, const engine::cron_job& job, std::int64_t tick) {
   auto& st = self->state;
   auto& last = st.claimed[job.name];
   if (tick <= last) return;
+  const auto before = last;
   last = tick;
-  st.db->submit([&job, tick, term = st.term, node = st.node_id, db = st.db,
-                 handlers = st.handlers](storage::connection& conn) {
+  scheduler_actor me = self;
+  bool queued = st.db->submit([&job, tick, term = st.term, node = st.node_id, db = st.db,
+                               handlers = st.handlers, accepting = st.accepting,
+                               me](storage::connection& conn) {
     auto task = "cron:" + job.name;
     storage::fenced_run r = storage::fenced_run::failed;
     for (int attempt = 1; attempt <= 3 && r == storage::fenced_run::failed; ++attempt) {
@@ -88,10 +93,20 @@ void start_tick(self_ptr self, const engine::cron_job& job, std::int64_t tick) {
                   e.what());
       }
     }
-    if (r == storage::fenced_run::failed) return;
+    if (r == storage::fenced_run::failed) {
+      caf::anon_send(me, cron_atom::value, job.name, tick);  // try again at the next wake-up
+      return;
+    }
     if (r == storage::fenced_run::stale_term)
       log::warn("cron {}: term {} is no longer current, tick {} refused", job.name, term, tick);
     if (r != storage::fenced_run::ran) return;
+    if (accepting && !accepting->load()) {
+      try {
+        storage::finish_tick(conn, task, tick, "not run: node stopping");
+      } catch (const std::exception&) {
+      }
+      return;
+    }
     boost::asio::post(*handlers, [&job, tick, term, db, task] {
       std::string outcome;
       try {
@@ -109,6 +124,7 @@ void start_tick(self_ptr self, const engine::cron_job& job, std::int64_t tick) {
       }
     });
   });
+  if (!queued) last = before;  // the pool is full or stopping: try again later
 }
 
 // Starts every due tick and sleeps until the next one (at most 1 s, so a
@@ -128,7 +144,10 @@ void run_cron(self_ptr self, bool catch_up, bool rearm) {
       }
       if (current > 0) start_tick(self, job, current);
     }
-    wake = std::min(wake, job.schedule.next(now));
+    // next() may scan many minutes for sparse expressions: once per tick.
+    auto& due = st.next_due[job.name];
+    if (due <= now) due = job.schedule.next(now);
+    if (due > 0) wake = std::min(wake, due);
   }
   if (!rearm) return;
   auto delay_ms = std::max<std::int64_t>(wake * 1000 - now_ms(), 1) + 2;
@@ -138,7 +157,9 @@ void run_cron(self_ptr self, bool catch_up, bool rearm) {
 scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::string node_id,
                                          std::chrono::milliseconds interval,
                                          const engine::registry* registry,
-                                         boost::asio::thread_pool* handlers) {
+                                         boost::asio::thread_pool* handlers,
+                                         const std::atomic<bool>* accepting) {
+  self->state.accepting = accepting;
   self->state.registry = registry;
   self->state.handlers = handlers;
   self->state.db = db;
@@ -148,6 +169,10 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
   run_cron(self, false, true);
   return {
       [=](cron_atom) { run_cron(self, false, true); },
+      [=](cron_atom, const std::string& job, std::int64_t tick) {
+        auto& last = self->state.claimed[job];
+        if (last == tick) --last;  // the next wake-up claims it again
+      },
       [=](tick_atom) {
         arm(self);
         if (self->state.leading) run_tasks(self);
@@ -174,8 +199,9 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
 scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db, std::string node_id,
                                 std::chrono::milliseconds interval,
                                 const engine::registry* registry,
-                                boost::asio::thread_pool* handlers) {
-  return sys.spawn(scheduler, db, std::move(node_id), interval, registry, handlers);
+                                boost::asio::thread_pool* handlers,
+                                const std::atomic<bool>* accepting) {
+  return sys.spawn(scheduler, db, std::move(node_id), interval, registry, handlers, accepting);
 }
 
 }  // namespace hearth::actors

@@ -9,10 +9,10 @@
 // (it may have been missed by the node it replaces). Database work runs on
 // the storage pool, never on the actor's thread.
 
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <string>
-
-#include <boost/asio/thread_pool.hpp>
 
 #include "actors/messages.hpp"
 #include "engine/pubsub.hpp"
@@ -29,10 +29,14 @@ namespace hearth::actors {
 /// with storage::claim_tick under the term, then run on `handlers` and its
 /// outcome and duration recorded with finish_tick. On becoming leader it
 /// claims each job's current and previous tick, so a tick the old leader
-/// never claimed is not skipped.
+/// never claimed is not skipped. A claimed tick whose run cannot start
+/// because the node is stopping (`accepting` false) is recorded as not run.
+/// Claim-then-run: a node that dies during a run leaves the tick started and
+/// unfinished; it is not run again (at most once per tick).
 scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db, std::string node_id,
                                 std::chrono::milliseconds interval,
                                 const engine::registry* registry = nullptr,
-                                boost::asio::thread_pool* handlers = nullptr);
+                                boost::asio::thread_pool* handlers = nullptr,
+                                const std::atomic<bool>* accepting = nullptr);
 
 }  // namespace hearth::actors

@@ -59,11 +59,11 @@ struct actor_runtime::impl {
     if (options.cache_bytes > 0) cache = spawn_cache(system, &db, options.cache_bytes, &counters);
     notifier = spawn_notifier(system, &db, options.gap_wait, &counters, cache);
     scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval,
-                                options.registry, &handlers);
+                                options.registry, &handlers, &accepting_work);
     if (options.registry && options.pubsub_workers > 0 &&
         !options.registry->subscriptions().empty())
       pubsub = spawn_pubsub(system, &db, options.registry, options.node_id, options.pubsub_poll,
-                            &handlers);
+                            &handlers, options.pubsub_workers);
     election_options eo;
     eo.database_url = options.database_url;
     eo.heartbeat = options.cluster_heartbeat;
@@ -103,6 +103,7 @@ struct actor_runtime::impl {
   void stop_handlers() {
     if (handlers_stopped) return;
     handlers_stopped = true;
+    accepting_work = false;
     if (pubsub) caf::anon_send_exit(pubsub, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
     handlers.join();
@@ -113,6 +114,7 @@ struct actor_runtime::impl {
   // Pub/Sub handlers and cron runs (they may block on I/O).
   boost::asio::thread_pool handlers{static_cast<std::size_t>(std::max(options.pubsub_workers, 1))};
   bool handlers_stopped = false;
+  std::atomic<bool> accepting_work{true};  // false once handlers stop: claimed ticks are not run
   // Before the actor system: actors hold pointers to these, and the system's
   // destructor may still run actors (a failed start-up throws before
   // waiting for them).

@@ -7,6 +7,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
+#include <ctime>
 
 #include "app/api.hpp"
 #include "engine/pubsub.hpp"
@@ -16,9 +17,9 @@
 namespace hearth::app {
 namespace {
 
+// UTC (fmt 9 formats a time_point in local time; gmtime is explicit).
 std::string rfc3339(std::int64_t seconds) {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
-                     std::chrono::sys_seconds{std::chrono::seconds{seconds}});
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(static_cast<std::time_t>(seconds)));
 }
 
 constexpr const char* kCronSchema = R"({"type":"object","properties":{

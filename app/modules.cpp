@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <ctime>
 
 #include "app/module.hpp"
 #include "apps/uptime/monitor.hpp"
@@ -37,9 +38,9 @@ module core_module() {
     });
     // Yesterday's counts per household and table, a few minutes after midnight UTC.
     r.cron("engine.daily-rollup", "5 0 * * *", [&db](const engine::cron_tick& tick) {
-      auto day =
-          std::chrono::sys_seconds{std::chrono::seconds{tick.scheduled}} - std::chrono::hours{24};
-      auto text = fmt::format("{:%Y-%m-%d}", day);
+      // UTC: fmt 9 would format a time_point in local time.
+      auto text = fmt::format("{:%Y-%m-%d}",
+                              fmt::gmtime(static_cast<std::time_t>(tick.scheduled - 86'400)));
       auto n = storage::run_sync(
           db, [&](storage::connection& c) { return storage::rollup_day(c, text); });
       return fmt::format("{}: {} rollup rows", text, n);

@@ -30,20 +30,25 @@ int number(std::string_view s, std::string_view field) {
 // One field: *, n, a-b, with /step, comma-separated.
 std::vector<bool> field(std::string_view text, int lo, int hi, std::string_view name, bool& any) {
   std::vector<bool> set(static_cast<std::size_t>(hi + 1), false);
-  any = text == "*";
+  // As Vixie cron: a field starting with * (also */n) counts as unrestricted
+  // for the day-of-month / day-of-week rule.
+  any = !text.empty() && text.front() == '*';
   for (auto part : split(text, ',')) {
     int step = 1;
+    bool stepped = false;
     if (auto slash = part.find('/'); slash != std::string_view::npos) {
       step = number(part.substr(slash + 1), name);
-      if (step < 1) throw std::invalid_argument(fmt::format("cron {}: step must be ≥ 1", name));
+      if (step < 1 || step > hi - lo + 1)
+        throw std::invalid_argument(fmt::format("cron {}: step must be 1-{}", name, hi - lo + 1));
       part = part.substr(0, slash);
+      stepped = true;
     }
     int a = lo, b = hi;
     if (part != "*") {
       auto dash = part.find('-');
       a = number(part.substr(0, dash), name);
-      b = dash == std::string_view::npos ? (step > 1 ? hi : a)
-                                         : number(part.substr(dash + 1), name);
+      // "a/n" runs from a to the end of the range, as in Vixie cron.
+      b = dash == std::string_view::npos ? (stepped ? hi : a) : number(part.substr(dash + 1), name);
     }
     if (a < lo || b > hi || a > b)
       throw std::invalid_argument(

@@ -19,6 +19,9 @@ struct claimed_delivery {
   int attempt = 0;  // this attempt's number, from 1
   std::string topic;
   std::string payload;  // JSON text
+  // When the claim was asked for (before the lease started): a handler that
+  // has not started by claimed_at + ack deadline leaves it to the next claim.
+  std::chrono::steady_clock::time_point claimed_at{};
 };
 
 /// Claims up to `limit` due deliveries of `subscription` for `node_id`

@@ -52,11 +52,17 @@ TEST(cron_schedule, cron_expressions_match_fields_in_utc) {
   // Day of month or day of week when both are restricted (Vixie cron).
   auto either = cron_schedule::parse("0 0 1 * 2");  // the 1st, or any Tuesday
   EXPECT_EQ(either.next(kNow), midnight + kDay);
+  // "*/n" in a day field counts as unrestricted: both day fields must match
+  // (every other day of the month that is a Tuesday): 2026-12-01 is odd.
+  EXPECT_EQ(cron_schedule::parse("0 0 */2 * 2").next(kNow), midnight + 8 * kDay);
+  // "a/n" runs to the end of the range: 5/20 = minutes 5, 25, 45.
+  EXPECT_EQ(cron_schedule::parse("5/20 * * * *").next(kNow), kNow - 450 + 25 * kMinute);
 }
 
 TEST(cron_schedule, bad_expressions_name_the_problem) {
-  for (const char* bad : {"* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
-                          "* * * * 8", "*/0 * * * *", "a * * * *", "5-1 * * * *", "0 0 31 2 *"}) {
+  for (const char* bad :
+       {"* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8",
+        "*/0 * * * *", "*/2147483647 * * * *", "a * * * *", "5-1 * * * *", "0 0 31 2 *"}) {
     try {
       cron_schedule::parse(bad);
       ADD_FAILURE() << bad << " was accepted";
