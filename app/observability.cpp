@@ -139,9 +139,8 @@ void observability::on_exchange(const http::exchange_record& r) {
                     ? r.method
                     : std::string("OTHER");
   auto status = std::to_string(r.status);
-  impl_->requests.Add({{"route", route}, {"method", method}, {"status", status}}).Increment();
-  impl_->latency.Add({{"route", route}}, impl_->buckets)
-      .Observe(std::chrono::duration<double>(r.duration).count());
+  // Logs first, then the counters: an exchange visible in /metrics has
+  // been logged (or not) already.
   if (impl_->access) impl_->access->info(combined_log_line(r));
   if (r.status >= 500) {
     log::warn("request {} trace {}: {} {} -> {} in {} us", r.request_id, r.trace_id, r.method,
@@ -151,6 +150,9 @@ void observability::on_exchange(const http::exchange_record& r) {
                r.trace_id, r.method, redact_target(r.target), r.status, r.response_bytes,
                r.duration.count(), r.remote_addr);
   }
+  impl_->requests.Add({{"route", route}, {"method", method}, {"status", status}}).Increment();
+  impl_->latency.Add({{"route", route}}, impl_->buckets)
+      .Observe(std::chrono::duration<double>(r.duration).count());
 }
 
 std::string observability::metrics_text(services& s, const http::server_stats& server) const {

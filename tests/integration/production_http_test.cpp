@@ -251,6 +251,15 @@ class reloadable : public hearth_test {
 
 TEST_F(reloadable, sighup_applies_a_new_log_level_without_a_restart) {
   http().request("GET", "/api/v1/health", "", {{"X-Request-ID", "before-reload"}});
+  // The exchange is observed (logged or not) after its response went out:
+  // wait until the counters show it, so the reload cannot overtake it.
+  ASSERT_TRUE(eventually([&] {
+    return http()
+               .request("GET", "/metrics")
+               .body.find(
+                   R"(hearth_http_requests_total{method="GET",route="/api/v1/health",status="200"} 1)") !=
+           std::string::npos;
+  })) << http().request("GET", "/metrics").body.substr(0, 3000);
   std::ofstream(config_, std::ios::trunc) << R"({"logLevel": "debug"})";
   ASSERT_EQ(::kill(hearth_->pid(), SIGHUP), 0);
   ASSERT_TRUE(eventually([&] {
