@@ -191,6 +191,23 @@ fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std:
   return r.affected_rows() == 0 ? fenced_run::already_ran : fenced_run::failed;
 }
 
+fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id) {
+  pqxx::work tx{conn};
+  if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
+  if (tx.exec_params0(kInsertRun, task, tick, term, node_id).affected_rows() == 0)
+    return fenced_run::already_ran;
+  tx.commit();
+  return fenced_run::ran;
+}
+
+void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                 const std::string& outcome) {
+  pqxx::work tx{conn};
+  tx.exec_params0(kFinishRun, task, tick, outcome.substr(0, 2000));
+  tx.commit();
+}
+
 std::string process_application_name(const std::string& node_id) {
   std::random_device rd;
   auto incarnation = fmt::format("{:08x}", rd());

@@ -113,4 +113,15 @@ fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std:
                       std::int64_t term, const std::string& node_id,
                       const std::function<std::string(pqxx::work&)>& body);
 
+/// Claim-then-run for jobs with effects outside the database (cron jobs of
+/// engine/pubsub.hpp): claims (`task`, `tick`) for the leader of `term`
+/// with run_fenced's fencing and record, without finishing it: ran (claimed:
+/// run it now), stale_term or already_ran.
+fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id);
+
+/// Records the end of a claimed tick: its outcome text (or "error: …").
+void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                 const std::string& outcome);
+
 }  // namespace hearth::storage

@@ -34,12 +34,6 @@ constexpr const char* kDeadLetter =
     "SELECT d.subscription, d.message_id, m.topic, m.payload, d.attempts, $3 "
     "FROM d JOIN pubsub_message m ON m.id = d.message_id "
     "ON CONFLICT (subscription, message_id) DO NOTHING";
-constexpr const char* kTermForShare = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
-constexpr const char* kClaimTick =
-    "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (task, tick) DO NOTHING";
-constexpr const char* kFinishTick =
-    "UPDATE scheduler_run SET finished_at = now(), outcome = $3 WHERE task = $1 AND tick = $2";
 constexpr const char* kLastRun =
     "SELECT tick, node_id, hearth_ts(started_at), coalesce(hearth_ts(finished_at), ''), "
     "  coalesce(outcome, ''), "
@@ -95,24 +89,6 @@ void fail_delivery(pqxx::connection_base& conn, const std::string& subscription,
     tx.exec_params0(kDeadLetter, subscription, message_id, text, attempt, node_id);
   else
     tx.exec_params0(kRetry, subscription, message_id, text, backoff.count(), attempt, node_id);
-  tx.commit();
-}
-
-fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                      std::int64_t term, const std::string& node_id) {
-  pqxx::work tx{conn};
-  auto current = tx.exec(kTermForShare);
-  if (current.empty() || current[0][0].as<std::int64_t>() != term) return fenced_run::stale_term;
-  auto r = tx.exec_params0(kClaimTick, task, tick, term, node_id);
-  if (r.affected_rows() == 0) return fenced_run::already_ran;
-  tx.commit();
-  return fenced_run::ran;
-}
-
-void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                 const std::string& outcome) {
-  pqxx::work tx{conn};
-  tx.exec_params0(kFinishTick, task, tick, outcome.substr(0, 2000));
   tx.commit();
 }
 

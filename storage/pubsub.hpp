@@ -45,15 +45,6 @@ void fail_delivery(pqxx::connection_base& conn, const std::string& subscription,
                    std::int64_t message_id, int attempt, const std::string& node_id,
                    const std::string& error, std::chrono::milliseconds backoff, bool dead);
 
-/// Claims cron tick (`task`, `tick`) for the leader of `term`, fenced like
-/// run_fenced: ran (claimed: run it now), stale_term or already_ran.
-fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                      std::int64_t term, const std::string& node_id);
-
-/// Records the end of a claimed tick: its outcome text (or "error: …").
-void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                 const std::string& outcome);
-
 /// The last run of `task` (for the cron listing).
 struct task_run {
   std::int64_t tick = -1;  // -1: never ran
