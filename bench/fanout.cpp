@@ -66,6 +66,11 @@ struct options {
   int threads = 1;
   int deadline_s = 120;
   int writers = 4;
+  // As a browser's EventSource: a stream the server ends is reopened with
+  // Last-Event-ID after this delay (so "lost" counts events the client
+  // never got, not streams shed as slow); 0 = never reconnect.
+  int reconnect_ms = 250;
+  int max_reconnects = 20;  // per subscriber
 };
 
 long rss_kib(int pid) {
@@ -128,7 +133,7 @@ struct tally {
 };
 
 std::atomic<std::int64_t> g_distinct{0};  // (subscriber, slot) pairs delivered
-std::atomic<int> g_connected{0}, g_failed{0}, g_closed{0};
+std::atomic<int> g_connected{0}, g_failed{0}, g_closed{0}, g_reconnects{0}, g_resyncs{0};
 
 class subscriber : public std::enable_shared_from_this<subscriber> {
  public:
@@ -137,13 +142,20 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
 
   void start(std::function<void()> on_ready) {
     on_ready_ = std::move(on_ready);
+    open();
+  }
+
+  void open() {
     auto self = shared_from_this();
     sock_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_),
                         [self](boost::system::error_code ec) {
                           if (ec) return self->fail();
                           self->request_ = "GET /api/v1/sse HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                            "Accept: text/event-stream\r\nAuthorization: Bearer " +
-                                           self->o_.key + "\r\n\r\n";
+                                           self->o_.key + "\r\n";
+                          if (!self->last_id_.empty())
+                            self->request_ += "Last-Event-ID: " + self->last_id_ + "\r\n";
+                          self->request_ += "\r\n";
                           net::async_write(self->sock_, net::buffer(self->request_),
                                            [self](boost::system::error_code ec, std::size_t) {
                                              if (ec) return self->fail();
@@ -162,6 +174,8 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   bool connected() const { return header_done_; }
 
   void abort() {
+    stopping_ = true;
+    if (timer_) timer_->cancel();
     boost::system::error_code ignored;
     sock_.set_option(net::socket_base::linger(true, 0), ignored);  // RST: no TIME_WAIT pile-up
     sock_.close(ignored);
@@ -174,8 +188,26 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
       ++g_failed;
       if (on_ready_) on_ready_();
     } else if (!closed_) {
-      closed_ = true;
-      ++g_closed;
+      ++g_closed;  // counted per stream the server ended, reconnected or not
+      if (stopping_ || o_.reconnect_ms <= 0 || reconnects_ >= o_.max_reconnects) {
+        closed_ = true;
+        return;
+      }
+      ++reconnects_;
+      ++g_reconnects;
+      boost::system::error_code ignored;
+      sock_.close(ignored);
+      sock_ = tcp::socket(sock_.get_executor());
+      used_ = 0;
+      text_.clear();
+      chunk_left_ = 0;
+      need_crlf_ = false;
+      reopening_ = true;
+      timer_ = std::make_unique<net::steady_timer>(sock_.get_executor());
+      timer_->expires_after(std::chrono::milliseconds(o_.reconnect_ms));
+      timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec && !self->stopping_) self->open();
+      });
     }
   }
 
@@ -196,7 +228,7 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   bool consume() {
     const auto received = now_ns();
     std::size_t pos = 0;
-    if (!header_done_) {
+    if (!header_done_ || reopening_) {
       std::string_view all(buf_.data(), used_);
       auto end = all.find("\r\n\r\n");
       if (end == std::string_view::npos) return used_ < 16384;
@@ -209,10 +241,14 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
       std::string lower(head);
       for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       chunked_ = lower.find("transfer-encoding: chunked") != std::string::npos;
-      header_done_ = true;
       pos = end + 4;
-      ready_ = true;
-      ++g_connected;
+      if (reopening_) {  // a reconnection: the stream goes on where it left off
+        reopening_ = false;
+      } else {
+        header_done_ = true;
+        ready_ = true;
+        ++g_connected;
+      }
       if (on_ready_) {
         auto cb = std::move(on_ready_);
         on_ready_ = nullptr;
@@ -257,6 +293,11 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
       if (end == std::string::npos) break;
       std::string_view block(text_.data() + from, end - from);
       from = end + 2;
+      if (block.substr(0, 4) == "id: ") {
+        auto eol = block.find('\n');
+        last_id_.assign(block.substr(4, eol == std::string_view::npos ? eol : eol - 4));
+      }
+      if (block.find("event: resync") != std::string_view::npos) ++g_resyncs;
       if (block.find("event: change") == std::string_view::npos) continue;
       auto at = block.find("\"id\":\"");
       if (at == std::string_view::npos) continue;
@@ -301,6 +342,10 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   std::string request_, text_;
   std::function<void()> on_ready_;
   bool header_done_ = false, chunked_ = false, need_crlf_ = false, ready_ = false, closed_ = false;
+  bool reopening_ = false, stopping_ = false;
+  int reconnects_ = 0;
+  std::string last_id_;  // the last `id:` seen: Last-Event-ID on reconnection
+  std::unique_ptr<net::steady_timer> timer_;
   std::size_t chunk_left_ = 0;
 };
 
@@ -421,6 +466,7 @@ options parse(int argc, char** argv) {
     else if (k == "--threads") o.threads = std::max(1, std::stoi(v));
     else if (k == "--deadline-s") o.deadline_s = std::stoi(v);
     else if (k == "--label") o.label = v;
+    else if (k == "--reconnect-ms") o.reconnect_ms = std::stoi(v);
     else throw std::runtime_error("unknown option " + k);
   }
   if (o.sse_ports.empty() || o.key.empty() || (o.mode == "fanout" && (!o.write_port || o.household.empty())))
@@ -588,11 +634,11 @@ int main(int argc, char** argv) try {
   std::printf("RESULT mode=fanout label=%s subscribers=%d failed=%d writes=%d write_failures=%d "
               "write_rate=%.1f events=%lld seconds=%.3f events_per_s=%.0f p50_ms=%.3f p90_ms=%.3f "
               "p99_ms=%.3f max_ms=%.3f lost=%lld duplicates=%lld closed=%d foreign=%lld "
-              "server_cpu_s=%.2f cpu_us_per_event=%.2f\n",
+              "reconnects=%d resyncs=%d server_cpu_s=%.2f cpu_us_per_event=%.2f\n",
               o.label.c_str(), g_connected.load(), g_failed.load(), ok, write_failures,
               ok / write_s, static_cast<long long>(events), span_s, events / span_s, p50, p90, p99,
               mx, static_cast<long long>(lost), static_cast<long long>(dups), closed,
-              static_cast<long long>(foreign), server_cpu,
+              static_cast<long long>(foreign), g_reconnects.load(), g_resyncs.load(), server_cpu,
               server_cpu > 0 && events > 0 ? server_cpu * 1e6 / events : 0.0);
   std::fflush(stdout);
   return lost == 0 && g_failed == 0 ? 0 : 1;
