@@ -247,12 +247,7 @@ void advance(self_ptr self, std::uint64_t id) {
     r.who = std::move(q.who);
     return answer(st, id, std::move(r));
   }
-  std::vector<std::string> households;
-  if (query.household) {
-    if (q.who->member_of(*query.household)) households.push_back(*query.household);
-  } else {
-    households = q.who->households;
-  }
+  auto households = q.who->visible_households(query.household);
   bool complete = true;
   for (const auto& h : households) {
     if (q.resolved.count(h)) continue;

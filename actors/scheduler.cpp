@@ -7,7 +7,6 @@
 #include "storage/accounts.hpp"
 #include "storage/cluster.hpp"
 #include "storage/pool.hpp"
-#include "storage/pubsub.hpp"
 
 namespace hearth::actors {
 namespace {

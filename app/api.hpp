@@ -41,7 +41,8 @@ using db_work = std::function<http::response(storage::connection&)>;
 using authed_work = std::function<http::response(storage::connection&, const storage::principal&)>;
 
 /// The session key from `Authorization: Bearer <key>` or the
-/// `hearth_session` cookie, or nullopt.
+/// `hearth_session` cookie, or nullopt when there is none or it cannot be a
+/// key (empty, or over 200 bytes): the caller answers 401.
 std::optional<std::string> session_key(const http::request& req);
 
 /// Runs `work` on the pool and responds with its result. Failures become

@@ -42,9 +42,8 @@ http::response failure(const std::string& request_id) {
   }
 }
 
-}  // namespace
-
-std::optional<std::string> session_key(const http::request& req) {
+// The key as sent, before the bounds session_key() applies.
+std::optional<std::string> find_session_key(const http::request& req) {
   auto auth = req.header("authorization");
   if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer "))
     return std::string(auth.substr(7));
@@ -58,6 +57,14 @@ std::optional<std::string> session_key(const http::request& req) {
     cookies.remove_prefix(semi + 1);
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> session_key(const http::request& req) {
+  auto key = find_session_key(req);
+  if (!key || key->empty() || key->size() > 200) return std::nullopt;
+  return key;
 }
 
 namespace {
@@ -82,8 +89,7 @@ void run_db(services& s, const http::request& req, http::responder respond, db_w
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work) {
   auto key = session_key(req);
-  if (!key || key->empty() || key->size() > 200)
-    return respond(http::error(401, req.request_id, ""));
+  if (!key) return respond(http::error(401, req.request_id, ""));
   if (s.actors.caching()) {
     // The session from the cache actor (memory; the database on a miss),
     // then the work on the pool: one transaction less per request.

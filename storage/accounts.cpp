@@ -92,6 +92,13 @@ bool principal_grant::member_of(const std::string& household_id) const {
   return std::binary_search(households.begin(), households.end(), household_id);
 }
 
+std::vector<std::string> principal_grant::visible_households(
+    const std::optional<std::string>& filter) const {
+  if (!filter) return households;
+  if (member_of(*filter)) return {*filter};
+  return {};
+}
+
 std::optional<principal_grant> load_principal(pqxx::connection_base& conn, const std::string& key) {
   pqxx::read_transaction tx{conn};
   pqxx::binarystring key_hash(session_key_hash(key));

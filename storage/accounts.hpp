@@ -50,6 +50,11 @@ struct principal_grant {
 
   /// True when `household_id` is one of the account's households.
   bool member_of(const std::string& household_id) const;
+
+  /// The households a list read covers: all of the account's, or only
+  /// `filter` when given and the account is a member (none otherwise, so a
+  /// stranger's filter lists nothing and leaks nothing).
+  std::vector<std::string> visible_households(const std::optional<std::string>& filter) const;
 };
 
 /// The grant of an unexpired session key, or nullopt (two reads in one

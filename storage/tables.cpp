@@ -239,7 +239,7 @@ list_view make_list_view(const std::vector<const household_list*>& parts,
       return a->sort_key < b->sort_key;
     });
   if (updated_after) tags += "|" + *updated_after;
-  v.etag = parts.size() == 1 && !updated_after ? parts[0]->etag : content_tag(tags);
+  v.etag = content_tag(tags);
   v.rows_json = "[";
   std::string ids = "[";
   for (const auto* r : rows) {
