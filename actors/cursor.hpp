@@ -1,8 +1,7 @@
 #pragma once
-// The SSE event id ("cursor"): for every household of the stream, the last
-// sequence number delivered. Opaque to clients: base64url of 24 bytes per
-// household (16-byte UUID + 8-byte big-endian seq). A client that reconnects
-// with `Last-Event-ID: <cursor>` gets exactly what came after it.
+// Where an SSE stream starts in each of its households (plan_stream_start).
+// The event id itself, the cursor (per household, the last sequence number
+// delivered), is part of the wire format: http/sse.hpp.
 
 #include <cstdint>
 #include <map>
@@ -10,26 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "http/sse.hpp"
+
 namespace hearth::actors {
 
-/// household id (canonical UUID text) → last delivered seq.
-using cursor = std::map<std::string, std::int64_t>;
+using http::sse::cursor;
+using http::sse::decode_cursor;
+using http::sse::encode_cursor;
 
-/// Encodes a cursor. Household ids must be canonical UUIDs.
-std::string encode_cursor(const cursor& c);
-
-/// Decodes a cursor; nullopt when `text` is not one.
-std::optional<cursor> decode_cursor(const std::string& text);
-
-/// Where a new stream starts in one household: after sequence `seq`.
-/// `resync`: the client's cursor could not be honoured (beyond the replay
-/// window, or ahead of the database), so the stream first sends a `resync`
-/// event telling the client to refetch.
-struct stream_start {
-  std::string household_id;
-  std::int64_t seq = 0;
-  bool resync = false;
-};
+using http::sse::stream_start;
 
 /// The start of a stream over households with these current `heads` (read
 /// from the database before the response header is sent, so that every

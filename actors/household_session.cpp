@@ -1,6 +1,8 @@
 #include "actors/household_session.hpp"
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 
 #include "actors/ordered_stream.hpp"
 #include "config/logging.hpp"
@@ -13,9 +15,17 @@ struct household_session_state {
   std::string household_id;
   storage::pool* db = nullptr;
   std::chrono::milliseconds gap_wait{25};
+  http::fanout_hub* hub = nullptr;
+  std::shared_ptr<http::household_load> load;  // shared with the hub's shards
   ordered_stream stream;
-  std::vector<connection_actor> subscribers;
-  std::vector<std::pair<connection_actor, caf::typed_response_promise<std::int64_t>>> waiting;
+  std::vector<std::pair<connection_actor, http::stream_ref>> subscribers;
+  std::vector<std::uint32_t> streams_per_shard;  // subscribers on each I/O thread
+  struct waiter {
+    connection_actor conn;
+    http::stream_ref ref;
+    caf::typed_response_promise<std::int64_t> promise;
+  };
+  std::vector<waiter> waiting;
   bool gap_timer_armed = false;
   bool backfilling = false;
 };
@@ -24,9 +34,25 @@ namespace {
 
 using self_ptr = household_session_actor::stateful_pointer<household_session_state>;
 
+// Encodes each event once and posts the batch once to every I/O thread
+// holding streams of this household.
 void deliver(self_ptr self, const event_list& events) {
-  for (const auto& e : events)
-    for (const auto& sub : self->state.subscribers) self->send(sub, e);
+  auto& st = self->state;
+  if (events.empty() || st.subscribers.empty()) return;
+  http::event_batch batch;
+  batch.reserve(events.size());
+  for (const auto& e : events) batch.push_back(encode_change(e));
+  for (std::uint32_t shard = 0; shard < st.streams_per_shard.size(); ++shard)
+    if (st.streams_per_shard[shard] > 0) st.hub->deliver(shard, batch, st.load);
+}
+
+// From now on `ref` gets the live events after the last delivered one.
+void attach(self_ptr self, const connection_actor& conn, http::stream_ref ref) {
+  auto& st = self->state;
+  st.hub->attach(ref, st.household_id, st.stream.last(), st.load);
+  st.subscribers.emplace_back(conn, ref);
+  if (st.streams_per_shard.size() <= ref.shard) st.streams_per_shard.resize(ref.shard + 1, 0);
+  ++st.streams_per_shard[ref.shard];
 }
 
 void load_head(self_ptr self) {
@@ -64,10 +90,12 @@ void backfill(self_ptr self) {
 }
 
 household_session_actor::behavior_type household_session(self_ptr self, std::string household_id,
-                                                         storage::pool* db,
+                                                         storage::pool* db, http::fanout_hub* hub,
                                                          std::chrono::milliseconds gap_wait) {
   self->state.household_id = std::move(household_id);
   self->state.db = db;
+  self->state.hub = hub;
+  self->state.load = hub->load_of(self->state.household_id);
   self->state.gap_wait = gap_wait;
   load_head(self);
   return {
@@ -81,31 +109,34 @@ household_session_actor::behavior_type household_session(self_ptr self, std::str
           self->delayed_send(self, st.gap_wait, gap_atom::value, gap->before);
         }
       },
-      [=](subscribe_atom, connection_actor& conn) -> caf::result<std::int64_t> {
+      [=](subscribe_atom, connection_actor& conn,
+          http::stream_ref ref) -> caf::result<std::int64_t> {
         auto& st = self->state;
         if (!st.stream.ready()) {
           auto promise = self->make_response_promise<std::int64_t>();
-          st.waiting.emplace_back(conn, promise);
+          st.waiting.push_back({conn, ref, promise});
           return promise;
         }
-        st.subscribers.push_back(conn);
+        attach(self, conn, ref);
         return st.stream.last();
       },
       [=](unsubscribe_atom, connection_actor& conn) {
-        auto& subs = self->state.subscribers;
-        subs.erase(std::remove(subs.begin(), subs.end(), conn), subs.end());
-        auto& w = self->state.waiting;
-        w.erase(std::remove_if(w.begin(), w.end(), [&](auto& p) { return p.first == conn; }),
-                w.end());
+        auto& st = self->state;
+        std::erase_if(st.subscribers, [&](const auto& sub) {
+          if (sub.first != conn) return false;
+          --st.streams_per_shard[sub.second.shard];
+          return true;
+        });
+        std::erase_if(st.waiting, [&](const auto& w) { return w.conn == conn; });
       },
       [=](loaded_atom, std::int64_t head) {
         auto& st = self->state;
         event_list out;
         st.stream.reset(head, out);
         deliver(self, out);
-        for (auto& [conn, promise] : st.waiting) {
-          st.subscribers.push_back(conn);
-          promise.deliver(st.stream.last());
+        for (auto& w : st.waiting) {
+          attach(self, w.conn, w.ref);
+          w.promise.deliver(st.stream.last());
         }
         st.waiting.clear();
         if (st.stream.current_gap()) backfill(self);
@@ -151,9 +182,24 @@ household_session_actor::behavior_type household_session(self_ptr self, std::str
 }  // namespace
 
 household_session_actor spawn_household_session(caf::actor_system& sys, std::string household_id,
-                                                storage::pool* db,
+                                                storage::pool* db, http::fanout_hub* hub,
                                                 std::chrono::milliseconds gap_wait) {
-  return sys.spawn(household_session, std::move(household_id), db, gap_wait);
+  return sys.spawn(household_session, std::move(household_id), db, hub, gap_wait);
+}
+
+http::event_ptr encode_change(const storage::change_event& e) {
+  boost::json::object data;
+  data["authHouseholdID"] = e.household_id;
+  data["table"] = e.table;
+  data["id"] = e.row_id;
+  data["operation"] = e.operation;
+  data["updated"] = e.updated;
+  data["seq"] = e.seq;
+  auto out = std::make_shared<http::encoded_event>();
+  out->household_id = e.household_id;
+  out->seq = e.seq;
+  out->body = http::sse::event_body("change", boost::json::serialize(data));
+  return out;
 }
 
 }  // namespace hearth::actors

@@ -3,8 +3,11 @@
 // Messages are small value types with inspect(), so the same types can cross
 // to peer nodes (the cluster issue registers them with the middleman).
 //
-//   write path → notifier ─▶ household_session (one per active household)
-//                               ─▶ connection (one per SSE stream) ─▶ socket
+//   write path → notifier ─▶ household_session (one per active household;
+//                               encodes each event once)
+//                               ─▶ fan-out hub: one post per I/O thread that
+//                                  holds streams of the household (http/fanout.hpp)
+//   connection (one per SSE stream): control only (subscribe, replay, close)
 //   scheduler: periodic housekeeping, only while this node leads.
 
 #include <caf/all.hpp>
@@ -12,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "http/fanout.hpp"
 #include "storage/cluster.hpp"
 #include "storage/events.hpp"
 
@@ -30,6 +34,15 @@ typename Inspector::result_type inspect(Inspector& f, node_row& x) {
 }
 
 }  // namespace hearth::storage
+
+namespace hearth::http {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stream_ref& x) {
+  return f(caf::meta::type_name("hearth.stream_ref"), x.shard, x.id);
+}
+
+}  // namespace hearth::http
 
 namespace hearth::actors {
 
@@ -58,20 +71,22 @@ using cron_atom = caf::atom_constant<caf::atom("cron")>;
 
 using event_list = std::vector<storage::change_event>;
 
-/// One SSE stream. Takes the in-order live events of its households, the
-/// result of its start-up replay from the outbox (household, events, whether
-/// the replay window was exceeded), heartbeat ticks and the socket's end.
+/// The control actor of one SSE stream (live events do not pass through
+/// it: they go from the household session to the stream's I/O thread).
+/// Takes the result of its start-up replay from the outbox (household,
+/// events, whether they could be read) and the socket's end.
 using connection_actor =
-    caf::typed_actor<caf::reacts_to<storage::change_event>,
-                     caf::reacts_to<replay_atom, std::string, event_list, bool>,
-                     caf::reacts_to<heartbeat_atom>, caf::reacts_to<closed_atom>>;
+    caf::typed_actor<caf::reacts_to<replay_atom, std::string, event_list, bool>,
+                     caf::reacts_to<closed_atom>>;
 
 /// One household active on this node: orders its events (backfilling holes
-/// from the outbox) and fans them out to the subscribed connections.
-/// subscribe answers the last sequence number delivered so far.
+/// from the outbox), encodes each once and hands it to each I/O thread
+/// holding streams of the household (http::fanout_hub). subscribe attaches
+/// a stream and answers the last sequence number delivered so far: the
+/// stream replays up to it from the outbox, later events reach it live.
 using household_session_actor = caf::typed_actor<
     caf::reacts_to<storage::change_event>,
-    caf::replies_to<subscribe_atom, connection_actor>::with<std::int64_t>,
+    caf::replies_to<subscribe_atom, connection_actor, http::stream_ref>::with<std::int64_t>,
     caf::reacts_to<unsubscribe_atom, connection_actor>, caf::reacts_to<loaded_atom, std::int64_t>,
     caf::reacts_to<backfill_atom, std::int64_t, event_list, bool>,
     caf::reacts_to<gap_atom, std::int64_t>, caf::reacts_to<head_atom, std::int64_t>>;
@@ -92,14 +107,15 @@ using head_list = std::vector<std::pair<std::string, std::int64_t>>;
 ///                      what was missed (sent by peers when they link up)
 ///   revoke a, remote   drop account a's cached sessions here (and, when
 ///                      the revoke is local, on every peer)
-using notifier_actor = caf::typed_actor<
-    caf::reacts_to<publish_atom, storage::change_event>,
-    caf::reacts_to<forward_atom, storage::change_event>,
-    caf::replies_to<subscribe_atom, std::string, connection_actor>::with<std::int64_t>,
-    caf::reacts_to<peer_up_atom, std::string, caf::actor>,
-    caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
-    caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
-    caf::reacts_to<revoke_atom, std::string, bool>>;
+using notifier_actor =
+    caf::typed_actor<caf::reacts_to<publish_atom, storage::change_event>,
+                     caf::reacts_to<forward_atom, storage::change_event>,
+                     caf::replies_to<subscribe_atom, std::string, connection_actor,
+                                     http::stream_ref>::with<std::int64_t>,
+                     caf::reacts_to<peer_up_atom, std::string, caf::actor>,
+                     caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
+                     caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
+                     caf::reacts_to<revoke_atom, std::string, bool>>;
 
 /// Periodic housekeeping (session expiry). Runs its tasks only while this
 /// node leads, each run fenced by the leadership term: `leading` (from the

@@ -15,6 +15,7 @@ namespace {
 struct notifier_state {
   static inline const char* name = "notifier";
   storage::pool* db = nullptr;
+  http::fanout_hub* hub = nullptr;
   std::chrono::milliseconds gap_wait{25};
   struct household_entry {
     household_session_actor session;
@@ -73,10 +74,11 @@ void recheck(self_ptr self) {
   });
 }
 
-notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
+notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::fanout_hub* hub,
                                        std::chrono::milliseconds gap_wait,
                                        runtime_counters* counters, cache_actor cache) {
   self->state.db = db;
+  self->state.hub = hub;
   self->state.cache = cache;
   self->state.counters = counters;
   self->state.gap_wait = gap_wait;
@@ -173,8 +175,8 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
             self->send(it->second.session, head_atom::value, head);
         if (std::exchange(st.recheck_again, false)) recheck(self);
       },
-      [=](subscribe_atom, const std::string& household,
-          connection_actor& conn) -> caf::result<std::int64_t> {
+      [=](subscribe_atom, const std::string& household, connection_actor& conn,
+          http::stream_ref ref) -> caf::result<std::int64_t> {
         auto& st = self->state;
         auto& c = st.connections[conn.address()];
         if (!c.handle) {
@@ -183,21 +185,22 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db,
         }
         auto& h = st.households[household];
         if (!h.session) {
-          h.session = spawn_household_session(self->system(), household, st.db, st.gap_wait);
+          h.session =
+              spawn_household_session(self->system(), household, st.db, st.hub, st.gap_wait);
           self->monitor(h.session);
         }
         if (c.households.insert(household).second) ++h.connections;
-        return self->delegate(h.session, subscribe_atom::value, conn);
+        return self->delegate(h.session, subscribe_atom::value, conn, ref);
       },
   };
 }
 
 }  // namespace
 
-notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
+notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
                               cache_actor cache) {
-  return sys.spawn(notifier, db, gap_wait, counters, std::move(cache));
+  return sys.spawn(notifier, db, hub, gap_wait, counters, std::move(cache));
 }
 
 }  // namespace hearth::actors

@@ -28,7 +28,9 @@ namespace hearth::actors {
 /// invalid: no read cache) gets an invalidation for every event a peer
 /// forwards, a flush whenever a peer link comes up or goes down, and the
 /// revokes of peers.
-notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db,
+/// Household sessions deliver through `hub` (the HTTP engine's fan-out,
+/// which outlives every actor).
+notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
                               cache_actor cache);
 

@@ -9,9 +9,6 @@
 namespace hearth::actors {
 
 struct runtime_counters {
-  std::atomic<std::uint64_t> events_delivered{0};  // frames handed to SSE streams
-  std::atomic<std::uint64_t> events_dropped{
-      0};  // not delivered: the stream had ended or overflowed
   std::atomic<std::uint64_t> events_forwarded{0};  // sent to peer nodes (once per peer)
   // Publish messages waiting in the notifier's mailbox: counted in by
   // actor_runtime::publish, out by the notifier. (CAF 0.17's mailbox().size()

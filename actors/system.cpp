@@ -57,7 +57,8 @@ std::string rfc3339_now() {
 struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
     if (options.cache_bytes > 0) cache = spawn_cache(system, &db, options.cache_bytes, &counters);
-    notifier = spawn_notifier(system, &db, options.gap_wait, &counters, cache);
+    if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
+    notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache);
     scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval,
                                 options.registry, &handlers, &accepting_work);
     if (options.registry && options.pubsub_workers > 0 &&
@@ -169,13 +170,11 @@ void actor_runtime::stop_handlers() { impl_->stop_handlers(); }
 
 bool actor_runtime::caching() const { return static_cast<bool>(impl_->cache); }
 
-void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
-                                std::vector<stream_start> start) {
-  connection_options o;
-  o.heartbeat = impl_->options.heartbeat;
-  o.counters = &impl_->counters;
-  auto actor = spawn_connection(impl_->system, std::move(sink), std::move(start), impl_->notifier,
-                                &impl_->db, o);
+std::function<void()> actor_runtime::open_stream(http::stream_ref ref,
+                                                 std::vector<stream_start> start) {
+  auto actor = spawn_connection(impl_->system, impl_->options.fanout, ref, std::move(start),
+                                impl_->notifier, &impl_->db, connection_options{});
+  std::function<void()> on_end = [actor] { caf::anon_send(actor, closed_atom::value); };
   std::lock_guard lock(impl_->connections_mutex);
   auto& all = impl_->connections;
   all.push_back(actor.address());
@@ -186,6 +185,7 @@ void actor_runtime::open_stream(std::shared_ptr<http::event_sink> sink,
         all.end());
     impl_->prune_at = std::max<std::size_t>(64, 2 * all.size());
   }
+  return on_end;
 }
 
 std::uint16_t actor_runtime::cluster_port() const { return impl_->cluster_port; }

@@ -16,7 +16,7 @@
 #include "actors/cluster_status.hpp"
 #include "actors/cursor.hpp"
 #include "actors/stats.hpp"
-#include "http/event_sink.hpp"
+#include "http/fanout.hpp"
 #include "storage/accounts.hpp"
 #include "storage/events.hpp"
 #include "storage/tables.hpp"
@@ -52,9 +52,9 @@ struct list_result {
 using list_callback = std::function<void(list_result)>;
 
 struct runtime_options {
-  int threads = 2;                              // CAF scheduler threads
-  std::chrono::milliseconds heartbeat{15'000};  // SSE ':' comments
-  std::chrono::milliseconds gap_wait{25};       // before backfilling a hole
+  int threads = 2;                         // CAF scheduler threads
+  http::fanout_hub* fanout = nullptr;      // the HTTP engine's SSE fan-out (outlives the runtime)
+  std::chrono::milliseconds gap_wait{25};  // before backfilling a hole
   std::chrono::milliseconds scheduler_interval{60'000};
   // Cluster (see actors/cluster.hpp and actors/election.hpp).
   std::string node_id;
@@ -104,9 +104,11 @@ class actor_runtime {
   /// True when the read cache is on (cache_bytes > 0).
   bool caching() const;
 
-  /// Starts the connection actor of a new SSE stream, delivering each
-  /// household's events after its `start` (see plan_stream_start).
-  void open_stream(std::shared_ptr<http::event_sink> sink, std::vector<stream_start> start);
+  /// Starts the control actor of a new SSE stream `ref` (call on the
+  /// stream's I/O thread, from sse_response::on_open): each household's
+  /// events after its `start` (see plan_stream_start) reach the stream.
+  /// Returns what the engine runs when the stream ends.
+  std::function<void()> open_stream(http::stream_ref ref, std::vector<stream_start> start);
 
   /// The port the cluster (CAF middleman) listener bound.
   std::uint16_t cluster_port() const;

@@ -165,16 +165,26 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          static_cast<double>(server.open_connections));
   metric(out, "hearth_sse_open_streams", "gauge", "Open SSE streams",
          static_cast<double>(server.open_streams));
-  metric(out, "hearth_sse_backlog_frames", "gauge",
-         "Frames accepted by SSE streams and not yet written (writes get 503 above "
-         "sseBacklogLimit)",
-         static_cast<double>(server.sse_backlog));
+  const auto& f = server.fanout;
+  metric(out, "hearth_sse_unsent_bytes", "gauge",
+         "Bytes appended to SSE streams and not yet taken by their sockets",
+         static_cast<double>(f.unsent_bytes));
+  metric(out, "hearth_sse_events_delivered_total", "counter",
+         "Change event frames appended to SSE streams", static_cast<double>(f.frames));
+  metric(out, "hearth_sse_writes_total", "counter",
+         "Socket writes of SSE streams (frames coalesce: one write per stream per loop turn)",
+         static_cast<double>(f.writes));
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP hearth_sse_streams_dropped_total SSE streams dropped as slow: overflow = "
+                 "more than sseBufferBytes unsent, stall = socket took nothing for sseStallMs\n"
+                 "# TYPE hearth_sse_streams_dropped_total counter\n"
+                 "hearth_sse_streams_dropped_total{{reason=\"overflow\"}} {}\n"
+                 "hearth_sse_streams_dropped_total{{reason=\"stall\"}} {}\n",
+                 f.dropped_overflow, f.dropped_stall);
+  metric(out, "hearth_sse_households_behind", "gauge",
+         "Households whose writers get 503 + Retry-After until their streams catch up",
+         static_cast<double>(f.households_behind));
   const auto& c = s.actors.counters();
-  metric(out, "hearth_sse_events_delivered_total", "counter", "Change events handed to SSE streams",
-         static_cast<double>(c.events_delivered.load()));
-  metric(out, "hearth_sse_events_dropped_total", "counter",
-         "Change events not delivered because their stream had ended or overflowed",
-         static_cast<double>(c.events_dropped.load()));
   metric(out, "hearth_cluster_events_forwarded_total", "counter",
          "Change events sent to peer nodes (once per peer)",
          static_cast<double>(c.events_forwarded.load()));

@@ -22,6 +22,8 @@ unsigned status_of(storage::errc c) {
       return 400;
     case storage::errc::unauthorized:
       return 401;
+    case storage::errc::busy:
+      return 503;
   }
   return 500;
 }
@@ -30,7 +32,9 @@ http::response failure(const std::string& request_id) {
   try {
     throw;
   } catch (const storage::domain_error& e) {
-    return http::error(status_of(e.code), request_id, e.what());
+    auto r = http::error(status_of(e.code), request_id, e.what());
+    if (e.code == storage::errc::busy) r.headers.emplace_back("Retry-After", "1");
+    return r;
   } catch (const http::input_error& e) {
     return http::error(400, request_id, e.what());
   } catch (const pqxx::broken_connection& e) {
@@ -140,10 +144,6 @@ void add_routes(http::router& r, services& s, const std::vector<module>& modules
     api_chain.push_back(http::rate_limit(static_cast<double>(cfg.rate_limit_per_second),
                                          static_cast<double>(cfg.rate_limit_burst)));
   api_chain.push_back(http::concurrency_limit(static_cast<std::size_t>(cfg.concurrency_limit)));
-  if (cfg.sse_backlog_limit > 0)
-    api_chain.push_back(
-        http::fanout_backpressure([&server = s.server] { return server.stats().sse_backlog; },
-                                  static_cast<std::size_t>(cfg.sse_backlog_limit)));
   http::route_group api(r, std::move(api_chain), !origins.empty());
   add_auth_routes(api, s);
   add_household_routes(api, s);

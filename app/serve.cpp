@@ -104,7 +104,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   so.header_limit_bytes = static_cast<std::size_t>(cfg.header_limit_bytes);
   so.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   so.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
-  so.sse_queue_limit = static_cast<std::size_t>(cfg.sse_queue_limit);
+  so.fanout.buffer_limit_bytes = static_cast<std::size_t>(cfg.sse_buffer_bytes);
+  so.fanout.stall = std::chrono::milliseconds(cfg.sse_stall_ms);
+  so.fanout.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
   so.max_connections = static_cast<std::size_t>(cfg.max_connections);
   so.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
   so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
@@ -116,7 +118,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   storage::pool db(url, cfg.db_pool_size);
   auto bound = server.bind();
   actors::runtime_options ro;
-  ro.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
+  ro.fanout = &server.fanout();
   ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
   ro.node_id = id;
   ro.database_url = url;

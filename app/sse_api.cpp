@@ -28,12 +28,9 @@ void stream(services& s, const http::request& req, http::responder respond) {
         auto start = actors::plan_stream_start(storage::household_heads(conn, who.account_id),
                                                resume, s.cfg.sse_replay_window);
         http::response r;
-        auto retry = fmt::format("retry: {}\n\n", s.cfg.sse_retry_ms);
-        r.on_stream = [&s, start = std::move(start),
-                       retry](std::shared_ptr<http::event_sink> sink) {
-          sink->send(retry);
-          s.actors.open_stream(std::move(sink), start);
-        };
+        r.sse = http::sse_response{
+            start, http::sse::retry_frame(static_cast<unsigned>(s.cfg.sse_retry_ms)),
+            [&s, start](http::stream_ref ref) { return s.actors.open_stream(ref, start); }};
         return r;
       });
 }

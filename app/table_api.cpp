@@ -13,12 +13,25 @@
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "storage/errors.hpp"
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
 #include "storage/tables.hpp"
 
 namespace hearth::app {
 namespace {
+
+// Backpressure per household: while the live updates of a household are
+// behind on this node (http::fanout_hub::behind), its writes get 503 with
+// Retry-After; writes to other households go on.
+storage::write_gate fanout_gate(services& s) {
+  return [&hub = s.server.fanout()](const std::string& household) {
+    if (hub.behind(household))
+      throw storage::domain_error(storage::errc::busy,
+                                  "live updates of this household are behind: write refused, "
+                                  "retry shortly");
+  };
+}
 
 using storage::column_type;
 using storage::table_spec;
@@ -266,8 +279,8 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
            run_authenticated(s, req, std::move(respond),
                              [&s, &t, household, values, rid = req.request_id](
                                  storage::connection& conn, const storage::principal& who) {
-                               auto w =
-                                   storage::create_row(conn, t, who.account_id, household, values);
+                               auto w = storage::create_row(conn, t, who.account_id, household,
+                                                            values, fanout_gate(s));
                                s.actors.publish(w.event);
                                return one(201, rid, t, std::move(w.row));
                              });
@@ -297,7 +310,8 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
            run_authenticated(s, req, std::move(respond),
                              [&s, &t, id = *id, values, rid = req.request_id](
                                  storage::connection& conn, const storage::principal& who) {
-                               auto w = storage::update_row(conn, t, who.account_id, id, values);
+                               auto w = storage::update_row(conn, t, who.account_id, id, values,
+                                                            fanout_gate(s));
                                s.actors.publish(w.event);
                                return one(200, rid, t, std::move(w.row));
                              });
@@ -310,7 +324,8 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
            run_authenticated(s, req, std::move(respond),
                              [&s, &t, id = *id, rid = req.request_id](
                                  storage::connection& conn, const storage::principal& who) {
-                               auto w = storage::delete_row(conn, t, who.account_id, id);
+                               auto w =
+                                   storage::delete_row(conn, t, who.account_id, id, fanout_gate(s));
                                s.actors.publish(w.event);
                                return http::ok(200, rid, t.data_type, {});
                              });

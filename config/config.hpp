@@ -40,9 +40,8 @@ struct config {
   std::int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
   std::int64_t sse_heartbeat_ms = 15'000;
   std::int64_t sse_retry_ms = 2'000;
-  std::int64_t sse_queue_limit = 256;  // frames queued per stream before drop
-  std::int64_t sse_backlog_limit =
-      100'000;                             // frames queued in all streams: writes get 503; 0 = off
+  std::int64_t sse_buffer_bytes = 256 << 10;  // unsent bytes of one stream before it is dropped
+  std::int64_t sse_stall_ms = 10'000;  // a stream whose socket takes nothing this long is dropped
   std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
   std::int64_t scheduler_interval_ms = 60'000;
   std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period

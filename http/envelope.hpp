@@ -19,9 +19,9 @@ response ok(unsigned status, const std::string& request_id, const std::string& d
 /// JSON array of `total` items (the read cache's bytes, copied once, not
 /// re-encoded); `extra_members` is appended inside the object as further
 /// serialised members, e.g. `,"dataIDs":[...]`, or empty.
-response ok_serialized(unsigned status, const std::string& request_id,
-                       const std::string& data_type, std::size_t total,
-                       std::string_view values_json, std::string_view extra_members = {});
+response ok_serialized(unsigned status, const std::string& request_id, const std::string& data_type,
+                       std::size_t total, std::string_view values_json,
+                       std::string_view extra_members = {});
 
 /// An error envelope: success=false, dataValue=[], `message` explains.
 response error(unsigned status, const std::string& request_id, const std::string& message);

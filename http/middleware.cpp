@@ -159,19 +159,6 @@ middleware concurrency_limit(std::size_t limit) {
   };
 }
 
-middleware fanout_backpressure(std::function<std::size_t()> backlog, std::size_t limit) {
-  return [backlog = std::move(backlog), limit](const request& req, responder respond,
-                                               const handler& next) {
-    bool write = req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS";
-    if (write && backlog() > limit) {
-      auto r = error(503, req.request_id, "live updates are behind: write refused, retry shortly");
-      r.headers.emplace_back("Retry-After", "1");
-      return respond(std::move(r));
-    }
-    next(req, std::move(respond));
-  };
-}
-
 middleware rate_limit(double per_second, double burst) {
   struct bucket {
     double tokens;

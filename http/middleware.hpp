@@ -61,13 +61,6 @@ middleware basic_auth(std::string user, std::string password);
 /// with `Retry-After: 1` (the request is not queued).
 middleware concurrency_limit(std::size_t limit);
 
-/// Backpressure from live updates: while `backlog()` (frames waiting in the
-/// node's SSE streams) exceeds `limit`, writes (any method but GET, HEAD and
-/// OPTIONS) get 503 with `Retry-After: 1` instead of adding more events than
-/// the node can deliver; reads pass. The write is refused before any work,
-/// so nothing is lost: the client retries.
-middleware fanout_backpressure(std::function<std::size_t()> backlog, std::size_t limit);
-
 /// Per client IP token bucket: `per_second` requests/s sustained, bursts of
 /// `burst`; beyond that 429 with `Retry-After` (whole seconds until a token
 /// is free). Buckets idle for a minute are forgotten. per_second = 0 disables.

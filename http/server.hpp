@@ -5,7 +5,7 @@
 // request is read only after the previous response is written); explicit
 // bounds on everything: header and body size (431/413), the time a whole
 // request may take to arrive (slow clients), keep-alive idle time, and the
-// frames queued on an SSE stream. Beast is included by server.cpp only.
+// bytes queued on an SSE stream. Beast is included by server.cpp only.
 
 #include <chrono>
 #include <cstddef>
@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "http/fanout.hpp"
 #include "http/router.hpp"
 
 namespace hearth::http {
@@ -42,18 +43,19 @@ struct server_stats {
   std::size_t open_connections = 0;
   std::size_t in_flight = 0;  // requests read and not yet answered
   std::size_t open_streams = 0;
-  std::size_t sse_backlog = 0;  // frames accepted by SSE streams, not yet written
+  fanout_stats fanout;  // SSE fan-out: unsent bytes, frames, writes, drops
 };
 
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 3000;  // 0 = any free port
-  int threads = 2;
+  int threads = 2;            // I/O threads, one io_context and one fan-out shard each
   std::size_t body_limit_bytes = 1 << 20;
   std::size_t header_limit_bytes = 16 << 10;
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{30'000};
-  std::size_t sse_queue_limit = 256;  // frames
+  /// SSE streams: unsent-byte limit, stall limit, heartbeat (http/fanout.hpp).
+  fanout_options fanout;
   /// Connections beyond this get a 503 envelope and are closed at once.
   std::size_t max_connections = 10'000;
   /// `retry:` hint (ms) sent to SSE clients when the server drains.
@@ -99,6 +101,11 @@ class server {
   void stop();
 
   server_stats stats() const;
+
+  /// The SSE fan-out hub of this server's I/O threads (lives as long as the
+  /// server).
+  fanout_hub& fanout();
+  const fanout_hub& fanout() const;
 
   /// The listening socket's descriptor (after bind()), to hand to a
   /// successor process; -1 before.

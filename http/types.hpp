@@ -7,12 +7,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "http/event_sink.hpp"
+#include "http/fanout.hpp"
 
 namespace hearth::http {
 
@@ -37,15 +38,25 @@ struct request {
   }
 };
 
-/// One response. `on_stream` turns it into an SSE stream: the engine writes
-/// the status line and headers (chunked, text/event-stream), then hands the
-/// stream to `on_stream` instead of writing `body`.
+/// What turns a response into an SSE stream (http/fanout.hpp): the engine
+/// writes the status line and headers (chunked, text/event-stream), then
+/// `prelude` (e.g. sse::retry_frame), then a `resync` event for each start
+/// that asks for one, and calls `on_open` with the stream's name on its I/O
+/// thread. `on_open` returns what to run (on that thread) when the stream
+/// ends. Events reach the stream through the hub.
+struct sse_response {
+  std::vector<sse::stream_start> start;
+  std::string prelude;
+  std::function<std::function<void()>(stream_ref)> on_open;
+};
+
+/// One response; with `sse` set, an SSE stream instead of `body`.
 struct response {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::function<void(std::shared_ptr<event_sink>)> on_stream;
+  std::optional<sse_response> sse;
 };
 
 /// Completes a request. Thread-safe; call exactly once.

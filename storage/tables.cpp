@@ -272,9 +272,10 @@ record get_row(pqxx::connection_base& conn, const table_spec& t, const std::stri
 
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
-                        const values& v) {
+                        const values& v, const write_gate& admit) {
   pqxx::work tx{conn};
   check_write_permission(tx, account_id, household_id);
+  if (admit) admit(household_id);
   std::string assignments, names, placeholders;
   auto params = params_of(t, v, assignments, names, placeholders, 2);
   params.insert(params.begin(), household_id);
@@ -289,9 +290,11 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
 }
 
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& id, const values& v) {
+                        const std::string& account_id, const std::string& id, const values& v,
+                        const write_gate& admit) {
   pqxx::work tx{conn};
-  lock_for_write(tx, t, account_id, id);
+  auto household_id = lock_for_write(tx, t, account_id, id);
+  if (admit) admit(household_id);
   std::string assignments, names, placeholders;
   auto params = params_of(t, v, assignments, names, placeholders, 2);
   params.insert(params.begin(), id);
@@ -308,9 +311,11 @@ write_result update_row(pqxx::connection_base& conn, const table_spec& t,
 }
 
 write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& id) {
+                        const std::string& account_id, const std::string& id,
+                        const write_gate& admit) {
   pqxx::work tx{conn};
-  lock_for_write(tx, t, account_id, id);
+  auto household_id = lock_for_write(tx, t, account_id, id);
+  if (admit) admit(household_id);
   auto r = tx.exec_params1(
       fmt::format("DELETE FROM {0} AS t WHERE id = $1 RETURNING {1}, hearth_ts(now())", t.sql_name,
                   select_list(t, "t")),

@@ -9,6 +9,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -116,14 +117,21 @@ struct write_result {
 record get_row(pqxx::connection_base& conn, const table_spec& t, const std::string& account_id,
                const std::string& id);
 
+/// Called with the household a write goes to, after the permission checks
+/// and before the write; it may throw (e.g. domain_error(busy)) to refuse it.
+using write_gate = std::function<void(const std::string& household_id)>;
+
 /// Writes; each checks membership (not_found) and permission (forbidden for
-/// "view") inside the transaction and records the change_event before commit.
+/// "view") inside the transaction, asks `admit` (when set), and records the
+/// change_event before commit.
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
-                        const values& v);
+                        const values& v, const write_gate& admit = nullptr);
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& id, const values& v);
+                        const std::string& account_id, const std::string& id, const values& v,
+                        const write_gate& admit = nullptr);
 write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& id);
+                        const std::string& account_id, const std::string& id,
+                        const write_gate& admit = nullptr);
 
 }  // namespace hearth::storage

@@ -54,7 +54,7 @@ TEST_F(metrics, are_prometheus_text_with_requests_latency_and_runtime_figures) {
       std::string::npos)
       << m;
   for (const char* name : {"hearth_http_in_flight_requests 1", "hearth_sse_open_streams 0",
-                           "hearth_sse_events_delivered_total", "hearth_sse_events_dropped_total",
+                           "hearth_sse_events_delivered_total", "hearth_sse_streams_dropped_total",
                            "hearth_actor_mailbox_size", "hearth_db_pool_connections 8",
                            "hearth_db_pool_in_use", "hearth_db_pool_wait_seconds_total",
                            "hearth_cluster_term", "hearth_cluster_peers{link=\"up\"} 0"})

@@ -1,6 +1,8 @@
 // SSE resumption with Last-Event-ID (replay and resync) and slow clients.
 
+#include <atomic>
 #include <cstdio>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -17,9 +19,60 @@ struct sse_small_window : hearth_test {
   }
 };
 
-struct sse_slow_client : hearth_test {
+// What the slow-client tests share: a write as a well-behaved client makes
+// it (on 503 it waits, briefly, and tries again, for up to 20 s; the 503s it
+// met are counted), and one sample of /metrics.
+struct sse_slow_base : hearth_test {
+  std::string create_item_patiently(const std::string& key, const std::string& hh,
+                                    const std::string& name, int& refused) {
+    http_client client(port());  // its own connection: writers may run in parallel
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    for (;;) {
+      auto res =
+          client.request_as(key, "POST", "/api/v1/shop/items",
+                            json::serialize(json::object{{"authHouseholdID", hh}, {"name", name}}));
+      if (res.status == 201) return str(first_value(res), "id");
+      if (res.status != 503 || std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("create " + name + ": status " + std::to_string(res.status) +
+                                 ": " + res.body);
+      ++refused;
+      if (res.header("retry-after") != "1" ||
+          message_of(res).find("live updates of this household are behind") == std::string::npos)
+        throw std::runtime_error("unexpected 503: " + res.body);
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  // The value of one sample line of /metrics ("name{labels} value"), -1 when absent.
+  double metric_value(const std::string& sample) {
+    auto body = http().request("GET", "/metrics").body;
+    auto at = body.find("\n" + sample + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(body.substr(at + sample.size() + 2));
+  }
+
+  // Polls `check` until it holds or `timeout` passes.
+  static bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (check()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return check();
+  }
+};
+
+// Slow clients are judged by their sockets (http/fanout.hpp): a short stall
+// limit, or a small unsent-byte limit, makes each quick to reach.
+struct sse_slow_client : sse_slow_base {
   std::map<std::string, std::string> extra_env() override {
-    return {{"HEARTH_SSE_QUEUE_LIMIT", "16"}};
+    return {{"HEARTH_SSE_BUFFER_BYTES", "1048576"}, {"HEARTH_SSE_STALL_MS", "600"}};
+  }
+};
+
+struct sse_overload : sse_slow_base {
+  std::map<std::string, std::string> extra_env() override {
+    return {{"HEARTH_SSE_BUFFER_BYTES", "16384"}, {"HEARTH_SSE_STALL_MS", "5000"}};
   }
 };
 
@@ -185,8 +238,8 @@ TEST_F(sse_small_window, within_the_window_still_replays) {
   }
 }
 
-TEST_F(sse_slow_client, a_stalled_client_does_not_delay_others_and_is_dropped) {
-  constexpr int writes = 400;
+TEST_F(sse_slow_client, a_stalled_client_is_dropped_within_the_stall_limit_and_others_go_on) {
+  constexpr int writes = 400;  // ~100 KB of frames: more than the stalled socket's buffers
   auto user = new_user("slow");
   const auto hh = create_household(user.key, "Home");
 
@@ -197,9 +250,10 @@ TEST_F(sse_slow_client, a_stalled_client_does_not_delay_others_and_is_dropped) {
   using clock = std::chrono::steady_clock;
   double worst_ms = 0;
   std::int64_t previous = -1;
+  int refused = 0;
   for (int i = 0; i < writes; ++i) {
     auto start = clock::now();
-    create_item(user.key, hh, "bulk " + std::to_string(i));
+    create_item_patiently(user.key, hh, "bulk " + std::to_string(i), refused);
     auto ev = next_change(*normal, 5s);
     ASSERT_TRUE(ev) << "the normal client missed event " << i << " (stalled client present)";
     worst_ms =
@@ -210,70 +264,108 @@ TEST_F(sse_slow_client, a_stalled_client_does_not_delay_others_and_is_dropped) {
     }
     previous = seq;
   }
-  std::printf("[ slow     ] %d writes, worst write→event with a stalled peer: %.2f ms\n", writes,
-              worst_ms);
+  const auto last_write = clock::now();
+  std::printf(
+      "[ slow     ] %d writes, worst write→event with a stalled peer: %.2f ms, %d "
+      "refused\n",
+      writes, worst_ms, refused);
   EXPECT_LT(worst_ms, 2000.0);
 
-  // The stalled stream was dropped by the server: draining it ends in EOF
-  // with fewer events than were written.
+  // Its socket has taken nothing since its buffers filled: the server drops
+  // it within sseStallMs (600 ms) plus one check period (150 ms), with its
+  // unsent bytes far below the byte limit.
+  ASSERT_TRUE(eventually(
+      [&] { return metric_value("hearth_sse_streams_dropped_total{reason=\"stall\"}") == 1; },
+      10s));
+  const auto dropped_after =
+      std::chrono::duration<double, std::milli>(clock::now() - last_write).count();
+  std::printf("[ slow     ] stalled stream dropped %.0f ms after the last write\n", dropped_after);
+  EXPECT_LT(dropped_after, 3000.0);
+  EXPECT_EQ(metric_value("hearth_sse_streams_dropped_total{reason=\"overflow\"}"), 0);
   int drained = 0;
   while (stalled->next(5s)) ++drained;
   EXPECT_TRUE(stalled->closed()) << "the server kept the stalled stream open (" << drained
                                  << " events drained)";
   EXPECT_LT(drained, writes);
-  std::printf("[ slow     ] stalled client drained %d of %d events before the close\n", drained,
-              writes);
   EXPECT_FALSE(normal->closed());
+  // The normal stream still delivers.
+  create_item(user.key, hh, "after the drop");
+  ASSERT_TRUE(next_change(*normal, 5s));
 }
 
-struct sse_backpressure : hearth_test {
-  std::map<std::string, std::string> extra_env() override {
-    // The stalled stream is not dropped (queue limit far away): the node's
-    // backlog grows until writes are refused.
-    return {{"HEARTH_SSE_QUEUE_LIMIT", "100000"}, {"HEARTH_SSE_BACKLOG_LIMIT", "50"}};
-  }
-};
+TEST_F(sse_overload, a_reading_client_keeps_its_stream_and_slows_only_its_households_writers) {
+  constexpr int writers = 3;
+  constexpr int per_writer = 120;
+  auto user = new_user("overload");
+  const auto hh = create_household(user.key, "Busy");
+  auto other = new_user("bystander");
+  const auto quiet = create_household(other.key, "Quiet");
 
-TEST_F(sse_backpressure, writes_get_503_while_live_updates_are_behind_and_resume_after) {
-  auto user = new_user("backpressure");
-  const auto hh = create_household(user.key, "Home");
-  auto stalled = open_sse(user.key, {}, 2048);  // never reads
-  ASSERT_EQ(http().request_as(user.key, "GET", "/api/v1/shop/items").status, 200u);
-
-  // Write until the backlog passes the limit (the kernel's socket buffers
-  // absorb the first few hundred frames).
-  std::optional<http_response> refused;
-  int accepted = 0;
-  for (int i = 0; i < 5000 && !refused; ++i) {
-    auto res = create_item_response(user.key, hh, "w" + std::to_string(i));
-    if (res.status == 503) {
-      refused = res;
-    } else {
-      ASSERT_EQ(res.status, 201u) << res.body;
-      ++accepted;
+  // A client that keeps reading, slowly: a small receive buffer and a pause
+  // after every event (~100 events/s), while three writers go as fast as
+  // the server lets them.
+  auto reader = open_sse(user.key, {}, 2048);
+  ASSERT_TRUE(reader->retry_hint(5s).has_value());
+  std::vector<std::string> received;
+  std::atomic<bool> writing{true};
+  std::thread read_thread([&] {
+    auto idle_since = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - idle_since < 5s) {
+      auto ev = reader->next(500ms);
+      if (!ev) {
+        if (reader->closed()) return;
+        if (writing) idle_since = std::chrono::steady_clock::now();
+        continue;
+      }
+      idle_since = std::chrono::steady_clock::now();
+      if (ev->event == "change") received.push_back(str(change_data(*ev), "id"));
+      std::this_thread::sleep_for(10ms);
     }
-  }
-  ASSERT_TRUE(refused) << accepted << " writes accepted, none refused";
-  check_envelope(*refused, 503);
-  EXPECT_EQ(refused->header("retry-after"), "1");
-  EXPECT_NE(message_of(*refused).find("live updates are behind"), std::string::npos);
-  // Reads still pass, and nothing refused was stored.
-  auto list = http().request_as(user.key, "GET", "/api/v1/shop/items?authHouseholdID=" + hh);
-  ASSERT_EQ(list.status, 200u);
-  EXPECT_EQ(list.json().as_object().at("dataTotal").to_number<int>(), accepted);
-  auto metrics = http().request("GET", "/metrics").body;
-  EXPECT_NE(metrics.find("hearth_sse_backlog_frames"), std::string::npos);
+  });
 
-  // The stalled client leaves: its frames leave the backlog, writes pass again.
-  stalled.reset();
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  unsigned status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    status = create_item_response(user.key, hh, "after").status;
-    if (status == 201) break;
+  std::vector<std::vector<std::string>> created(writers);
+  std::vector<int> refused(writers, 0);
+  std::vector<std::string> errors(writers);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w)
+    threads.emplace_back([&, w] {
+      try {
+        for (int i = 0; i < per_writer; ++i)
+          created[w].push_back(create_item_patiently(
+              user.key, hh, "w" + std::to_string(w) + "-" + std::to_string(i), refused[w]));
+      } catch (const std::exception& e) {
+        errors[w] = e.what();
+      }
+    });
+  // Meanwhile, writes to another household are never refused.
+  int quiet_refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto res = create_item_response(other.key, quiet, "quiet " + std::to_string(i));
+    quiet_refused += res.status == 503;
+    EXPECT_EQ(res.status, 201u) << res.body;
     std::this_thread::sleep_for(20ms);
   }
-  EXPECT_EQ(status, 201u) << "writes still refused after the stalled client left";
+  for (auto& t : threads) t.join();
+  writing = false;
+  read_thread.join();
+  for (const auto& e : errors) ASSERT_EQ(e, "");
+
+  int total_refused = 0;
+  std::set<std::string> want;
+  for (int w = 0; w < writers; ++w) {
+    total_refused += refused[w];
+    want.insert(created[w].begin(), created[w].end());
+  }
+  std::printf(
+      "[ overload ] %zu writes, %d refused with 503 while the reader was behind, %zu "
+      "events read\n",
+      want.size(), total_refused, received.size());
+  EXPECT_GT(total_refused, 0) << "the writers never had to wait: no overload happened";
+  EXPECT_EQ(quiet_refused, 0);
+  EXPECT_FALSE(reader->closed()) << "the reading client's stream was dropped";
+  EXPECT_EQ(received.size(), want.size()) << "events lost or duplicated";
+  EXPECT_EQ(std::set<std::string>(received.begin(), received.end()), want);
+  EXPECT_EQ(metric_value("hearth_sse_streams_dropped_total{reason=\"overflow\"}"), 0);
 }
 
 }  // namespace

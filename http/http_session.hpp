@@ -1,0 +1,352 @@
+#pragma once
+// One HTTP/1.1 connection (modelled on Beast's advanced_server session): owns
+// its socket, runs on its I/O thread, reads one request at a time (the next
+// only after the response is written: pipelining-safe), with explicit
+// deadlines (header within idleTimeoutMs, body within requestTimeoutMs) and
+// size limits (413/431). A response with `sse` set turns the connection
+// into an SSE stream (http/sse_stream.hpp) on the same thread. Internal to
+// the engine (included by http/server.cpp only).
+
+#include <fmt/format.h>
+
+#include <boost/url/parse.hpp>
+#include <cctype>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "http/engine_state.hpp"
+#include "http/envelope.hpp"
+#include "http/json_input.hpp"
+#include "http/negotiation.hpp"
+#include "http/sse_stream.hpp"
+
+namespace hearth::http::detail {
+
+inline constexpr int kSseSendBufferBytes = 32 * 1024;
+
+inline bool valid_client_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+          c == ':'))
+      return false;
+  return true;
+}
+
+// A W3C trace-context traceparent (https://www.w3.org/TR/trace-context/):
+// "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; all-zero ids are
+// invalid. Returns the trace id, or "" when the header is absent or invalid.
+inline std::string trace_id_of(std::string_view tp) {
+  auto hex = [](std::string_view v) {
+    return std::all_of(v.begin(), v.end(),
+                       [](char c) { return std::isdigit(c) || (c >= 'a' && c <= 'f'); });
+  };
+  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return "";
+  auto version = tp.substr(0, 2), trace = tp.substr(3, 32), parent = tp.substr(36, 16),
+       flags = tp.substr(53, 2);
+  if (!hex(version) || version == "ff" || !hex(trace) || !hex(parent) || !hex(flags)) return "";
+  if (trace == std::string(32, '0') || parent == std::string(16, '0')) return "";
+  if (version == "00" && tp.size() != 55) return "";
+  return std::string(trace);
+}
+
+// ---------------------------------------------------------------------------
+// One HTTP connection.
+template <class Stream>
+class http_session : public drainable, public std::enable_shared_from_this<http_session<Stream>> {
+  using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
+
+ public:
+  http_session(Stream&& stream, engine_state& state, const router& routes, fanout_shard& shard)
+      : stream_(std::move(stream)),
+        executor_(stream_.get_executor()),
+        options_(state.options),
+        routes_(routes),
+        state_(state),
+        shard_(shard) {
+    ++state_.open_connections;
+  }
+  ~http_session() {
+    --state_.open_connections;
+    if (in_flight_) --state_.in_flight;
+  }
+
+  // Draining: a kept-alive connection waiting for its next request is
+  // closed (its client reconnects, to the successor after a restart); one
+  // that has not sent its first request yet is still served, once.
+  // `force` (late in the drain): also connections that never sent anything.
+  void drain(bool force) override {
+    // executor_, not stream_: the stream may have moved into an SSE stream.
+    net::post(executor_, [self = shared_from_this(), force] {
+      if (self->streaming_ || !self->reading_header_ || self->buffer_.size() != 0) return;
+      if (self->served_ == 0 && !force) return;
+      auto& socket = tcp_of(self->stream_).socket();
+      beast::error_code ec;
+      if (socket.available(ec) > 0) return;  // a request is arriving: serve it
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      socket.close(ec);
+    });
+  }
+
+  void run() {
+    state_.remember(std::static_pointer_cast<drainable>(shared_from_this()));
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (is_tls<Stream>) {
+        // The TLS handshake counts against the header deadline.
+        tcp_of(self->stream_).expires_after(self->options_.idle_timeout);
+        self->stream_.async_handshake(
+            boost::asio::ssl::stream_base::server, [self](beast::error_code ec) {
+              if (ec) {
+                log::debug("http: TLS handshake failed: {}", ec.message());
+                return;
+              }
+              self->read_header();
+            });
+      } else {
+        self->read_header();
+      }
+    });
+  }
+
+ private:
+  void read_header() {
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit_bytes));
+    // The whole header must arrive within the idle timeout (slowloris
+    // defence); the body then gets the request timeout. On a timeout the
+    // stream closes the socket (as nginx does for client_header_timeout):
+    // there is no one left to read a 408.
+    if (state_.draining && served_ > 0 && buffer_.size() == 0) return close();
+    tcp_of(stream_).expires_after(options_.idle_timeout);
+    reading_header_ = true;
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    reading_header_ = false;
+    if (ec) return on_read_error(ec);
+    tcp_of(stream_).expires_after(options_.request_timeout);
+    auto& req = parser_->get();
+    if (bhttp::fields::const_iterator it = req.find(bhttp::field::expect);
+        it != req.end() && beast::iequals(it->value(), "100-continue") && !parser_->is_done()) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue),
+                       [self = shared_from_this()](beast::error_code ec2, std::size_t) {
+                         if (ec2) return self->close();
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->on_read_error(ec);
+                        self->handle();
+                      });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit)
+      return reply_and_close(
+          413, fmt::format("request body larger than {} bytes", options_.body_limit_bytes));
+    if (ec == bhttp::error::header_limit) return reply_and_close(431, "");
+    if (expected_close(ec) || ec == bhttp::error::partial_message) return close();
+    if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category())
+      return reply_and_close(400, fmt::format("malformed HTTP request: {}", ec.message()));
+    log::debug("http: read failed: {}", ec.message());
+    close();
+  }
+
+  void reply_and_close(unsigned status, const std::string& message) {
+    keep_alive_ = false;
+    head_ = false;
+    request_id_ = new_request_id();
+    begin_record();
+    if (parser_ && parser_->is_header_done()) {
+      rec_.method = std::string(parser_->get().method_string());
+      rec_.target = std::string(parser_->get().target());
+    }
+    write(error(status, request_id_, message));
+  }
+
+  void begin_record() {
+    rec_ = exchange_record{};
+    rec_.started = std::chrono::system_clock::now();
+    started_ = std::chrono::steady_clock::now();
+    rec_.request_id = request_id_;
+    beast::error_code ignored;
+    auto ep = tcp_of(stream_).socket().remote_endpoint(ignored);
+    if (!ignored) rec_.remote_addr = ep.address().to_string();
+    if (!in_flight_) {
+      in_flight_ = true;
+      ++state_.in_flight;
+    }
+  }
+
+  void end_record(unsigned status, std::size_t bytes, bool stream) {
+    rec_.status = status;
+    rec_.response_bytes = bytes;
+    rec_.stream = stream;
+    rec_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+    if (in_flight_) {
+      in_flight_ = false;
+      --state_.in_flight;
+    }
+    state_.observe(rec_);
+  }
+
+  void handle() {
+    auto& breq = parser_->get();
+    keep_alive_ = breq.keep_alive();
+    head_ = breq.method() == bhttp::verb::head;
+    request req;
+    req.method = std::string(breq.method_string());
+    req.target = std::string(breq.target());
+    for (const auto& f : breq) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    auto client_id = req.header("x-request-id");
+    req.request_id = valid_client_request_id(client_id) ? std::string(client_id) : new_request_id();
+    request_id_ = req.request_id;
+    req.trace_id = trace_id_of(req.header("traceparent"));
+    if (req.trace_id.empty()) req.trace_id = new_request_id();  // 32 hex: a new trace
+    begin_record();
+    req.remote_addr = rec_.remote_addr;
+    rec_.method = req.method;
+    rec_.target = req.target;
+    rec_.trace_id = req.trace_id;
+    rec_.user_agent = std::string(req.header("user-agent"));
+    rec_.referer = std::string(req.header("referer"));
+    if (state_.draining) keep_alive_ = false;
+
+    auto url = boost::urls::parse_origin_form(req.target);
+    if (!url) return write(error(400, request_id_, "malformed request target"));
+    req.path = url->path();
+    for (auto p : url->params()) req.query[p.key] = p.value;
+
+    auto m = routes_.find(req.method, req.path);
+    if (m.result == router::outcome::not_found)
+      return write(error(404, request_id_, fmt::format("no route for {}", req.path)));
+    if (m.result == router::outcome::method_not_allowed) {
+      auto r = error(405, request_id_, fmt::format("{} is not allowed here", req.method));
+      r.headers.emplace_back("Allow", m.allow);
+      return write(std::move(r));
+    }
+    rec_.route = m.matched->pattern;
+    if (auto status = negotiate(*m.matched, req)) return write(error(*status, request_id_, ""));
+    req.params = std::move(m.params);
+    req.body = std::move(breq.body());
+
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    responder respond = [self = shared_from_this(), done](response r) {
+      if (done->exchange(true)) return;
+      net::post(self->executor_, [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+    };
+    try {
+      m.matched->run(req, respond);
+    } catch (const input_error& e) {
+      respond(error(400, request_id_, e.what()));
+    } catch (const std::exception& e) {
+      log::error("request {}: handler failed: {}", request_id_, e.what());
+      respond(error(500, request_id_, ""));
+    }
+  }
+
+  void write(response r) {
+    if (r.sse) return start_stream(std::move(r));
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(r.status), 11);
+    res->set(bhttp::field::server, "hearth");
+    res->set("X-Request-ID", request_id_);
+    for (const auto& [k, v] : r.headers) res->insert(k, v);
+    if (state_.draining) keep_alive_ = false;
+    res->keep_alive(keep_alive_);
+    // Neither a 304 nor a 204 has a body or content headers (RFC 9110 §15.3.5, §15.4.5).
+    if (r.status != 304 && r.status != 204) {
+      if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
+      res->content_length(r.body.size());
+      if (!head_) res->body() = std::move(r.body);
+    }
+    tcp_of(stream_).expires_after(options_.request_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         self->end_record(res->result_int(), res->body().size(), false);
+                         ++self->served_;
+                         if (ec) return self->close();
+                         if (!self->keep_alive_) return self->close();
+                         self->read_header();
+                       });
+  }
+
+  void start_stream(response r) {
+    auto header = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::ok, 11);
+    header->set(bhttp::field::server, "hearth");
+    header->set(bhttp::field::content_type, "text/event-stream");
+    header->set(bhttp::field::cache_control, "no-cache");
+    header->set("X-Accel-Buffering", "no");
+    header->set("X-Request-ID", request_id_);
+    for (const auto& [k, v] : r.headers) header->insert(k, v);
+    header->keep_alive(true);
+    header->chunked(true);
+    tcp_of(stream_).expires_never();
+    // A fixed send buffer (no autotuning, which grows to megabytes on a
+    // stalled reader) bounds an idle stream's kernel memory and makes a
+    // client that stops reading show up as queued frames quickly.
+    beast::error_code ignored;
+    tcp_of(stream_).socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes),
+                                        ignored);
+    auto& sse = *r.sse;
+    auto stream =
+        std::make_shared<sse_stream<Stream>>(std::move(stream_), shard_, sse.start, state_);
+    streaming_ = true;
+    end_record(200, 0, true);
+    stream->start(std::move(header), std::move(sse.prelude));
+    // Its owner learns the stream and says what to run when it ends, before
+    // this handler returns: nothing can end the stream before that.
+    if (sse.on_open) stream->on_close(sse.on_open(stream->ref()));
+  }
+
+  void close() {
+    if constexpr (is_tls<Stream>) {
+      // close_notify, then the socket (bounded by the timer).
+      tcp_of(stream_).expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::error_code ec;
+        tcp_of(self->stream_).socket().close(ec);
+      });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+  }
+
+  Stream stream_;
+  typename Stream::executor_type executor_;  // the connection's strand
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const server_options& options_;
+  const router& routes_;
+  engine_state& state_;
+  fanout_shard& shard_;
+  std::string request_id_;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool in_flight_ = false;
+  bool reading_header_ = false;
+  bool streaming_ = false;  // stream_ moved into an sse_stream
+  std::size_t served_ = 0;  // responses written on this connection
+  exchange_record rec_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace hearth::http::detail
