@@ -4,11 +4,23 @@
   fanout_report.py RESULTS_FILE WRITES LOAD_BEFORE LOAD_AFTER  > section.md
 
 RESULTS_FILE holds the `RESULT key=value ...` lines of hearth_bench_fanout,
-labelled "hearth:N", "node:N", "hearth:idle", "node:idle", "cluster:N".
+labelled SERVER:SHAPE:CONFIG (SERVER hearth or node; shape a: CONFIG = the
+number of subscribers of one household, shapes b and c: CONFIG = keepalive
+or newconn), "hearth:idle", "node:idle" and "cluster:N" (older files:
+"hearth:N", "node:N" = shape a). One table per shape, hearth and Node side by
+side, with the ratio hearth/Node of server CPU per delivered event.
 """
 import os
 import subprocess
 import sys
+
+SHAPES = {
+    "a": "Shape a: one household, N subscribers, 100 writes/s",
+    "b": "Shape b: realistic households on one hearth node",
+    "c": "Shape c: shape b on a 3-node hearth cluster (one PostgreSQL) vs one Node process",
+}
+MODES = {"keepalive": "writes on keep-alive connections",
+         "newconn": "a new TCP connection per write"}
 
 
 def parse(path):
@@ -17,7 +29,10 @@ def parse(path):
         if not line.startswith("RESULT"):
             continue
         kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
-        runs[kv.get("label", "?").replace(":", " ")] = kv
+        parts = kv.get("label", "?").split(":")
+        if len(parts) == 2 and parts[0] in ("hearth", "node") and parts[1].isdigit():
+            parts = [parts[0], "a", parts[1]]  # an older file
+        runs[tuple(parts)] = kv
     return runs
 
 
@@ -49,6 +64,108 @@ def cpu():
     return model, os.cpu_count()
 
 
+def us(v):
+    """Microseconds: 2 decimals below 10, 1 below 100, none above."""
+    return fmt(v, 2 if v is not None and v < 10 else 1 if v is not None and v < 100 else 0)
+
+
+def client_cell(r):
+    """Client CPU: µs per event, % of one core (busiest thread %)."""
+    if num(r, "client_cpu_pct") is None:
+        return "–"
+    return (f"{us(num(r, 'client_cpu_us_per_event'))} µs, {fmt(num(r, 'client_cpu_pct'))} % "
+            f"({fmt(num(r, 'client_thread_max_pct'))} %)")
+
+
+def notes(who, r):
+    """Why a run's figures may be the client's or the machine's, not the server's."""
+    out = []
+    if not r:
+        return out
+    if r.get("error"):
+        return [f"{who}: no result"]
+    if r.get("client_bound") == "1":
+        out.append(f"{who}: client-bound (a client thread {fmt(num(r, 'client_thread_max_pct'))} % "
+                   f"busy)")
+    asked, got = num(r, "rate_asked"), num(r, "write_rate")
+    if asked and got is not None and got < 0.9 * asked:
+        out.append(f"{who}: {fmt(got)} writes/s of {fmt(asked)} asked")
+    if (num(r, "failed") or 0) > 0:
+        out.append(f"{who}: {fmt(num(r, 'failed'))} streams failed to open")
+    if (num(r, "write_failures") or 0) > 0:
+        out.append(f"{who}: {fmt(num(r, 'write_failures'))} writes failed")
+    if (num(r, "foreign") or 0) > 0:
+        out.append(f"{who}: {fmt(num(r, 'foreign'))} events of other households")
+    idle = num(r, "server_idle_cpu_pct")
+    if idle is not None and idle >= 5:
+        out.append(f"{who}: server {fmt(idle)} % of a core busy with the streams open and no "
+                   f"writes")
+    if (num(r, "machine_busy_pct") or 0) > 95:
+        out.append(f"{who}: machine {fmt(num(r, 'machine_busy_pct'))} % busy")
+    return out
+
+
+def shape_table(p, runs, shape, configs):
+    p("| run | server CPU µs/event hearth | Node | hearth/Node | µs/write hearth | Node | "
+      "events/s hearth | Node | "
+      "writes/s hearth | Node | p50 / p99 ms hearth | Node | lost / dup / dropped hearth | Node | "
+      "client CPU hearth run | Node run | notes |")
+    p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for config in configs:
+        h, n = runs.get(("hearth", shape, config), {}), runs.get(("node", shape, config), {})
+        any_run = h or n
+        if shape == "a":
+            name = f"{int(config) // 1000}k subscribers" if int(config) % 1000 == 0 else \
+                f"{config} subscribers"
+        else:
+            r = any_run
+            name = (f"{fmt(num(r, 'subscribers'))} streams / {fmt(num(r, 'households'))} "
+                    f"households, {MODES.get(config, config)}")
+        hc, nc = num(h, "cpu_us_per_event"), num(n, "cpu_us_per_event")
+
+        def lat(r):
+            return f"{fmt(num(r, 'p50_ms'), 2)} / {fmt(num(r, 'p99_ms'), 2)}"
+
+        def loss(r):
+            return f"{fmt(num(r, 'lost'))} / {fmt(num(r, 'duplicates'))} / {fmt(num(r, 'closed'))}"
+
+        rate = f" of {fmt(num(any_run, 'rate_asked'))}" if num(any_run, "rate_asked") else ""
+        p(f"| {name} | {us(hc)} | {us(nc)} | {ratio(hc, nc)} | "
+          f"{fmt(num(h, 'cpu_us_per_write'))} | {fmt(num(n, 'cpu_us_per_write'))} | "
+          f"{fmt(num(h, 'events_per_s'))} | {fmt(num(n, 'events_per_s'))} | "
+          f"{fmt(num(h, 'write_rate'))}{rate} | {fmt(num(n, 'write_rate'))} | {lat(h)} | {lat(n)} | "
+          f"{loss(h)} | {loss(n)} | {client_cell(h)} | {client_cell(n)} | "
+          f"{'; '.join(notes('hearth', h) + notes('Node', n))} |")
+
+
+def shape_a_extras(p, runs, checks):
+    """Idle-stream memory and the one-household cluster run (hearth only)."""
+    hi, ni = runs.get(("hearth", "idle"), {}), runs.get(("node", "idle"), {})
+    if hi or ni:
+        hk, nk = num(hi, "kib_per_stream"), num(ni, "kib_per_stream")
+        p("")
+        p(f"Idle streams ({fmt(num(hi, 'streams'))}): KiB of RSS per stream: hearth {fmt(hk, 1)}, "
+          f"Node {fmt(nk, 1)} (ratio {ratio(hk, nk)}).")
+        checks.append(f"| memory per idle stream ≤ 16 KiB (hearth) | {fmt(hk, 1)} KiB | "
+                      f"{'met' if hk is not None and hk <= 16 else 'not met'} |")
+    clusters = sorted(k for k in runs if k[0] == "cluster")
+    if clusters:
+        p("")
+        p("Shape a on a 3-node hearth cluster (one PostgreSQL, subscribers round-robin over the 3 "
+          "nodes, writes on node-0; hearth only):")
+        p("")
+        p("| workload | events/s | writes/s | p50 ms | p90 ms | p99 ms | max ms | lost | dropped "
+          "| CPU µs/event (3 nodes) | client CPU |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for k in clusters:
+            c = runs[k]
+            p(f"| {k[1]} subscribers on 3 nodes | {fmt(num(c, 'events_per_s'))} | "
+              f"{fmt(num(c, 'write_rate'))} | {fmt(num(c, 'p50_ms'), 2)} | "
+              f"{fmt(num(c, 'p90_ms'), 2)} | {fmt(num(c, 'p99_ms'), 2)} | "
+              f"{fmt(num(c, 'max_ms'), 1)} | {fmt(num(c, 'lost'))} | {fmt(num(c, 'closed'))} | "
+              f"{fmt(num(c, 'cpu_us_per_event'), 1)} | {client_cell(c)} |")
+
+
 def main():
     runs = parse(sys.argv[1])
     writes, load_before, load_after = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -58,8 +175,6 @@ def main():
                                 text=True).stdout.strip()
     except OSError:
         commit = "?"
-    sizes = sorted({int(k.split()[1]) for k in runs if k.split()[0] in ("hearth", "node")
-                    and k.split()[1].isdigit()})
     out = []
     p = out.append
     p("")
@@ -67,72 +182,77 @@ def main():
     p("")
     p(f"CPU: {model}, {cores} cores; load average {load_before} before, {load_after} after "
       f"(1/5/15 min). Commit {commit}.")
-    p(f"One household, N subscribers on loopback (one client process, one thread), a POST of a "
-      f"shop item every 10 ms ({writes} writes, open loop, ≤ 4 in flight); latency = POST sent "
-      f"→ event read by each subscriber (one steady clock); events/s = events received by all "
-      f"subscribers / (first POST → last event). hearth: release build, default config except "
-      f"maxConnections 30000; Node: bench/peers/fastify/server.js (Fastify, one process).")
-    p("")
-    p("| workload | hearth | Node broadcaster | ratio hearth/Node |")
-    p("|---|---:|---:|---:|")
+    p("The client (hearth_bench_fanout, one process) and the servers share these cores: its own "
+      "CPU is shown per run (µs per event, % of one core, and its busiest thread's %); a run "
+      "whose client thread was > 90 % busy is marked client-bound (the client, not the server, "
+      "set the pace). Latency = POST sent (connection set-up included) → event read by each "
+      "stream (one steady clock); events/s = events received by all streams / (first POST → "
+      "last event). Server CPU = utime+stime of the server process(es) from the first POST to "
+      "the end of the drain, / events delivered. hearth: release build, default config except "
+      "maxConnections 30000; Node: bench/peers/fastify/server.js (Fastify, one process). "
+      "Columns: hearth, then Node; µs/write = the same server CPU / successful writes (in shapes b "
+      "and c a write reaches only its household's few streams, so the write path weighs in "
+      "the CPU per event). Notes name a server's CPU with the streams open and nothing written "
+      "(2 s before the first POST) when ≥ 5 % of a core: that baseline is inside its CPU per "
+      "event.")
     checks = []
-    for n in sizes:
-        h, nd = runs.get(f"hearth {n}", {}), runs.get(f"node {n}", {})
-        label = f"{n // 1000}k" if n % 1000 == 0 else str(n)
-        he, ne = num(h, "events_per_s"), num(nd, "events_per_s")
-        p(f"| fan-out {label} subscribers: delivered events/s | {fmt(he)} | {fmt(ne)} | {ratio(he, ne)} |")
-        p(f"| fan-out {label}: write rate achieved (writes/s) | {fmt(num(h, 'write_rate'))} | "
-          f"{fmt(num(nd, 'write_rate'))} | {ratio(num(h, 'write_rate'), num(nd, 'write_rate'))} |")
-        for q in ("p50", "p90", "p99"):
-            hv, nv = num(h, q + "_ms"), num(nd, q + "_ms")
-            p(f"| fan-out {label}: latency {q} ms | {fmt(hv, 2)} | {fmt(nv, 2)} | {ratio(hv, nv)} |")
-        hc, nc = num(h, "cpu_us_per_event"), num(nd, "cpu_us_per_event")
-        p(f"| fan-out {label}: server CPU µs per delivered event | {fmt(hc, 1)} | {fmt(nc, 1)} | "
-          f"{ratio(hc, nc)} |")
-        p(f"| fan-out {label}: load average (1 min) after the run | {fmt(num(h, 'load1'), 2)} | "
-          f"{fmt(num(nd, 'load1'), 2)} | |")
-        p(f"| fan-out {label}: lost / duplicate events, streams dropped | "
-          f"{fmt(num(h, 'lost'))} / {fmt(num(h, 'duplicates'))}, {fmt(num(h, 'closed'))} | "
-          f"{fmt(num(nd, 'lost'))} / {fmt(num(nd, 'duplicates'))}, {fmt(num(nd, 'closed'))} | |")
-        hp, np_ = num(h, "p99_ms"), num(nd, "p99_ms")
-        met = he is not None and ne and he >= 3 * ne and hp is not None and np_ is not None and hp < np_
-        checks.append(f"| fan-out {label}: events/s ≥ 3× Node with lower p99 | "
-                      f"{ratio(he, ne)}×, p99 {fmt(hp, 1)} vs {fmt(np_, 1)} ms | "
-                      f"{'met' if met else 'not met'} |")
-    hi, ni = runs.get("hearth idle", {}), runs.get("node idle", {})
-    hk, nk = num(hi, "kib_per_stream"), num(ni, "kib_per_stream")
-    p(f"| idle streams ({fmt(num(hi, 'streams'))}): KiB of RSS per stream | {fmt(hk, 1)} | "
-      f"{fmt(nk, 1)} | {ratio(hk, nk)} |")
-    checks.append(f"| memory per idle stream ≤ 16 KiB (hearth) | {fmt(hk, 1)} KiB | "
-                  f"{'met' if hk is not None and hk <= 16 else 'not met'} |")
-    clusters = [k for k in runs if k.startswith("cluster")]
-    if clusters:
+    by_shape = {}
+    for key in runs:
+        if len(key) == 3 and key[0] in ("hearth", "node"):
+            by_shape.setdefault(key[1], set()).add(key[2])
+    extras_done = False
+    for shape in ("a", "b", "c"):
+        configs = by_shape.get(shape)
+        if not configs:
+            continue
         p("")
-        p("3-node hearth cluster (one PostgreSQL, subscribers round-robin over the 3 nodes, "
-          "writes on node-0):")
+        p(f"### {SHAPES[shape]}")
         p("")
-        p("| workload | events/s | writes/s | p50 ms | p90 ms | p99 ms | max ms | lost | dropped "
-          "| CPU µs/event (3 nodes) |")
-        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for k in sorted(clusters):
-            c = runs[k]
-            p(f"| {k.split()[1]} subscribers on 3 nodes | {fmt(num(c, 'events_per_s'))} | "
-              f"{fmt(num(c, 'write_rate'))} | {fmt(num(c, 'p50_ms'), 2)} | {fmt(num(c, 'p90_ms'), 2)} | "
-              f"{fmt(num(c, 'p99_ms'), 2)} | {fmt(num(c, 'max_ms'), 1)} | {fmt(num(c, 'lost'))} | "
-              f"{fmt(num(c, 'closed'))} | {fmt(num(c, 'cpu_us_per_event'), 1)} |")
+        if shape == "a":
+            configs = sorted(configs, key=lambda c: int(c) if c.isdigit() else 0)
+            p(f"One household, N subscribers, a POST of a shop item every 10 ms ({writes} writes, "
+              f"open loop, ≤ 4 in flight, keep-alive).")
+        else:
+            configs = [m for m in MODES if m in configs] + sorted(configs - set(MODES))
+            r = next(iter(runs.get((s, shape, c)) for s in ("hearth", "node") for c in configs
+                          if runs.get((s, shape, c))))
+            p(f"{fmt(num(r, 'households'))} households, each its own account and key (seeded by "
+              f"bench/seed_households.sql), {fmt(num(r, 'subscribers'))} SSE streams (each "
+              f"subscribed to its own household only), {fmt(num(r, 'rate_asked'))} writes/s asked "
+              f"spread uniformly over the households (write n → household n mod H; "
+              f"{fmt(num(r, 'writes'))} writes, open loop, ≤ {fmt(num(r, 'writers'))} in flight)."
+              + (" hearth streams round-robin over the 3 nodes, writes round-robin over the "
+                 "nodes; server CPU summed over the 3 nodes." if shape == "c" else ""))
+        p("")
+        shape_table(p, runs, shape, configs)
+        if shape == "a":
+            for n in configs:
+                h, nd = runs.get(("hearth", "a", n), {}), runs.get(("node", "a", n), {})
+                he, ne = num(h, "events_per_s"), num(nd, "events_per_s")
+                hp, np_ = num(h, "p99_ms"), num(nd, "p99_ms")
+                met = (he is not None and ne and he >= 3 * ne and hp is not None
+                       and np_ is not None and hp < np_)
+                checks.append(f"| fan-out {n} subscribers: events/s ≥ 3× Node with lower p99 | "
+                              f"{ratio(he, ne)}×, p99 {fmt(hp, 1)} vs {fmt(np_, 1)} ms | "
+                              f"{'met' if met else 'not met'} |")
+            shape_a_extras(p, runs, checks)
+            extras_done = True
+    if not extras_done:
+        shape_a_extras(p, runs, checks)
     p("")
-    p("Lost = (subscriber, successful write) pairs never delivered, even after reconnecting: "
-      "like a browser's EventSource, a subscriber whose stream the server ends reopens it "
-      "250 ms later with Last-Event-ID (at most 20 times). Streams dropped = streams the "
-      "server ended during the run (hearth closes a stream once more than sseQueueLimit = 256 "
-      "frames wait for it; the Node peer buffers without bound). Server CPU = utime+stime of the "
-      "server process(es) from the first POST to the end of the drain, / events delivered. "
-      "Writes are cut off 85 s after the first (the 10k runs may send fewer than asked).")
-    p("")
-    p("| target | measured | |")
-    p("|---|---:|---|")
-    out.extend(checks)
-    errors = [k for k, v in runs.items() if v.get("error")]
+    p("Lost = (stream, successful write of its household) pairs never delivered, even after "
+      "reconnecting: like a browser's EventSource, a stream the server ends is reopened 250 ms "
+      "later with Last-Event-ID (at most 20 times). Dropped = streams the server ended during the "
+      "run (hearth closes a stream once more than sseQueueLimit = 256 frames wait for it; the "
+      "Node peer buffers without bound). Client CPU = utime+stime of the client over the same "
+      "window: µs per delivered event, % of one core (busiest thread % of a core). Writes are cut "
+      "off 35 s before the client's deadline (85 s after the first in shape a).")
+    if checks:
+        p("")
+        p("| target | measured | |")
+        p("|---|---:|---|")
+        out.extend(checks)
+    errors = [":".join(k) for k, v in runs.items() if v.get("error")]
     if errors:
         p("")
         p("Failed runs (no result): " + ", ".join(sorted(errors)) + ".")

@@ -51,21 +51,35 @@ def fanout_rows(path):
     for line in open(path):
         if line.startswith("RESULT"):
             kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
-            runs[kv.get("label", "?")] = kv
+            parts = kv.get("label", "?").split(":")
+            if len(parts) == 2 and parts[0] in ("hearth", "node") and parts[1].isdigit():
+                parts = [parts[0], "a", parts[1]]  # an older file: "hearth:N" is shape a
+            runs[tuple(parts)] = kv
     rows = []
-    sizes = sorted({int(k.split(":")[1]) for k in runs if k.split(":")[1].isdigit()
-                    and k.split(":")[0] in ("hearth", "node")})
+    names = (("hearth", "hearth"), ("node", "Node broadcaster"))
+    sizes = sorted({int(k[2]) for k in runs if len(k) == 3 and k[1] == "a" and k[2].isdigit()})
     for n in sizes:
-        for who, name in (("hearth", "hearth"), ("node", "Node broadcaster")):
-            r = runs.get(f"{who}:{n}")
+        for who, name in names:
+            r = runs.get((who, "a", str(n)))
             if r and "p50_ms" in r:
                 rows.append((f"SSE fan-out, {n} subscribers", name,
                              {q: float(r[q + "_ms"]) for q in ("p50", "p90", "p99")}))
     for k in sorted(runs):
-        if k.startswith("cluster:") and "p50_ms" in runs[k]:
+        if k[0] == "cluster" and "p50_ms" in runs[k]:
             r = runs[k]
-            rows.append((f"SSE fan-out, {k.split(':')[1]} subscribers, 3-node cluster",
+            rows.append((f"SSE fan-out, {k[1]} subscribers, 3-node cluster",
                          "hearth, 3 nodes", {q: float(r[q + "_ms"]) for q in ("p50", "p90", "p99")}))
+    modes = {"keepalive": "keep-alive writes", "newconn": "a connection per write"}
+    for shape, where in (("b", ""), ("c", ", 3-node cluster")):
+        for mode in ("keepalive", "newconn"):
+            for who, name in names:
+                r = runs.get((who, shape, mode))
+                if r and "p50_ms" in r:
+                    if shape == "c" and who == "hearth":
+                        name = "hearth, 3 nodes"
+                    rows.append((f"SSE fan-out, shape {shape}: {r.get('households')} households"
+                                 f"{where}, {modes[mode]}", name,
+                                 {q: float(r[q + "_ms"]) for q in ("p50", "p90", "p99")}))
     return rows
 
 
