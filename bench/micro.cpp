@@ -5,22 +5,32 @@
 //   JSON           a ShopItem POST body through http::json_object_reader (as
 //                  app/table_api.cpp reads it), and a ShopItem envelope
 //                  through http::ok (Boost.JSON serialize)
-//   SSE frame      actors::change_frame (the frame every subscriber gets) with
-//                  its id from actors::encode_cursor, as actors/connection.cpp emits it
+//   SSE fan-out    the per-stream work of one event: before (each subscriber
+//                  serialised the JSON and encoded its cursor: the old
+//                  actors::change_frame path) and now (the fan-out core,
+//                  http/fanout.hpp: one encode per event, then per stream the
+//                  id line and a copy of the shared bytes, one corked write),
+//                  over N streams with a counting transport and over N
+//                  socketpairs (real writev syscalls); ns per stream per event
 //   CAF            a request/response round trip from a scoped_actor, and
 //                  one-way sends of a change_event to an actor
 // Run by `scripts/bench --micro` (writes bench/results/micro.md).
 
 #include <benchmark/benchmark.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <caf/all.hpp>
 #include <string>
 
-#include "actors/connection.hpp"
 #include "actors/cursor.hpp"
+#include "actors/household_session.hpp"
 #include "actors/messages.hpp"
 #include "http/envelope.hpp"
+#include "http/fanout_shard.hpp"
 #include "http/json_input.hpp"
 #include "http/router.hpp"
 #include "storage/tables.hpp"
@@ -111,8 +121,8 @@ void BM_json_parse_shop_item(benchmark::State& state) {
 BENCHMARK(BM_json_parse_shop_item);
 
 boost::json::object shop_item() {
-  return {{"id", kRow},          {"authHouseholdID", kHousehold}, {"name", "oat milk, 2 litres"},
-          {"done", false},       {"created", kUpdated},           {"updated", kUpdated}};
+  return {{"id", kRow},    {"authHouseholdID", kHousehold}, {"name", "oat milk, 2 litres"},
+          {"done", false}, {"created", kUpdated},           {"updated", kUpdated}};
 }
 
 // One ShopItem in the envelope (the POST/PUT response).
@@ -150,31 +160,114 @@ storage::change_event sample_event() {
   return {kHousehold, 4242, "shop_item", kRow, "create", kUpdated};
 }
 
-// What actors/connection.cpp's emit() does per event and subscriber: the
-// cursor id (one household) and the frame.
-void BM_sse_change_frame(benchmark::State& state) {
+// Before: what the connection actor did per event and subscriber (the frame
+// with its JSON serialised and its cursor encoded, for every subscriber).
+void BM_sse_frame_per_subscriber_before(benchmark::State& state) {
   auto e = sample_event();
   actors::cursor position{{kHousehold, 4241}};
   std::size_t bytes = 0;
   for (auto _ : state) {
     position[e.household_id] = e.seq;
-    auto frame = actors::change_frame(actors::encode_cursor(position), e);
+    // The JSON serialised again for every subscriber, as change_frame did.
+    auto frame = "id: " + actors::encode_cursor(position) + "\n" + actors::encode_change(e)->body;
     bytes = frame.size();
     benchmark::DoNotOptimize(frame);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
 }
-BENCHMARK(BM_sse_change_frame);
+BENCHMARK(BM_sse_frame_per_subscriber_before);
 
-void BM_sse_change_frame_only(benchmark::State& state) {
+// Now, once per event (not per subscriber): encode_change.
+void BM_sse_encode_once_per_event(benchmark::State& state) {
   auto e = sample_event();
-  const auto id = actors::encode_cursor({{kHousehold, 4242}});
-  for (auto _ : state) {
-    auto frame = actors::change_frame(id, e);
-    benchmark::DoNotOptimize(frame);
-  }
+  for (auto _ : state) benchmark::DoNotOptimize(actors::encode_change(e));
 }
-BENCHMARK(BM_sse_change_frame_only);
+BENCHMARK(BM_sse_encode_once_per_event);
+
+// A stream of the fan-out core whose transport counts bytes (or, with an fd,
+// writes them to a socketpair with one writev) and completes at once.
+class bench_stream final : public http::sse_stream_core {
+ public:
+  bench_stream(http::fanout_shard& shard, const std::vector<http::sse::stream_start>& start, int fd)
+      : sse_stream_core(shard, start), fd_(fd) {}
+  void open() { header_written(); }
+  std::size_t bytes = 0;
+
+ private:
+  void start_write(std::string_view payload) override {
+    bytes += payload.size();
+    if (fd_ >= 0) {
+      char head[24];
+      int n = std::snprintf(head, sizeof head, "%zx\r\n", payload.size());
+      iovec iov[3] = {{head, static_cast<std::size_t>(n)},
+                      {const_cast<char*>(payload.data()), payload.size()},
+                      {const_cast<char*>("\r\n"), 2}};
+      if (::writev(fd_, iov, 3) < 0) std::abort();
+    }
+    written();
+  }
+  void start_final() override {}
+  void close_socket() override {}
+  int fd_;
+};
+
+// N streams of one household on one shard; each iteration is one event:
+// encode once, one post to the shard, per stream the id line + a copy of the
+// shared bytes, one corked write per stream. Reports ns per stream per event.
+void fanout_core(benchmark::State& state, bool sockets) {
+  const auto n = static_cast<int>(state.range(0));
+  boost::asio::io_context ioc(1);
+  http::fanout_options o;
+  o.heartbeat = std::chrono::hours(1);
+  o.stall = std::chrono::hours(1);
+  http::fanout_hub hub({&ioc}, o);
+  auto& shard = hub.shard(0);
+  auto load = hub.load_of(kHousehold);
+  std::vector<std::unique_ptr<bench_stream>> streams;
+  std::vector<int> readers;
+  for (int i = 0; i < n; ++i) {
+    int fds[2] = {-1, -1};
+    if (sockets) {
+      if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) std::abort();
+      int big = 4 << 20;
+      ::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+      readers.push_back(fds[1]);
+    }
+    streams.push_back(std::make_unique<bench_stream>(
+        shard, std::vector<http::sse::stream_start>{{kHousehold, 0, false}}, fds[0]));
+    shard.add(*streams.back());
+    shard.attach(streams.back()->id(), kHousehold, 0, load);
+    streams.back()->open();
+  }
+  std::vector<char> sink(1 << 16);
+  auto e = sample_event();
+  std::int64_t seq = 0;
+  for (auto _ : state) {
+    e.seq = ++seq;
+    hub.deliver(0, {actors::encode_change(e)}, load);
+    ioc.poll();  // the delivery, then the corked flush
+    if (sockets && seq % 64 == 0) {
+      state.PauseTiming();
+      for (int fd : readers)
+        while (::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) > 0) {
+        }
+      state.ResumeTiming();
+    }
+  }
+  // items = stream × event deliveries: ns per stream per event = 1e9 / items_per_second.
+  state.SetItemsProcessed(state.iterations() * n);
+  for (auto& s : streams) {
+    shard.remove(*s);
+    if (s->bytes == 0) std::abort();
+  }
+  for (int fd : readers) ::close(fd);
+}
+
+void BM_fanout_core_counting(benchmark::State& state) { fanout_core(state, false); }
+BENCHMARK(BM_fanout_core_counting)->Arg(1000)->Arg(10000)->UseRealTime();
+
+void BM_fanout_core_socketpair(benchmark::State& state) { fanout_core(state, true); }
+BENCHMARK(BM_fanout_core_socketpair)->Arg(1000)->UseRealTime();
 
 // A fresh actor system per benchmark run (torn down before the next; a
 // static one would be destroyed after CAF's own statics at exit). Two
@@ -193,9 +286,7 @@ struct caf_env {
 void BM_caf_request_response(benchmark::State& state) {
   caf_env env;
   auto& sys = *env.sys;
-  auto echo = sys.spawn([]() -> caf::behavior {
-    return {[](std::int64_t x) { return x + 1; }};
-  });
+  auto echo = sys.spawn([]() -> caf::behavior { return {[](std::int64_t x) { return x + 1; }}; });
   caf::scoped_actor self{sys};
   std::int64_t sum = 0;
   for (auto _ : state) {

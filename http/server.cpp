@@ -49,21 +49,30 @@ struct server::impl {
     auto& ioc = *threads_io[t];
     acceptor->async_accept(ioc, [this, t](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
-      if (ec) {
+      if (ec)
         log::warn("http: accept failed: {}", ec.message());
-      } else if (state.open_connections + state.open_streams >= options.max_connections) {
+      else if (state.open_connections + state.open_streams >= options.max_connections)
         refuse(std::move(socket));
-      } else if (tls) {
-        std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *tls), state,
-                                                   routes, hub->shard(t))
-            ->run();
-      } else {
-        std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
-                                                          state, routes, hub->shard(t))
-            ->run();
-      }
+      else
+        serve(std::move(socket), t);
       if (!state.draining) accept();
     });
+  }
+
+  void serve(tcp::socket socket, std::uint32_t thread) {
+    // hearth writes whole responses and corked SSE chunks itself: Nagle's
+    // algorithm would only hold small writes back behind delayed ACKs.
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (tls) {
+      std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *tls), state, routes,
+                                                 hub->shard(thread))
+          ->run();
+    } else {
+      std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state,
+                                                        routes, hub->shard(thread))
+          ->run();
+    }
   }
 
   // Over maxConnections: a 503 envelope, then close (the request is not read;

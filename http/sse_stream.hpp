@@ -2,8 +2,9 @@
 // The socket half of one SSE stream (the other half, sse_stream_core in
 // http/fanout_shard.hpp, holds its households, cursor and output). It owns
 // the connection after the response header: writes each flush as one HTTP
-// chunk with write_some calls (each call's progress counts against
-// sseStallMs, not the size of the write), keeps a read pending only to
+// chunk, straight to the socket when it has room (plain TCP), else when it
+// becomes writable (each call's progress counts against sseStallMs, not the
+// size of the write), keeps a read pending only to
 // notice the client leaving, and writes the last chunk on a graceful close.
 // Internal to the engine (included by http/server.cpp only).
 
@@ -40,6 +41,10 @@ class sse_stream final : public sse_stream_core,
     // No timer on the read: an SSE client sends nothing, so data or EOF both
     // end the stream; stalls are judged on writes by the shard's tick.
     tcp_of(stream_).expires_never();
+    if constexpr (!is_tls<Stream>) {
+      beast::error_code ignored;
+      tcp_of(stream_).socket().non_blocking(true, ignored);  // for write_now()
+    }
     stream_.async_read_some(net::buffer(read_buf_),
                             [self = shared_from_this()](beast::error_code, std::size_t) {
                               self->finish(end_reason::client);
@@ -68,9 +73,47 @@ class sse_stream final : public sse_stream_core,
         net::buffer(chunk_head_.data(), static_cast<std::size_t>(end - chunk_head_.data())),
         net::buffer(payload), net::buffer(kCrlf, 2)});
     left_ = beast::buffer_bytes(*out_);
-    write_some();
+    if constexpr (is_tls<Stream>) {
+      write_some();
+    } else {
+      write_now();
+    }
   }
 
+  // Plain TCP: the write goes to the socket at once (one sendmsg), as
+  // uWebSockets does with corked output; only when the socket buffer is full
+  // does the stream wait for it to become writable. No reactor operation and
+  // no completion handler in the common case.
+  void write_now() {
+    auto& socket = tcp_of(stream_).socket();
+    for (;;) {
+      beast::error_code ec;
+      const auto n = socket.write_some(*out_, ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        socket.async_wait(tcp::socket::wait_write,
+                          [self = shared_from_this()](beast::error_code ec2) {
+                            if (ec2) return self->finish(end_reason::client);
+                            self->write_now();
+                          });
+        return;
+      }
+      if (ec) {
+        // Not from inside the caller's loop over the shard's streams.
+        net::post(stream_.get_executor(),
+                  [self = shared_from_this()] { self->finish(end_reason::client); });
+        return;
+      }
+      out_->consume(n);
+      left_ -= n;
+      if (left_ == 0) {
+        out_.reset();
+        return done_writing();
+      }
+      progressed();
+    }
+  }
+
+  // TLS: through the stream's own async_write_some (it encrypts).
   void write_some() {
     stream_.async_write_some(*out_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -82,12 +125,16 @@ class sse_stream final : public sse_stream_core,
                                  return self->write_some();
                                }
                                self->out_.reset();
-                               if (std::exchange(self->writing_prelude_, false)) {
-                                 std::string().swap(self->prelude_);
-                                 return self->header_written();
-                               }
-                               self->written();
+                               self->done_writing();
                              });
+  }
+
+  void done_writing() {
+    if (std::exchange(writing_prelude_, false)) {
+      std::string().swap(prelude_);
+      return header_written();
+    }
+    written();
   }
 
   void start_final() override {
