@@ -1,6 +1,8 @@
 #include "actors/election.hpp"
 
 #include <boost/json/object.hpp>
+#include <pthread.h>
+
 #include <boost/json/serialize.hpp>
 
 #include "actors/cluster.hpp"
@@ -53,6 +55,7 @@ void election::step_down(const char* why) {
 }
 
 void election::run() {
+  pthread_setname_np(pthread_self(), "hearth.election");
   for (;;) {
     round();
     std::unique_lock lock(mutex_);

@@ -1,5 +1,7 @@
 #include "storage/pool.hpp"
 
+#include <pthread.h>
+
 #include "config/logging.hpp"
 
 namespace hearth::storage {
@@ -41,6 +43,7 @@ void pool::stop() {
 }
 
 void pool::run(int index) {
+  pthread_setname_np(pthread_self(), "hearth.db");  // per-thread CPU in top -H, /proc
   pqxx::lazyconnection conn{url_};
   for (;;) {
     job j;
