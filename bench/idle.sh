@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Idle CPU of one hearth node: what a node with nothing to do costs.
+#   1. no clients at all;
+#   2. IDLE_STREAMS (1000) idle SSE streams open (GET /api/v1/sse with a
+#      bearer key; they only get the ':' heartbeat every sseHeartbeatMs).
+# Each phase measures the hearth process's utime+stime over IDLE_SECONDS
+# (10) from /proc/PID/task/*/stat and prints it as % of one core, with a
+# per-thread breakdown (thread name → % of a core, and its context
+# switches per second, i.e. how often it woke up).
+#
+#   bench/idle.sh [DATABASE_URL [RESULTS]]
+# With DATABASE_URL (a superuser URL of a PostgreSQL on 127.0.0.1) it creates
+# its own database there (hearth_idle); without (or with "") it starts a
+# throwaway PostgreSQL on 127.0.0.1:$IDLE_PG_PORT (55443). With RESULTS it
+# appends a markdown section to that file. hearth listens on
+# 127.0.0.1:$IDLE_HTTP_PORT (3130). Tunables: IDLE_STREAMS (1000),
+# IDLE_SECONDS (10), IDLE_SETTLE (5 s before each measurement), IDLE_BUILD=0
+# (use build/release/hearth as it is), IDLE_BIN (another hearth binary, e.g.
+# a copy of an older build, to compare; not built). The PostgreSQL server's
+# CPU is not counted: only the hearth process's.
+# Every wait is bounded; everything it starts is stopped on exit.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$HEARTH_ROOT"
+
+streams="${IDLE_STREAMS:-1000}"
+seconds="${IDLE_SECONDS:-10}"
+settle="${IDLE_SETTLE:-5}"
+pg_port="${IDLE_PG_PORT:-55443}"
+http_port="${IDLE_HTTP_PORT:-3130}"
+build="${IDLE_BUILD:-1}"
+bin="${IDLE_BIN:-$HEARTH_ROOT/build/release/hearth}"
+[[ -n "${IDLE_BIN:-}" ]] && build=0
+base_url="${1:-}"
+results="${2:-}"
+unset IDLE_STREAMS IDLE_SECONDS IDLE_SETTLE IDLE_PG_PORT IDLE_HTTP_PORT IDLE_BUILD IDLE_BIN
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (($(ulimit -n) < streams + 200)); then
+  hearth_log "open-file limit $(ulimit -n) < $((streams + 200)): lower IDLE_STREAMS or raise ulimit -Hn"
+  exit 1
+fi
+
+if ((build)); then
+  HEARTH_SKIP_DEPS="${HEARTH_SKIP_DEPS:-1}" hearth_deps
+  hearth_build release hearth >/dev/null
+fi
+[[ -x "$bin" ]] || { hearth_log "no $bin"; exit 1; }
+
+work="$(mktemp -d /tmp/hearth-idle.XXXXXX)"
+chmod 755 "$work"  # the postgres user must reach its data directory
+pids=()
+own_pg=""
+stop_pid() {  # stop_pid PID: SIGTERM, ≤ 15 s, then SIGKILL
+  local pid="$1" deadline=$((SECONDS + 15))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  if [[ -n "$own_pg" && -f "$work/pg/data/postmaster.pid" ]]; then
+    as_pg /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ -z "$base_url" ]]; then
+  own_pg=1
+  mkdir -p "$work/pg"
+  ((EUID == 0)) && chown postgres "$work/pg"
+  as_pg /usr/lib/postgresql/*/bin/initdb -D "$work/pg/data" -U postgres -A trust -E UTF8 \
+    --locale=C.UTF-8 --no-sync >/dev/null
+  as_pg /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg/data" -w -t 60 -l "$work/pg/log" \
+    -o "-k $work/pg -p $pg_port -c listen_addresses=127.0.0.1" start >/dev/null
+  base_url="postgresql://postgres@127.0.0.1:$pg_port/postgres"
+fi
+psql "$base_url" -qAtc "DROP DATABASE IF EXISTS hearth_idle" -c "CREATE DATABASE hearth_idle" >/dev/null
+url="${base_url%/*}/hearth_idle"
+
+# Per-thread CPU of a process over a window: utime+stime (clock ticks) and
+# voluntary+involuntary context switches, from /proc/PID/task/*/.
+cat >"$work/measure.py" <<'EOF'
+import os, sys, time
+
+def sample(pid):
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/stat") as f:
+                stat = f.read()
+            with open(f"{base}/status") as f:
+                status = f.read()
+            try:  # nanoseconds on a CPU (exact, not tick-sampled)
+                with open(f"{base}/schedstat") as f:
+                    ns = int(f.read().split()[0])
+            except OSError:
+                ns = 0
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+        switches = sum(int(l.split()[1]) for l in status.splitlines()
+                       if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+        out[tid] = (name, ticks, switches, ns)
+    return out
+
+pid, seconds, label = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+hz = os.sysconf("SC_CLK_TCK")
+a = sample(pid)
+t0 = time.monotonic()
+time.sleep(seconds)
+b = sample(pid)
+elapsed = time.monotonic() - t0
+by_name, by_tid = {}, []
+total = total_ns = 0
+for tid, (name, ticks, sw, ns) in b.items():
+    _, t_a, sw_a, ns_a = a.get(tid, (name, 0, 0, 0))
+    d = by_name.setdefault(name, [0, 0, 0, 0])
+    delta = (ticks - t_a, sw - sw_a, ns - ns_a)
+    d[0] += 1
+    for i in range(3):
+        d[i + 1] += delta[i]
+    by_tid.append((name, tid) + delta)
+    total += delta[0]
+    total_ns += delta[2]
+pct = lambda ticks: 100.0 * ticks / hz / elapsed
+pct_ns = lambda ns: 100.0 * ns / 1e9 / elapsed
+# cpu_pct: utime+stime (what top and the issue count); sched_pct: the
+# scheduler's exact on-CPU time, which also sees short wake-ups that tick
+# sampling misses; wakeups_per_s: context switches per second.
+print(f"IDLE label={label} cpu_pct={pct(total):.2f} sched_pct={pct_ns(total_ns):.2f} "
+      f"seconds={elapsed:.1f}")
+key = lambda v: (-v[1], -v[3], -v[2])
+for name, (n, ticks, sw, ns) in sorted(by_name.items(), key=lambda kv: key(kv[1])):
+    print(f"THREAD label={label} name={name} threads={n} cpu_pct={pct(ticks):.2f} "
+          f"sched_pct={pct_ns(ns):.2f} wakeups_per_s={sw / elapsed:.1f}")
+for name, tid, ticks, sw, ns in sorted(by_tid, key=lambda v: (-v[4], v[0])):
+    if by_name[name][0] > 1 and (ticks or sw >= elapsed):  # the busy members of a group
+        print(f"TID label={label} name={name} tid={tid} cpu_pct={pct(ticks):.2f} "
+              f"sched_pct={pct_ns(ns):.2f} wakeups_per_s={sw / elapsed:.1f}")
+EOF
+
+# N idle SSE streams: connects them, prints "ready N" once every response
+# header arrived, then reads and discards until killed (or IDLE_CLIENT_MAX s).
+cat >"$work/streams.py" <<'EOF'
+import asyncio, sys
+
+port, key, n, lifetime = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+request = (f"GET /api/v1/sse HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+           f"Authorization: Bearer {key}\r\nAccept: text/event-stream\r\n\r\n").encode()
+
+async def stream(ready):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(head.split(b"\r\n", 1)[0].decode())
+    ready.append(writer)
+    while await reader.read(65536):
+        pass
+    raise RuntimeError("stream closed by the server")
+
+async def main():
+    ready = []
+    tasks = []
+    for i in range(n):  # in batches of 50, so the listen backlog never overflows
+        tasks.append(asyncio.ensure_future(stream(ready)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)
+    deadline = asyncio.get_event_loop().time() + 60
+    while len(ready) < n:
+        failed = [t for t in tasks if t.done() and t.exception()]
+        if failed:
+            print(f"error {failed[0].exception()!r}", flush=True)
+            return 1
+        if asyncio.get_event_loop().time() > deadline:
+            print(f"error only {len(ready)} of {n} streams opened in 60 s", flush=True)
+            return 1
+        await asyncio.sleep(0.1)
+    print(f"ready {len(ready)}", flush=True)
+    done, _ = await asyncio.wait(tasks, timeout=lifetime, return_when=asyncio.FIRST_EXCEPTION)
+    closed = [t for t in done if t.exception()]
+    if closed:
+        print(f"error {len(closed)} streams ended: {closed[0].exception()!r}", flush=True)
+        return 1
+    return 0
+
+sys.exit(asyncio.run(main()))
+EOF
+
+wait_http() {
+  local deadline=$((SECONDS + 60))
+  until curl -s -o /dev/null "$1"; do
+    ((SECONDS < deadline)) || { hearth_log "$1 did not come up"; exit 1; }
+    sleep 0.2
+  done
+}
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)['dataValue'][0]['$1'])"; }
+# account PORT → "KEY HOUSEHOLD" (a new account with one household)
+account() {
+  local b="http://127.0.0.1:$1/api/v1" key
+  curl -s -X POST "$b/auth/signup" -H 'content-type: application/json' \
+    -d '{"emailAddress":"idle@example.com","password":"benchmark pw","name":"Idle"}' >/dev/null
+  key="$(curl -s -X POST "$b/auth/signin" -H 'content-type: application/json' \
+    -d '{"emailAddress":"idle@example.com","password":"benchmark pw"}' | field key)"
+  printf '%s %s\n' "$key" "$(curl -s -X POST "$b/auth/households" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $key" -d '{"name":"Idle"}' | field id)"
+}
+
+HEARTH_DATABASE_URL="$url" HEARTH_HTTP_ADDR="127.0.0.1:$http_port" HEARTH_LOG_LEVEL=warn \
+  "$bin" serve >>"$work/hearth.log" 2>&1 &
+hearth_pid=$!
+pids+=("$hearth_pid")
+wait_http "http://127.0.0.1:$http_port/api/v1/health"
+read -r key _household < <(account "$http_port")
+[[ -n "$key" ]] || { hearth_log "no key"; exit 1; }
+
+measure() {  # measure LABEL
+  python3 "$work/measure.py" "$hearth_pid" "$seconds" "$1" | tee -a "$work/results"
+}
+
+hearth_log "idle: settling ${settle} s, then measuring ${seconds} s with no streams"
+sleep "$settle"
+measure "no-streams"
+
+hearth_log "idle: opening $streams SSE streams"
+python3 "$work/streams.py" "$http_port" "$key" "$streams" $((settle + seconds + 120)) \
+  >"$work/streams.out" 2>&1 &
+client_pid=$!
+pids+=("$client_pid")
+deadline=$((SECONDS + 90))
+until grep -q '^ready\|^error' "$work/streams.out" 2>/dev/null; do
+  if ! kill -0 "$client_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+    hearth_log "the stream client did not get ready: $(cat "$work/streams.out")"
+    exit 1
+  fi
+  sleep 0.2
+done
+if grep -q '^error' "$work/streams.out"; then
+  hearth_log "stream client: $(cat "$work/streams.out")"
+  exit 1
+fi
+hearth_log "idle: $(cat "$work/streams.out") streams open; settling ${settle} s, then measuring ${seconds} s"
+sleep "$settle"
+measure "$streams-streams"
+if grep -q '^error' "$work/streams.out" || ! kill -0 "$client_pid" 2>/dev/null; then
+  hearth_log "streams ended during the measurement: $(cat "$work/streams.out")"
+  exit 1
+fi
+if grep -qiE 'error|critical' "$work/hearth.log"; then
+  hearth_log "hearth logged errors:"
+  grep -iE 'error|critical' "$work/hearth.log" | head -5 >&2
+fi
+
+if [[ -n "$results" ]]; then
+  python3 - "$work/results" "$(git rev-parse --short HEAD)$([[ "$bin" == "$HEARTH_ROOT/build/release/hearth" ]] || echo " ($bin)")" "$seconds" "$streams" >>"$results" <<'EOF'
+import sys
+path, commit, seconds, streams = sys.argv[1:]
+totals, threads = {}, {}
+for line in open(path):
+    kind, *kv = line.split()
+    d = dict(x.split("=", 1) for x in kv)
+    if kind == "IDLE":
+        totals[d["label"]] = (d["cpu_pct"], d["sched_pct"])
+    elif kind == "THREAD":
+        threads.setdefault(d["label"], []).append(d)
+labels = list(totals)
+print(f"\n## Idle CPU (bench/idle.sh, commit {commit})\n")
+print(f"hearth process utime+stime over {seconds} s, % of one core "
+      f"(the PostgreSQL server's CPU is not counted).\n")
+print("| phase | hearth CPU % (utime+stime) | on-CPU % (schedstat) |")
+print("| --- | ---: | ---: |")
+for l in labels:
+    print(f"| {l} | {totals[l][0]} | {totals[l][1]} |")
+print("\nPer thread name: % of a core (utime+stime) / context switches per second\n")
+names = []
+for l in labels:
+    for d in threads.get(l, []):
+        if d["name"] not in names:
+            names.append(d["name"])
+print("| thread (count) | " + " | ".join(labels) + " |")
+print("| --- |" + " ---: |" * len(labels))
+for n in names:
+    row = []
+    count = ""
+    for l in labels:
+        d = next((d for d in threads.get(l, []) if d["name"] == n), None)
+        if d:
+            count = d["threads"]
+            row.append(f"{d['cpu_pct']} / {d['wakeups_per_s']}")
+        else:
+            row.append("–")
+    print(f"| {n} ({count}) | " + " | ".join(row) + " |")
+EOF
+  hearth_log "idle section appended to $results"
+fi
