@@ -24,9 +24,40 @@ struct pubsub_state {
     bool more = false;  // the last claim filled every free slot: more may be due
   };
   std::vector<slot> slots;
+  // Idle backoff: after kBusyPolls rounds with nothing claimed, nothing in
+  // flight and no local publish, the period doubles up to idle_poll. A
+  // claim that finds work, a settled delivery or a publish on this node
+  // (engine::registry::published) brings it back to `poll` at once.
+  int quiet_rounds = 0;
+  std::uint64_t chain = 0;  // the timer chain in force (a wake-up starts a new one)
+  std::chrono::milliseconds idle_poll{1'000};
 };
 
+constexpr int kBusyPolls = 10;
+
 using self_ptr = pubsub_actor::stateful_pointer<pubsub_state>;
+
+std::chrono::milliseconds next_delay(const pubsub_state& st) {
+  if (st.quiet_rounds < kBusyPolls) return st.poll;
+  auto d = st.poll;
+  for (int i = kBusyPolls; i <= st.quiet_rounds && d < st.idle_poll; ++i) d *= 2;
+  return std::min(d, st.idle_poll);
+}
+
+bool idle(const pubsub_state& st) {
+  for (const auto& s : st.slots)
+    if (s.in_flight > 0 || s.claiming || s.more) return false;
+  return true;
+}
+
+// Something happened: poll at `poll` again, starting a new timer chain when
+// the one in force sleeps longer than that.
+void wake(self_ptr self) {
+  auto& st = self->state;
+  bool backing_off = next_delay(st) > st.poll;
+  st.quiet_rounds = 0;
+  if (backing_off) self->delayed_send(self, st.poll, poll_atom::value, ++st.chain);
+}
 
 void claim(self_ptr self, std::size_t index) {
   auto& st = self->state;
@@ -111,13 +142,21 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
   st.poll = poll;
   st.handlers = handlers;
   st.threads = std::max(threads, 1);
+  st.idle_poll = std::max(st.poll, std::chrono::milliseconds(1'000));
   st.slots.resize(registry->subscriptions().size());
-  self->send(self, poll_atom::value);
+  pubsub_actor me = self;
+  registry->published().set([me] { caf::anon_send(me, wake_atom::value); });
+  self->attach_functor([registry] { registry->published().set(nullptr); });
+  self->send(self, poll_atom::value, st.chain);
   return {
-      [=](poll_atom) {
-        self->delayed_send(self, self->state.poll, poll_atom::value);
-        for (std::size_t i = 0; i < self->state.slots.size(); ++i) claim(self, i);
+      [=](poll_atom, std::uint64_t chain) {
+        auto& st = self->state;
+        if (chain != st.chain) return;  // superseded by a wake-up
+        if (idle(st)) st.quiet_rounds = std::min(st.quiet_rounds + 1, 1'000);
+        self->delayed_send(self, next_delay(st), poll_atom::value, chain);
+        for (std::size_t i = 0; i < st.slots.size(); ++i) claim(self, i);
       },
+      [=](wake_atom) { wake(self); },
       [=](claimed_atom, std::size_t index, delivery_list& claimed) {
         auto& st = self->state;
         auto& slot = st.slots[index];
@@ -126,6 +165,7 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
         slot.more = !claimed.empty() &&
                     static_cast<int>(claimed.size()) >=
                         std::min(sub.options.max_concurrency, st.threads) - slot.in_flight;
+        if (!claimed.empty()) wake(self);
         pubsub_actor me = self;
         for (auto& d : claimed) {
           ++slot.in_flight;
@@ -139,6 +179,7 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
       [=](settled_atom, std::size_t index) {
         auto& slot = self->state.slots[index];
         --slot.in_flight;
+        wake(self);  // a failed delivery's retry may soon be due
         if (slot.more) claim(self, index);
       },
   };

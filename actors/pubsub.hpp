@@ -6,7 +6,13 @@
 // runs each handler on the engine's handler threads, then acknowledges the
 // delivery or records the failure (retry with backoff, or dead letter) from
 // that thread. The actor itself never blocks: it only counts slots and
-// schedules claims.
+// schedules claims. An idle node backs off: after 10 polls that found
+// nothing (with nothing in flight) the period doubles, up to max(poll, 1 s);
+// found work, a finished delivery or a publish on this node (the registry's
+// publish hook) restores `poll` at once. So a message published here, or a
+// retry after a failure here, keeps `poll` latency; one published on another
+// node (which claims it itself, within its `poll`, unless it runs no
+// deliveries) or a lease expiring may wait up to 1 s on an idle node.
 
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -25,12 +31,14 @@ namespace hearth::actors {
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using claimed_atom = caf::atom_constant<caf::atom("claimed")>;
 using settled_atom = caf::atom_constant<caf::atom("settled")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
 using delivery_list = std::vector<storage::claimed_delivery>;
 
 /// poll; claimed subscription-index deliveries (from the pool; empty after
 /// a failed claim); settled subscription-index (a handler finished).
-using pubsub_actor = caf::typed_actor<caf::reacts_to<poll_atom>,
+using pubsub_actor = caf::typed_actor<caf::reacts_to<poll_atom, std::uint64_t>,
+                                      caf::reacts_to<wake_atom>,
                                       caf::reacts_to<claimed_atom, std::size_t, delivery_list>,
                                       caf::reacts_to<settled_atom, std::size_t>>;
 

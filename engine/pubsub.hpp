@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <string>
 #include <type_traits>
@@ -80,9 +81,27 @@ struct cron_tick {
 };
 
 namespace detail {
+/// Called after every publish (on the publishing thread, inside its
+/// transaction): wakes this node's delivery actor from its idle backoff.
+class publish_hook {
+ public:
+  void set(std::function<void()> f) {
+    std::lock_guard lock(mutex_);
+    f_ = std::move(f);
+  }
+  void operator()() const {
+    std::lock_guard lock(mutex_);
+    if (f_) f_();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::function<void()> f_;
+};
 struct topic_record {
   std::string name;
   std::vector<std::string> subscriptions;  // complete once the registry is built
+  std::shared_ptr<publish_hook> published;  // the registry's
 };
 /// Inserts the message and its delivery rows inside `tx`; returns its id.
 std::int64_t publish_json(pqxx::work& tx, const topic_record& t, const std::string& payload);
@@ -153,6 +172,9 @@ class registry {
             std::function<std::string(const cron_tick&)> run);
 
   const std::vector<subscription>& subscriptions() const { return subscriptions_; }
+  /// Called after each publish() of any topic (see detail::publish_hook);
+  /// the delivery actor sets it while it runs.
+  detail::publish_hook& published() const { return *published_; }
   const std::vector<cron_job>& cron_jobs() const { return cron_jobs_; }
 
  private:
@@ -160,6 +182,7 @@ class registry {
   void add_subscription(detail::topic_record& t, subscription s);
 
   std::vector<std::shared_ptr<detail::topic_record>> topics_;
+  std::shared_ptr<detail::publish_hook> published_ = std::make_shared<detail::publish_hook>();
   std::vector<subscription> subscriptions_;
   std::vector<cron_job> cron_jobs_;
 };

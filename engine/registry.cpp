@@ -34,7 +34,10 @@ std::string text_array(const std::vector<std::string>& items) {
 
 std::int64_t publish_json(pqxx::work& tx, const topic_record& t, const std::string& payload) {
   auto id = tx.exec_params1(kInsertMessage, t.name, payload)[0].as<std::int64_t>();
-  if (!t.subscriptions.empty()) tx.exec_params0(kInsertDeliveries, text_array(t.subscriptions), id);
+  if (!t.subscriptions.empty()) {
+    tx.exec_params0(kInsertDeliveries, text_array(t.subscriptions), id);
+    if (t.published) (*t.published)();
+  }
   return id;
 }
 
@@ -44,7 +47,7 @@ std::shared_ptr<detail::topic_record> registry::add_topic(const std::string& nam
   if (name.empty()) throw std::invalid_argument("topic: empty name");
   for (const auto& t : topics_)
     if (t->name == name) throw std::invalid_argument(fmt::format("topic {}: declared twice", name));
-  topics_.push_back(std::make_shared<detail::topic_record>(detail::topic_record{name, {}}));
+  topics_.push_back(std::make_shared<detail::topic_record>(detail::topic_record{name, {}, published_}));
   return topics_.back();
 }
 
