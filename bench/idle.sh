@@ -14,9 +14,13 @@
 # throwaway PostgreSQL on 127.0.0.1:$IDLE_PG_PORT (55443). With RESULTS it
 # appends a markdown section to that file. hearth listens on
 # 127.0.0.1:$IDLE_HTTP_PORT (3130). Tunables: IDLE_STREAMS (1000),
-# IDLE_SECONDS (10), IDLE_SETTLE (5 s before each measurement), IDLE_BUILD=0
+# IDLE_SECONDS (10), IDLE_SETTLE (5 s before the first measurement),
+# IDLE_STREAM_SETTLE (12 s between opening the streams and measuring: each
+# stream's 10 s subscribe request timeout still fires once in CAF 0.17, a
+# one-off burst of 1000 timer events that is not idle cost), IDLE_BUILD=0
 # (use build/release/hearth as it is), IDLE_BIN (another hearth binary, e.g.
-# a copy of an older build, to compare; not built). The PostgreSQL server's
+# a copy of an older build, to compare; not built), IDLE_LABEL (words added
+# to the RESULTS section's title, e.g. "before: build of cce9649"). The PostgreSQL server's
 # CPU is not counted: only the hearth process's.
 # Every wait is bounded; everything it starts is stopped on exit.
 set -euo pipefail
@@ -27,14 +31,16 @@ cd "$HEARTH_ROOT"
 streams="${IDLE_STREAMS:-1000}"
 seconds="${IDLE_SECONDS:-10}"
 settle="${IDLE_SETTLE:-5}"
+stream_settle="${IDLE_STREAM_SETTLE:-12}"
 pg_port="${IDLE_PG_PORT:-55443}"
 http_port="${IDLE_HTTP_PORT:-3130}"
 build="${IDLE_BUILD:-1}"
 bin="${IDLE_BIN:-$HEARTH_ROOT/build/release/hearth}"
+label="${IDLE_LABEL:-}"
 [[ -n "${IDLE_BIN:-}" ]] && build=0
 base_url="${1:-}"
 results="${2:-}"
-unset IDLE_STREAMS IDLE_SECONDS IDLE_SETTLE IDLE_PG_PORT IDLE_HTTP_PORT IDLE_BUILD IDLE_BIN
+unset IDLE_STREAMS IDLE_SECONDS IDLE_SETTLE IDLE_STREAM_SETTLE IDLE_PG_PORT IDLE_HTTP_PORT IDLE_BUILD IDLE_BIN IDLE_LABEL
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if (($(ulimit -n) < streams + 200)); then
@@ -233,7 +239,7 @@ sleep "$settle"
 measure "no-streams"
 
 hearth_log "idle: opening $streams SSE streams"
-python3 "$work/streams.py" "$http_port" "$key" "$streams" $((settle + seconds + 120)) \
+python3 "$work/streams.py" "$http_port" "$key" "$streams" $((stream_settle + seconds + 120)) \
   >"$work/streams.out" 2>&1 &
 client_pid=$!
 pids+=("$client_pid")
@@ -249,8 +255,8 @@ if grep -q '^error' "$work/streams.out"; then
   hearth_log "stream client: $(cat "$work/streams.out")"
   exit 1
 fi
-hearth_log "idle: $(cat "$work/streams.out") streams open; settling ${settle} s, then measuring ${seconds} s"
-sleep "$settle"
+hearth_log "idle: $(cat "$work/streams.out") streams open; settling ${stream_settle} s, then measuring ${seconds} s"
+sleep "$stream_settle"
 measure "$streams-streams"
 if grep -q '^error' "$work/streams.out" || ! kill -0 "$client_pid" 2>/dev/null; then
   hearth_log "streams ended during the measurement: $(cat "$work/streams.out")"
@@ -262,7 +268,7 @@ if grep -qiE 'error|critical' "$work/hearth.log"; then
 fi
 
 if [[ -n "$results" ]]; then
-  python3 - "$work/results" "$(git rev-parse --short HEAD)$([[ "$bin" == "$HEARTH_ROOT/build/release/hearth" ]] || echo " ($bin)")" "$seconds" "$streams" >>"$results" <<'EOF'
+  python3 - "$work/results" "$(git rev-parse --short HEAD)${label:+, $label}$([[ "$bin" == "$HEARTH_ROOT/build/release/hearth" ]] || echo ", binary $bin")" "$seconds" "$streams" >>"$results" <<'EOF'
 import sys
 path, commit, seconds, streams = sys.argv[1:]
 totals, threads = {}, {}
@@ -274,7 +280,7 @@ for line in open(path):
     elif kind == "THREAD":
         threads.setdefault(d["label"], []).append(d)
 labels = list(totals)
-print(f"\n## Idle CPU (bench/idle.sh, commit {commit})\n")
+print(f"\n## Idle CPU (bench/idle.sh at {commit})\n")
 print(f"hearth process utime+stime over {seconds} s, % of one core "
       f"(the PostgreSQL server's CPU is not counted).\n")
 print("| phase | hearth CPU % (utime+stime) | on-CPU % (schedstat) |")

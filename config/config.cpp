@@ -177,7 +177,8 @@ const std::vector<entry>& table() {
        65'536,
        HEARTH_INT(cache_mib)},
       {{"pubsubPollMs", "HEARTH_PUBSUB_POLL_MS", "--pubsub-poll-ms",
-        "how often each node claims due Pub/Sub deliveries"},
+        "how often each node claims due Pub/Sub deliveries (an idle node backs off to at most "
+        "max(this, 1 s) until it has work again or publishes)"},
        kind::integer,
        10,
        60'000,
