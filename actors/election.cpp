@@ -1,8 +1,9 @@
 #include "actors/election.hpp"
 
-#include <boost/json/object.hpp>
 #include <pthread.h>
 
+#include <algorithm>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "actors/cluster.hpp"
@@ -51,6 +52,7 @@ void election::stop() {
 void election::step_down(const char* why) {
   if (leading_) log::warn("election: lost leadership of term {}: {}", term_, why);
   leading_ = false;
+  alone_ = false;
   lock_pid_ = 0;
 }
 
@@ -59,7 +61,9 @@ void election::run() {
   for (;;) {
     round();
     std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, options_.heartbeat, [this] { return poked_ || stopping_; });
+    const auto period =
+        alone_ ? std::max(options_.heartbeat, options_.stale / 4) : options_.heartbeat;
+    cv_.wait_for(lock, period, [this] { return poked_ || stopping_; });
     poked_ = false;
     if (stopping_) break;
   }
@@ -119,6 +123,9 @@ void election::round() {
       }
     }
     r.nodes = storage::list_nodes(*conn_, options_.stale);
+    alone_ = leading_ && std::none_of(r.nodes.begin(), r.nodes.end(), [&](const auto& n) {
+               return n.alive && n.node_id != reg.node_id;
+             });
     if (leading_ && std::chrono::steady_clock::now() >= next_purge_) {
       next_purge_ = std::chrono::steady_clock::now() + std::chrono::minutes(1);
       if (auto n = storage::purge_dead_nodes(

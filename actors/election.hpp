@@ -17,6 +17,10 @@
 //      cluster actor (members_atom, leading_atom).
 // stop() releases the lock and deletes the row, so a clean stop hands over
 // leadership within one follower period (peers are poked by the link drop).
+// A leader that is the only live node runs its rounds every quarter of
+// `stale` instead (750 ms by default; a peer's link drop still pokes it at
+// once): nobody needs its heartbeat sooner, and an idle node stays quiet. A
+// joining node is seen within that period.
 // Facts copied: Homechart polls its lock every 10 s; here the default period
 // is 250 ms and stale is 3 s.
 
@@ -82,6 +86,7 @@ class election {
   // Owned by the election thread only.
   std::unique_ptr<pqxx::connection> conn_;
   bool leading_ = false;
+  bool alone_ = false;  // leading, and no other live node in the last round
   std::int64_t term_ = 0;
   int lock_pid_ = 0;
   std::int64_t last_term_ = 0;

@@ -225,27 +225,54 @@ void fanout_shard::lagging(const std::string& household, household_load& load, b
   if (on) log::debug("sse: household {} is behind: its writers are slowed", household);
 }
 
-// One timer per shard, armed only while the shard has streams: heartbeats
-// for quiet streams and the stall check. No streams, no wake-ups.
+void fanout_shard::blocked(sse_stream_core& s, bool on) {
+  if (on == (s.blocked_at_ != SIZE_MAX)) return;
+  if (on) {
+    s.blocked_at_ = blocked_.size();
+    blocked_.push_back(&s);
+    return;
+  }
+  const auto at = s.blocked_at_;
+  blocked_[at] = blocked_.back();
+  blocked_[at]->blocked_at_ = at;
+  blocked_.pop_back();
+  s.blocked_at_ = SIZE_MAX;
+}
+
+// One timer per shard, armed only while the shard has streams. Each tick
+// checks the streams whose sockets are full (stall limit, lag window); every
+// half heartbeat it also scans all streams for quiet ones. An idle shard
+// with N streams wakes once per tick and touches each stream once per half
+// heartbeat.
 void fanout_shard::arm_tick() {
   if (tick_armed_ || streams_.empty()) return;
   tick_armed_ = true;
   const auto& o = options();
-  // Often enough for the heartbeat (±half a period), the stall limit and the
-  // lag window (a quarter of it).
   auto period = std::max(std::min(o.heartbeat / 2, o.stall / 4), std::chrono::milliseconds(5));
   tick_.expires_after(period);
   tick_.async_wait([this](const boost::system::error_code& ec) {
     tick_armed_ = false;
     if (ec) return;
-    auto now = sse_stream_core::clock::now();
+    on_tick();
+    arm_tick();
+  });
+}
+
+void fanout_shard::on_tick() {
+  const auto now = sse_stream_core::clock::now();
+  // Ending a stream (stall) removes it from blocked_: iterate a copy.
+  if (!blocked_.empty()) {
+    auto blocked = blocked_;
+    for (auto* s : blocked) s->check_blocked(now);
+  }
+  if (now >= next_heartbeat_scan_) {
+    next_heartbeat_scan_ = now + options().heartbeat / 2;
     std::vector<sse_stream_core*> all;
     all.reserve(streams_.size());
     for (auto& [id, s] : streams_) all.push_back(s);
-    for (auto* s : all) s->tick(now);
-    unsent_bytes.store(unsent, std::memory_order_relaxed);
-    arm_tick();
-  });
+    for (auto* s : all) s->heartbeat_if_quiet(now);
+  }
+  unsent_bytes.store(unsent, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -400,17 +427,25 @@ void sse_stream_core::written() {
   flush();
 }
 
-void sse_stream_core::tick(clock::time_point now) {
+void sse_stream_core::check_blocked(clock::time_point now) {
   if (dead()) return;
-  const auto& o = shard_.options();
-  if (writing_ && now - last_progress_ > o.stall) return abort(end_reason::stall);
-  if (lagging_ && writing_ && now - last_progress_ > lag_window()) set_lagging(false);
-  if (now - last_output_ >= o.heartbeat && header_done_ && pending_.empty() && !writing_ &&
-      !closing_) {
-    pending_ += sse::kHeartbeat;
-    shard_.unsent += sse::kHeartbeat.size();
-    flush();
-  }
+  if (now - last_progress_ > shard_.options().stall) return abort(end_reason::stall);
+  if (lagging_ && now - last_progress_ > lag_window()) set_lagging(false);
+}
+
+// Half a heartbeat period between scans: a quiet stream gets its comment
+// between one and one and a half heartbeats after its last output.
+void sse_stream_core::heartbeat_if_quiet(clock::time_point now) {
+  if (dead() || !header_done_ || writing_ || closing_ || !pending_.empty()) return;
+  if (now - last_output_ < shard_.options().heartbeat) return;
+  pending_ += sse::kHeartbeat;
+  shard_.unsent += sse::kHeartbeat.size();
+  flush();
+}
+
+void sse_stream_core::blocked(bool on) {
+  if (on) last_progress_ = clock::now();
+  shard_.blocked(*this, on);
 }
 
 void sse_stream_core::close_after_queued(std::string_view final_frame) {
@@ -443,6 +478,7 @@ void sse_stream_core::ended(end_reason why) {
   ended_ = true;
   if (reason_ == end_reason::none) reason_ = why;
   set_lagging(false);
+  shard_.blocked(*this, false);
   shard_.unsent -= std::min(shard_.unsent, unsent());
   pending_.clear();
   for (auto& sl : slots_) sl.held.clear();

@@ -47,16 +47,20 @@ class sse_stream_core {
   void replayed(const std::string& household, const event_batch& events, bool complete,
                 std::int64_t head);
   void flush();  // hands pending output to the socket unless a write is under way
-  void tick(clock::time_point now);  // heartbeat and stall check
+  void check_blocked(clock::time_point now);  // stall limit and lag window
+  void heartbeat_if_quiet(clock::time_point now);
   void close_after_queued(std::string_view final_frame = {});
   void abort(end_reason why);  // ends the stream now (drops what is queued)
   bool dead() const { return reason_ != end_reason::none; }
 
  protected:
   // For the transport, on the I/O thread.
-  void header_written();       // the response header is out: frames may flow
-  void progressed();           // the socket took some bytes of the write under way
-  void written();              // the write under way is complete
+  void header_written();  // the response header is out: frames may flow
+  void progressed();      // the socket took some bytes of the write under way
+  void written();         // the write under way is complete
+  /// The socket is full (or, with TLS, a write is under way): the shard
+  /// checks the stream for stalls until blocked(false).
+  void blocked(bool on);
   void ended(end_reason why);  // the socket is done (error, client gone, closed)
   /// Writes `payload` as one HTTP chunk (more bytes may not be appended to
   /// it until written()). Must call progressed() as bytes go and written()
@@ -79,6 +83,7 @@ class sse_stream_core {
     std::shared_ptr<household_load> load;
     std::size_t member = 0;  // index in the shard's member list of the household
   };
+  std::size_t blocked_at_ = SIZE_MAX;  // index in the shard's blocked list, or SIZE_MAX
   void append(std::uint32_t slot, std::int64_t seq, std::string_view body);
   void appended();  // limits, lag mark, corked flush
   void set_lagging(bool on);
@@ -121,6 +126,7 @@ class fanout_shard {
   void close_all(const std::string& final_frame);
   void mark_dirty(sse_stream_core& s);  // flush it at the end of this loop turn
   void lagging(const std::string& household, household_load& load, bool on);
+  void blocked(sse_stream_core& s, bool on);  // in or out of the stall-checked list
 
   std::uint64_t next_id() { return ++last_id_; }
   fanout_hub& hub() { return hub_; }
@@ -137,6 +143,7 @@ class fanout_shard {
   };
   void flush_dirty();
   void arm_tick();
+  void on_tick();
 
   fanout_hub& hub_;
   boost::asio::io_context& ioc_;
@@ -146,8 +153,10 @@ class fanout_shard {
   std::unordered_map<std::string, std::vector<member>> households_;
   std::vector<sse_stream_core*> dirty_;
   bool flush_posted_ = false;
+  std::vector<sse_stream_core*> blocked_;  // streams waiting for their sockets
   boost::asio::steady_timer tick_;
   bool tick_armed_ = false;
+  std::chrono::steady_clock::time_point next_heartbeat_scan_{};
 };
 
 }  // namespace hearth::http

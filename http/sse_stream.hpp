@@ -49,9 +49,11 @@ class sse_stream final : public sse_stream_core,
                             [self = shared_from_this()](beast::error_code, std::size_t) {
                               self->finish(end_reason::client);
                             });
+    blocked(true);  // until the header is out: a client that reads nothing stalls here
     bhttp::async_write_header(stream_, *serializer_,
                               [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                 if (ec) return self->finish(end_reason::client);
+                                self->blocked(false);
                                 self->header_.reset();
                                 self->serializer_.reset();
                                 if (self->prelude_.empty()) return self->header_written();
@@ -90,6 +92,7 @@ class sse_stream final : public sse_stream_core,
       beast::error_code ec;
       const auto n = socket.write_some(*out_, ec);
       if (ec == net::error::would_block || ec == net::error::try_again) {
+        blocked(true);
         socket.async_wait(tcp::socket::wait_write,
                           [self = shared_from_this()](beast::error_code ec2) {
                             if (ec2) return self->finish(end_reason::client);
@@ -113,8 +116,10 @@ class sse_stream final : public sse_stream_core,
     }
   }
 
-  // TLS: through the stream's own async_write_some (it encrypts).
+  // TLS: through the stream's own async_write_some (it encrypts); checked
+  // for stalls while under way.
   void write_some() {
+    blocked(true);
     stream_.async_write_some(*out_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                                if (ec) return self->finish(end_reason::client);
@@ -130,6 +135,7 @@ class sse_stream final : public sse_stream_core,
   }
 
   void done_writing() {
+    blocked(false);
     if (std::exchange(writing_prelude_, false)) {
       std::string().swap(prelude_);
       return header_written();
@@ -138,6 +144,7 @@ class sse_stream final : public sse_stream_core,
   }
 
   void start_final() override {
+    blocked(true);
     net::async_write(stream_, bhttp::make_chunk_last(),
                      [self = shared_from_this()](beast::error_code, std::size_t) {
                        self->finish(end_reason::closed);
