@@ -2,8 +2,8 @@
 // Per-household ordering of change events: turns events that may arrive out
 // of order, twice, or with holes (concurrent commits, replays, a dropped peer
 // link) into the exact sequence last+1, last+2, ... Pure logic, no actor
-// runtime: the household_session and connection actors each keep one per
-// household and fetch the holes it reports from the change_event outbox.
+// runtime: each household_session keeps one and fetches the holes it reports
+// from the change_event outbox.
 
 #include <algorithm>
 #include <cstdint>

@@ -37,10 +37,10 @@ using delivery_list = std::vector<storage::claimed_delivery>;
 
 /// poll; claimed subscription-index deliveries (from the pool; empty after
 /// a failed claim); settled subscription-index (a handler finished).
-using pubsub_actor = caf::typed_actor<caf::reacts_to<poll_atom, std::uint64_t>,
-                                      caf::reacts_to<wake_atom>,
-                                      caf::reacts_to<claimed_atom, std::size_t, delivery_list>,
-                                      caf::reacts_to<settled_atom, std::size_t>>;
+using pubsub_actor =
+    caf::typed_actor<caf::reacts_to<poll_atom, std::uint64_t>, caf::reacts_to<wake_atom>,
+                     caf::reacts_to<claimed_atom, std::size_t, delivery_list>,
+                     caf::reacts_to<settled_atom, std::size_t>>;
 
 /// Backoff before retry number `attempt` (1 = the first retry):
 /// min_backoff · 2^(attempt-1), at most max_backoff.

@@ -91,8 +91,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   run_migrations(url);
 
   // Declared before the pool and the actors so that it is destroyed after
-  // them: connection actors own SSE sinks whose sockets belong to the
-  // server's io_context.
+  // them: the actors hold the server's fan-out hub (http/fanout.hpp), and
+  // SSE streams live on the server's I/O threads. server.stop() runs before
+  // actors.stop() and drops the streams' callbacks to connection actors.
   http::router routes;
   observability obs(cfg.access_log);
   auto [host, port] = config::split_host_port(cfg.http_addr);
@@ -104,6 +105,10 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   so.header_limit_bytes = static_cast<std::size_t>(cfg.header_limit_bytes);
   so.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   so.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  if (cfg.deprecated_sse_queue_limit >= 0)
+    log::warn("config: sseQueueLimit is ignored (streams are limited by sseBufferBytes)");
+  if (cfg.deprecated_sse_backlog_limit >= 0)
+    log::warn("config: sseBacklogLimit is ignored (backpressure is per household now)");
   so.fanout.buffer_limit_bytes = static_cast<std::size_t>(cfg.sse_buffer_bytes);
   so.fanout.stall = std::chrono::milliseconds(cfg.sse_stall_ms);
   so.fanout.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);

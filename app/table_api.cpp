@@ -13,9 +13,9 @@
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
-#include "storage/errors.hpp"
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
+#include "storage/errors.hpp"
 #include "storage/tables.hpp"
 
 namespace hearth::app {
@@ -25,7 +25,9 @@ namespace {
 // behind on this node (http::fanout_hub::behind), its writes get 503 with
 // Retry-After; writes to other households go on.
 storage::write_gate fanout_gate(services& s) {
-  return [&hub = s.server.fanout()](const std::string& household) {
+  return [&hub = s.server.fanout()](std::string household) {
+    // Loads are keyed by the canonical (lower-case) id; a client may send upper case.
+    for (auto& c : household) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (hub.behind(household))
       throw storage::domain_error(storage::errc::busy,
                                   "live updates of this household are behind: write refused, "

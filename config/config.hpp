@@ -42,6 +42,10 @@ struct config {
   std::int64_t sse_retry_ms = 2'000;
   std::int64_t sse_buffer_bytes = 256 << 10;  // unsent bytes of one stream before it is dropped
   std::int64_t sse_stall_ms = 10'000;  // a stream whose socket takes nothing this long is dropped
+  // Replaced by sseBufferBytes and per-household backpressure; accepted
+  // (so old configs still start) and ignored with a warning. -1 = not set.
+  std::int64_t deprecated_sse_queue_limit = -1;
+  std::int64_t deprecated_sse_backlog_limit = -1;
   std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
   std::int64_t scheduler_interval_ms = 60'000;
   std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period

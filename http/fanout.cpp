@@ -119,6 +119,10 @@ fanout_stats fanout_hub::stats() const {
 fanout_shard::fanout_shard(fanout_hub& hub, net::io_context& ioc, std::uint32_t index)
     : hub_(hub), ioc_(ioc), index_(index), tick_(ioc) {}
 
+void fanout_shard::forget_callbacks() {
+  for (auto& [id, s] : streams_) s->on_close_ = nullptr;
+}
+
 void fanout_shard::add(sse_stream_core& s) {
   streams_.emplace(s.id(), &s);
   streams.store(streams_.size(), std::memory_order_relaxed);
@@ -141,8 +145,10 @@ void fanout_shard::remove(sse_stream_core& s) {
     if (members.empty()) households_.erase(it);
     sl.attached = false;
   }
-  if (s.dirty_) {
+  if (s.dirty_) {  // waiting in this round or the next: forget it (rare: O(n))
     dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &s), dirty_.end());
+    std::replace(round_.begin() + static_cast<std::ptrdiff_t>(round_pos_), round_.end(), &s,
+                 static_cast<sse_stream_core*>(nullptr));
     s.dirty_ = false;
   }
   streams_.erase(s.id());
@@ -150,16 +156,14 @@ void fanout_shard::remove(sse_stream_core& s) {
 }
 
 void fanout_shard::deliver(const event_batch& events) {
-  std::uint64_t appended = 0;
   for (const auto& e : events) {
     auto it = households_.find(e->household_id);
     if (it == households_.end()) continue;
     // Dropping a stream (overflow) never removes it from this list here:
     // removal happens when its socket's operations complete, later.
     for (const auto& m : it->second) m.stream->offer(m.slot, e);
-    appended += it->second.size();
   }
-  frames.fetch_add(appended, std::memory_order_relaxed);
+  frames.store(frames_appended, std::memory_order_relaxed);
   unsent_bytes.store(unsent, std::memory_order_relaxed);
 }
 
@@ -197,32 +201,47 @@ void fanout_shard::close_all(const std::string& final_frame) {
 }
 
 void fanout_shard::mark_dirty(sse_stream_core& s) {
-  if (s.dirty_) return;
+  if (s.dirty_) return;  // already waiting for its flush: the new bytes join it
   s.dirty_ = true;
   dirty_.push_back(&s);
+  post_flush();
+}
+
+void fanout_shard::post_flush() {
   if (flush_posted_) return;
   flush_posted_ = true;
   // Runs after the handlers already queued on this thread: the deliveries
-  // waiting there join this loop turn's writes (corking).
+  // waiting there join this round's writes (corking).
   net::post(ioc_, [this] { flush_dirty(); });
 }
 
+// One round flushes every stream that was dirty when it began, in slices of
+// kFlushSlice streams, one handler each: requests and deliveries queued on
+// this thread run between slices, so a large fan-out does not hold up the
+// thread's HTTP requests, and events that arrive meanwhile join the writes
+// of the streams not yet flushed (frames coalesce under load).
 void fanout_shard::flush_dirty() {
   flush_posted_ = false;
-  auto batch = std::move(dirty_);
-  dirty_.clear();
-  for (auto* s : batch) s->dirty_ = false;
-  for (auto* s : batch) s->flush();
-  unsent_bytes.store(unsent, std::memory_order_relaxed);
-  if (dirty_.capacity() < batch.capacity()) {  // keep the larger buffer for next time
-    batch.clear();
-    dirty_.swap(batch);
+  if (round_pos_ >= round_.size()) {
+    round_.clear();
+    round_pos_ = 0;
+    round_.swap(dirty_);
   }
+  const auto end = std::min(round_.size(), round_pos_ + kFlushSlice);
+  for (; round_pos_ < end; ++round_pos_) {
+    auto* s = round_[round_pos_];
+    if (!s) continue;  // ended meanwhile
+    s->dirty_ = false;
+    s->flush();
+  }
+  unsent_bytes.store(unsent, std::memory_order_relaxed);
+  if (round_pos_ < round_.size() || !dirty_.empty()) post_flush();
 }
 
 void fanout_shard::lagging(const std::string& household, household_load& load, bool on) {
   load.lagging.fetch_add(on ? 1 : -1, std::memory_order_relaxed);
-  if (on) log::debug("sse: household {} is behind: its writers are slowed", household);
+  if (on)
+    log::debug("sse: household {} is behind: its writes get 503 until it catches up", household);
 }
 
 void fanout_shard::blocked(sse_stream_core& s, bool on) {
@@ -318,9 +337,13 @@ void sse_stream_core::attach(const std::string& household, std::int64_t head,
 }
 
 void sse_stream_core::offer(std::uint32_t i, const event_ptr& e) {
-  if (dead()) return;
+  if (dead() || closing_) return;
   auto& sl = slots_[i];
   if (sl.replaying) {
+    // Held until the replay is written: counts against the limit too.
+    held_bytes_ += e->body.size();
+    if (unsent() + held_bytes_ > shard_.options().buffer_limit_bytes)
+      return abort(end_reason::overflow);
     sl.held.push_back(e);
     return;
   }
@@ -330,6 +353,7 @@ void sse_stream_core::offer(std::uint32_t i, const event_ptr& e) {
 }
 
 void sse_stream_core::append(std::uint32_t i, std::int64_t seq, std::string_view body) {
+  ++shard_.frames_appended;
   slots_[i].last = seq;
   sse::set_cursor_seq(cursor_, i, seq);
   const auto before = pending_.size();
@@ -352,9 +376,10 @@ void sse_stream_core::appended() {
   shard_.mark_dirty(*this);
 }
 
-std::chrono::milliseconds sse_stream_core::lag_window() const {
-  return std::min(shard_.options().stall / 4, std::chrono::milliseconds(1000));
-}
+// The kernel reports a full socket writable again only once about a third
+// of its buffer has drained: a slow but steady reader shows progress in
+// steps, so the window is generous (half the stall limit).
+std::chrono::milliseconds sse_stream_core::lag_window() const { return shard_.options().stall / 2; }
 
 void sse_stream_core::set_lagging(bool on) {
   if (lagging_ == on) return;
@@ -365,7 +390,7 @@ void sse_stream_core::set_lagging(bool on) {
 
 void sse_stream_core::replayed(const std::string& household, const event_batch& events,
                                bool complete, std::int64_t head) {
-  if (dead()) return;
+  if (dead() || closing_) return;
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     auto& sl = slots_[i];
     if (sl.household != household) continue;
@@ -384,6 +409,7 @@ void sse_stream_core::replayed(const std::string& household, const event_batch& 
     sl.replaying = false;
     auto held = std::move(sl.held);
     sl.held.clear();
+    for (const auto& e : held) held_bytes_ -= std::min(held_bytes_, e->body.size());
     for (const auto& e : held)
       if (e->seq > sl.last) append(i, e->seq, e->body);
     appended();
@@ -444,6 +470,7 @@ void sse_stream_core::heartbeat_if_quiet(clock::time_point now) {
 }
 
 void sse_stream_core::blocked(bool on) {
+  if (on && ended_) return;  // its last handlers may still run: never list it again
   if (on) last_progress_ = clock::now();
   shard_.blocked(*this, on);
 }

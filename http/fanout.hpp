@@ -11,15 +11,16 @@
 // next one.
 //
 // Slow clients are judged by their socket: a stream is dropped when its
-// unsent bytes pass `buffer_limit_bytes` or when a write has made no
-// progress for `stall`. A stream whose unsent bytes pass a quarter of the
-// limit marks its households as behind, and writers to those households
-// are slowed (`behind()`), so a client that keeps reading keeps its stream.
+// unsent bytes pass `buffer_limit_bytes` or when its socket has taken
+// nothing for `stall`. A stream whose unsent bytes pass a quarter of the
+// limit while its client still reads marks its households as behind
+// (`behind()`), and writes to those households get 503 + Retry-After until
+// it catches up, so a client that keeps reading keeps its stream.
 //
-// Threads: deliver/attach/replayed/close/drain are thread-safe and never
+// Threads: deliver/attach/replayed/close/close_all are thread-safe and never
 // block (they post to the shard's I/O thread). Everything inside a shard
 // runs on its thread only; nothing mutable is shared between threads except
-// counters.
+// counters (household_load, fanout_stats).
 
 #include <atomic>
 #include <chrono>
@@ -119,7 +120,8 @@ class fanout_hub {
   void replayed(stream_ref s, std::string household, event_batch events, bool complete,
                 std::int64_t head);
 
-  /// Ends stream `s` after what it has queued. Idempotent.
+  /// Ends stream `s` after what it has queued (it takes no new events from
+  /// then on). Idempotent.
   void close(stream_ref s);
 
   /// Every stream gets `final_frame` (e.g. a retry: hint) and is closed

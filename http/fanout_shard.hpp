@@ -58,8 +58,9 @@ class sse_stream_core {
   void header_written();  // the response header is out: frames may flow
   void progressed();      // the socket took some bytes of the write under way
   void written();         // the write under way is complete
-  /// The socket is full (or, with TLS, a write is under way): the shard
-  /// checks the stream for stalls until blocked(false).
+  /// The stream waits for its socket (plain TCP: the socket is full; TLS: a
+  /// write is under way; both: the response header and the last chunk): the
+  /// shard checks it for stalls until blocked(false). Ignored once ended.
   void blocked(bool on);
   void ended(end_reason why);  // the socket is done (error, client gone, closed)
   /// Writes `payload` as one HTTP chunk (more bytes may not be appended to
@@ -97,7 +98,8 @@ class sse_stream_core {
   std::string pending_;   // frames appended since the last write
   std::string inflight_;  // the write under way
   bool header_done_ = false, writing_ = false, closing_ = false, lagging_ = false;
-  bool dirty_ = false;  // in the shard's flush list
+  bool dirty_ = false;          // in the shard's flush list
+  std::size_t held_bytes_ = 0;  // bytes of live events held during a replay
   bool ended_ = false;
   clock::time_point last_progress_{}, last_output_{};
   end_reason reason_ = end_reason::none;
@@ -134,7 +136,11 @@ class fanout_shard {
   // Figures, written on the I/O thread, read anywhere.
   std::atomic<std::size_t> streams{0}, unsent_bytes{0};
   std::atomic<std::uint64_t> frames{0}, writes{0}, dropped_overflow{0}, dropped_stall{0};
-  std::size_t unsent = 0;  // I/O thread's own tally, published to unsent_bytes
+  std::size_t unsent = 0;             // I/O thread's own tally, published to unsent_bytes
+  std::uint64_t frames_appended = 0;  // likewise, published to frames
+  /// After the I/O thread has stopped: drops every stream's on_close callback
+  /// (they hold actor handles that must not outlive the actor system).
+  void forget_callbacks();
 
  private:
   struct member {
@@ -142,6 +148,8 @@ class fanout_shard {
     std::uint32_t slot;
   };
   void flush_dirty();
+  void post_flush();
+  static constexpr std::size_t kFlushSlice = 256;  // streams flushed per handler
   void arm_tick();
   void on_tick();
 
@@ -151,7 +159,9 @@ class fanout_shard {
   std::uint64_t last_id_ = 0;
   std::unordered_map<std::uint64_t, sse_stream_core*> streams_;
   std::unordered_map<std::string, std::vector<member>> households_;
-  std::vector<sse_stream_core*> dirty_;
+  std::vector<sse_stream_core*> dirty_;  // to flush in the next round
+  std::vector<sse_stream_core*> round_;  // the round under way, flushed from round_pos_
+  std::size_t round_pos_ = 0;
   bool flush_posted_ = false;
   std::vector<sse_stream_core*> blocked_;  // streams waiting for their sockets
   boost::asio::steady_timer tick_;

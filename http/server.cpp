@@ -218,6 +218,9 @@ void server::stop() {
   for (auto& ioc : i.threads_io) ioc->stop();
   for (auto& t : i.threads)
     if (t.joinable()) t.join();
+  // Handlers still queued hold streams whose callbacks hold actor handles:
+  // drop them now, before the actor system (stopped after the server) goes.
+  for (std::uint32_t k = 0; k < i.hub->shards(); ++k) i.hub->shard(k).forget_callbacks();
 }
 
 }  // namespace hearth::http
