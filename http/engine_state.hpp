@@ -73,6 +73,12 @@ beast::tcp_stream& tcp_of(Stream& s) {
 }
 
 template <class Stream>
-constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+/// The socket of an SSE stream's transport: a bare socket (plain TCP; the
+/// stream needs no timers of Beast's tcp_stream, which saves their memory
+/// on every idle stream) or a TLS stream.
+inline tcp::socket& socket_of(tcp::socket& s) { return s; }
+inline tcp::socket& socket_of(tls_stream& s) { return beast::get_lowest_layer(s).socket(); }
 
 }  // namespace hearth::http::detail

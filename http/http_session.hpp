@@ -306,14 +306,23 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     tcp_of(stream_).socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes),
                                         ignored);
     auto& sse = *r.sse;
-    auto stream =
-        std::make_shared<sse_stream<Stream>>(std::move(stream_), shard_, sse.start, state_);
+    auto stream = make_sse_stream(sse.start);
     streaming_ = true;
     end_record(200, 0, true);
     stream->start(std::move(header), std::move(sse.prelude));
     // Its owner learns the stream and says what to run when it ends, before
     // this handler returns: nothing can end the stream before that.
     if (sse.on_open) stream->on_close(sse.on_open(stream->ref()));
+  }
+
+  // Plain TCP: the SSE stream takes the bare socket (Beast's timers are not
+  // needed, and an idle stream is smaller without them); TLS: the stream.
+  auto make_sse_stream(const std::vector<sse::stream_start>& start) {
+    if constexpr (is_tls<Stream>)
+      return std::make_shared<sse_stream<Stream>>(std::move(stream_), shard_, start, state_);
+    else
+      return std::make_shared<sse_stream<tcp::socket>>(stream_.release_socket(), shard_, start,
+                                                       state_);
   }
 
   void close() {

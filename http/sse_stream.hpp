@@ -36,14 +36,15 @@ class sse_stream final : public sse_stream_core,
   void start(std::shared_ptr<bhttp::response<bhttp::empty_body>> header, std::string prelude) {
     shard_.add(*this);
     header_ = std::move(header);
-    serializer_.emplace(*header_);
+    serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*header_);
     prelude_ = std::move(prelude);
     // No timer on the read: an SSE client sends nothing, so data or EOF both
     // end the stream; stalls are judged on writes by the shard's tick.
-    tcp_of(stream_).expires_never();
-    if constexpr (!is_tls<Stream>) {
+    if constexpr (is_tls<Stream>) {
+      tcp_of(stream_).expires_never();
+    } else {
       beast::error_code ignored;
-      tcp_of(stream_).socket().non_blocking(true, ignored);  // for write_now()
+      stream_.non_blocking(true, ignored);  // for write_now()
     }
     stream_.async_read_some(net::buffer(read_buf_),
                             [self = shared_from_this()](beast::error_code, std::size_t) {
@@ -52,7 +53,7 @@ class sse_stream final : public sse_stream_core,
     blocked(true);  // until the header is out: a client that reads nothing stalls here
     bhttp::async_write_header(stream_, *serializer_,
                               [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                if (ec) return self->finish(end_reason::client);
+                                if (ec || self->dead()) return self->finish(end_reason::client);
                                 self->blocked(false);
                                 self->header_.reset();
                                 self->serializer_.reset();
@@ -87,7 +88,7 @@ class sse_stream final : public sse_stream_core,
   // does the stream wait for it to become writable. No reactor operation and
   // no completion handler in the common case.
   void write_now() {
-    auto& socket = tcp_of(stream_).socket();
+    auto& socket = socket_of(stream_);
     for (;;) {
       beast::error_code ec;
       const auto n = socket.write_some(*out_, ec);
@@ -119,6 +120,7 @@ class sse_stream final : public sse_stream_core,
   // TLS: through the stream's own async_write_some (it encrypts); checked
   // for stalls while under way.
   void write_some() {
+    if (dead()) return finish(end_reason::client);
     blocked(true);
     stream_.async_write_some(*out_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -153,8 +155,8 @@ class sse_stream final : public sse_stream_core,
 
   void close_socket() override {
     beast::error_code ignored;
-    tcp_of(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    tcp_of(stream_).socket().close(ignored);
+    socket_of(stream_).shutdown(tcp::socket::shutdown_both, ignored);
+    socket_of(stream_).close(ignored);
   }
 
   void finish(end_reason why) {
@@ -166,7 +168,7 @@ class sse_stream final : public sse_stream_core,
   fanout_shard& shard_;
   engine_state& state_;
   std::shared_ptr<bhttp::response<bhttp::empty_body>> header_;
-  std::optional<bhttp::response_serializer<bhttp::empty_body>> serializer_;
+  std::unique_ptr<bhttp::response_serializer<bhttp::empty_body>> serializer_;  // header only
   std::string prelude_;
   bool writing_prelude_ = false;
   std::array<char, 20> chunk_head_{};
