@@ -73,7 +73,19 @@ need=$((need + b_writers + 2000))
 if (($(ulimit -Hn) < need)); then ulimit -Hn "$need" 2>/dev/null || true; fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if (($(ulimit -n) < need)); then
-  hearth_log "open-file limit $(ulimit -n) < $need: the largest runs will fail (raise ulimit -Hn)"
+  # This machine's hard limit cannot be raised (no CAP_SYS_RESOURCE): shape
+  # b keeps its shape (streams per household, write rate) over as many
+  # households as fit, and the report says so.
+  fit=$((($(ulimit -n) - b_writers - 2000) / b_per))
+  if ((fit < b_households)); then
+    hearth_log "open-file limit $(ulimit -n) < $need: shape b scaled to $fit households ($((fit * b_per)) streams)"
+    b_households=$fit
+    b_streams=$((b_households * b_per))
+  fi
+  if ((idle + 2000 > $(ulimit -n))); then
+    idle=$(($(ulimit -n) - 2000))
+    hearth_log "idle-memory run scaled to $idle streams"
+  fi
 fi
 
 hearth_deps

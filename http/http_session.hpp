@@ -340,7 +340,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   }
 
   Stream stream_;
-  typename Stream::executor_type executor_;  // the connection's strand
+  typename Stream::executor_type executor_;  // the connection's I/O thread
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const server_options& options_;

@@ -33,6 +33,7 @@ struct server::impl {
       raw.push_back(threads_io.back().get());
     }
     hub.emplace(std::move(raw), options.fanout);
+    accept_pause.emplace(*threads_io[0]);
     if (!options.tls_cert_file.empty()) {
       // Mozilla's "intermediate" profile: TLS 1.2 and 1.3 only.
       tls.emplace(net::ssl::context::tls_server);
@@ -49,9 +50,21 @@ struct server::impl {
     auto& ioc = *threads_io[t];
     acceptor->async_accept(ioc, [this, t](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
-      if (ec)
-        log::warn("http: accept failed: {}", ec.message());
-      else if (state.open_connections + state.open_streams >= options.max_connections)
+      if (ec) {
+        // Out of descriptors (EMFILE/ENFILE) or memory: the pending
+        // connection stays in the backlog and the next accept would fail at
+        // once, spinning a thread. Pause accepting a moment instead (as
+        // nginx does); connections already open go on.
+        if (++accept_failures == 1 || accept_failures % 100 == 0)
+          log::warn("http: accept failed ({} time(s)): {}; pausing accepts for 100 ms",
+                    accept_failures, ec.message());
+        accept_pause->expires_after(std::chrono::milliseconds(100));
+        accept_pause->async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && !state.draining) accept();
+        });
+        return;
+      }
+      if (state.open_connections + state.open_streams >= options.max_connections)
         refuse(std::move(socket));
       else
         serve(std::move(socket), t);
@@ -106,6 +119,8 @@ struct server::impl {
   std::optional<fanout_hub> hub;
   std::size_t next_thread = 0;  // round-robin assignment of accepted connections
   std::optional<tcp::acceptor> acceptor;
+  std::optional<net::steady_timer> accept_pause;  // after a failed accept (on thread 0)
+  std::size_t accept_failures = 0;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
   bool stopped = false;

@@ -1,11 +1,14 @@
 #pragma once
 // The HTTP/1.1 engine on Boost.Beast (modelled on Beast's advanced_server):
-// one session per TCP connection owning its socket, on its own strand;
+// one session per TCP connection owning its socket, on one I/O thread (one
+// io_context per thread, so a session and the SSE stream it may become need
+// no strand);
 // keep-alive; requests served strictly in order (pipelining-safe: the next
 // request is read only after the previous response is written); explicit
 // bounds on everything: header and body size (431/413), the time a whole
 // request may take to arrive (slow clients), keep-alive idle time, and the
-// bytes queued on an SSE stream. Beast is included by server.cpp only.
+// bytes queued on an SSE stream. Beast is included by http/server.cpp only
+// (with http/http_session.hpp and http/sse_stream.hpp).
 
 #include <chrono>
 #include <cstddef>
