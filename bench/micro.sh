@@ -58,6 +58,6 @@ for name, aggs in rows.items():
 print()
 print("Notes: caf_send_change_event's time is per batch of 1000 one-way sends plus one request "
       "that waits until the actor handled them (rate: per message); caf_request_response is one round trip from a scoped_actor; "
-      "sse_change_frame includes encode_cursor (the frame id), as connection.cpp's emit() does.")
+      "sse_frame_per_subscriber_before is the per-subscriber work of the old path (JSON and cursor for every subscriber, before its CAF message and strand post); sse_encode_once_per_event is now done once per event; fanout_core_* run the fan-out core (http/fanout.hpp) over N streams of one household, one event per iteration (encode, one post, per stream the id line and a copy of the shared bytes, one corked write): an item is one stream x event, so ns per item = ns per stream per event (counting: a transport that only counts bytes; socketpair: one writev per stream per event, the kernel's cost included).")
 PY
 cat bench/results/micro.md
