@@ -43,6 +43,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$HEARTH_ROOT"
 
 shapes=" ${FANOUT_SHAPES:-a b c} "
@@ -102,34 +104,11 @@ work="$(mktemp -d /tmp/hearth-fanout.XXXXXX)"
 chmod 755 "$work"
 pids=()
 own_pg=""
-stop_pid() {  # stop_pid PID: SIGTERM, ≤ 15 s, then SIGKILL
-  local pid="$1" deadline=$((SECONDS + 15))
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  if [[ -n "$own_pg" && -f "$work/pg/data/postmaster.pid" ]]; then
-    as_pg /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  rm -rf "$work"
-}
+cleanup() { bench_cleanup; }
 trap cleanup EXIT
-as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 base_url="${1:-}"
-if [[ -z "$base_url" ]]; then
-  own_pg=1
-  mkdir -p "$work/pg"
-  ((EUID == 0)) && chown postgres "$work/pg"
-  as_pg /usr/lib/postgresql/*/bin/initdb -D "$work/pg/data" -U postgres -A trust -E UTF8 \
-    --locale=C.UTF-8 --no-sync >/dev/null
-  as_pg /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg/data" -w -l "$work/pg/log" \
-    -o "-k $work/pg -p 55433 -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
-  base_url="postgresql://postgres@127.0.0.1:55433/postgres"
-fi
+[[ -n "$base_url" ]] || bench_postgres 55433
 # A fresh database per deployment (hearths on one database form a cluster).
 new_db() {
   local name="$1"
@@ -137,24 +116,6 @@ new_db() {
   printf '%s\n' "${base_url%/*}/$name"
 }
 
-wait_http() {
-  local deadline=$((SECONDS + 60))
-  until curl -s -o /dev/null "$1"; do
-    ((SECONDS < deadline)) || { hearth_log "$1 did not come up"; exit 1; }
-    sleep 0.2
-  done
-}
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['dataValue'][0]['$1'])"; }
-# account PORT → "KEY HOUSEHOLD" (a new account with one household)
-account() {
-  local b="http://127.0.0.1:$1/api/v1" key
-  curl -s -X POST "$b/auth/signup" -H 'content-type: application/json' \
-    -d '{"emailAddress":"fanout@example.com","password":"benchmark pw","name":"Fanout"}' >/dev/null
-  key="$(curl -s -X POST "$b/auth/signin" -H 'content-type: application/json' \
-    -d '{"emailAddress":"fanout@example.com","password":"benchmark pw"}' | field key)"
-  printf '%s %s\n' "$key" "$(curl -s -X POST "$b/auth/households" -H 'content-type: application/json' \
-    -H "Authorization: Bearer $key" -d '{"name":"Fanout"}' | field id)"
-}
 # seed URL N PREFIX → FILE of "KEY HOUSEHOLD" lines (bench/seed_households.sql)
 seed() {
   psql "$1" -qAt -F' ' -v households="$2" -v prefix="$3" -f bench/seed_households.sql >"$4"
@@ -225,7 +186,7 @@ if has a || has b; then
   node_pid=$last_pid
   wait_http http://127.0.0.1:3210/api/v1/shop/items
   if has a; then
-    read -r key household < <(account 3110)
+    read -r key household < <(account 3110 fanout)
     common=(--key "$key" --household "$household" --writes "$writes")
     if ((idle > 0)); then
       run "hearth:idle" --mode idle --sse 3110 --key "$key" --subscribers "$idle" --pid "$hearth_pid"
@@ -278,7 +239,7 @@ if has c || { has a && ((cluster_subs > 0)); }; then
   done
   cpids="$(IFS=,; echo "${cluster_pids[*]}")"
   if has a && ((cluster_subs > 0)); then
-    read -r ckey chousehold < <(account 3120)
+    read -r ckey chousehold < <(account 3120 fanout)
     run "cluster:$cluster_subs" --mode fanout --sse 3120,3121,3122 --write 3120 \
       --subscribers "$cluster_subs" --key "$ckey" --household "$chousehold" --writes "$writes" \
       --pid "$cpids"

@@ -26,6 +26,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$HEARTH_ROOT"
 
 streams="${IDLE_STREAMS:-1000}"
@@ -58,35 +60,11 @@ work="$(mktemp -d /tmp/hearth-idle.XXXXXX)"
 chmod 755 "$work"  # the postgres user must reach its data directory
 pids=()
 own_pg=""
-stop_pid() {  # stop_pid PID: SIGTERM, ≤ 15 s, then SIGKILL
-  local pid="$1" deadline=$((SECONDS + 15))
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  if [[ -n "$own_pg" && -f "$work/pg/data/postmaster.pid" ]]; then
-    as_pg /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  rm -rf "$work"
-}
+cleanup() { bench_cleanup; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [[ -z "$base_url" ]]; then
-  own_pg=1
-  mkdir -p "$work/pg"
-  ((EUID == 0)) && chown postgres "$work/pg"
-  as_pg /usr/lib/postgresql/*/bin/initdb -D "$work/pg/data" -U postgres -A trust -E UTF8 \
-    --locale=C.UTF-8 --no-sync >/dev/null
-  as_pg /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg/data" -w -t 60 -l "$work/pg/log" \
-    -o "-k $work/pg -p $pg_port -c listen_addresses=127.0.0.1" start >/dev/null
-  base_url="postgresql://postgres@127.0.0.1:$pg_port/postgres"
-fi
+[[ -n "$base_url" ]] || bench_postgres "$pg_port"
 psql "$base_url" -qAtc "DROP DATABASE IF EXISTS hearth_idle" -c "CREATE DATABASE hearth_idle" >/dev/null
 url="${base_url%/*}/hearth_idle"
 
@@ -203,31 +181,13 @@ async def main():
 sys.exit(asyncio.run(main()))
 EOF
 
-wait_http() {
-  local deadline=$((SECONDS + 60))
-  until curl -s -o /dev/null "$1"; do
-    ((SECONDS < deadline)) || { hearth_log "$1 did not come up"; exit 1; }
-    sleep 0.2
-  done
-}
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['dataValue'][0]['$1'])"; }
-# account PORT → "KEY HOUSEHOLD" (a new account with one household)
-account() {
-  local b="http://127.0.0.1:$1/api/v1" key
-  curl -s -X POST "$b/auth/signup" -H 'content-type: application/json' \
-    -d '{"emailAddress":"idle@example.com","password":"benchmark pw","name":"Idle"}' >/dev/null
-  key="$(curl -s -X POST "$b/auth/signin" -H 'content-type: application/json' \
-    -d '{"emailAddress":"idle@example.com","password":"benchmark pw"}' | field key)"
-  printf '%s %s\n' "$key" "$(curl -s -X POST "$b/auth/households" -H 'content-type: application/json' \
-    -H "Authorization: Bearer $key" -d '{"name":"Idle"}' | field id)"
-}
 
 HEARTH_DATABASE_URL="$url" HEARTH_HTTP_ADDR="127.0.0.1:$http_port" HEARTH_LOG_LEVEL=warn \
   "$bin" serve >>"$work/hearth.log" 2>&1 &
 hearth_pid=$!
 pids+=("$hearth_pid")
 wait_http "http://127.0.0.1:$http_port/api/v1/health"
-read -r key _household < <(account "$http_port")
+read -r key _household < <(account "$http_port" idle)
 [[ -n "$key" ]] || { hearth_log "no key"; exit 1; }
 
 measure() {  # measure LABEL
