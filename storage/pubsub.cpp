@@ -66,6 +66,7 @@ std::vector<claimed_delivery> claim_deliveries(pqxx::connection_base& conn,
   const auto asked = std::chrono::steady_clock::now();
   // One statement, atomic on its own: no BEGIN/COMMIT round trips (this
   // runs every pubsubPollMs per subscription, mostly finding nothing).
+  conn.activate();  // a pool connection is lazy: a nontransaction needs it open
   pqxx::nontransaction tx{conn};
   std::vector<claimed_delivery> out;
   for (const auto& r : tx.exec_params(kClaim, subscription, limit, ack_deadline.count(), node_id))

@@ -3,6 +3,7 @@
 // the daily rollup, run against the real database.
 
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "storage/pubsub.hpp"
 #include "tests/integration/fixture.hpp"
@@ -92,6 +93,30 @@ TEST_F(engine_jobs, purge_keeps_the_replay_window_and_rollup_counts_rows_and_cha
 }
 
 TEST_F(engine_jobs, purge_drops_old_messages_once_every_delivery_is_done) {
+  // The new leader runs the purge's previous and current ticks at once (cron
+  // catch-up, on the handler threads): let both finish first, or one of them
+  // may purge the rows below before this test's own call does (seen in a
+  // clean-clone CI run).
+  {
+    pqxx::connection watch{database_url_};
+    const auto hour_tick = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::floor<std::chrono::hours>(
+                                   std::chrono::system_clock::now().time_since_epoch()))
+                               .count();
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    for (;;) {
+      pqxx::read_transaction tx{watch};
+      auto r = tx.exec_params1(
+          "SELECT count(*) FILTER (WHERE tick >= $1), count(*) FILTER (WHERE finished_at IS NULL) "
+          "FROM scheduler_run WHERE task = 'cron:engine.purge-pubsub'",
+          hour_tick);
+      if (r[0].as<int>() > 0 && r[1].as<int>() == 0) break;
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << "the leader never finished the purge's current tick";
+      tx.commit();
+      std::this_thread::sleep_for(20ms);
+    }
+  }
   pqxx::connection conn{database_url_};
   {
     pqxx::work tx{conn};
