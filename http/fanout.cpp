@@ -163,7 +163,6 @@ void fanout_shard::deliver(const event_batch& events) {
     // removal happens when its socket's operations complete, later.
     for (const auto& m : it->second) m.stream->offer(m.slot, e);
   }
-  frames.store(frames_appended, std::memory_order_relaxed);
   unsent_bytes.store(unsent, std::memory_order_relaxed);
 }
 
@@ -353,7 +352,9 @@ void sse_stream_core::offer(std::uint32_t i, const event_ptr& e) {
 }
 
 void sse_stream_core::append(std::uint32_t i, std::int64_t seq, std::string_view body) {
-  ++shard_.frames_appended;
+  // A relaxed store (a plain move on x86), not a read-modify-write: only
+  // this thread writes it.
+  shard_.frames.store(++shard_.frames_appended, std::memory_order_relaxed);
   slots_[i].last = seq;
   sse::set_cursor_seq(cursor_, i, seq);
   const auto before = pending_.size();
