@@ -1,5 +1,5 @@
 #pragma once
-// cluster: this node's membership in the cluster (DESIGN.md §1).
+// cluster: this node's membership in the cluster (docs/architecture.md, "The cluster").
 //
 // The cluster actor is published with the CAF middleman on clusterAddr
 // (interface peer_actor). It learns the live nodes from the election

@@ -1,8 +1,8 @@
 // GET /api/v1/sse: the caller's event stream over all their households
-// (DESIGN.md §2; SSE framing per the WHATWG HTML "server-sent events"
-// section). Authentication by bearer key or the hearth_session cookie, since
-// browsers' EventSource cannot set headers. A `Last-Event-ID` header (sent
-// by EventSource on reconnect) resumes after that cursor.
+// (docs/architecture.md, "Stream start and resume"; SSE framing per the WHATWG HTML "server-sent
+// events" section). Authentication by bearer key or the hearth_session cookie, since browsers'
+// EventSource cannot set headers. A `Last-Event-ID` header (sent by EventSource on reconnect)
+// resumes after that cursor.
 
 #include <fmt/format.h>
 

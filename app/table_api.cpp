@@ -112,9 +112,9 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-// A list response (DESIGN.md §2, differential sync as Homechart does): the
-// envelope with the ETag of the list, 304 with no body when If-None-Match
-// matches it, and with updatedAfter the `dataIDs` of every current row.
+// A list response (docs/architecture.md, "The path of a read"; differential sync as Homechart
+// does): the envelope with the ETag of the list, 304 with no body when If-None-Match matches it,
+// and with updatedAfter the `dataIDs` of every current row.
 http::response list_response(const std::string& rid, const table_spec& t,
                              const std::string& if_none_match, actors::list_result r) {
   using outcome = actors::list_result::outcome;

@@ -1,5 +1,5 @@
 #pragma once
-// The response envelope of every non-SSE response (DESIGN.md §2):
+// The response envelope of every non-SSE response (README.md, "API (v1)"):
 //   {"success","status","message","requestID","dataType","dataTotal","dataValue":[...]}
 // serialised with Boost.JSON (correct escaping, no string-building by hand).
 

@@ -5,7 +5,7 @@
 // election thread's dedicated connection or on the storage pool, never on a
 // network or actor thread.
 //
-// Leader election (DESIGN.md §1): the leader is the node whose election
+// Leader election (docs/architecture.md, "The cluster"): the leader is the node whose election
 // connection holds the session-level advisory lock kLeaderLockKey.
 // PostgreSQL frees it when that session ends (process killed, connection
 // lost, or terminated by a peer that saw the leader's heartbeat go stale).

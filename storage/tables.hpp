@@ -85,8 +85,8 @@ household_list load_household_list(pqxx::connection_base& conn, const table_spec
 /// A list response body's parts: `rows_json` (JSON array), its row count,
 /// the strong ETag value (without quotes), and with `updated_after` only the
 /// rows updated after it plus `data_ids_json`, the JSON array
-/// [{"id","updated"}] of every current row (DESIGN.md §2, as Homechart's
-/// dataIDs: a client drops the rows it holds that are not listed).
+/// [{"id","updated"}] of every current row (docs/architecture.md, "The path of a read"; as
+/// Homechart's dataIDs: a client drops the rows it holds that are not listed).
 struct list_view {
   std::string rows_json;
   std::size_t count = 0;

@@ -1,8 +1,7 @@
-// The read cache (actors/cache.hpp) and differential sync (DESIGN.md §2):
-// ETag / If-None-Match, ?updatedAfter= with dataIDs, a writer reading its
-// own writes through the cache, session revokes and new memberships. Each
-// behaviour runs with the cache on (default) and off (HEARTH_CACHE_MIB=0),
-// which must answer the same.
+// The read cache (actors/cache.hpp) and differential sync (docs/architecture.md, "The path of a
+// read"): ETag / If-None-Match, ?updatedAfter= with dataIDs, a writer reading its own writes
+// through the cache, session revokes and new memberships. Each behaviour runs with the cache on
+// (default) and off (HEARTH_CACHE_MIB=0), which must answer the same.
 
 #include <map>
 #include <set>
