@@ -21,13 +21,20 @@
 namespace hearth::app {
 namespace {
 
+// A UUID as PostgreSQL prints it (lower case): the form every cache, load
+// and session key uses. The caller has checked http::is_uuid.
+std::string canonical_uuid(std::string id) {
+  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
+}
+
 // Backpressure per household: while the live updates of a household are
 // behind on this node (http::fanout_hub::behind), its writes get 503 with
-// Retry-After; writes to other households go on.
+// Retry-After; writes to other households go on. The household id it gets
+// is canonical: the database's (update, delete) or the request's after
+// canonical_uuid (create).
 storage::write_gate fanout_gate(services& s) {
-  return [&hub = s.server.fanout()](std::string household) {
-    // Loads are keyed by the canonical (lower-case) id; a client may send upper case.
-    for (auto& c : household) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return [&hub = s.server.fanout()](const std::string& household) {
     if (hub.behind(household))
       throw storage::domain_error(storage::errc::busy,
                                   "live updates of this household are behind: write refused, "
@@ -229,9 +236,7 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
            if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
              if (!http::is_uuid(it->second))
                throw http::input_error("authHouseholdID: must be a UUID");
-             q.household = it->second;
-             for (auto& ch : *q.household)
-               ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+             q.household = canonical_uuid(it->second);
            }
            if (auto it = req.query.find("updatedAfter"); it != req.query.end()) {
              q.updated_after = http::utc_timestamp(it->second);
@@ -276,6 +281,7 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
            auto household = *in.string("authHouseholdID", true, 1, 64);
            if (!http::is_uuid(household))
              throw http::input_error("authHouseholdID: must be a UUID");
+           household = canonical_uuid(std::move(household));
            auto values = read_values(in, t, true);
            in.reject_unknown();
            run_authenticated(s, req, std::move(respond),

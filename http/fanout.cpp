@@ -18,7 +18,12 @@ struct fanout_hub::impl {
   std::vector<std::unique_ptr<fanout_shard>> shards;
   mutable std::mutex loads_mutex;
   std::unordered_map<std::string, std::weak_ptr<household_load>> loads;
-  std::atomic<std::size_t> behind_count{0};  // households marked behind by shards
+
+  // The one rule for "writers to this household must wait".
+  bool behind(const household_load& l) const {
+    return l.lagging.load(std::memory_order_relaxed) > 0 ||
+           l.queued.load(std::memory_order_relaxed) > options.max_queued_events;
+  }
 };
 
 fanout_hub::fanout_hub(std::vector<net::io_context*> threads, fanout_options options)
@@ -91,8 +96,7 @@ bool fanout_hub::behind(const std::string& household) const {
     if (it == impl_->loads.end()) return false;
     l = it->second.lock();
   }
-  return l && (l->lagging.load(std::memory_order_relaxed) > 0 ||
-               l->queued.load(std::memory_order_relaxed) > impl_->options.max_queued_events);
+  return l && impl_->behind(*l);
 }
 
 fanout_stats fanout_hub::stats() const {
@@ -107,10 +111,7 @@ fanout_stats fanout_hub::stats() const {
   }
   std::lock_guard lock(impl_->loads_mutex);
   for (const auto& [id, weak] : impl_->loads)
-    if (auto l = weak.lock())
-      if (l->lagging.load(std::memory_order_relaxed) > 0 ||
-          l->queued.load(std::memory_order_relaxed) > impl_->options.max_queued_events)
-        ++st.households_behind;
+    if (auto l = weak.lock(); l && impl_->behind(*l)) ++st.households_behind;
   return st;
 }
 
@@ -177,7 +178,7 @@ void fanout_shard::attach(std::uint64_t id, const std::string& household, std::i
     auto& members = households_[household];
     sl.member = members.size();
     members.push_back({&s, i});
-    s.attach(household, head, std::move(load));
+    s.attach(i, head, std::move(load));
     return;
   }
 }
@@ -192,11 +193,15 @@ void fanout_shard::close(std::uint64_t id) {
   if (auto it = streams_.find(id); it != streams_.end()) it->second->close_after_queued();
 }
 
-void fanout_shard::close_all(const std::string& final_frame) {
+std::vector<sse_stream_core*> fanout_shard::all_streams() const {
   std::vector<sse_stream_core*> all;
   all.reserve(streams_.size());
-  for (auto& [id, s] : streams_) all.push_back(s);
-  for (auto* s : all) s->close_after_queued(final_frame);
+  for (const auto& [id, s] : streams_) all.push_back(s);
+  return all;
+}
+
+void fanout_shard::close_all(const std::string& final_frame) {
+  for (auto* s : all_streams()) s->close_after_queued(final_frame);
 }
 
 void fanout_shard::mark_dirty(sse_stream_core& s) {
@@ -285,10 +290,7 @@ void fanout_shard::on_tick() {
   }
   if (now >= next_heartbeat_scan_) {
     next_heartbeat_scan_ = now + options().heartbeat / 2;
-    std::vector<sse_stream_core*> all;
-    all.reserve(streams_.size());
-    for (auto& [id, s] : streams_) all.push_back(s);
-    for (auto* s : all) s->heartbeat_if_quiet(now);
+    for (auto* s : all_streams()) s->heartbeat_if_quiet(now);
   }
   unsent_bytes.store(unsent, std::memory_order_relaxed);
 }
@@ -312,27 +314,20 @@ sse_stream_core::sse_stream_core(fanout_shard& shard, const std::vector<sse::str
   }
   // Households whose cursor could not be honoured start with a resync.
   for (const auto& s : start)
-    if (s.resync) {
-      sse::append_id_line(pending_, cursor_);
-      pending_ += sse::resync_body(s.household_id, s.seq);
-    }
-  shard_.unsent += pending_.size();
+    if (s.resync) append_frame(sse::resync_body(s.household_id, s.seq));
 }
 
 stream_ref sse_stream_core::ref() const { return {shard_.index(), id_}; }
 
-void sse_stream_core::attach(const std::string& household, std::int64_t head,
+void sse_stream_core::attach(std::uint32_t i, std::int64_t head,
                              std::shared_ptr<household_load> load) {
-  for (auto& sl : slots_) {
-    if (sl.household != household) continue;
-    sl.attached = true;
-    sl.load = std::move(load);
-    // The producer has delivered up to `head`: (last, head] must come from
-    // the outbox first; live events after `head` wait for it.
-    sl.replaying = head > sl.last;
-    if (lagging_ && sl.load) shard_.lagging(sl.household, *sl.load, true);
-    return;
-  }
+  auto& sl = slots_[i];
+  sl.attached = true;
+  sl.load = std::move(load);
+  // The producer has delivered up to `head`: (last, head] must come from
+  // the outbox first; live events after `head` wait for it.
+  sl.replaying = head > sl.last;
+  if (lagging_ && sl.load) shard_.lagging(sl.household, *sl.load, true);
 }
 
 void sse_stream_core::offer(std::uint32_t i, const event_ptr& e) {
@@ -357,10 +352,19 @@ void sse_stream_core::append(std::uint32_t i, std::int64_t seq, std::string_view
   shard_.frames.store(++shard_.frames_appended, std::memory_order_relaxed);
   slots_[i].last = seq;
   sse::set_cursor_seq(cursor_, i, seq);
+  append_frame(body);
+}
+
+void sse_stream_core::append_frame(std::string_view body) {
   const auto before = pending_.size();
   sse::append_id_line(pending_, cursor_);
   pending_ += body;
   shard_.unsent += pending_.size() - before;
+}
+
+void sse_stream_core::append_raw(std::string_view bytes) {
+  pending_ += bytes;
+  shard_.unsent += bytes.size();
 }
 
 // A stream behind by more than a quarter of its limit slows the writers of
@@ -402,10 +406,7 @@ void sse_stream_core::replayed(const std::string& household, const event_batch& 
       // must refetch this household; the stream continues after `head`.
       sl.last = std::max(sl.last, head);
       sse::set_cursor_seq(cursor_, i, sl.last);
-      const auto before = pending_.size();
-      sse::append_id_line(pending_, cursor_);
-      pending_ += sse::resync_body(household, sl.last);
-      shard_.unsent += pending_.size() - before;
+      append_frame(sse::resync_body(household, sl.last));
     }
     sl.replaying = false;
     auto held = std::move(sl.held);
@@ -434,6 +435,8 @@ void sse_stream_core::flush() {
   shard_.writes.fetch_add(1, std::memory_order_relaxed);
   start_write(inflight_);
 }
+
+void sse_stream_core::join_shard() { shard_.add(*this); }
 
 void sse_stream_core::header_written() {
   header_done_ = true;
@@ -465,8 +468,7 @@ void sse_stream_core::check_blocked(clock::time_point now) {
 void sse_stream_core::heartbeat_if_quiet(clock::time_point now) {
   if (dead() || !header_done_ || writing_ || closing_ || !pending_.empty()) return;
   if (now - last_output_ < shard_.options().heartbeat) return;
-  pending_ += sse::kHeartbeat;
-  shard_.unsent += sse::kHeartbeat.size();
+  append_raw(sse::kHeartbeat);
   flush();
 }
 
@@ -478,10 +480,7 @@ void sse_stream_core::blocked(bool on) {
 
 void sse_stream_core::close_after_queued(std::string_view final_frame) {
   if (dead() || closing_) return;
-  if (!final_frame.empty()) {
-    pending_ += final_frame;
-    shard_.unsent += final_frame.size();
-  }
+  append_raw(final_frame);
   closing_ = true;
   flush();
 }

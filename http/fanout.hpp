@@ -54,7 +54,6 @@ using event_batch = std::vector<event_ptr>;
 struct stream_ref {
   std::uint32_t shard = 0;
   std::uint64_t id = 0;
-  friend bool operator==(const stream_ref&, const stream_ref&) = default;
 };
 
 /// How far behind a household's fan-out is on this node, shared by its
@@ -71,7 +70,7 @@ struct fanout_options {
   std::chrono::milliseconds stall{10'000};
   /// A ':' comment goes to every stream that sent nothing for this long (sseHeartbeatMs).
   std::chrono::milliseconds heartbeat{15'000};
-  /// Events queued for one household's shards beyond which its writers are slowed.
+  /// Events queued for one household's shards beyond which its writes get 503.
   std::int64_t max_queued_events = 4096;
 };
 
@@ -83,7 +82,7 @@ struct fanout_stats {
   std::uint64_t writes = 0;            // socket writes started (one per flush)
   std::uint64_t dropped_overflow = 0;  // streams dropped: unsent bytes over the limit
   std::uint64_t dropped_stall = 0;     // streams dropped: socket not drained for `stall`
-  std::size_t households_behind = 0;   // households whose writers are slowed
+  std::size_t households_behind = 0;   // households whose writes get 503 for now
 };
 
 class fanout_shard;
@@ -138,7 +137,6 @@ class fanout_hub {
   fanout_shard& shard(std::uint32_t index);
 
  private:
-  friend class fanout_shard;
   struct impl;
   std::unique_ptr<impl> impl_;
 };

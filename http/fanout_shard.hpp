@@ -41,8 +41,7 @@ class sse_stream_core {
   void on_close(std::function<void()> callback) { on_close_ = std::move(callback); }
 
   // Called by the shard.
-  void attach(const std::string& household, std::int64_t head,
-              std::shared_ptr<household_load> load);
+  void attach(std::uint32_t slot, std::int64_t head, std::shared_ptr<household_load> load);
   void offer(std::uint32_t slot, const event_ptr& e);  // a live event
   void replayed(const std::string& household, const event_batch& events, bool complete,
                 std::int64_t head);
@@ -55,6 +54,7 @@ class sse_stream_core {
 
  protected:
   // For the transport, on the I/O thread.
+  void join_shard();      // registers the stream with its shard (before its header goes out)
   void header_written();  // the response header is out: frames may flow
   void progressed();      // the socket took some bytes of the write under way
   void written();         // the write under way is complete
@@ -86,7 +86,9 @@ class sse_stream_core {
   };
   std::size_t blocked_at_ = SIZE_MAX;  // index in the shard's blocked list, or SIZE_MAX
   void append(std::uint32_t slot, std::int64_t seq, std::string_view body);
-  void appended();  // limits, lag mark, corked flush
+  void append_frame(std::string_view body);  // the id line (current cursor) + body
+  void append_raw(std::string_view bytes);   // bytes without an id (heartbeat, retry:)
+  void appended();                           // limits, lag mark, corked flush
   void set_lagging(bool on);
   std::chrono::milliseconds lag_window() const;
   std::size_t unsent() const { return pending_.size() + inflight_.size(); }
@@ -131,7 +133,6 @@ class fanout_shard {
   void blocked(sse_stream_core& s, bool on);  // in or out of the stall-checked list
 
   std::uint64_t next_id() { return ++last_id_; }
-  fanout_hub& hub() { return hub_; }
 
   // Figures, written on the I/O thread, read anywhere.
   std::atomic<std::size_t> streams{0}, unsent_bytes{0};
@@ -147,6 +148,7 @@ class fanout_shard {
     sse_stream_core* stream;
     std::uint32_t slot;
   };
+  std::vector<sse_stream_core*> all_streams() const;  // a copy: callees may end streams
   void flush_dirty();
   void post_flush();
   static constexpr std::size_t kFlushSlice = 256;  // streams flushed per handler

@@ -26,7 +26,7 @@ class sse_stream final : public sse_stream_core,
  public:
   sse_stream(Stream stream, fanout_shard& shard, const std::vector<sse::stream_start>& start,
              engine_state& state)
-      : sse_stream_core(shard, start), stream_(std::move(stream)), shard_(shard), state_(state) {
+      : sse_stream_core(shard, start), stream_(std::move(stream)), state_(state) {
     ++state_.open_streams;
   }
   ~sse_stream() override { --state_.open_streams; }
@@ -34,7 +34,7 @@ class sse_stream final : public sse_stream_core,
   /// On the stream's I/O thread: joins the shard, writes the header, then
   /// `prelude` and whatever was appended meanwhile.
   void start(std::shared_ptr<bhttp::response<bhttp::empty_body>> header, std::string prelude) {
-    shard_.add(*this);
+    join_shard();
     header_ = std::move(header);
     serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*header_);
     prelude_ = std::move(prelude);
@@ -165,7 +165,6 @@ class sse_stream final : public sse_stream_core,
   }
 
   Stream stream_;
-  fanout_shard& shard_;
   engine_state& state_;
   std::shared_ptr<bhttp::response<bhttp::empty_body>> header_;
   std::unique_ptr<bhttp::response_serializer<bhttp::empty_body>> serializer_;  // header only
