@@ -10,11 +10,13 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "tests/support/hearth_process.hpp"
 #include "tests/support/http_client.hpp"
@@ -234,6 +236,16 @@ class hearth_test : public ::testing::Test {
 
 /// The JSON data of a `change` event.
 inline json::object change_data(const sse_event& ev) { return json::parse(ev.data).as_object(); }
+
+// Polls `check` every 20 ms until it holds or `timeout` passes.
+inline bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!check()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
 
 /// Reads events until one of type `change` arrives (skipping others) or the
 /// deadline passes.

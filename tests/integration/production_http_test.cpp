@@ -24,16 +24,6 @@ std::string read_file(const std::filesystem::path& p) {
   return s.str();
 }
 
-// Polls `check` every 20 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!check()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 class metrics : public hearth_test {};
 
 TEST_F(metrics, are_prometheus_text_with_requests_latency_and_runtime_figures) {

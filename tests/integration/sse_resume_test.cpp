@@ -50,16 +50,6 @@ struct sse_slow_base : hearth_test {
     if (at == std::string::npos) return -1;
     return std::stod(body.substr(at + sample.size() + 2));
   }
-
-  // Polls `check` until it holds or `timeout` passes.
-  static bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (check()) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return check();
-  }
 };
 
 // Slow clients are judged by their sockets (http/fanout.hpp): a short stall
