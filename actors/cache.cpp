@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "config/logging.hpp"
+#include "domain/tables.hpp"
 #include "storage/accounts.hpp"
 #include "storage/pool.hpp"
 
@@ -181,21 +182,18 @@ void load_grant(self_ptr self, const std::string& key, std::uint64_t id) {
   if (waiters.size() > 1) return;  // a read of this key is under way
   cache_actor me = self;
   auto started = st.clock;
-  bool queued = st.db->submit([me, key, started](storage::connection& conn) {
-    grant_result r;
-    try {
-      r.grant = storage::load_principal(conn, key);
-    } catch (const std::exception& e) {
-      log::warn("cache: cannot read a session: {}", e.what());
-      r.failed = true;
-    }
-    caf::anon_send(me, grant_atom::value, key, started, std::move(r));
-  });
-  if (!queued) {
-    grant_result r;
-    r.failed = true;
-    self->send(me, grant_atom::value, key, started, std::move(r));
-  }
+  storage::run_on_pool(
+      *st.db, [key](storage::connection& conn) { return storage::load_principal(conn, key); },
+      [me, key, started](auto outcome) {
+        grant_result r;
+        if (outcome.ok()) {
+          r.grant = std::move(*outcome.value);
+        } else {
+          log::warn("cache: cannot read a session: {}", outcome.error);
+          r.failed = true;
+        }
+        caf::anon_send(me, grant_atom::value, key, started, std::move(r));
+      });
 }
 
 void load_list(self_ptr self, const std::string& household, const storage::table_spec& t,
@@ -211,17 +209,21 @@ void load_list(self_ptr self, const std::string& household, const storage::table
   cache_actor me = self;
   auto started = st.clock;
   const storage::table_spec* table = &t;
-  bool queued = st.db->submit([me, key, household, table, started](storage::connection& conn) {
-    list_load r;
-    try {
-      r.list = std::make_shared<const storage::household_list>(
-          storage::load_household_list(conn, *table, household));
-    } catch (const std::exception& e) {
-      log::warn("cache: cannot read {} of household {}: {}", table->sql_name, household, e.what());
-    }
-    caf::anon_send(me, loaded_list_atom::value, key, started, std::move(r));
-  });
-  if (!queued) self->send(me, loaded_list_atom::value, key, started, list_load{});
+  storage::run_on_pool(
+      *st.db,
+      [household, table](storage::connection& conn) {
+        return std::make_shared<const storage::household_list>(
+            storage::load_household_list(conn, *table, household));
+      },
+      [me, key, household, table, started](auto outcome) {
+        list_load r;
+        if (outcome.ok())
+          r.list = std::move(*outcome.value);
+        else
+          log::warn("cache: cannot read {} of household {}: {}", table->sql_name, household,
+                    outcome.error);
+        caf::anon_send(me, loaded_list_atom::value, key, started, std::move(r));
+      });
 }
 
 // Answers query `id` when everything it needs is known; otherwise starts
@@ -293,7 +295,7 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
       [=](invalidate_atom, const std::string& household) {
         auto& st = self->state;
         st.invalidated[household] = ++st.clock;
-        for (const auto* t : storage::household_tables()) st.lists.erase(list_key(household, *t));
+        for (const auto* t : domain::household_tables()) st.lists.erase(list_key(household, *t));
         if (st.counters) ++st.counters->cache_invalidations;
         publish_sizes(st);
       },

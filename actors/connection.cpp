@@ -27,18 +27,18 @@ void on_head(self_ptr self, const std::string& household, std::int64_t head) {
   const auto from = st.start[household];
   if (head <= from) return;  // live from its start (the stream drops older events)
   connection_actor me = self;
-  bool queued = st.db->submit([me, household, after = from, head](storage::connection& conn) {
-    event_list events;
-    bool ok = true;
-    try {
-      events = storage::load_events(conn, household, after, head, head - after);
-    } catch (const std::exception& e) {
-      log::error("sse: replay of household {} failed: {}", household, e.what());
-      ok = false;
-    }
-    caf::anon_send(me, replay_atom::value, household, std::move(events), ok);
-  });
-  if (!queued) self->quit();
+  storage::run_on_pool(
+      *st.db,
+      [household, after = from, head](storage::connection& conn) {
+        return storage::load_events(conn, household, after, head, head - after);
+      },
+      [me, household](auto outcome) {
+        if (!outcome.ok())
+          log::error("sse: replay of household {} failed: {}", household, outcome.error);
+        bool ok = outcome.ok();
+        caf::anon_send(me, replay_atom::value, household,
+                       ok ? std::move(*outcome.value) : event_list{}, ok);
+      });
 }
 
 connection_actor::behavior_type connection(self_ptr self, http::fanout_hub* hub,

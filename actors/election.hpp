@@ -32,6 +32,7 @@
 #include <string>
 #include <thread>
 
+#include "config/config.hpp"
 #include "storage/cluster.hpp"
 
 namespace hearth::actors {
@@ -40,8 +41,8 @@ class status_board;
 
 struct election_options {
   std::string database_url;
-  std::chrono::milliseconds heartbeat{250};
-  std::chrono::milliseconds stale{3'000};
+  std::chrono::milliseconds heartbeat{config::defaults().cluster_heartbeat_ms};
+  std::chrono::milliseconds stale{config::defaults().cluster_stale_ms};
   std::chrono::minutes purge_after{10};  // dead nodes' rows (by the leader)
 };
 

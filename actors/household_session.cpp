@@ -58,15 +58,13 @@ void attach(self_ptr self, const connection_actor& conn, http::stream_ref ref) {
 void load_head(self_ptr self) {
   household_session_actor me = self;
   auto id = self->state.household_id;
-  bool queued = self->state.db->submit([me, id](storage::connection& conn) {
-    try {
-      caf::anon_send(me, loaded_atom::value, storage::head_seq(conn, id));
-    } catch (const std::exception& e) {
-      log::error("household_session {}: cannot read its sequence: {}", id, e.what());
-      caf::anon_send_exit(me, caf::exit_reason::user_shutdown);
-    }
-  });
-  if (!queued) self->quit(caf::exit_reason::user_shutdown);
+  storage::run_on_pool(
+      *self->state.db, [id](storage::connection& conn) { return storage::head_seq(conn, id); },
+      [me, id](auto outcome) {
+        if (outcome.ok()) return caf::anon_send(me, loaded_atom::value, *outcome.value);
+        log::error("household_session {}: cannot read its sequence: {}", id, outcome.error);
+        caf::anon_send_exit(me, caf::exit_reason::user_shutdown);
+      });
 }
 
 void backfill(self_ptr self) {
@@ -76,17 +74,20 @@ void backfill(self_ptr self) {
   st.backfilling = true;
   household_session_actor me = self;
   auto id = st.household_id;
-  st.db->submit([me, id, gap = *gap](storage::connection& conn) {
-    event_list events;
-    bool ok = true;
-    try {
-      events = storage::load_events(conn, id, gap.after, gap.before - 1, gap.before - gap.after);
-    } catch (const std::exception& e) {
-      log::error("household_session {}: backfill failed, will retry: {}", id, e.what());
-      ok = false;
-    }
-    caf::anon_send(me, backfill_atom::value, gap.after, std::move(events), ok);
-  });
+  // A refused job answers like a failed one: backfilling is reset and the
+  // gap retried, never left waiting for an answer that cannot come.
+  storage::run_on_pool(
+      *st.db,
+      [id, gap = *gap](storage::connection& conn) {
+        return storage::load_events(conn, id, gap.after, gap.before - 1, gap.before - gap.after);
+      },
+      [me, id, after = gap->after](auto outcome) {
+        if (!outcome.ok())
+          log::error("household_session {}: backfill failed, will retry: {}", id, outcome.error);
+        bool ok = outcome.ok();
+        caf::anon_send(me, backfill_atom::value, after,
+                       ok ? std::move(*outcome.value) : event_list{}, ok);
+      });
 }
 
 household_session_actor::behavior_type household_session(self_ptr self, std::string household_id,

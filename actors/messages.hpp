@@ -8,13 +8,14 @@
 //                               ─▶ fan-out hub: one post per I/O thread that
 //                                  holds streams of the household (http/fanout.hpp)
 //   connection (one per SSE stream): control only (subscribe, replay, close)
-//   scheduler: periodic housekeeping, only while this node leads.
+//   scheduler (engine/messages.hpp): cron jobs, only while this node leads.
 
 #include <caf/all.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "engine/messages.hpp"
 #include "http/fanout.hpp"
 #include "storage/cluster.hpp"
 #include "storage/events.hpp"
@@ -55,8 +56,6 @@ using gap_atom = caf::atom_constant<caf::atom("gapcheck")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
-using leading_atom = caf::atom_constant<caf::atom("leading")>;
 using forward_atom = caf::atom_constant<caf::atom("forward")>;
 using peer_up_atom = caf::atom_constant<caf::atom("peerup")>;
 using peer_down_atom = caf::atom_constant<caf::atom("peerdown")>;
@@ -67,7 +66,8 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
-using cron_atom = caf::atom_constant<caf::atom("cron")>;
+using engine::leading_atom;
+using engine::scheduler_actor;
 
 using event_list = std::vector<storage::change_event>;
 
@@ -116,16 +116,6 @@ using notifier_actor =
                      caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
                      caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
                      caf::reacts_to<revoke_atom, std::string, bool>>;
-
-/// Periodic housekeeping (session expiry). Runs its tasks only while this
-/// node leads, each run fenced by the leadership term: `leading` (from the
-/// cluster actor) switches it on with the term, or off.
-/// `cron` wakes it to claim and start the cron jobs that are due; `cron,
-/// job, tick` says a claim of that tick could not be made (try again).
-using scheduler_actor =
-    caf::typed_actor<caf::reacts_to<tick_atom>, caf::reacts_to<leading_atom, bool, std::int64_t>,
-                     caf::reacts_to<cron_atom>,
-                     caf::reacts_to<cron_atom, std::string, std::int64_t>>;
 
 /// What peers may call on a node's published cluster actor: `hello` from the
 /// dialing peer (its node id, its cluster actor, its notifier), answered with

@@ -63,15 +63,13 @@ void recheck(self_ptr self) {
   ids.reserve(st.households.size());
   for (const auto& [id, h] : st.households) ids.push_back(id);
   notifier_actor me = self;
-  st.recheck_queued = st.db->submit([me, ids = std::move(ids)](storage::connection& conn) {
-    head_list heads;
-    try {
-      heads = storage::head_seqs(conn, ids);
-    } catch (const std::exception& e) {
-      log::warn("notifier: cannot read household heads: {}", e.what());
-    }
-    caf::anon_send(me, heads_atom::value, std::move(heads));
-  });
+  st.recheck_queued = true;
+  storage::run_on_pool(
+      *st.db, [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
+      [me](auto outcome) {
+        if (!outcome.ok()) log::warn("notifier: cannot read household heads: {}", outcome.error);
+        caf::anon_send(me, heads_atom::value, outcome.ok() ? std::move(*outcome.value) : head_list{});
+      });
 }
 
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::fanout_hub* hub,

@@ -15,9 +15,9 @@
 #include "actors/election.hpp"
 #include "actors/messages.hpp"
 #include "actors/notifier.hpp"
-#include "actors/pubsub.hpp"
-#include "actors/scheduler.hpp"
 #include "config/logging.hpp"
+#include "engine/delivery.hpp"
+#include "engine/scheduler.hpp"
 
 namespace hearth::actors {
 namespace {
@@ -60,17 +60,29 @@ std::string rfc3339_now() {
 
 }  // namespace
 
+runtime_options runtime_options::from_config(const config::config& cfg) {
+  runtime_options o;
+  std::tie(o.cluster_bind_host, o.cluster_bind_port) = config::split_host_port(cfg.cluster_addr);
+  o.cluster_advertise_addr = cfg.cluster_advertise_addr;
+  o.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
+  o.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
+  o.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
+  o.pubsub_poll = std::chrono::milliseconds(cfg.pubsub_poll_ms);
+  o.pubsub_workers = static_cast<int>(cfg.pubsub_workers);
+  return o;
+}
+
 struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
     if (options.cache_bytes > 0) cache = spawn_cache(system, &db, options.cache_bytes, &counters);
     if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
     notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache);
-    scheduler = spawn_scheduler(system, &db, options.node_id, options.scheduler_interval,
-                                options.registry, &handlers, &accepting_work);
+    scheduler = engine::spawn_scheduler(system, &db, options.node_id, options.registry, &handlers,
+                                        &accepting_work);
     if (options.registry && options.pubsub_workers > 0 &&
         !options.registry->subscriptions().empty())
-      pubsub = spawn_pubsub(system, &db, options.registry, options.node_id, options.pubsub_poll,
-                            &handlers, options.pubsub_workers);
+      pubsub = engine::spawn_delivery(system, &db, options.registry, options.node_id,
+                                      options.pubsub_poll, &handlers, options.pubsub_workers);
     election_options eo;
     eo.database_url = options.database_url;
     eo.heartbeat = options.cluster_heartbeat;
@@ -133,7 +145,7 @@ struct actor_runtime::impl {
   cache_actor cache;  // invalid when cache_bytes == 0
   notifier_actor notifier;
   scheduler_actor scheduler;
-  pubsub_actor pubsub;  // invalid without subscriptions or workers
+  engine::delivery_actor pubsub;  // invalid without subscriptions or workers
   cluster_actor cluster;
   std::uint16_t cluster_port = 0;
   // Every connection actor ever opened, weakly: stop() must end them all,

@@ -1,6 +1,6 @@
 #pragma once
 // actor_runtime: the CAF actor system of one node and its long-lived actors
-// (notifier, scheduler, cluster) plus the election thread, behind a small
+// (notifier, cache, cluster; the engine's scheduler and Pub/Sub delivery) plus the election thread, behind a small
 // facade so that the HTTP handlers in app/ never include CAF. Thread-safe:
 // publish(), open_stream() and cluster() may be called from any thread
 // (network or storage pool).
@@ -16,6 +16,7 @@
 #include "actors/cluster_status.hpp"
 #include "actors/cursor.hpp"
 #include "actors/stats.hpp"
+#include "config/config.hpp"
 #include "http/fanout.hpp"
 #include "storage/accounts.hpp"
 #include "storage/events.hpp"
@@ -51,11 +52,11 @@ struct list_result {
 /// Called once with the answer, on an actor thread.
 using list_callback = std::function<void(list_result)>;
 
+/// The actor runtime's configuration; defaults from config::defaults().
 struct runtime_options {
   int threads = 2;                         // CAF scheduler threads
   http::fanout_hub* fanout = nullptr;      // the HTTP engine's SSE fan-out (outlives the runtime)
   std::chrono::milliseconds gap_wait{25};  // before backfilling a hole
-  std::chrono::milliseconds scheduler_interval{60'000};
   // Cluster (see actors/cluster.hpp and actors/election.hpp).
   std::string node_id;
   std::string database_url;  // the election's own connection
@@ -63,16 +64,23 @@ struct runtime_options {
   std::uint16_t cluster_bind_port = 0;  // 0 = any free port
   std::string cluster_advertise_addr;   // "" = bind host (hostname if wildcard) : bound port
   std::string http_addr;                // registered for operators
-  std::chrono::milliseconds cluster_heartbeat{250};
-  std::chrono::milliseconds cluster_stale{3'000};
+  std::chrono::milliseconds cluster_heartbeat{config::defaults().cluster_heartbeat_ms};
+  std::chrono::milliseconds cluster_stale{config::defaults().cluster_stale_ms};
   // Read cache (actors/cache.hpp): its memory bound in bytes; 0 = no cache.
-  std::size_t cache_bytes = 64u << 20;
+  std::size_t cache_bytes = static_cast<std::size_t>(config::defaults().cache_mib) << 20;
   // Pub/Sub and cron (engine/pubsub.hpp): the application's declarations
   // (null: none), how often deliveries are claimed, handler threads (0: this
   // node delivers no messages; cron runs on one thread regardless).
   const engine::registry* registry = nullptr;
-  std::chrono::milliseconds pubsub_poll{200};
-  int pubsub_workers = 8;
+  std::chrono::milliseconds pubsub_poll{config::defaults().pubsub_poll_ms};
+  int pubsub_workers = static_cast<int>(config::defaults().pubsub_workers);
+
+  /// clusterAddr (bind host and port), clusterAdvertiseAddr,
+  /// clusterHeartbeatMs, clusterStaleMs, cacheMiB, pubsubPollMs and
+  /// pubsubWorkers of `cfg`; the node's identity, database URL, HTTP address,
+  /// fan-out hub and registry are the caller's (they exist only at run
+  /// time). Throws config::config_error for a bad clusterAddr.
+  static runtime_options from_config(const config::config& cfg);
 };
 
 class actor_runtime {

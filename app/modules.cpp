@@ -1,6 +1,6 @@
 // The modules built into hearth: the engine's own housekeeping jobs (as
-// Homechart's task runner: session expiry runs in the scheduler's tick;
-// here the outbox purge and the daily rollup) and the applications.
+// Homechart's task runner: session expiry, the outbox purge, the daily
+// rollup; all cron jobs of the one registry) and the applications.
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -8,18 +8,34 @@
 #include <chrono>
 #include <ctime>
 
-#include "app/module.hpp"
+#include "app/modules.hpp"
 #include "apps/uptime/monitor.hpp"
 #include "config/logging.hpp"
-#include "storage/pubsub.hpp"
+#include "domain/tables.hpp"
+#include "storage/accounts.hpp"
+#include "engine/store.hpp"
+#include "storage/housekeeping.hpp"
 
 namespace hearth::app {
+
+using api::module;
 namespace {
 
 module core_module() {
   module m;
   m.name = "core";
   m.declare = [](engine::registry& r, const config::config& cfg, storage::pool& db) {
+    // Expired sign-in sessions are deleted (their keys already fail: the
+    // expiry is checked on every use).
+    r.cron("engine.expire-sessions", cfg.session_expiry_schedule, [&db](const engine::cron_tick&) {
+      auto n = storage::run_sync(db, [](storage::connection& c) {
+        pqxx::work tx{c};
+        auto expired = storage::expire_sessions(tx);
+        tx.commit();
+        return expired;
+      });
+      return fmt::format("expired {} sessions", n);
+    });
     // change_event rows older than the SSE replay window serve no one: a
     // client that far behind gets `resync` anyway.
     r.cron("engine.purge-change-events", "every 1h",
@@ -32,7 +48,7 @@ module core_module() {
     // Delivered Pub/Sub messages are kept a week for inspection.
     r.cron("engine.purge-pubsub", "every 1h", [&db](const engine::cron_tick&) {
       auto n = storage::run_sync(db, [](storage::connection& c) {
-        return storage::purge_delivered_messages(c, std::chrono::hours{24 * 7});
+        return engine::purge_delivered_messages(c, std::chrono::hours{24 * 7});
       });
       return fmt::format("purged {} delivered messages", n);
     });
@@ -42,7 +58,7 @@ module core_module() {
       auto text = fmt::format("{:%Y-%m-%d}",
                               fmt::gmtime(static_cast<std::time_t>(tick.scheduled - 86'400)));
       auto n = storage::run_sync(
-          db, [&](storage::connection& c) { return storage::rollup_day(c, text); });
+          db, [&](storage::connection& c) { return storage::rollup_day(c, text, domain::household_tables()); });
       return fmt::format("{}: {} rollup rows", text, n);
     });
   };

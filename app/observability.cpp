@@ -15,7 +15,7 @@
 #include <cctype>
 #include <sstream>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "config/logging.hpp"
 
 namespace hearth::app {
@@ -232,6 +232,19 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
   fmt::format_to(std::back_inserter(out), "hearth_cluster_peers{{link=\"down\"}} {}\n",
                  cluster.peers.size() - up);
   return out;
+}
+
+void add_metrics_routes(http::route_group& r, api::services& s, observability& obs) {
+  http::route metrics{"GET", "/metrics", [&s, &obs](const http::request&, http::responder respond) {
+                        http::response res;
+                        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                        res.body = obs.metrics_text(s, s.server.stats());
+                        respond(std::move(res));
+                      }};
+  metrics.options.produces = "text/plain";
+  metrics.options.doc = {
+      .summary = "Prometheus metrics (text format 0.0.4)", .tag = "operations", .auth = "operator"};
+  r.add(std::move(metrics));
 }
 
 }  // namespace hearth::app

@@ -13,11 +13,16 @@
 #include <memory>
 #include <string>
 
+#include "http/middleware.hpp"
 #include "http/server.hpp"
+
+namespace hearth::api {
+struct services;
+}
 
 namespace hearth::app {
 
-struct services;
+using api::services;
 
 class observability {
  public:
@@ -46,5 +51,8 @@ std::string combined_log_line(const http::exchange_record& r);
 /// `target` with the values of secret-looking query parameters (key, token,
 /// password, secret, session, signature, code) replaced by "[redacted]".
 std::string redact_target(const std::string& target);
+
+/// GET /metrics (operator group): metrics_text() of `obs`.
+void add_metrics_routes(http::route_group& r, api::services& s, observability& obs);
 
 }  // namespace hearth::app

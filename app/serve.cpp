@@ -9,8 +9,8 @@
 #include <pqxx/pqxx>
 
 #include "actors/system.hpp"
-#include "app/api.hpp"
-#include "app/module.hpp"
+#include "api/api.hpp"
+#include "app/modules.hpp"
 #include "app/observability.hpp"
 #include "app/takeover.hpp"
 #include "config/logging.hpp"
@@ -59,13 +59,17 @@ std::string database_url(const config::config& cfg,
   return embedded->url();
 }
 
-void block_stop_signals() {
+// The signals serve() waits for; blocked in every thread so that only its
+// sigwait sees them.
+sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGUSR2);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR2}) sigaddset(&set, sig);
+  return set;
+}
+
+void block_stop_signals() {
+  auto set = stop_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
@@ -78,93 +82,29 @@ int migrate(const config::config& cfg) {
   return 0;
 }
 
-int serve(const config::config& cfg, const std::function<config::config()>& reload,
-          const std::vector<std::string>& argv) {
-  log::init(cfg.log_level);
-  storage::crypto_init();
-  auto id = node_id(cfg);
-  // Every session of this process carries this name, so that peers can
-  // fence it off if it goes silent (storage::fence_stale_nodes).
-  ::setenv("PGAPPNAME", storage::process_application_name(id).c_str(), 1);
-  std::optional<storage::embedded_postgres> embedded;
-  auto url = database_url(cfg, embedded);
-  run_migrations(url);
+namespace {
 
-  // Declared before the pool and the actors so that it is destroyed after
-  // them: the actors hold the server's fan-out hub (http/fanout.hpp), and
-  // SSE streams live on the server's I/O threads. server.stop() runs before
-  // actors.stop() and drops the streams' callbacks to connection actors.
-  http::router routes;
-  observability obs(cfg.access_log);
-  auto [host, port] = config::split_host_port(cfg.http_addr);
-  http::server_options so;
-  so.host = host;
-  so.port = port;
-  so.threads = cfg.http_threads;
-  so.body_limit_bytes = static_cast<std::size_t>(cfg.body_limit_bytes);
-  so.header_limit_bytes = static_cast<std::size_t>(cfg.header_limit_bytes);
-  so.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
-  so.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+void warn_deprecated(const config::config& cfg) {
   if (cfg.deprecated_sse_queue_limit >= 0)
     log::warn("config: sseQueueLimit is ignored (streams are limited by sseBufferBytes)");
   if (cfg.deprecated_sse_backlog_limit >= 0)
     log::warn("config: sseBacklogLimit is ignored (backpressure is per household now)");
-  so.fanout.buffer_limit_bytes = static_cast<std::size_t>(cfg.sse_buffer_bytes);
-  so.fanout.stall = std::chrono::milliseconds(cfg.sse_stall_ms);
-  so.fanout.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
-  so.max_connections = static_cast<std::size_t>(cfg.max_connections);
-  so.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
-  so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
-  so.listen_fd = inherited_listen_fd();
-  so.tls_cert_file = cfg.tls_cert;
-  so.tls_key_file = cfg.tls_key;  // a predecessor's (zero-downtime restart) or systemd's
-  http::server server(so, routes);
+  if (cfg.deprecated_scheduler_interval_ms >= 0)
+    log::warn("config: schedulerIntervalMs is ignored (session expiry is the cron job "
+              "engine.expire-sessions: sessionExpirySchedule)");
+}
 
-  storage::pool db(url, cfg.db_pool_size);
-  auto bound = server.bind();
-  actors::runtime_options ro;
-  ro.fanout = &server.fanout();
-  ro.scheduler_interval = std::chrono::milliseconds(cfg.scheduler_interval_ms);
-  ro.node_id = id;
-  ro.database_url = url;
-  std::tie(ro.cluster_bind_host, ro.cluster_bind_port) = config::split_host_port(cfg.cluster_addr);
-  ro.cluster_advertise_addr = cfg.cluster_advertise_addr;
-  ro.http_addr = host + ":" + std::to_string(bound);
-  ro.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
-  ro.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
-  ro.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
-  // The application's topics, subscriptions and cron jobs, declared before
-  // the actors that run them (and destroyed after them).
-  engine::registry registry;
-  auto modules = builtin_modules();
-  for (const auto& m : modules)
-    if (m.declare) m.declare(registry, cfg, db);
-  ro.registry = &registry;
-  ro.pubsub_poll = std::chrono::milliseconds(cfg.pubsub_poll_ms);
-  ro.pubsub_workers = static_cast<int>(cfg.pubsub_workers);
-  actors::actor_runtime actors(ro, db);
-
-  services s{cfg, db, actors, id, obs, server, registry};
-  add_routes(routes, s, modules);
-
-  server.start();
-  write_ready_file(cfg.ready_file, bound, actors.cluster_port());
-  log::notice("hearth node {} serving {}://{}:{}, peers on {}", s.node_id,
-              cfg.tls_cert.empty() ? "http" : "https", host, bound, actors.cluster().cluster_addr);
-
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGUSR2);
-  notify_ready();
-  int sig = 0;
+// Waits for SIGINT/SIGTERM (returns it), or SIGUSR2 once a successor is
+// ready (returns SIGUSR2); SIGHUP re-reads the configuration and applies its
+// log level (the rest needs a restart).
+int wait_for_stop(const config::config& cfg, const std::function<config::config()>& reload,
+                  const std::vector<std::string>& argv, const http::server& server) {
+  auto set = stop_signals();
   for (;;) {
+    int sig = 0;
     sigwait(&set, &sig);
+    if (sig == SIGINT || sig == SIGTERM) return sig;
     if (sig == SIGUSR2) {
-      // Zero-downtime restart: the successor takes the listening socket;
-      // once it is ready, this process drains and exits.
       log::notice("SIGUSR2: starting a successor on the same socket");
       int successor = start_successor(argv, server.listen_fd(), std::chrono::seconds(60));
       if (successor < 0) {
@@ -173,12 +113,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
       }
       notify_main_pid(successor);
       log::notice("successor {} is ready; draining", successor);
-      break;
+      return sig;
     }
-    if (sig != SIGHUP) break;
-    // SIGHUP: re-read the configuration; the log level applies at once, the
-    // rest needs a restart.
-    try {
+    try {  // SIGHUP
       auto fresh = reload ? reload() : cfg;
       if (log::set_level(fresh.log_level))
         log::notice("SIGHUP: configuration re-read, log level {}", fresh.log_level);
@@ -186,6 +123,79 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
       log::error("SIGHUP: configuration not reloaded: {}", e.what());
     }
   }
+}
+
+// GET /metrics as a module of the operator group.
+api::module metrics_module(observability& obs) {
+  api::module m;
+  m.name = "metrics";
+  m.routes = [&obs](http::route_group&, http::route_group& ops, api::services& s) {
+    add_metrics_routes(ops, s, obs);
+  };
+  return m;
+}
+
+}  // namespace
+
+// The node is a list of components, each built from its own configuration
+// section (from_config next to its code) and destroyed in reverse order.
+int serve(const config::config& cfg, const std::function<config::config()>& reload,
+          const std::vector<std::string>& argv) {
+  log::init(cfg.log_level);
+  warn_deprecated(cfg);
+  storage::crypto_init();
+  const auto id = node_id(cfg);
+  // Every session of this process carries this name, so that peers can
+  // fence it off if it goes silent (storage::fence_stale_nodes).
+  ::setenv("PGAPPNAME", storage::process_application_name(id).c_str(), 1);
+
+  // 1. PostgreSQL: the configured URL or the embedded cluster; migrations.
+  std::optional<storage::embedded_postgres> embedded;
+  const auto url = database_url(cfg, embedded);
+  run_migrations(url);
+
+  // 2. The HTTP engine (before the pool and the actors, destroyed after
+  //    them: the actors hold its fan-out hub, and SSE streams live on its
+  //    I/O threads; server.stop() drops the streams' callbacks first).
+  http::router routes;
+  observability obs(cfg.access_log);
+  auto so = http::server_options::from_config(cfg);
+  so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
+  so.listen_fd = inherited_listen_fd();  // a predecessor's (zero-downtime restart) or systemd's
+  http::server server(so, routes);
+  const auto bound = server.bind();
+
+  // 3. The storage pool.
+  storage::pool db(url, cfg.db_pool_size);
+
+  // 4. The engine's registry: every module's topics, subscriptions and cron
+  //    jobs, declared before the actors that run them.
+  engine::registry registry;
+  auto modules = builtin_modules();
+  modules.push_back(metrics_module(obs));
+  for (const auto& m : modules)
+    if (m.declare) m.declare(registry, cfg, db);
+
+  // 5. The actor runtime: notifier, cache, cluster, election, scheduler, delivery.
+  auto ro = actors::runtime_options::from_config(cfg);
+  ro.fanout = &server.fanout();
+  ro.node_id = id;
+  ro.database_url = url;
+  ro.http_addr = so.host + ":" + std::to_string(bound);
+  ro.registry = &registry;
+  actors::actor_runtime actors(ro, db);
+
+  // 6. The routes, then serve.
+  api::services s{cfg, db, actors, id, server, registry};
+  api::add_routes(routes, s, modules);
+  server.start();
+  write_ready_file(cfg.ready_file, bound, actors.cluster_port());
+  log::notice("hearth node {} serving {}://{}:{}, peers on {}", id,
+              cfg.tls_cert.empty() ? "http" : "https", so.host, bound,
+              actors.cluster().cluster_addr);
+  notify_ready();
+
+  int sig = wait_for_stop(cfg, reload, argv, server);
   if (sig != SIGUSR2) log::notice("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
   // Reverse order: no new connections, requests already read are answered

@@ -1,6 +1,6 @@
 // Micro-benchmarks (Google Benchmark) of hearth's hot pure pieces:
 //   routing        http::router::find over the API's route set (the table
-//                  routes of storage::household_tables() plus the auth,
+//                  routes of domain::household_tables() plus the auth,
 //                  household, SSE, health, docs and metrics routes)
 //   JSON           a ShopItem POST body through http::json_object_reader (as
 //                  app/table_api.cpp reads it), and a ShopItem envelope
@@ -33,6 +33,7 @@
 #include "http/fanout_shard.hpp"
 #include "http/json_input.hpp"
 #include "http/router.hpp"
+#include "domain/tables.hpp"
 #include "storage/tables.hpp"
 
 using namespace hearth;
@@ -60,7 +61,7 @@ const http::router& api_routes() {
     add("GET", "/api/docs");
     add("GET", "/api/docs/ui");
     add("GET", "/metrics");
-    for (const auto* t : storage::household_tables()) {
+    for (const auto* t : domain::household_tables()) {
       add("GET", t->path);
       add("POST", t->path);
       add("GET", t->path + "/{id}");

@@ -31,6 +31,15 @@ struct entry {
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
+}  // namespace
+
+const config& defaults() {
+  static const config d{};
+  return d;
+}
+
+namespace {
+
 const std::vector<entry>& table() {
   static const std::vector<entry> all = {
       {{"databaseURL", "HEARTH_DATABASE_URL", "--database-url",
@@ -164,12 +173,20 @@ const std::vector<entry>& table() {
        1,
        1 << 24,
        HEARTH_INT(sse_replay_window)},
+      {{"sessionExpirySchedule", "HEARTH_SESSION_EXPIRY_SCHEDULE", "--session-expiry-schedule",
+        "when expired sessions are deleted (cron job engine.expire-sessions): 'every 1m' or a "
+        "5-field cron expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(session_expiry_schedule)},
       {{"schedulerIntervalMs", "HEARTH_SCHEDULER_INTERVAL_MS", "--scheduler-interval-ms",
-        "period of the scheduler's housekeeping (session expiry)"},
+        "deprecated, ignored: session expiry is the cron job engine.expire-sessions "
+        "(sessionExpirySchedule)"},
        kind::integer,
        10,
        kDay,
-       HEARTH_INT(scheduler_interval_ms)},
+       HEARTH_INT(deprecated_scheduler_interval_ms)},
       {{"clusterHeartbeatMs", "HEARTH_CLUSTER_HEARTBEAT_MS", "--cluster-heartbeat-ms",
         "period of the node's database heartbeat and leader-lock attempts"},
        kind::integer,

@@ -47,7 +47,8 @@ struct config {
   std::int64_t deprecated_sse_queue_limit = -1;
   std::int64_t deprecated_sse_backlog_limit = -1;
   std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
-  std::int64_t scheduler_interval_ms = 60'000;
+  std::string session_expiry_schedule = "every 1m";  // cron job engine.expire-sessions
+  std::int64_t deprecated_scheduler_interval_ms = -1;  // replaced by session_expiry_schedule
   std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period
   std::int64_t cluster_stale_ms = 3'000;    // silent this long = dead (frozen leader deposed)
   std::int64_t cache_mib = 64;              // read cache bound (actors/cache.hpp); 0 = off
@@ -75,6 +76,12 @@ struct config {
   std::string tls_cert;  // PEM certificate chain: serve HTTPS (with tls_key)
   std::string tls_key;   // PEM private key  // in-flight requests may finish in this on SIGTERM
 };
+
+/// The defaults: a value-initialised config. The one place each default is
+/// written; components' options structs (http::server_options,
+/// actors::runtime_options, ...) start from it and are built from a config
+/// by their own from_config() next to their code.
+const config& defaults();
 
 /// Describes one key for --help and the docs.
 struct key_info {

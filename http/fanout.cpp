@@ -26,6 +26,14 @@ struct fanout_hub::impl {
   }
 };
 
+fanout_options fanout_options::from_config(const config::config& cfg) {
+  fanout_options o;
+  o.buffer_limit_bytes = static_cast<std::size_t>(cfg.sse_buffer_bytes);
+  o.stall = std::chrono::milliseconds(cfg.sse_stall_ms);
+  o.heartbeat = std::chrono::milliseconds(cfg.sse_heartbeat_ms);
+  return o;
+}
+
 fanout_hub::fanout_hub(std::vector<net::io_context*> threads, fanout_options options)
     : impl_(std::make_unique<impl>()) {
   impl_->options = options;

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "http/sse.hpp"
 
 namespace boost::asio {
@@ -63,15 +64,19 @@ struct household_load {
   std::atomic<std::int32_t> lagging{0};  // streams over the lag mark, over all shards
 };
 
+/// The fan-out's configuration; defaults from config::defaults().
 struct fanout_options {
   /// A stream with more unsent bytes than this is dropped (sseBufferBytes).
-  std::size_t buffer_limit_bytes = 256u << 10;
+  std::size_t buffer_limit_bytes = static_cast<std::size_t>(config::defaults().sse_buffer_bytes);
   /// A stream whose socket has taken no byte for this long is dropped (sseStallMs).
-  std::chrono::milliseconds stall{10'000};
+  std::chrono::milliseconds stall{config::defaults().sse_stall_ms};
   /// A ':' comment goes to every stream that sent nothing for this long (sseHeartbeatMs).
-  std::chrono::milliseconds heartbeat{15'000};
+  std::chrono::milliseconds heartbeat{config::defaults().sse_heartbeat_ms};
   /// Events queued for one household's shards beyond which its writes get 503.
   std::int64_t max_queued_events = 4096;
+
+  /// sseBufferBytes, sseStallMs, sseHeartbeatMs of `cfg`.
+  static fanout_options from_config(const config::config& cfg);
 };
 
 /// Live figures, summed over the shards (relaxed reads).

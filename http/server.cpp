@@ -11,6 +11,7 @@
 #include <chrono>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "http/http_session.hpp"
 
@@ -125,6 +126,22 @@ struct server::impl {
   std::vector<std::thread> threads;
   bool stopped = false;
 };
+
+server_options server_options::from_config(const config::config& cfg) {
+  server_options o;
+  std::tie(o.host, o.port) = config::split_host_port(cfg.http_addr);
+  o.threads = cfg.http_threads;
+  o.body_limit_bytes = static_cast<std::size_t>(cfg.body_limit_bytes);
+  o.header_limit_bytes = static_cast<std::size_t>(cfg.header_limit_bytes);
+  o.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  o.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  o.fanout = fanout_options::from_config(cfg);
+  o.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  o.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
+  o.tls_cert_file = cfg.tls_cert;
+  o.tls_key_file = cfg.tls_key;
+  return o;
+}
 
 server::server(server_options options, const router& routes)
     : impl_(std::make_unique<impl>(std::move(options), routes)) {}

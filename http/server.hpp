@@ -49,20 +49,21 @@ struct server_stats {
   fanout_stats fanout;  // SSE fan-out: unsent bytes, frames, writes, drops
 };
 
+/// The HTTP engine's configuration; defaults from config::defaults().
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 3000;  // 0 = any free port
-  int threads = 2;            // I/O threads, one io_context and one fan-out shard each
-  std::size_t body_limit_bytes = 1 << 20;
-  std::size_t header_limit_bytes = 16 << 10;
-  std::chrono::milliseconds idle_timeout{60'000};
-  std::chrono::milliseconds request_timeout{30'000};
+  int threads = config::defaults().http_threads;  // I/O threads, one io_context and one fan-out shard each
+  std::size_t body_limit_bytes = static_cast<std::size_t>(config::defaults().body_limit_bytes);
+  std::size_t header_limit_bytes = static_cast<std::size_t>(config::defaults().header_limit_bytes);
+  std::chrono::milliseconds idle_timeout{config::defaults().idle_timeout_ms};
+  std::chrono::milliseconds request_timeout{config::defaults().request_timeout_ms};
   /// SSE streams: unsent-byte limit, stall limit, heartbeat (http/fanout.hpp).
   fanout_options fanout;
   /// Connections beyond this get a 503 envelope and are closed at once.
-  std::size_t max_connections = 10'000;
+  std::size_t max_connections = static_cast<std::size_t>(config::defaults().max_connections);
   /// `retry:` hint (ms) sent to SSE clients when the server drains.
-  unsigned sse_retry_ms = 2'000;
+  unsigned sse_retry_ms = static_cast<unsigned>(config::defaults().sse_retry_ms);
   /// HTTPS (and SSE over HTTPS) when set: PEM certificate chain and key
   /// files (OpenSSL through Beast's ssl_stream; TLS 1.2+).
   std::string tls_cert_file;
@@ -73,6 +74,11 @@ struct server_options {
   int listen_fd = -1;
   /// Called once per exchange on a network thread; must not block.
   std::function<void(const exchange_record&)> on_exchange;
+
+  /// httpAddr (host, port), httpThreads, body/header limits, timeouts,
+  /// maxConnections, sseRetryMs, TLS files and the SSE keys of `cfg`.
+  /// Throws config::config_error for a bad httpAddr.
+  static server_options from_config(const config::config& cfg);
 };
 
 class server {

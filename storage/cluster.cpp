@@ -64,17 +64,6 @@ constexpr const char* kDeleteNode =
     "DELETE FROM cluster_node WHERE node_id = $1 AND db_pid = pg_backend_pid()";
 constexpr const char* kPurgeDeadNodes =
     "DELETE FROM cluster_node WHERE heartbeat_at < now() - $1 * interval '1 millisecond'";
-constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
-constexpr const char* kInsertRun =
-    "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (task, tick) DO NOTHING";
-constexpr const char* kFinishRun =
-    "UPDATE scheduler_run SET finished_at = clock_timestamp(), outcome = $3 "
-    "WHERE task = $1 AND tick = $2";
-constexpr const char* kInsertFailedRun =
-    "INSERT INTO scheduler_run (task, tick, term, node_id, finished_at, outcome) "
-    "VALUES ($1, $2, $3, $4, clock_timestamp(), $5) ON CONFLICT (task, tick) DO NOTHING";
-
 }  // namespace
 
 int heartbeat(pqxx::connection_base& conn, const node_registration& self) {
@@ -161,51 +150,6 @@ std::int64_t purge_dead_nodes(pqxx::connection_base& conn, std::chrono::millisec
   return static_cast<std::int64_t>(
       tx.exec_params0(kPurgeDeadNodes, static_cast<std::int64_t>(older_than.count()))
           .affected_rows());
-}
-
-fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                      std::int64_t term, const std::string& node_id,
-                      const std::function<std::string(pqxx::work&)>& body) {
-  std::string error;
-  {
-    pqxx::work tx{conn};
-    if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
-    if (tx.exec_params0(kInsertRun, task, tick, term, node_id).affected_rows() == 0)
-      return fenced_run::already_ran;
-    try {
-      auto outcome = body(tx);
-      tx.exec_params0(kFinishRun, task, tick, outcome);
-      tx.commit();
-      return fenced_run::ran;
-    } catch (const pqxx::broken_connection&) {
-      throw;
-    } catch (const std::exception& e) {
-      error = std::string("error: ") + e.what();
-    }
-  }
-  // The failure is recorded under the same fencing as a run.
-  pqxx::work tx{conn};
-  if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
-  auto r = tx.exec_params0(kInsertFailedRun, task, tick, term, node_id, error.substr(0, 500));
-  tx.commit();
-  return r.affected_rows() == 0 ? fenced_run::already_ran : fenced_run::failed;
-}
-
-fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                      std::int64_t term, const std::string& node_id) {
-  pqxx::work tx{conn};
-  if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
-  if (tx.exec_params0(kInsertRun, task, tick, term, node_id).affected_rows() == 0)
-    return fenced_run::already_ran;
-  tx.commit();
-  return fenced_run::ran;
-}
-
-void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                 const std::string& outcome) {
-  pqxx::work tx{conn};
-  tx.exec_params0(kFinishRun, task, tick, outcome.substr(0, 2000));
-  tx.commit();
 }
 
 std::string process_application_name(const std::string& node_id) {

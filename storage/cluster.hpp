@@ -99,29 +99,4 @@ void deregister(pqxx::connection_base& conn, const std::string& node_id);
 /// Deletes rows of nodes silent for longer than `older_than`; returns how many.
 std::int64_t purge_dead_nodes(pqxx::connection_base& conn, std::chrono::milliseconds older_than);
 
-/// Outcome of run_fenced().
-enum class fenced_run { ran, failed, stale_term, already_ran };
-
-/// Runs one scheduled `task` for `tick` as leader of `term`, exactly once
-/// across the cluster: in one transaction it locks the term row (FOR SHARE,
-/// so a new leader's term increment waits for it), refuses when `term` is no
-/// longer current or the (task, tick) run exists, runs `body` (which returns
-/// a short outcome text) and records the run with its duration. When `body`
-/// throws, the transaction is rolled back and a run with outcome
-/// "error: <what>" is recorded instead (returns failed).
-fenced_run run_fenced(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                      std::int64_t term, const std::string& node_id,
-                      const std::function<std::string(pqxx::work&)>& body);
-
-/// Claim-then-run for jobs with effects outside the database (cron jobs of
-/// engine/pubsub.hpp): claims (`task`, `tick`) for the leader of `term`
-/// with run_fenced's fencing and record, without finishing it: ran (claimed:
-/// run it now), stale_term or already_ran.
-fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                      std::int64_t term, const std::string& node_id);
-
-/// Records the end of a claimed tick: its outcome text (or "error: …").
-void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
-                 const std::string& outcome);
-
 }  // namespace hearth::storage

@@ -15,6 +15,39 @@ pool::pool(std::string url, int size) : url_(std::move(url)) {
 
 pool::~pool() { stop(); }
 
+std::unique_ptr<pool> pool::manual(std::string url) {
+  auto p = std::make_unique<pool>(std::move(url), 0);
+  p->manual_conn_ = std::make_unique<pqxx::lazyconnection>(p->url_);
+  return p;
+}
+
+bool pool::next(job& j) {
+  std::lock_guard lock(mutex_);
+  if (jobs_.empty()) return false;
+  j = std::move(jobs_.front().run);
+  auto waited = std::chrono::steady_clock::now() - jobs_.front().queued_at;
+  jobs_.pop_front();
+  wait_ns_total_ += static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
+  ++jobs_total_;
+  return true;
+}
+
+std::size_t pool::run_pending(std::size_t max) {
+  if (!manual_conn_) throw std::logic_error("run_pending() is for manual pools");
+  std::size_t ran = 0;
+  job j;
+  while (ran < max && next(j)) {
+    ++ran;
+    try {
+      j(*manual_conn_);
+    } catch (const std::exception& e) {
+      log::error("db pool[manual]: job failed: {}", e.what());
+    }
+  }
+  return ran;
+}
+
 bool pool::submit(job j) {
   {
     std::lock_guard lock(mutex_);
@@ -51,13 +84,8 @@ void pool::run(int index) {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stopping and drained
-      j = std::move(jobs_.front().run);
-      auto waited = std::chrono::steady_clock::now() - jobs_.front().queued_at;
-      jobs_.pop_front();
-      wait_ns_total_ += static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
-      ++jobs_total_;
     }
+    if (!next(j)) continue;  // another thread took it
     ++busy_;
     // A failed job is never retried here: its commit may have reached the
     // server before the connection broke (in doubt).

@@ -2,7 +2,8 @@
 // The database pool: N worker threads, each owning one libpqxx connection.
 // Every PostgreSQL call in hearth runs here, never on an Asio network thread
 // or a CAF scheduler thread: callers submit a job and get the result back by
-// their own means (a post to their strand, a message to their actor).
+// their own means (a post to their I/O thread), or, for actors, through
+// run_on_pool below (a message to the actor that asked).
 
 #include <atomic>
 #include <chrono>
@@ -18,7 +19,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <optional>
 #include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace hearth::storage {
@@ -30,6 +34,9 @@ namespace hearth::storage {
 /// always runs and sees pqxx::broken_connection while the server is away.
 using connection = pqxx::connection_base;
 using job = std::function<void(connection&)>;
+
+/// The error text of a job the pool refused (stopping, or full).
+inline constexpr const char* kRefused = "database pool is stopping or full";
 
 /// Live figures of the pool (metrics).
 struct pool_stats {
@@ -46,6 +53,16 @@ class pool {
   /// the first cannot be opened) and starts their threads.
   pool(std::string url, int size);
   ~pool();  // stop(): waits for queued jobs to finish
+
+  /// A pool with no threads, for deterministic tests: submit() only queues,
+  /// and run_pending() runs the queued jobs on the caller's thread with one
+  /// connection to `url`. Never used by `hearth serve`.
+  static std::unique_ptr<pool> manual(std::string url);
+
+  /// Manual pools only: runs up to `max` queued jobs (including jobs they
+  /// queue meanwhile) on this thread; returns how many ran.
+  std::size_t run_pending(std::size_t max = static_cast<std::size_t>(-1));
+  // stop(): waits for queued jobs to finish
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
 
@@ -65,6 +82,9 @@ class pool {
 
  private:
   void run(int index);
+  bool next(job& j);  // pops the next job (lock held inside); false when none
+
+  std::unique_ptr<pqxx::lazyconnection> manual_conn_;  // manual pools only
 
   std::string url_;
   mutable std::mutex mutex_;
@@ -102,8 +122,65 @@ auto run_sync(pool& p, Work work) -> decltype(work(std::declval<connection&>()))
       promise->set_exception(std::current_exception());
     }
   });
-  if (!queued) throw std::runtime_error("database pool is stopping or full");
+  if (!queued) throw std::runtime_error(kRefused);
   return future.get();
+}
+
+/// What a pool job produced: its value, or why there is none.
+///   value    set when the work returned (for void work: std::monostate{})
+///   error    the exception's what(), or kRefused when the pool took no job
+///   refused  the pool was stopping or full (the work never ran)
+template <class T>
+struct pool_outcome {
+  std::optional<T> value;
+  std::string error;
+  bool refused = false;
+
+  bool ok() const { return value.has_value(); }
+};
+
+namespace detail {
+template <class Work>
+using work_result_t = std::invoke_result_t<Work&, connection&>;
+template <class Work>
+using outcome_value_t = std::conditional_t<std::is_void_v<work_result_t<Work>>, std::monostate,
+                                           work_result_t<Work>>;
+}  // namespace detail
+
+/// Runs `work(connection&)` on a pool thread, then calls `done(outcome)`
+/// with its result or its exception's message. When the pool refuses the
+/// job (stopping, or max_queue jobs waiting), `done` is called at once on
+/// the caller's thread with `refused` set, so every caller handles a
+/// refusal exactly like a failure: nothing is silently dropped.
+///
+/// `done` runs on a pool thread (or, refused, on the caller's): it must only
+/// send messages (caf::anon_send to the actor that asked), never touch actor
+/// state. Both callables are copied into the job. Returns false when refused.
+template <class Work, class Done>
+bool run_on_pool(pool& db, Work work, Done done) {
+  using value_type = detail::outcome_value_t<Work>;
+  bool queued = db.submit([work, done](connection& conn) mutable {
+    pool_outcome<value_type> outcome;
+    try {
+      if constexpr (std::is_void_v<detail::work_result_t<Work>>) {
+        work(conn);
+        outcome.value.emplace();
+      } else {
+        outcome.value.emplace(work(conn));
+      }
+    } catch (const std::exception& e) {
+      outcome.error = e.what();
+    } catch (...) {
+      outcome.error = "unknown error";
+    }
+    done(std::move(outcome));
+  });
+  if (queued) return true;
+  pool_outcome<value_type> outcome;
+  outcome.error = kRefused;
+  outcome.refused = true;
+  done(std::move(outcome));
+  return false;
 }
 
 }  // namespace hearth::storage

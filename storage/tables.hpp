@@ -1,5 +1,6 @@
 #pragma once
-// Declarative household tables. A household-owned table (ShopItem, PlanTask,
+// Declarative household tables: the mechanics (SQL, lists, writes). The
+// declarations themselves are in domain/tables.cpp. A household-owned table (ShopItem, PlanTask,
 // ...) is one table_spec: its columns with JSON names, types and limits. The
 // SQL, the request validation (app/table_api.cpp), the routes and the SSE
 // change events all come from it, so every such table behaves the same way:
@@ -43,7 +44,7 @@ struct check_spec {
 };
 
 /// One household-owned table. Adding one is this declaration (in
-/// household_tables()) plus its migration; routes, validation, permissions,
+/// domain/tables.cpp, domain::household_tables()) plus its migration; routes, validation, permissions,
 /// SQL, change events, caching, OpenAPI schemas and the generic tests'
 /// fixtures all follow from it.
 struct table_spec {
@@ -53,11 +54,6 @@ struct table_spec {
   std::vector<column_spec> columns;
   std::vector<check_spec> checks = {};
 };
-
-/// The household tables of this build.
-const table_spec& shop_item_table();
-const table_spec& plan_task_table();
-const std::vector<const table_spec*>& household_tables();
 
 /// One listed row, serialised once: `sort_key` orders rows across
 /// households as the API does (created, then id).

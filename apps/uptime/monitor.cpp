@@ -122,24 +122,6 @@ json::object check_json(const check_outcome& c) {
           {"transition", nullable(c.transition)}};
 }
 
-// The envelope for a failed job, as run_db maps failures (app/api.hpp).
-http::response failure(const std::string& rid) {
-  try {
-    throw;
-  } catch (const storage::domain_error& e) {
-    unsigned status = e.code == storage::errc::not_found  ? 404
-                      : e.code == storage::errc::conflict ? 409
-                                                          : 400;
-    return http::error(status, rid, e.what());
-  } catch (const pqxx::broken_connection& e) {
-    log::warn("request {}: database unavailable: {}", rid, e.what());
-    return http::error(503, rid, "database unavailable, try again");
-  } catch (const std::exception& e) {
-    log::error("request {}: uptime monitor: {}", rid, e.what());
-    return http::error(500, rid, "");
-  }
-}
-
 http::response not_running(const std::string& rid) {
   return http::error(503, rid, "the uptime monitor is not running");
 }
@@ -195,7 +177,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
            [self = shared_from_this()](const engine::cron_tick&) { return self->check_all(); });
   }
 
-  void routes(http::route_group& ops, app::services& s) {
+  void routes(http::route_group& ops, api::services& s) {
     // Routes outlive the module's state (the router is destroyed after the
     // database pool, the state before it): they hold it weakly.
     std::weak_ptr<monitor> weak = weak_from_this();
@@ -207,7 +189,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
                in.reject_unknown();
                if (auto problem = http::url_problem(url))
                  throw http::input_error("url: " + *problem);
-               app::run_db(s, req, std::move(respond),
+               api::run_db(s, req, std::move(respond),
                            [url, rid = req.request_id](storage::connection& conn) {
                              pqxx::work tx(conn);
                              json::array out;
@@ -234,7 +216,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
     ops.add({"GET",
              "/api/v1/monitor/sites",
              [&s](const http::request& req, http::responder respond) {
-               app::run_db(s, req, std::move(respond),
+               api::run_db(s, req, std::move(respond),
                            [rid = req.request_id](storage::connection& conn) {
                              pqxx::read_transaction tx(conn);
                              json::array out;
@@ -253,7 +235,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
                auto id = req.params.at("id");
                if (!http::is_uuid(id))
                  return respond(http::error(404, req.request_id, "MonitorSite not found"));
-               app::run_db(s, req, std::move(respond),
+               api::run_db(s, req, std::move(respond),
                            [id, rid = req.request_id](storage::connection& conn) {
                              pqxx::work tx(conn);
                              if (tx.exec_params(kDeleteSite, id).empty())
@@ -404,7 +386,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
             });
             respond(http::ok(200, rid, kCheck, {check_json(check(s))}));
           } catch (...) {
-            respond(failure(rid));
+            respond(api::failure_response(rid));
           }
         });
   }
@@ -419,7 +401,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
           try {
             sites = sites_to_check(conn);
           } catch (...) {
-            return respond(failure(rid));
+            return respond(api::failure_response(rid));
           }
           check_sites(std::move(sites), [rid, respond](std::vector<check_outcome> outcomes,
                                                        std::exception_ptr failed) {
@@ -427,7 +409,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
               try {
                 std::rethrow_exception(failed);
               } catch (...) {
-                return respond(failure(rid));
+                return respond(api::failure_response(rid));
               }
             }
             json::array out;
@@ -435,7 +417,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
             respond(http::ok(200, rid, kCheck, std::move(out)));
           });
         });
-    if (!queued) respond(http::error(503, rid, "server busy, try again"));
+    if (!queued) respond(api::busy_response(rid));
   }
 
   // The cron job: checks every site (on the probe threads; this engine
@@ -518,13 +500,13 @@ std::string transition_text(const site_transition& t) {
   return fmt::format("{} is {} (was {}): {} at {}", t.url, to, t.from, detail, t.checked_at);
 }
 
-app::module uptime_module() {
+api::module uptime_module() {
   auto m = std::make_shared<monitor>();
   return {.name = "uptime",
           .declare = [m](engine::registry& r, const config::config& cfg,
                          storage::pool& db) { m->declare(r, cfg, db); },
           .routes = [m](http::route_group&, http::route_group& ops,
-                        app::services& s) { m->routes(ops, s); }};
+                        api::services& s) { m->routes(ops, s); }};
 }
 
 }  // namespace hearth::apps::uptime

@@ -1,6 +1,6 @@
 #pragma once
 // The uptime monitor: hearth's worked example of an application on the
-// engine (app/module.hpp, engine/pubsub.hpp), after Encore's uptime tutorial.
+// engine (api/module.hpp, engine/pubsub.hpp), after Encore's uptime tutorial.
 //
 //   - sites to watch: uptime_site (migrations/005_uptime_monitor.up.sql),
 //     managed by the operator API under /api/v1/monitor (Basic auth);
@@ -19,7 +19,7 @@
 #include <boost/describe.hpp>
 #include <string>
 
-#include "app/module.hpp"
+#include "api/module.hpp"
 
 namespace hearth::apps::uptime {
 
@@ -40,6 +40,6 @@ BOOST_DESCRIBE_STRUCT(site_transition, (), (site_id, url, from, to, checked_at, 
 std::string transition_text(const site_transition& t);
 
 /// The uptime monitor as a hearth module (its name: "uptime").
-app::module uptime_module();
+api::module uptime_module();
 
 }  // namespace hearth::apps::uptime

@@ -197,7 +197,7 @@ bool wait_runs(test_cluster& c, std::chrono::milliseconds timeout,
 std::size_t runs_of(const std::vector<scheduler_run_row>& runs, const std::string& node,
                     std::int64_t term) {
   return std::count_if(runs.begin(), runs.end(), [&](const scheduler_run_row& r) {
-    return r.node_id == node && r.term == term && r.task == "expire_sessions";
+    return r.node_id == node && r.term == term && r.task == "cron:engine.expire-sessions";
   });
 }
 
@@ -315,7 +315,7 @@ TEST_F(ClusterTest, kill_9_of_the_leader_fails_over_within_2s_without_losing_eve
   // Fencing: the new leader runs the scheduled task in its term; no term's
   // runs come from two nodes.
   EXPECT_TRUE(wait_runs(
-      cluster(), 5s, [&](const auto& runs) { return runs_of(runs, next->name, next->term) >= 2; }))
+      cluster(), 8s, [&](const auto& runs) { return runs_of(runs, next->name, next->term) >= 2; }))
       << "no scheduler_run of the new leader in its term: "
       << runs_summary(cluster().scheduler_runs());
   auto runs = cluster().scheduler_runs();
@@ -366,8 +366,8 @@ TEST_F(ClusterTest, a_frozen_leader_is_replaced_and_steps_down_when_thawed) {
   // Give the thawed node time to try a (stale) run: the new leader runs a few
   // more ticks first.
   const auto before = runs_of(cluster().scheduler_runs(), next->name, next->term);
-  EXPECT_TRUE(wait_runs(cluster(), 5s, [&](const auto& runs) {
-    return runs_of(runs, next->name, next->term) >= before + 5;
+  EXPECT_TRUE(wait_runs(cluster(), 8s, [&](const auto& runs) {
+    return runs_of(runs, next->name, next->term) >= before + 3;
   })) << runs_summary(cluster().scheduler_runs());
   auto runs = cluster().scheduler_runs();
   for (const auto& r : runs) {

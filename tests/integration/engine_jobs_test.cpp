@@ -5,7 +5,9 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include "storage/pubsub.hpp"
+#include "domain/tables.hpp"
+#include "engine/store.hpp"
+#include "storage/housekeeping.hpp"
 #include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
@@ -77,7 +79,7 @@ TEST_F(engine_jobs, purge_keeps_the_replay_window_and_rollup_counts_rows_and_cha
     pqxx::read_transaction tx{conn};
     return tx.exec1("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")[0].as<std::string>();
   }();
-  EXPECT_GT(storage::rollup_day(conn, today), 0);
+  EXPECT_GT(storage::rollup_day(conn, today, domain::household_tables()), 0);
   pqxx::read_transaction tx{conn};
   auto r = tx.exec_params1(
       "SELECT row_count, changes FROM household_daily_rollup "
@@ -130,7 +132,7 @@ TEST_F(engine_jobs, purge_drops_old_messages_once_every_delivery_is_done) {
         "('s', 9001, now()), ('s', 9002, NULL), ('s', 9003, now())");
     tx.commit();
   }
-  EXPECT_EQ(storage::purge_delivered_messages(conn, std::chrono::hours{24 * 7}), 1);
+  EXPECT_EQ(engine::purge_delivered_messages(conn, std::chrono::hours{24 * 7}), 1);
   pqxx::read_transaction tx{conn};
   EXPECT_EQ(tx.exec1("SELECT string_agg(id::text, ',' ORDER BY id) FROM pubsub_message "
                      "WHERE id > 9000")[0]

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "domain/tables.hpp"
 #include "storage/tables.hpp"
 #include "tests/integration/fixture.hpp"
 
@@ -55,7 +56,7 @@ json::object full_body(const table_spec& t, int variant) {
 
 class household_tables : public hearth_test, public ::testing::WithParamInterface<std::size_t> {
  protected:
-  const table_spec& table() const { return *storage::household_tables().at(GetParam()); }
+  const table_spec& table() const { return *domain::household_tables().at(GetParam()); }
 };
 
 TEST_P(household_tables, crud_validation_permissions_and_events) {
@@ -186,9 +187,9 @@ TEST_P(household_tables, are_documented_in_openapi_from_their_declaration) {
 }
 
 INSTANTIATE_TEST_SUITE_P(all, household_tables,
-                         ::testing::Range<std::size_t>(0, storage::household_tables().size()),
+                         ::testing::Range<std::size_t>(0, domain::household_tables().size()),
                          [](const auto& info) {
-                           return storage::household_tables().at(info.param)->data_type;
+                           return domain::household_tables().at(info.param)->data_type;
                          });
 
 class calendar_events : public hearth_test {};

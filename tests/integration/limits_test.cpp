@@ -99,11 +99,11 @@ TEST_F(limits, a_last_event_id_that_is_not_a_cursor_is_400) {
 class housekeeping : public hearth_test {
  protected:
   std::map<std::string, std::string> extra_env() override {
-    return {{"HEARTH_SESSION_TTL_MS", "1000"}, {"HEARTH_SCHEDULER_INTERVAL_MS", "100"}};
+    return {{"HEARTH_SESSION_TTL_MS", "1000"}, {"HEARTH_SESSION_EXPIRY_SCHEDULE", "every 1s"}};
   }
 };
 
-TEST_F(housekeeping, the_scheduler_deletes_expired_sessions) {
+TEST_F(housekeeping, the_session_expiry_cron_job_deletes_expired_sessions) {
   auto user = new_user("expiring");
   pqxx::connection db{database_url_};
   auto count = [&] {

@@ -116,7 +116,7 @@ std::map<std::string, std::string> test_cluster::env_for(const node& n) const {
       {"HEARTH_CLUSTER_ADDR", "127.0.0.1:0"},
       {"HEARTH_CLUSTER_HEARTBEAT_MS", std::to_string(options_.heartbeat_ms)},
       {"HEARTH_CLUSTER_STALE_MS", std::to_string(options_.stale_ms)},
-      {"HEARTH_SCHEDULER_INTERVAL_MS", std::to_string(options_.scheduler_interval_ms)},
+      {"HEARTH_SESSION_EXPIRY_SCHEDULE", options_.session_expiry_schedule},
       {"HEARTH_LOG_LEVEL", options_.log_level},
       {"HEARTH_READY_FILE", n.ready_file.string()},
   };

@@ -85,7 +85,7 @@ struct cluster_options {
   int nodes = 3;
   int heartbeat_ms = 250;
   int stale_ms = 3000;
-  int scheduler_interval_ms = 200;
+  std::string session_expiry_schedule = "every 1s";  // the cron job the fencing tests watch
   std::string log_level = "debug";
   /// Added to every node's environment (HEARTH_* names; they override the above).
   std::map<std::string, std::string> extra_env;

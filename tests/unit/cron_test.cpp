@@ -8,7 +8,7 @@
 
 #include <stdexcept>
 
-#include "actors/pubsub.hpp"
+#include "engine/delivery.hpp"
 
 namespace hearth::engine {
 namespace {
@@ -76,11 +76,11 @@ TEST(retry_backoff, doubles_from_the_minimum_up_to_the_maximum) {
   subscription_options o;
   o.min_backoff = std::chrono::milliseconds(100);
   o.max_backoff = std::chrono::milliseconds(700);
-  EXPECT_EQ(actors::retry_backoff(o, 1).count(), 100);
-  EXPECT_EQ(actors::retry_backoff(o, 2).count(), 200);
-  EXPECT_EQ(actors::retry_backoff(o, 3).count(), 400);
-  EXPECT_EQ(actors::retry_backoff(o, 4).count(), 700);
-  EXPECT_EQ(actors::retry_backoff(o, 40).count(), 700);
+  EXPECT_EQ(engine::retry_backoff(o, 1).count(), 100);
+  EXPECT_EQ(engine::retry_backoff(o, 2).count(), 200);
+  EXPECT_EQ(engine::retry_backoff(o, 3).count(), 400);
+  EXPECT_EQ(engine::retry_backoff(o, 4).count(), 700);
+  EXPECT_EQ(engine::retry_backoff(o, 40).count(), 700);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-namespace hearth::app {
+namespace hearth::api {
 
 struct web_asset {
   std::string_view path;  // "/app.js"
@@ -16,4 +16,4 @@ struct web_asset {
 /// Every file of web/, in name order.
 const std::vector<web_asset>& embedded_web_assets();
 
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -5,12 +5,12 @@
 
 #include <boost/json/object.hpp>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/crypto.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 constexpr const char* kAccount = "AuthAccount";
@@ -141,4 +141,4 @@ void add_auth_routes(http::route_group& r, services& s) {
                   .data_schema = kAccountSchema}}});
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

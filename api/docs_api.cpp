@@ -5,10 +5,10 @@
 #include <boost/json/serialize.hpp>
 #include <mutex>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "http/openapi.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 
 void add_docs_routes(http::route_group& r, const http::router& routes) {
   // Built on first request, when every route is in the table.
@@ -37,4 +37,4 @@ void add_docs_routes(http::route_group& r, const http::router& routes) {
           .doc = {.summary = "A viewer of the API document", .tag = "docs", .auth = "none"}}});
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -3,17 +3,17 @@
 // apps/uptime is the worked example): it declares its topics, subscriptions
 // and cron jobs in an engine::registry when the node starts, then adds its
 // routes. A module uses only the public engine API: engine/pubsub.hpp,
-// app/api.hpp (services, run_db, run_authenticated), http/ types and
+// api/request.hpp (services, run_db, run_authenticated, failure_response), http/ types and
 // storage::pool.
 
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "engine/pubsub.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 
 struct module {
   std::string name;
@@ -27,8 +27,4 @@ struct module {
   std::function<void(http::route_group& api, http::route_group& ops, services& s)> routes;
 };
 
-/// The modules of this binary: the engine's housekeeping jobs (session
-/// expiry, outbox purge, daily rollup) and the uptime monitor.
-std::vector<module> builtin_modules();
-
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -6,12 +6,12 @@
 
 #include <fmt/format.h>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/households.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 void stream(services& s, const http::request& req, http::responder respond) {
@@ -49,4 +49,4 @@ void add_sse_routes(http::route_group& r, services& s) {
                   .tag = "events"}}});
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -1,6 +1,6 @@
 #pragma once
-// The SQL of Pub/Sub delivery and cron runs (engine/pubsub.hpp describes
-// the guarantees). Functions run on a pool thread with that thread's
+// The engine's SQL: Pub/Sub claims, acknowledgements, dead letters and
+// purges, and cron tick claims (engine/pubsub.hpp describes the guarantees). Functions run on a pool thread with that thread's
 // connection and throw what libpqxx throws.
 
 #include <chrono>
@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "storage/cluster.hpp"
 
-namespace hearth::storage {
+namespace hearth::engine {
 
 /// A delivery claimed by this node until its ack deadline.
 struct claimed_delivery {
@@ -53,19 +52,26 @@ struct task_run {
 };
 task_run last_run(pqxx::connection_base& conn, const std::string& task);
 
-/// Housekeeping (engine cron jobs): deletes change_event rows more than
-/// `window` events behind their household's head (beyond SSE replay);
-/// returns how many.
-std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window);
-
 /// Housekeeping: deletes messages published more than `older_than` ago
 /// whose every delivery is done (their delivery rows go with them; dead
 /// letters keep their own copy); returns how many.
 std::int64_t purge_delivered_messages(pqxx::connection_base& conn, std::chrono::seconds older_than);
 
-/// Computes household_daily_rollup for `day` ("YYYY-MM-DD", UTC): rows per
-/// household table now and changes recorded that day; returns the rows
-/// written.
-std::int64_t rollup_day(pqxx::connection_base& conn, const std::string& day);
+/// Outcome of claiming a cron tick.
+enum class fenced_run { ran, failed, stale_term, already_ran };
 
-}  // namespace hearth::storage
+/// Claim-then-run for cron jobs (engine/pubsub.hpp): claims (`task`,
+/// `tick`) in scheduler_run for the leader of `term`, in one transaction
+/// that locks the term row (FOR SHARE, so a new leader's term increment
+/// waits for it) and refuses when `term` is no longer current (stale_term)
+/// or the run exists (already_ran). Does not finish the run: ran means
+/// "claimed: run it now".
+fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id);
+
+/// Records the end of a claimed tick: its outcome text (or "error: …",
+/// at most 2000 bytes) and, through finished_at, its duration.
+void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                 const std::string& outcome);
+
+}  // namespace hearth::engine

@@ -9,16 +9,17 @@
 #include <boost/json/serialize.hpp>
 #include <cctype>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
+#include "domain/tables.hpp"
 #include "storage/tables.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 // A UUID as PostgreSQL prints it (lower case): the form every cache, load
@@ -344,7 +345,7 @@ void add_table(http::route_group& r, services& s, const table_spec& t) {
 }  // namespace
 
 void add_table_routes(http::route_group& r, services& s) {
-  for (const auto* t : storage::household_tables()) add_table(r, s, *t);
+  for (const auto* t : domain::household_tables()) add_table(r, s, *t);
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

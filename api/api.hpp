@@ -1,8 +1,7 @@
 #pragma once
-// What the API handlers share: the node's services and the two ways a
-// handler runs database work on the storage pool (never on the network
-// thread): run_db for anonymous endpoints, run_authenticated for the rest
-// (the session key is checked in the same pool job as the work).
+// The REST API's controllers (api/*_api.cpp) and what they share: the
+// node's services and the request layer (api/request.hpp: run_db for
+// anonymous endpoints, run_authenticated for the rest, one error mapping).
 
 #include <functional>
 #include <optional>
@@ -14,6 +13,7 @@
 #include "http/middleware.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "api/request.hpp"
 #include "storage/accounts.hpp"
 #include "storage/pool.hpp"
 
@@ -21,9 +21,7 @@ namespace hearth::engine {
 class registry;
 }
 
-namespace hearth::app {
-
-class observability;
+namespace hearth::api {
 
 /// The node's long-lived services, owned by serve().
 struct services {
@@ -31,29 +29,9 @@ struct services {
   storage::pool& db;
   actors::actor_runtime& actors;
   std::string node_id;
-  observability& obs;
   const http::server& server;
   const engine::registry& registry;  // topics, subscriptions, cron jobs
 };
-
-/// Work that produces the response on a pool thread.
-using db_work = std::function<http::response(storage::connection&)>;
-using authed_work = std::function<http::response(storage::connection&, const storage::principal&)>;
-
-/// The session key from `Authorization: Bearer <key>` or the
-/// `hearth_session` cookie, or nullopt when there is none or it cannot be a
-/// key (empty, or over 200 bytes): the caller answers 401.
-std::optional<std::string> session_key(const http::request& req);
-
-/// Runs `work` on the pool and responds with its result. Failures become
-/// envelopes: domain_error → 400/401/403/404/409, input_error → 400,
-/// pqxx::broken_connection or a full queue → 503, anything else → 500.
-void run_db(services& s, const http::request& req, http::responder respond, db_work work);
-
-/// Like run_db, after authenticating the caller (401 when the key is
-/// missing, unknown or expired).
-void run_authenticated(services& s, const http::request& req, http::responder respond,
-                       authed_work work);
 
 /// The routes of each part of the API, added to the API group.
 void add_auth_routes(http::route_group& r, services& s);
@@ -64,8 +42,6 @@ void add_health_routes(http::route_group& r, services& s);
 /// GET /api/v1/admin/cron (operator group): the cron jobs with their next
 /// and last runs.
 void add_admin_routes(http::route_group& r, services& s);
-/// GET /metrics (operator group).
-void add_metrics_routes(http::route_group& r, services& s);
 /// GET /api/docs (OpenAPI of `routes`) and /api/docs/ui.
 void add_docs_routes(http::route_group& r, const http::router& routes);
 /// GET / (the web page, web/index.html) and GET /<file> for each file of web/.
@@ -76,4 +52,4 @@ void add_web_routes(http::route_group& r, services& s);
 struct module;
 void add_routes(http::router& r, services& s, const std::vector<module>& modules = {});
 
-}  // namespace hearth::app
+}  // namespace hearth::api

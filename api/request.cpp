@@ -1,14 +1,14 @@
+#include "api/request.hpp"
+
 #include <pqxx/pqxx>
 
-#include "app/api.hpp"
-#include "app/module.hpp"
+#include "api/api.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/errors.hpp"
 
-namespace hearth::app {
-namespace {
+namespace hearth::api {
 
 unsigned status_of(storage::errc c) {
   switch (c) {
@@ -28,7 +28,7 @@ unsigned status_of(storage::errc c) {
   return 500;
 }
 
-http::response failure(const std::string& request_id) {
+http::response failure_response(const std::string& request_id) {
   try {
     throw;
   } catch (const storage::domain_error& e) {
@@ -45,6 +45,14 @@ http::response failure(const std::string& request_id) {
     return http::error(500, request_id, "");
   }
 }
+
+http::response busy_response(const std::string& request_id) {
+  auto r = http::error(503, request_id, "server busy, try again");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+namespace {
 
 // The key as sent, before the bounds session_key() applies.
 std::optional<std::string> find_session_key(const http::request& req) {
@@ -78,10 +86,10 @@ void run_db_as(services& s, const std::string& rid, http::responder respond, db_
     try {
       respond(work(conn));
     } catch (...) {
-      respond(failure(rid));
+      respond(failure_response(rid));
     }
   });
-  if (!queued) respond(http::error(503, rid, "server busy, try again"));
+  if (!queued) respond(busy_response(rid));
 }
 
 }  // namespace
@@ -120,44 +128,4 @@ void run_authenticated(services& s, const http::request& req, http::responder re
          });
 }
 
-std::vector<std::string> split_origins(const std::string& text) {
-  std::vector<std::string> out;
-  std::string_view rest(text);
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    auto item = rest.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
-void add_routes(http::router& r, services& s, const std::vector<module>& modules) {
-  const auto& cfg = s.cfg;
-  std::vector<http::middleware> api_chain;
-  auto origins = split_origins(cfg.cors_origins);
-  if (!origins.empty()) api_chain.push_back(http::cors(origins));
-  if (cfg.rate_limit_per_second > 0)
-    api_chain.push_back(http::rate_limit(static_cast<double>(cfg.rate_limit_per_second),
-                                         static_cast<double>(cfg.rate_limit_burst)));
-  api_chain.push_back(http::concurrency_limit(static_cast<std::size_t>(cfg.concurrency_limit)));
-  http::route_group api(r, std::move(api_chain), !origins.empty());
-  add_auth_routes(api, s);
-  add_household_routes(api, s);
-  add_table_routes(api, s);
-  add_sse_routes(api, s);
-  add_health_routes(api, s);
-  add_docs_routes(api, r);
-  add_web_routes(api, s);
-
-  http::route_group ops(r, {http::basic_auth(cfg.operator_user, cfg.operator_password)});
-  add_metrics_routes(ops, s);
-  add_admin_routes(ops, s);
-  for (const auto& m : modules)
-    if (m.routes) m.routes(api, ops, s);
-}
-
-}  // namespace hearth::app
+}  // namespace hearth::api

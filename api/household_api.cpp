@@ -2,12 +2,12 @@
 
 #include <boost/json/object.hpp>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/households.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 constexpr const char* kHousehold = "AuthHousehold";
@@ -116,4 +116,4 @@ void add_household_routes(http::route_group& r, services& s) {
                   .success = 201}}});
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

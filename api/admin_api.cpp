@@ -9,12 +9,12 @@
 #include <chrono>
 #include <ctime>
 
-#include "app/api.hpp"
+#include "api/api.hpp"
 #include "engine/pubsub.hpp"
 #include "http/envelope.hpp"
-#include "storage/pubsub.hpp"
+#include "engine/store.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 // UTC (fmt 9 formats a time_point in local time; gmtime is explicit).
@@ -51,7 +51,7 @@ void add_admin_routes(http::route_group& r, services& s) {
                boost::json::object o{{"name", job.name},
                                      {"schedule", job.schedule.text()},
                                      {"nextRun", rfc3339(job.schedule.next(now))}};
-               auto last = storage::last_run(c, "cron:" + job.name);
+               auto last = engine::last_run(c, "cron:" + job.name);
                if (last.tick < 0) {
                  o["lastRun"] = nullptr;
                } else {
@@ -74,4 +74,4 @@ void add_admin_routes(http::route_group& r, services& s) {
          o});
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -1,4 +1,4 @@
-#include "actors/pubsub.hpp"
+#include "engine/delivery.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
@@ -7,11 +7,11 @@
 #include "config/logging.hpp"
 #include "storage/pool.hpp"
 
-namespace hearth::actors {
+namespace hearth::engine {
 namespace {
 
-struct pubsub_state {
-  static inline const char* name = "pubsub";
+struct delivery_state {
+  static inline const char* name = "pubsub_delivery";
   storage::pool* db = nullptr;
   const engine::registry* registry = nullptr;
   std::string node_id;
@@ -35,16 +35,16 @@ struct pubsub_state {
 
 constexpr int kBusyPolls = 10;
 
-using self_ptr = pubsub_actor::stateful_pointer<pubsub_state>;
+using self_ptr = delivery_actor::stateful_pointer<delivery_state>;
 
-std::chrono::milliseconds next_delay(const pubsub_state& st) {
+std::chrono::milliseconds next_delay(const delivery_state& st) {
   if (st.quiet_rounds < kBusyPolls) return st.poll;
   auto d = st.poll;
   for (int i = kBusyPolls; i <= st.quiet_rounds && d < st.idle_poll; ++i) d *= 2;
   return std::min(d, st.idle_poll);
 }
 
-bool idle(const pubsub_state& st) {
+bool idle(const delivery_state& st) {
   for (const auto& s : st.slots)
     if (s.in_flight > 0 || s.claiming || s.more) return false;
   return true;
@@ -68,24 +68,24 @@ void claim(self_ptr self, std::size_t index) {
   int free = std::min(sub.options.max_concurrency, st.threads) - slot.in_flight;
   if (free <= 0 || slot.claiming) return;
   slot.claiming = true;
-  pubsub_actor me = self;
-  bool queued =
-      st.db->submit([me, index, name = sub.name, free, deadline = sub.options.ack_deadline,
-                     node = st.node_id](storage::connection& conn) {
-        delivery_list claimed;
-        try {
-          claimed = storage::claim_deliveries(conn, name, free, deadline, node);
-        } catch (const std::exception& e) {
-          log::warn("pubsub: cannot claim deliveries of {}: {}", name, e.what());
-        }
-        caf::anon_send(me, claimed_atom::value, index, std::move(claimed));
+  delivery_actor me = self;
+  // A failed or refused claim answers an empty list: the slot is free again.
+  storage::run_on_pool(
+      *st.db,
+      [name = sub.name, free, deadline = sub.options.ack_deadline,
+       node = st.node_id](storage::connection& conn) {
+        return claim_deliveries(conn, name, free, deadline, node);
+      },
+      [me, index, name = sub.name](auto outcome) {
+        if (!outcome.ok()) log::warn("pubsub: cannot claim deliveries of {}: {}", name, outcome.error);
+        caf::anon_send(me, claimed_atom::value, index,
+                       outcome.ok() ? std::move(*outcome.value) : delivery_list{});
       });
-  if (!queued) slot.claiming = false;
 }
 
 // Runs on a handler thread: the handler, then its acknowledgement or failure.
 void deliver(storage::pool* db, const engine::subscription& sub, const std::string& node_id,
-             storage::claimed_delivery d) {
+             claimed_delivery d) {
   if (std::chrono::steady_clock::now() >= d.claimed_at + sub.options.ack_deadline) {
     // Waited for a handler thread past its lease: another claim may run it
     // now; running it here as well would only add a duplicate.
@@ -106,7 +106,7 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
   try {
     if (error.empty()) {
       storage::run_sync(*db, [&](storage::connection& conn) {
-        storage::ack_delivery(conn, sub.name, d.message_id);
+        ack_delivery(conn, sub.name, d.message_id);
       });
       log::debug("pubsub: {} delivered message {} (attempt {})", sub.name, d.message_id, d.attempt);
       return;
@@ -115,7 +115,7 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
     bool dead = d.attempt > sub.options.max_retries;
     auto backoff = retry_backoff(sub.options, d.attempt);
     storage::run_sync(*db, [&](storage::connection& conn) {
-      storage::fail_delivery(conn, sub.name, d.message_id, d.attempt, node_id, error, backoff,
+      fail_delivery(conn, sub.name, d.message_id, d.attempt, node_id, error, backoff,
                              dead);
     });
     if (dead)
@@ -131,7 +131,7 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
   }
 }
 
-pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
+delivery_actor::behavior_type delivery(self_ptr self, storage::pool* db,
                                    const engine::registry* registry, std::string node_id,
                                    std::chrono::milliseconds poll,
                                    boost::asio::thread_pool* handlers, int threads) {
@@ -144,7 +144,7 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
   st.threads = std::max(threads, 1);
   st.idle_poll = std::max(st.poll, std::chrono::milliseconds(1'000));
   st.slots.resize(registry->subscriptions().size());
-  pubsub_actor me = self;
+  delivery_actor me = self;
   registry->published().set([me] { caf::anon_send(me, wake_atom::value); });
   self->attach_functor([registry] { registry->published().set(nullptr); });
   self->send(self, poll_atom::value, st.chain);
@@ -166,7 +166,7 @@ pubsub_actor::behavior_type pubsub(self_ptr self, storage::pool* db,
                     static_cast<int>(claimed.size()) >=
                         std::min(sub.options.max_concurrency, st.threads) - slot.in_flight;
         if (!claimed.empty()) wake(self);
-        pubsub_actor me = self;
+        delivery_actor me = self;
         for (auto& d : claimed) {
           ++slot.in_flight;
           boost::asio::post(*st.handlers, [me, db = st.db, &sub, node = st.node_id, index,
@@ -193,11 +193,11 @@ std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, i
   return std::chrono::milliseconds(std::min<std::int64_t>(ms, o.max_backoff.count()));
 }
 
-pubsub_actor spawn_pubsub(caf::actor_system& sys, storage::pool* db,
+delivery_actor spawn_delivery(caf::actor_system& sys, storage::pool* db,
                           const engine::registry* registry, std::string node_id,
                           std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
                           int threads) {
-  return sys.spawn(pubsub, db, registry, std::move(node_id), poll, handlers, threads);
+  return sys.spawn(delivery, db, registry, std::move(node_id), poll, handlers, threads);
 }
 
-}  // namespace hearth::actors
+}  // namespace hearth::engine

@@ -1,10 +1,7 @@
-#include "storage/pubsub.hpp"
+#include "engine/store.hpp"
 
-#include <fmt/format.h>
 
-#include "storage/tables.hpp"
-
-namespace hearth::storage {
+namespace hearth::engine {
 namespace {
 
 constexpr const char* kClaim =
@@ -39,14 +36,18 @@ constexpr const char* kLastRun =
     "  coalesce(outcome, ''), "
     "  coalesce((extract(epoch FROM finished_at - started_at) * 1000)::bigint, -1) "
     "FROM scheduler_run WHERE task = $1 ORDER BY tick DESC LIMIT 1";
-constexpr const char* kPurgeEvents =
-    "DELETE FROM change_event e USING auth_household h "
-    "WHERE h.id = e.auth_household_id AND e.seq <= h.event_seq - $1";
-
 constexpr const char* kPurgeMessages =
     "DELETE FROM pubsub_message m WHERE m.published_at < now() - $1 * interval '1 second' "
     "AND NOT EXISTS (SELECT 1 FROM pubsub_delivery d "
     "  WHERE d.message_id = m.id AND d.delivered_at IS NULL)";
+
+constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
+constexpr const char* kInsertRun =
+    "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (task, tick) DO NOTHING";
+constexpr const char* kFinishRun =
+    "UPDATE scheduler_run SET finished_at = clock_timestamp(), outcome = $3 "
+    "WHERE task = $1 AND tick = $2";
 
 }  // namespace
 
@@ -108,35 +109,21 @@ task_run last_run(pqxx::connection_base& conn, const std::string& task) {
   return out;
 }
 
-std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window) {
+fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                      std::int64_t term, const std::string& node_id) {
   pqxx::work tx{conn};
-  auto n = static_cast<std::int64_t>(tx.exec_params0(kPurgeEvents, window).affected_rows());
+  if (tx.exec1(kLockTerm)[0].as<std::int64_t>() != term) return fenced_run::stale_term;
+  if (tx.exec_params0(kInsertRun, task, tick, term, node_id).affected_rows() == 0)
+    return fenced_run::already_ran;
   tx.commit();
-  return n;
+  return fenced_run::ran;
 }
 
-std::int64_t rollup_day(pqxx::connection_base& conn, const std::string& day) {
+void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                 const std::string& outcome) {
   pqxx::work tx{conn};
-  std::int64_t written = 0;
-  for (const auto* t : household_tables()) {
-    // Table names come from the declarations, never from input.
-    auto sql = fmt::format(
-        "INSERT INTO household_daily_rollup (day, auth_household_id, table_name, row_count, "
-        "  changes) "
-        "SELECT $1::date, h.id, '{0}', "
-        "  (SELECT count(*) FROM {0} x WHERE x.auth_household_id = h.id), "
-        "  (SELECT count(*) FROM change_event e WHERE e.auth_household_id = h.id "
-        "     AND e.table_name = '{0}' AND e.created >= $1::date "
-        "     AND e.created < $1::date + 1) "
-        "FROM auth_household h "
-        "ON CONFLICT (day, auth_household_id, table_name) DO UPDATE "
-        "  SET row_count = excluded.row_count, changes = excluded.changes, "
-        "      computed_at = now()",
-        t->sql_name);
-    written += static_cast<std::int64_t>(tx.exec_params0(sql, day).affected_rows());
-  }
+  tx.exec_params0(kFinishRun, task, tick, outcome.substr(0, 2000));
   tx.commit();
-  return written;
 }
 
-}  // namespace hearth::storage
+}  // namespace hearth::engine

@@ -1,16 +1,15 @@
 // GET /api/v1/health: liveness and readiness (the database answers) and this
 // node's view of the cluster: whether it leads, the leader and term, and its
-// peer links. GET /metrics: Prometheus text (app/observability.hpp).
+// peer links.
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
-#include "app/api.hpp"
-#include "app/observability.hpp"
+#include "api/api.hpp"
 #include "http/envelope.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 boost::json::object cluster_json(const actors::cluster_status& c) {
@@ -56,17 +55,4 @@ void add_health_routes(http::route_group& r, services& s) {
                   "link":{"type":"string","enum":["up","connecting","down"]}}}}}}}})"}}});
 }
 
-void add_metrics_routes(http::route_group& r, services& s) {
-  http::route metrics{"GET", "/metrics", [&s](const http::request&, http::responder respond) {
-                        http::response res;
-                        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                        res.body = s.obs.metrics_text(s, s.server.stats());
-                        respond(std::move(res));
-                      }};
-  metrics.options.produces = "text/plain";
-  metrics.options.doc = {
-      .summary = "Prometheus metrics (text format 0.0.4)", .tag = "operations", .auth = "operator"};
-  r.add(std::move(metrics));
-}
-
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include "app/api.hpp"
-#include "app/web_assets.hpp"
+#include "api/api.hpp"
+#include "api/web_assets.hpp"
 
-namespace hearth::app {
+namespace hearth::api {
 namespace {
 
 constexpr const char* kPolicy =
@@ -97,4 +97,4 @@ void add_web_routes(http::route_group& r, services&) {
   }
 }
 
-}  // namespace hearth::app
+}  // namespace hearth::api

@@ -1,5 +1,5 @@
 #pragma once
-// pubsub: the delivery actor of one node (engine/pubsub.hpp gives the
+// The Pub/Sub delivery actor of one node (engine/pubsub.hpp gives the
 // guarantees). Every `poll` interval, and as soon as a slot frees up after a
 // full batch, it claims due deliveries of each subscription on the storage
 // pool (at most max_concurrency in flight per subscription on this node),
@@ -18,26 +18,27 @@
 #include <chrono>
 #include <string>
 
-#include "actors/messages.hpp"
+#include <caf/all.hpp>
+
 #include "engine/pubsub.hpp"
-#include "storage/pubsub.hpp"
+#include "engine/store.hpp"
 
 namespace hearth::storage {
 class pool;
 }
 
-namespace hearth::actors {
+namespace hearth::engine {
 
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using claimed_atom = caf::atom_constant<caf::atom("claimed")>;
 using settled_atom = caf::atom_constant<caf::atom("settled")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
-using delivery_list = std::vector<storage::claimed_delivery>;
+using delivery_list = std::vector<claimed_delivery>;
 
 /// poll; claimed subscription-index deliveries (from the pool; empty after
 /// a failed claim); settled subscription-index (a handler finished).
-using pubsub_actor =
+using delivery_actor =
     caf::typed_actor<caf::reacts_to<poll_atom, std::uint64_t>, caf::reacts_to<wake_atom>,
                      caf::reacts_to<claimed_atom, std::size_t, delivery_list>,
                      caf::reacts_to<settled_atom, std::size_t>>;
@@ -48,11 +49,11 @@ std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, i
 
 /// Spawns the delivery actor for the registry's subscriptions (which must
 /// outlive it, as must `db` and `handlers`, a pool of `threads` threads).
-pubsub_actor spawn_pubsub(caf::actor_system& sys, storage::pool* db,
+delivery_actor spawn_delivery(caf::actor_system& sys, storage::pool* db,
                           const engine::registry* registry, std::string node_id,
                           std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
                           int threads);
 
-}  // namespace hearth::actors
+}  // namespace hearth::engine
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hearth::actors::delivery_list)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hearth::engine::delivery_list)

@@ -1,0 +1,56 @@
+#pragma once
+// The request layer shared by hearth's own routes (api/*_api.cpp) and by
+// modules (apps/): authenticate the caller, run the work on the storage pool
+// (never on the network thread), and map every failure to a status in
+// exactly one place (failure_response). Statuses follow RFC 9110 §15; the
+// envelope is described in docs/api.md ("Errors").
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "http/types.hpp"
+#include "storage/accounts.hpp"
+#include "storage/errors.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::api {
+
+struct services;
+
+/// Work that produces the response on a pool thread.
+using db_work = std::function<http::response(storage::connection&)>;
+using authed_work = std::function<http::response(storage::connection&, const storage::principal&)>;
+
+/// The status of a domain error: not_found 404, forbidden 403, conflict 409,
+/// invalid 400, unauthorized 401, busy 503.
+unsigned status_of(storage::errc code);
+
+/// The one mapping of failures to responses; call it inside a catch block
+/// (it rethrows the current exception to inspect it):
+///   storage::domain_error   status_of(code) with its message (busy: Retry-After: 1)
+///   http::input_error       400 naming the field
+///   pqxx::broken_connection 503 "database unavailable, try again" (logged at warn)
+///   anything else           500 with an empty message (logged at error)
+http::response failure_response(const std::string& request_id);
+
+/// The answer when the pool refuses a job (stopping, or max_queue full):
+/// 503 with Retry-After: 1.
+http::response busy_response(const std::string& request_id);
+
+/// The session key from `Authorization: Bearer <key>` or the
+/// `hearth_session` cookie, or nullopt when there is none or it cannot be a
+/// key (empty, or over 200 bytes): the caller answers 401.
+std::optional<std::string> session_key(const http::request& req);
+
+/// Runs `work` on the pool and responds with its result; a throw becomes
+/// failure_response(), a refused job busy_response().
+void run_db(services& s, const http::request& req, http::responder respond, db_work work);
+
+/// Like run_db, after authenticating the caller (401 when the key is
+/// missing, unknown or expired). With the read cache on, the session comes
+/// from the cache actor (memory) and only the work runs on the pool.
+void run_authenticated(services& s, const http::request& req, http::responder respond,
+                       authed_work work);
+
+}  // namespace hearth::api

@@ -1,0 +1,164 @@
+#include "engine/scheduler.hpp"
+
+#include <boost/asio/post.hpp>
+#include <map>
+
+#include "config/logging.hpp"
+#include "engine/store.hpp"
+#include "storage/pool.hpp"
+
+namespace hearth::engine {
+namespace {
+
+struct scheduler_state {
+  static inline const char* name = "scheduler";
+  storage::pool* db = nullptr;
+  std::string node_id;
+  bool leading = false;
+  std::int64_t term = 0;
+  const registry* jobs = nullptr;
+  boost::asio::thread_pool* handlers = nullptr;
+  const std::atomic<bool>* accepting = nullptr;
+  std::map<std::string, std::int64_t> claimed;   // cron job → last tick claimed here
+  std::map<std::string, std::int64_t> next_due;  // cron job → its next tick
+};
+
+using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t now_s() { return now_ms() / 1000; }
+
+// On a handler thread: runs the claimed tick and records its outcome.
+void run_tick(storage::pool& db, const cron_job& job, const std::string& task, std::int64_t tick,
+              std::int64_t term) {
+  std::string outcome;
+  try {
+    outcome = job.run(cron_tick{job.name, tick, term});
+    log::debug("cron {}: tick {}: {}", job.name, tick, outcome);
+  } catch (const std::exception& e) {
+    outcome = std::string("error: ") + e.what();
+    log::error("cron {}: tick {} failed: {}", job.name, tick, e.what());
+  }
+  try {
+    storage::run_sync(db, [&](storage::connection& c) { finish_tick(c, task, tick, outcome); });
+  } catch (const std::exception& e) {
+    log::warn("cron {}: cannot record tick {}: {}", job.name, tick, e.what());
+  }
+}
+
+// Claims `tick` of `job` on the pool and, when this leader got it, runs the
+// job on a handler thread and records its outcome.
+void start_tick(self_ptr self, const cron_job& job, std::int64_t tick) {
+  auto& st = self->state;
+  auto& last = st.claimed[job.name];
+  if (tick <= last) return;
+  last = tick;
+  scheduler_actor me = self;
+  const auto task = "cron:" + job.name;
+  storage::run_on_pool(
+      *st.db,
+      [task, tick, term = st.term, node = st.node_id](storage::connection& conn) {
+        fenced_run r = fenced_run::failed;
+        for (int attempt = 1; attempt <= 3 && r == fenced_run::failed; ++attempt) {
+          try {  // a lost connection reconnects on the next attempt
+            r = claim_tick(conn, task, tick, term, node);
+          } catch (const std::exception& e) {
+            log::warn("{}: cannot claim tick {} (attempt {}): {}", task, tick, attempt, e.what());
+          }
+        }
+        if (r == fenced_run::stale_term)
+          log::warn("{}: term {} is no longer current, tick {} refused", task, term, tick);
+        return r;
+      },
+      [&job, tick, me, task, term = st.term, db = st.db, handlers = st.handlers,
+       accepting = st.accepting](storage::pool_outcome<fenced_run> outcome) {
+        if (!outcome.ok() || *outcome.value == fenced_run::failed) {
+          caf::anon_send(me, cron_atom::value, job.name, tick);  // try again at the next wake-up
+          return;
+        }
+        if (*outcome.value != fenced_run::ran) return;
+        if (accepting && !accepting->load()) {
+          storage::run_on_pool(
+              *db, [task, tick](storage::connection& c) {
+                finish_tick(c, task, tick, "not run: node stopping");
+              },
+              [](auto) {});
+          return;
+        }
+        boost::asio::post(*handlers, [&job, tick, term, db, task] { run_tick(*db, job, task, tick, term); });
+      });
+}
+
+// Starts every due tick and sleeps until the next one (at most 1 s, so a
+// clock step is noticed). `catch_up`: also the tick before the current one.
+// `rearm`: schedule the next wake-up (only the timer chain does).
+void run_cron(self_ptr self, bool catch_up, bool rearm) {
+  auto& st = self->state;
+  if (!st.jobs || !st.handlers || st.jobs->cron_jobs().empty()) return;
+  auto now = now_s();
+  std::int64_t wake = now + 1;
+  for (const auto& job : st.jobs->cron_jobs()) {
+    if (st.leading) {
+      auto current = job.schedule.previous(now);
+      if (catch_up && current > 0) {
+        auto before = job.schedule.previous(current - 1);
+        if (before > 0) start_tick(self, job, before);
+      }
+      if (current > 0) start_tick(self, job, current);
+    }
+    // next() may scan many minutes for sparse expressions: once per tick.
+    auto& due = st.next_due[job.name];
+    if (due <= now) due = job.schedule.next(now);
+    if (due > 0) wake = std::min(wake, due);
+  }
+  if (!rearm) return;
+  auto delay_ms = std::max<std::int64_t>(wake * 1000 - now_ms(), 1) + 2;
+  self->delayed_send(self, std::chrono::milliseconds(delay_ms), cron_atom::value);
+}
+
+scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::string node_id,
+                                         const registry* jobs, boost::asio::thread_pool* handlers,
+                                         const std::atomic<bool>* accepting) {
+  auto& st = self->state;
+  st.accepting = accepting;
+  st.jobs = jobs;
+  st.handlers = handlers;
+  st.db = db;
+  st.node_id = std::move(node_id);
+  run_cron(self, false, true);
+  return {
+      [=](cron_atom) { run_cron(self, false, true); },
+      [=](cron_atom, const std::string& job, std::int64_t tick) {
+        auto& last = self->state.claimed[job];
+        if (last == tick) --last;  // the next wake-up claims it again
+      },
+      [=](leading_atom, bool leading, std::int64_t term) {
+        auto& st = self->state;
+        bool starts = leading && (!st.leading || st.term != term);
+        if (st.leading != leading)
+          log::info("scheduler: {} (term {})", leading ? "leading, cron on" : "following, cron off",
+                    term);
+        st.leading = leading;
+        st.term = term;
+        if (starts) {  // the tick in progress may have been missed: catch up
+          st.claimed.clear();
+          run_cron(self, true, false);
+        }
+      },
+  };
+}
+
+}  // namespace
+
+scheduler_actor spawn_scheduler(caf::actor_system& sys, storage::pool* db, std::string node_id,
+                                const registry* jobs, boost::asio::thread_pool* handlers,
+                                const std::atomic<bool>* accepting) {
+  return sys.spawn(scheduler, db, std::move(node_id), jobs, handlers, accepting);
+}
+
+}  // namespace hearth::engine
