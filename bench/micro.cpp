@@ -3,7 +3,7 @@
 //                  routes of domain::household_tables() plus the auth,
 //                  household, SSE, health, docs and metrics routes)
 //   JSON           a ShopItem POST body through http::json_object_reader (as
-//                  app/table_api.cpp reads it), and a ShopItem envelope
+//                  api/table_api.cpp reads it), and a ShopItem envelope
 //                  through http::ok (Boost.JSON serialize)
 //   SSE fan-out    the per-stream work of one event: before (each subscriber
 //                  serialised the JSON and encoded its cursor: the old
@@ -102,7 +102,7 @@ void BM_route_not_found(benchmark::State& state) {
 }
 BENCHMARK(BM_route_not_found);
 
-// As app/table_api.cpp's POST handler reads a ShopItem body.
+// As api/table_api.cpp's POST handler reads a ShopItem body.
 void BM_json_parse_shop_item(benchmark::State& state) {
   const std::string body = std::string(R"({"authHouseholdID":")") + kHousehold +
                            R"(","name":"oat milk, 2 litres","done":false})";

@@ -2,7 +2,7 @@
 // Declarative household tables: the mechanics (SQL, lists, writes). The
 // declarations themselves are in domain/tables.cpp. A household-owned table (ShopItem, PlanTask,
 // ...) is one table_spec: its columns with JSON names, types and limits. The
-// SQL, the request validation (app/table_api.cpp), the routes and the SSE
+// SQL, the request validation (api/table_api.cpp), the routes and the SSE
 // change events all come from it, so every such table behaves the same way:
 // rows belong to one household, non-members get not_found, "view" members
 // get forbidden on writes, and every write records a change_event.
