@@ -1,7 +1,7 @@
 #pragma once
 // actor_runtime: the CAF actor system of one node and its long-lived actors
-// (notifier, cache, cluster; the engine's scheduler and Pub/Sub delivery) plus the election thread, behind a small
-// facade so that the HTTP handlers in app/ never include CAF. Thread-safe:
+// (notifier, cache, cluster; the engine's scheduler and Pub/Sub delivery) plus the election thread,
+// behind a small facade so that the HTTP handlers in app/ never include CAF. Thread-safe:
 // publish(), open_stream() and cluster() may be called from any thread
 // (network or storage pool).
 

@@ -11,8 +11,8 @@
 
 #include "api/api.hpp"
 #include "engine/pubsub.hpp"
-#include "http/envelope.hpp"
 #include "engine/store.hpp"
+#include "http/envelope.hpp"
 
 namespace hearth::api {
 namespace {

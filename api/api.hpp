@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "actors/system.hpp"
+#include "api/request.hpp"
 #include "config/config.hpp"
 #include "http/middleware.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
-#include "api/request.hpp"
 #include "storage/accounts.hpp"
 #include "storage/pool.hpp"
 

@@ -2,18 +2,19 @@
 // Homechart's task runner: session expiry, the outbox purge, the daily
 // rollup; all cron jobs of the one registry) and the applications.
 
+#include "app/modules.hpp"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <chrono>
 #include <ctime>
 
-#include "app/modules.hpp"
 #include "apps/uptime/monitor.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
-#include "storage/accounts.hpp"
 #include "engine/store.hpp"
+#include "storage/accounts.hpp"
 #include "storage/housekeeping.hpp"
 
 namespace hearth::app {
@@ -57,8 +58,9 @@ module core_module() {
       // UTC: fmt 9 would format a time_point in local time.
       auto text = fmt::format("{:%Y-%m-%d}",
                               fmt::gmtime(static_cast<std::time_t>(tick.scheduled - 86'400)));
-      auto n = storage::run_sync(
-          db, [&](storage::connection& c) { return storage::rollup_day(c, text, domain::household_tables()); });
+      auto n = storage::run_sync(db, [&](storage::connection& c) {
+        return storage::rollup_day(c, text, domain::household_tables());
+      });
       return fmt::format("{}: {} rollup rows", text, n);
     });
   };

@@ -90,8 +90,9 @@ void warn_deprecated(const config::config& cfg) {
   if (cfg.deprecated_sse_backlog_limit >= 0)
     log::warn("config: sseBacklogLimit is ignored (backpressure is per household now)");
   if (cfg.deprecated_scheduler_interval_ms >= 0)
-    log::warn("config: schedulerIntervalMs is ignored (session expiry is the cron job "
-              "engine.expire-sessions: sessionExpirySchedule)");
+    log::warn(
+        "config: schedulerIntervalMs is ignored (session expiry is the cron job "
+        "engine.expire-sessions: sessionExpirySchedule)");
 }
 
 // Waits for SIGINT/SIGTERM (returns it), or SIGUSR2 once a successor is

@@ -29,11 +29,11 @@
 #include "actors/cursor.hpp"
 #include "actors/household_session.hpp"
 #include "actors/messages.hpp"
+#include "domain/tables.hpp"
 #include "http/envelope.hpp"
 #include "http/fanout_shard.hpp"
 #include "http/json_input.hpp"
 #include "http/router.hpp"
-#include "domain/tables.hpp"
 #include "storage/tables.hpp"
 
 using namespace hearth;

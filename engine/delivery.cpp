@@ -72,12 +72,11 @@ void claim(self_ptr self, std::size_t index) {
   // A failed or refused claim answers an empty list: the slot is free again.
   storage::run_on_pool(
       *st.db,
-      [name = sub.name, free, deadline = sub.options.ack_deadline,
-       node = st.node_id](storage::connection& conn) {
-        return claim_deliveries(conn, name, free, deadline, node);
-      },
+      [name = sub.name, free, deadline = sub.options.ack_deadline, node = st.node_id](
+          storage::connection& conn) { return claim_deliveries(conn, name, free, deadline, node); },
       [me, index, name = sub.name](auto outcome) {
-        if (!outcome.ok()) log::warn("pubsub: cannot claim deliveries of {}: {}", name, outcome.error);
+        if (!outcome.ok())
+          log::warn("pubsub: cannot claim deliveries of {}: {}", name, outcome.error);
         caf::anon_send(me, claimed_atom::value, index,
                        outcome.ok() ? std::move(*outcome.value) : delivery_list{});
       });
@@ -105,9 +104,8 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
   }
   try {
     if (error.empty()) {
-      storage::run_sync(*db, [&](storage::connection& conn) {
-        ack_delivery(conn, sub.name, d.message_id);
-      });
+      storage::run_sync(
+          *db, [&](storage::connection& conn) { ack_delivery(conn, sub.name, d.message_id); });
       log::debug("pubsub: {} delivered message {} (attempt {})", sub.name, d.message_id, d.attempt);
       return;
     }
@@ -115,8 +113,7 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
     bool dead = d.attempt > sub.options.max_retries;
     auto backoff = retry_backoff(sub.options, d.attempt);
     storage::run_sync(*db, [&](storage::connection& conn) {
-      fail_delivery(conn, sub.name, d.message_id, d.attempt, node_id, error, backoff,
-                             dead);
+      fail_delivery(conn, sub.name, d.message_id, d.attempt, node_id, error, backoff, dead);
     });
     if (dead)
       log::warn("pubsub: {} gave up on message {} after {} attempts: {}", sub.name, d.message_id,
@@ -132,9 +129,9 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
 }
 
 delivery_actor::behavior_type delivery(self_ptr self, storage::pool* db,
-                                   const engine::registry* registry, std::string node_id,
-                                   std::chrono::milliseconds poll,
-                                   boost::asio::thread_pool* handlers, int threads) {
+                                       const engine::registry* registry, std::string node_id,
+                                       std::chrono::milliseconds poll,
+                                       boost::asio::thread_pool* handlers, int threads) {
   auto& st = self->state;
   st.db = db;
   st.registry = registry;
@@ -194,9 +191,9 @@ std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, i
 }
 
 delivery_actor spawn_delivery(caf::actor_system& sys, storage::pool* db,
-                          const engine::registry* registry, std::string node_id,
-                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
-                          int threads) {
+                              const engine::registry* registry, std::string node_id,
+                              std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
+                              int threads) {
   return sys.spawn(delivery, db, registry, std::move(node_id), poll, handlers, threads);
 }
 

@@ -15,10 +15,9 @@
 // deliveries) or a lease expiring may wait up to 1 s on an idle node.
 
 #include <boost/asio/thread_pool.hpp>
+#include <caf/all.hpp>
 #include <chrono>
 #include <string>
-
-#include <caf/all.hpp>
 
 #include "engine/pubsub.hpp"
 #include "engine/store.hpp"
@@ -50,9 +49,9 @@ std::chrono::milliseconds retry_backoff(const engine::subscription_options& o, i
 /// Spawns the delivery actor for the registry's subscriptions (which must
 /// outlive it, as must `db` and `handlers`, a pool of `threads` threads).
 delivery_actor spawn_delivery(caf::actor_system& sys, storage::pool* db,
-                          const engine::registry* registry, std::string node_id,
-                          std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
-                          int threads);
+                              const engine::registry* registry, std::string node_id,
+                              std::chrono::milliseconds poll, boost::asio::thread_pool* handlers,
+                              int threads);
 
 }  // namespace hearth::engine
 

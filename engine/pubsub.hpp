@@ -100,7 +100,7 @@ class publish_hook {
 };
 struct topic_record {
   std::string name;
-  std::vector<std::string> subscriptions;  // complete once the registry is built
+  std::vector<std::string> subscriptions;   // complete once the registry is built
   std::shared_ptr<publish_hook> published;  // the registry's
 };
 /// Inserts the message and its delivery rows inside `tx`; returns its id.

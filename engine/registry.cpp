@@ -47,7 +47,8 @@ std::shared_ptr<detail::topic_record> registry::add_topic(const std::string& nam
   if (name.empty()) throw std::invalid_argument("topic: empty name");
   for (const auto& t : topics_)
     if (t->name == name) throw std::invalid_argument(fmt::format("topic {}: declared twice", name));
-  topics_.push_back(std::make_shared<detail::topic_record>(detail::topic_record{name, {}, published_}));
+  topics_.push_back(
+      std::make_shared<detail::topic_record>(detail::topic_record{name, {}, published_}));
   return topics_.back();
 }
 

@@ -84,13 +84,15 @@ void start_tick(self_ptr self, const cron_job& job, std::int64_t tick) {
         if (*outcome.value != fenced_run::ran) return;
         if (accepting && !accepting->load()) {
           storage::run_on_pool(
-              *db, [task, tick](storage::connection& c) {
+              *db,
+              [task, tick](storage::connection& c) {
                 finish_tick(c, task, tick, "not run: node stopping");
               },
               [](auto) {});
           return;
         }
-        boost::asio::post(*handlers, [&job, tick, term, db, task] { run_tick(*db, job, task, tick, term); });
+        boost::asio::post(*handlers,
+                          [&job, tick, term, db, task] { run_tick(*db, job, task, tick, term); });
       });
 }
 

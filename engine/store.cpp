@@ -1,6 +1,5 @@
 #include "engine/store.hpp"
 
-
 namespace hearth::engine {
 namespace {
 

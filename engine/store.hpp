@@ -1,14 +1,13 @@
 #pragma once
 // The engine's SQL: Pub/Sub claims, acknowledgements, dead letters and
-// purges, and cron tick claims (engine/pubsub.hpp describes the guarantees). Functions run on a pool thread with that thread's
-// connection and throw what libpqxx throws.
+// purges, and cron tick claims (engine/pubsub.hpp describes the guarantees). Functions run on a
+// pool thread with that thread's connection and throw what libpqxx throws.
 
 #include <chrono>
 #include <cstdint>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
 
 namespace hearth::engine {
 

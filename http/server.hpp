@@ -53,7 +53,8 @@ struct server_stats {
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 3000;  // 0 = any free port
-  int threads = config::defaults().http_threads;  // I/O threads, one io_context and one fan-out shard each
+  int threads =
+      config::defaults().http_threads;  // I/O threads, one io_context and one fan-out shard each
   std::size_t body_limit_bytes = static_cast<std::size_t>(config::defaults().body_limit_bytes);
   std::size_t header_limit_bytes = static_cast<std::size_t>(config::defaults().header_limit_bytes);
   std::chrono::milliseconds idle_timeout{config::defaults().idle_timeout_ms};

@@ -11,7 +11,6 @@ constexpr const char* kPurgeEvents =
     "DELETE FROM change_event e USING auth_household h "
     "WHERE h.id = e.auth_household_id AND e.seq <= h.event_seq - $1";
 
-
 }  // namespace
 
 std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window) {

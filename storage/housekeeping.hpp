@@ -18,8 +18,8 @@ namespace hearth::storage {
 std::int64_t purge_change_events(pqxx::connection_base& conn, std::int64_t window);
 
 /// Computes household_daily_rollup for `day` ("YYYY-MM-DD", UTC) over
-/// `tables` (domain::household_tables()): rows per household table now and changes recorded that day; returns the rows
-/// written.
+/// `tables` (domain::household_tables()): rows per household table now and changes recorded that
+/// day; returns the rows written.
 std::int64_t rollup_day(pqxx::connection_base& conn, const std::string& day,
                         const std::vector<const table_spec*>& tables);
 

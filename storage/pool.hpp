@@ -15,11 +15,11 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <optional>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -143,8 +143,8 @@ namespace detail {
 template <class Work>
 using work_result_t = std::invoke_result_t<Work&, connection&>;
 template <class Work>
-using outcome_value_t = std::conditional_t<std::is_void_v<work_result_t<Work>>, std::monostate,
-                                           work_result_t<Work>>;
+using outcome_value_t =
+    std::conditional_t<std::is_void_v<work_result_t<Work>>, std::monostate, work_result_t<Work>>;
 }  // namespace detail
 
 /// Runs `work(connection&)` on a pool thread, then calls `done(outcome)`

@@ -44,9 +44,9 @@ struct check_spec {
 };
 
 /// One household-owned table. Adding one is this declaration (in
-/// domain/tables.cpp, domain::household_tables()) plus its migration; routes, validation, permissions,
-/// SQL, change events, caching, OpenAPI schemas and the generic tests'
-/// fixtures all follow from it.
+/// domain/tables.cpp, domain::household_tables()) plus its migration; routes, validation,
+/// permissions, SQL, change events, caching, OpenAPI schemas and the generic tests' fixtures all
+/// follow from it.
 struct table_spec {
   std::string sql_name;   // "shop_item"
   std::string data_type;  // "ShopItem" (envelope dataType)
