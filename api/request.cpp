@@ -1,5 +1,6 @@
 #include "api/request.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <pqxx/pqxx>
 
 #include "api/api.hpp"
@@ -34,12 +35,13 @@ http::response failure_response(const std::string& request_id) {
   } catch (const storage::domain_error& e) {
     auto r = http::error(status_of(e.code), request_id, e.what());
     if (e.code == storage::errc::busy) r.headers.emplace_back("Retry-After", "1");
+    if (e.code == storage::errc::unauthorized) r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   } catch (const http::input_error& e) {
     return http::error(400, request_id, e.what());
   } catch (const pqxx::broken_connection& e) {
     log::warn("request {}: database unavailable: {}", request_id, e.what());
-    return http::error(503, request_id, "database unavailable, try again");
+    return unavailable_response(request_id);
   } catch (const std::exception& e) {
     log::error("request {}: {}", request_id, e.what());
     return http::error(500, request_id, "");
@@ -52,12 +54,25 @@ http::response busy_response(const std::string& request_id) {
   return r;
 }
 
+http::response unavailable_response(const std::string& request_id) {
+  auto r = http::error(503, request_id, "database unavailable, try again");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+http::response unauthorized_response(const std::string& request_id, const std::string& message) {
+  auto r = http::error(401, request_id, message);
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
 namespace {
 
 // The key as sent, before the bounds session_key() applies.
 std::optional<std::string> find_session_key(const http::request& req) {
   auto auth = req.header("authorization");
-  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer "))
+  // The scheme is case-insensitive (RFC 9110 §11.1).
+  if (auth.size() > 7 && boost::algorithm::iequals(auth.substr(0, 7), "bearer "))
     return std::string(auth.substr(7));
   auto cookies = req.header("cookie");
   while (!cookies.empty()) {
@@ -101,7 +116,7 @@ void run_db(services& s, const http::request& req, http::responder respond, db_w
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work) {
   auto key = session_key(req);
-  if (!key) return respond(http::error(401, req.request_id, ""));
+  if (!key) return respond(unauthorized_response(req.request_id, ""));
   if (s.actors.caching()) {
     // The session from the cache actor (memory; the database on a miss),
     // then the work on the pool: one transaction less per request.
@@ -111,10 +126,8 @@ void run_authenticated(services& s, const http::request& req, http::responder re
                                              work =
                                                  std::move(work)](actors::list_result r) mutable {
       using outcome = actors::list_result::outcome;
-      if (r.result == outcome::unauthorized)
-        return respond(http::error(401, rid, "session expired or unknown: sign in again"));
-      if (r.result == outcome::unavailable || !r.who)
-        return respond(http::error(503, rid, "database unavailable, try again"));
+      if (r.result == outcome::unauthorized) return respond(unauthorized_response(rid));
+      if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
       run_db_as(s, rid, std::move(respond),
                 [rid, who = storage::principal{r.who->account_id, r.who->session_id},
                  work = std::move(work)](storage::connection& conn) { return work(conn, who); });
@@ -123,7 +136,7 @@ void run_authenticated(services& s, const http::request& req, http::responder re
   run_db(s, req, std::move(respond),
          [rid = req.request_id, key = *key, work = std::move(work)](storage::connection& conn) {
            auto who = storage::authenticate(conn, key);
-           if (!who) return http::error(401, rid, "session expired or unknown: sign in again");
+           if (!who) return unauthorized_response(rid);
            return work(conn, *who);
          });
 }

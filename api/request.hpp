@@ -38,6 +38,16 @@ http::response failure_response(const std::string& request_id);
 /// 503 with Retry-After: 1.
 http::response busy_response(const std::string& request_id);
 
+/// The answer when PostgreSQL cannot be reached: 503 with Retry-After: 1.
+http::response unavailable_response(const std::string& request_id);
+
+/// The answer to an unknown or expired session key (or, with `message`
+/// "", a missing one: the default message asks to sign in): 401 with
+/// `WWW-Authenticate: Bearer` (RFC 9110 §11.6.1, RFC 6750 §3).
+http::response unauthorized_response(
+    const std::string& request_id,
+    const std::string& message = "session expired or unknown: sign in again");
+
 /// The session key from `Authorization: Bearer <key>` or the
 /// `hearth_session` cookie, or nullopt when there is none or it cannot be a
 /// key (empty, or over 200 bytes): the caller answers 401.
