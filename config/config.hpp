@@ -2,7 +2,7 @@
 // hearth's configuration: one struct, filled in layers
 //   defaults < JSON file (--config FILE) < environment (HEARTH_*) < flags.
 // Every key has one JSON name (lowerCamelCase), one environment variable and
-// one flag; the table in config.cpp is the single list of them. Unknown keys
+// one flag; the table in config/keys.cpp is the single list of them. Unknown keys
 // (in the file or as HEARTH_* variables) and bad values are errors.
 
 #include <cstdint>
@@ -47,11 +47,11 @@ struct config {
   std::int64_t deprecated_sse_queue_limit = -1;
   std::int64_t deprecated_sse_backlog_limit = -1;
   std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
-  std::string session_expiry_schedule = "every 1m";  // cron job engine.expire-sessions
+  std::string session_expiry_schedule = "every 1m";    // cron job engine.expire-sessions
   std::int64_t deprecated_scheduler_interval_ms = -1;  // replaced by session_expiry_schedule
-  std::int64_t cluster_heartbeat_ms = 250;  // DB heartbeat + election loop period
-  std::int64_t cluster_stale_ms = 3'000;    // silent this long = dead (frozen leader deposed)
-  std::int64_t cache_mib = 64;              // read cache bound (actors/cache.hpp); 0 = off
+  std::int64_t cluster_heartbeat_ms = 250;             // DB heartbeat + election loop period
+  std::int64_t cluster_stale_ms = 3'000;  // silent this long = dead (frozen leader deposed)
+  std::int64_t cache_mib = 64;            // read cache bound (actors/cache.hpp); 0 = off
   // Pub/Sub and cron (engine/pubsub.hpp).
   std::int64_t pubsub_poll_ms = 200;  // how often due deliveries are claimed
   std::int64_t pubsub_workers = 8;    // handler threads; 0 = no deliveries here (cron still runs)
