@@ -272,98 +272,123 @@ void advance(self_ptr self, std::uint64_t id) {
   answer(st, id, std::move(r));
 }
 
+// Queries still waiting when the cache stops are answered 503.
+void on_exit(self_ptr self, caf::exit_msg& msg) {
+  auto& st = self->state;
+  while (!st.queries.empty())
+    fail(st, st.queries.begin()->first, list_result::outcome::unavailable);
+  self->quit(msg.reason);
+}
+
+// A new query: answered now from the cache, or once its reads are done.
+void on_lookup(self_ptr self, cache_request& r) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  st.queries.emplace(id, cache_state::pending{std::move(r), {}, {}, false});
+  advance(self, id);
+}
+
+// A household's rows changed: its cached lists go.
+void on_invalidate(self_ptr self, const std::string& household) {
+  auto& st = self->state;
+  st.invalidated[household] = ++st.clock;
+  for (const auto* t : domain::household_tables()) st.lists.erase(list_key(household, *t));
+  if (st.counters) ++st.counters->cache_invalidations;
+  publish_sizes(st);
+}
+
+// An account's sessions were revoked: its cached grants go.
+void on_revoke(self_ptr self, const std::string& account) {
+  auto& st = self->state;
+  st.revoked_at = ++st.clock;
+  st.grants.erase_if([&](const cached_grant& g) { return g.grant.account_id == account; });
+  publish_sizes(st);
+}
+
+// A peer link changed: everything goes.
+void on_flush(self_ptr self) {
+  auto& st = self->state;
+  st.flushed_at = ++st.clock;
+  st.lists.clear();
+  st.grants.clear();
+  publish_sizes(st);
+}
+
+// The answer of load_grant(): stored when no revoke came after the read
+// started, then handed to the queries waiting for it.
+void on_grant(self_ptr self, const std::string& key, std::uint64_t started, grant_result& r) {
+  auto& st = self->state;
+  auto waiters = std::move(st.waiting_grant[key]);
+  st.waiting_grant.erase(key);
+  const auto stale_since = std::max(st.revoked_at, st.flushed_at);
+  const bool fresh = started >= stale_since;
+  if (r.grant && fresh) {
+    st.grants.put(key, cached_grant{*r.grant, std::chrono::steady_clock::now()},
+                  grant_bytes(key, *r.grant));
+    enforce_bound(st);
+  }
+  for (auto [id, joined] : waiters) {
+    if (!fresh && joined >= stale_since) {
+      advance(self, id);  // joined after a revoke: read the session again
+    } else if (r.failed) {
+      fail(st, id, list_result::outcome::unavailable);
+    } else if (!r.grant) {
+      fail(st, id, list_result::outcome::unauthorized);
+    } else if (auto q = st.queries.find(id); q != st.queries.end()) {
+      q->second.who = *r.grant;
+      advance(self, id);
+    }
+  }
+}
+
+// The answer of load_list(): stored when no invalidation came after the
+// read started, then handed to the queries waiting for it.
+void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started, list_load& r) {
+  auto& st = self->state;
+  auto waiters = std::move(st.waiting_list[key]);
+  st.waiting_list.erase(key);
+  const auto household = key.substr(0, key.find('/'));
+  auto stale_since = st.flushed_at;
+  if (auto inv = st.invalidated.find(household); inv != st.invalidated.end())
+    stale_since = std::max(stale_since, inv->second);
+  const bool fresh = started >= stale_since;
+  if (r.list && fresh) {
+    st.lists.put(key, r.list, r.list->bytes);
+    enforce_bound(st);
+  }
+  // Invalidation times matter only to reads under way.
+  if (st.waiting_list.empty()) st.invalidated.clear();
+  for (auto [id, joined] : waiters) {
+    if (!fresh && joined >= stale_since) {
+      // Joined after the invalidation: this read may predate the write.
+      if (auto q = st.queries.find(id); q != st.queries.end()) q->second.resolved.erase(household);
+      advance(self, id);
+    } else if (!r.list) {
+      fail(st, id, list_result::outcome::unavailable);
+    } else if (auto q = st.queries.find(id); q != st.queries.end()) {
+      q->second.resolved.emplace(r.list->household_id, r.list);
+      advance(self, id);
+    }
+  }
+}
+
 cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t max_bytes,
                                  runtime_counters* counters) {
   auto& st = self->state;
   st.db = db;
   st.max_bytes = max_bytes;
   st.counters = counters;
-  // Queries still waiting when the cache stops are answered 503.
-  self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    while (!st.queries.empty())
-      fail(st, st.queries.begin()->first, list_result::outcome::unavailable);
-    self->quit(msg.reason);
-  });
+  self->set_exit_handler([self](caf::exit_msg& msg) { on_exit(self, msg); });
   return {
-      [=](lookup_atom, cache_request& r) {
-        auto& st = self->state;
-        auto id = st.next_id++;
-        st.queries.emplace(id, cache_state::pending{std::move(r), {}, {}, false});
-        advance(self, id);
-      },
-      [=](invalidate_atom, const std::string& household) {
-        auto& st = self->state;
-        st.invalidated[household] = ++st.clock;
-        for (const auto* t : domain::household_tables()) st.lists.erase(list_key(household, *t));
-        if (st.counters) ++st.counters->cache_invalidations;
-        publish_sizes(st);
-      },
-      [=](revoke_atom, const std::string& account) {
-        auto& st = self->state;
-        st.revoked_at = ++st.clock;
-        st.grants.erase_if([&](const cached_grant& g) { return g.grant.account_id == account; });
-        publish_sizes(st);
-      },
-      [=](flush_atom) {
-        auto& st = self->state;
-        st.flushed_at = ++st.clock;
-        st.lists.clear();
-        st.grants.clear();
-        publish_sizes(st);
-      },
+      [=](lookup_atom, cache_request& r) { on_lookup(self, r); },
+      [=](invalidate_atom, const std::string& household) { on_invalidate(self, household); },
+      [=](revoke_atom, const std::string& account) { on_revoke(self, account); },
+      [=](flush_atom) { on_flush(self); },
       [=](grant_atom, const std::string& key, std::uint64_t started, grant_result& r) {
-        auto& st = self->state;
-        auto waiters = std::move(st.waiting_grant[key]);
-        st.waiting_grant.erase(key);
-        const auto stale_since = std::max(st.revoked_at, st.flushed_at);
-        const bool fresh = started >= stale_since;
-        if (r.grant && fresh) {
-          st.grants.put(key, cached_grant{*r.grant, std::chrono::steady_clock::now()},
-                        grant_bytes(key, *r.grant));
-          enforce_bound(st);
-        }
-        for (auto [id, joined] : waiters) {
-          if (!fresh && joined >= stale_since) {
-            advance(self, id);  // joined after a revoke: read the session again
-          } else if (r.failed) {
-            fail(st, id, list_result::outcome::unavailable);
-          } else if (!r.grant) {
-            fail(st, id, list_result::outcome::unauthorized);
-          } else if (auto q = st.queries.find(id); q != st.queries.end()) {
-            q->second.who = *r.grant;
-            advance(self, id);
-          }
-        }
+        on_grant(self, key, started, r);
       },
       [=](loaded_list_atom, const std::string& key, std::uint64_t started, list_load& r) {
-        auto& st = self->state;
-        auto waiters = std::move(st.waiting_list[key]);
-        st.waiting_list.erase(key);
-        const auto household = key.substr(0, key.find('/'));
-        auto stale_since = st.flushed_at;
-        if (auto inv = st.invalidated.find(household); inv != st.invalidated.end())
-          stale_since = std::max(stale_since, inv->second);
-        const bool fresh = started >= stale_since;
-        if (r.list && fresh) {
-          st.lists.put(key, r.list, r.list->bytes);
-          enforce_bound(st);
-        }
-        // Invalidation times matter only to reads under way.
-        if (st.waiting_list.empty()) st.invalidated.clear();
-        for (auto [id, joined] : waiters) {
-          if (!fresh && joined >= stale_since) {
-            // Joined after the invalidation: this read may predate the write.
-            if (auto q = st.queries.find(id); q != st.queries.end())
-              q->second.resolved.erase(household);
-            advance(self, id);
-          } else if (!r.list) {
-            fail(st, id, list_result::outcome::unavailable);
-          } else if (auto q = st.queries.find(id); q != st.queries.end()) {
-            q->second.resolved.emplace(r.list->household_id, r.list);
-            advance(self, id);
-          }
-        }
+        on_loaded_list(self, key, started, r);
       },
   };
 }

@@ -90,6 +90,90 @@ void backfill(self_ptr self) {
       });
 }
 
+// A live event from the notifier: in order, or held behind a gap.
+void on_change(self_ptr self, storage::change_event& e) {
+  auto& st = self->state;
+  event_list out;
+  auto gap = st.stream.offer(std::move(e), out);
+  deliver(self, out);
+  if (gap && !st.gap_timer_armed) {
+    st.gap_timer_armed = true;
+    self->delayed_send(self, st.gap_wait, gap_atom::value, gap->before);
+  }
+}
+
+// A stream joins: now, or once the household's sequence is known.
+caf::result<std::int64_t> on_subscribe(self_ptr self, connection_actor& conn,
+                                       http::stream_ref ref) {
+  auto& st = self->state;
+  if (!st.stream.ready()) {
+    auto promise = self->make_response_promise<std::int64_t>();
+    st.waiting.push_back({conn, ref, promise});
+    return promise;
+  }
+  attach(self, conn, ref);
+  return st.stream.last();
+}
+
+// A connection ended: its streams of this household go.
+void on_unsubscribe(self_ptr self, connection_actor& conn) {
+  auto& st = self->state;
+  std::erase_if(st.subscribers, [&](const auto& sub) {
+    if (sub.first != conn) return false;
+    --st.streams_per_shard[sub.second.shard];
+    return true;
+  });
+  std::erase_if(st.waiting, [&](const auto& w) { return w.conn == conn; });
+}
+
+// The household's sequence is read (load_head): the waiting streams attach.
+void on_loaded(self_ptr self, std::int64_t head) {
+  auto& st = self->state;
+  event_list out;
+  st.stream.reset(head, out);
+  deliver(self, out);
+  for (auto& w : st.waiting) {
+    attach(self, w.conn, w.ref);
+    w.promise.deliver(st.stream.last());
+  }
+  st.waiting.clear();
+  if (st.stream.current_gap()) backfill(self);
+}
+
+// The database says events up to `head` exist (checked after a peer
+// link changed): fetch any this node never received.
+// Events on their way get the usual gap wait before the outbox is read.
+void on_head(self_ptr self, std::int64_t head) {
+  auto& st = self->state;
+  st.stream.expect(head);
+  if (st.stream.ready() && st.stream.current_gap() && !st.gap_timer_armed) {
+    st.gap_timer_armed = true;
+    self->delayed_send(self, st.gap_wait, gap_atom::value, head + 1);
+  }
+}
+
+// The answer of backfill(): the missing events, or a failure to retry.
+void on_backfill(self_ptr self, std::int64_t after, event_list& events, bool ok) {
+  auto& st = self->state;
+  st.backfilling = false;
+  if (!ok) {  // the database is away: try again later, never skip
+    st.gap_timer_armed = true;
+    self->delayed_send(self, std::chrono::seconds(1), gap_atom::value, after + 1);
+    return;
+  }
+  event_list out;
+  for (auto& e : events) st.stream.offer(std::move(e), out);
+  // Still stuck at the same hole: its events are gone from the outbox
+  // (purged). Move on; connections resync through their cursors.
+  if (auto gap = st.stream.current_gap(); gap && gap->after == after) {
+    log::warn("household_session {}: events {}..{} missing from the outbox, skipping",
+              st.household_id, gap->after + 1, gap->before - 1);
+    st.stream.skip_gap(out);
+  }
+  deliver(self, out);
+  if (st.stream.current_gap()) backfill(self);
+}
+
 household_session_actor::behavior_type household_session(self_ptr self, std::string household_id,
                                                          storage::pool* db, http::fanout_hub* hub,
                                                          std::chrono::milliseconds gap_wait) {
@@ -100,82 +184,18 @@ household_session_actor::behavior_type household_session(self_ptr self, std::str
   self->state.gap_wait = gap_wait;
   load_head(self);
   return {
-      [=](storage::change_event& e) {
-        auto& st = self->state;
-        event_list out;
-        auto gap = st.stream.offer(std::move(e), out);
-        deliver(self, out);
-        if (gap && !st.gap_timer_armed) {
-          st.gap_timer_armed = true;
-          self->delayed_send(self, st.gap_wait, gap_atom::value, gap->before);
-        }
-      },
-      [=](subscribe_atom, connection_actor& conn,
-          http::stream_ref ref) -> caf::result<std::int64_t> {
-        auto& st = self->state;
-        if (!st.stream.ready()) {
-          auto promise = self->make_response_promise<std::int64_t>();
-          st.waiting.push_back({conn, ref, promise});
-          return promise;
-        }
-        attach(self, conn, ref);
-        return st.stream.last();
-      },
-      [=](unsubscribe_atom, connection_actor& conn) {
-        auto& st = self->state;
-        std::erase_if(st.subscribers, [&](const auto& sub) {
-          if (sub.first != conn) return false;
-          --st.streams_per_shard[sub.second.shard];
-          return true;
-        });
-        std::erase_if(st.waiting, [&](const auto& w) { return w.conn == conn; });
-      },
-      [=](loaded_atom, std::int64_t head) {
-        auto& st = self->state;
-        event_list out;
-        st.stream.reset(head, out);
-        deliver(self, out);
-        for (auto& w : st.waiting) {
-          attach(self, w.conn, w.ref);
-          w.promise.deliver(st.stream.last());
-        }
-        st.waiting.clear();
-        if (st.stream.current_gap()) backfill(self);
-      },
-      [=](head_atom, std::int64_t head) {
-        // The database says events up to `head` exist (checked after a peer
-        // link changed): fetch any this node never received.
-        // Events on their way get the usual gap wait before the outbox is read.
-        auto& st = self->state;
-        st.stream.expect(head);
-        if (st.stream.ready() && st.stream.current_gap() && !st.gap_timer_armed) {
-          st.gap_timer_armed = true;
-          self->delayed_send(self, st.gap_wait, gap_atom::value, head + 1);
-        }
-      },
+      [=](storage::change_event& e) { on_change(self, e); },
+      [=](subscribe_atom, connection_actor& conn, http::stream_ref ref)
+          -> caf::result<std::int64_t> { return on_subscribe(self, conn, ref); },
+      [=](unsubscribe_atom, connection_actor& conn) { on_unsubscribe(self, conn); },
+      [=](loaded_atom, std::int64_t head) { on_loaded(self, head); },
+      [=](head_atom, std::int64_t head) { on_head(self, head); },
       [=](gap_atom, std::int64_t) {
         self->state.gap_timer_armed = false;
         backfill(self);
       },
       [=](backfill_atom, std::int64_t after, event_list& events, bool ok) {
-        auto& st = self->state;
-        st.backfilling = false;
-        if (!ok) {  // the database is away: try again later, never skip
-          st.gap_timer_armed = true;
-          self->delayed_send(self, std::chrono::seconds(1), gap_atom::value, after + 1);
-          return;
-        }
-        event_list out;
-        for (auto& e : events) st.stream.offer(std::move(e), out);
-        // Still stuck at the same hole: its events are gone from the outbox
-        // (purged). Move on; connections resync through their cursors.
-        if (auto gap = st.stream.current_gap(); gap && gap->after == after) {
-          log::warn("household_session {}: events {}..{} missing from the outbox, skipping",
-                    st.household_id, gap->after + 1, gap->before - 1);
-          st.stream.skip_gap(out);
-        }
-        deliver(self, out);
-        if (st.stream.current_gap()) backfill(self);
+        on_backfill(self, after, events, ok);
       },
   };
 }

@@ -11,12 +11,12 @@
 
 #include "api/api.hpp"
 #include "config/logging.hpp"
+#include "domain/tables.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
-#include "domain/tables.hpp"
 #include "storage/tables.hpp"
 
 namespace hearth::api {
@@ -229,117 +229,140 @@ http::route_options table_doc(const table_spec& t, std::string summary, unsigned
   return o;
 }
 
+// GET <path>: the rows of the caller's households, from the read cache or
+// (cacheMiB = 0) the database.
+http::route list_route(services& s, const table_spec& t) {
+  auto options = table_doc(t, "List the " + t.data_type +
+                                  " rows of the caller's households (ETag / If-None-Match: "
+                                  "304; updatedAfter: only newer rows plus dataIDs)");
+  options.doc.query = {{"authHouseholdID", "only this household's rows"},
+                       {"updatedAfter",
+                        "RFC 3339 UTC time: only rows updated after it, and dataIDs "
+                        "[{id, updated}] of every current row (differential sync)"}};
+  return {"GET", t.path,
+          [&s, &t](const http::request& req, http::responder respond) {
+            actors::list_query q;
+            q.table = &t;
+            if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
+              if (!http::is_uuid(it->second))
+                throw http::input_error("authHouseholdID: must be a UUID");
+              q.household = canonical_uuid(it->second);
+            }
+            if (auto it = req.query.find("updatedAfter"); it != req.query.end()) {
+              q.updated_after = http::utc_timestamp(it->second);
+              if (!q.updated_after)
+                throw http::input_error(
+                    "updatedAfter: must be an RFC 3339 UTC time such as "
+                    "2026-01-02T03:04:05.123456Z");
+            }
+            auto key = session_key(req);
+            if (!key) return respond(http::error(401, req.request_id, ""));
+            q.session_key = std::move(*key);
+            auto finish = [&t, rid = req.request_id, inm = std::string(req.header("if-none-match")),
+                           respond](actors::list_result r) {
+              respond(list_response(rid, t, inm, std::move(r)));
+            };
+            if (s.actors.caching()) return s.actors.read_list(std::move(q), std::move(finish));
+            bool queued = s.db.submit([q = std::move(q), finish](storage::connection& conn) {
+              actors::list_result r;
+              try {
+                r = list_from_database(conn, q);
+              } catch (const std::exception& e) {
+                log::warn("list {}: {}", q.table->sql_name, e.what());
+                r.result = actors::list_result::outcome::unavailable;
+              }
+              finish(std::move(r));
+            });
+            if (!queued) respond(http::error(503, req.request_id, "server busy, try again"));
+          },
+          std::move(options)};
+}
+
+// POST <path>: a new row in one of the caller's households.
+http::route create_route(services& s, const table_spec& t) {
+  return {"POST", t.path,
+          [&s, &t](const http::request& req, http::responder respond) {
+            http::json_object_reader in(req.body);
+            auto household = *in.string("authHouseholdID", true, 1, 64);
+            if (!http::is_uuid(household))
+              throw http::input_error("authHouseholdID: must be a UUID");
+            household = canonical_uuid(std::move(household));
+            auto values = read_values(in, t, true);
+            in.reject_unknown();
+            run_authenticated(s, req, std::move(respond),
+                              [&s, &t, household, values, rid = req.request_id](
+                                  storage::connection& conn, const storage::principal& who) {
+                                auto w = storage::create_row(conn, t, who.account_id, household,
+                                                             values, fanout_gate(s));
+                                s.actors.publish(w.event);
+                                return one(201, rid, t, std::move(w.row));
+                              });
+          },
+          table_doc(t, "Create a " + t.data_type, 201, true, true)};
+}
+
+// GET <path>/{id}: one row.
+http::route read_route(services& s, const table_spec& t) {
+  return {"GET", t.path + "/{id}",
+          [&s, &t](const http::request& req, http::responder respond) {
+            auto id = row_id(req, t, respond);
+            if (!id) return;
+            run_authenticated(s, req, std::move(respond),
+                              [&t, id = *id, rid = req.request_id](storage::connection& conn,
+                                                                   const storage::principal& who) {
+                                return one(200, rid, t,
+                                           storage::get_row(conn, t, who.account_id, id));
+                              });
+          },
+          table_doc(t, "Read one " + t.data_type)};
+}
+
+// PUT <path>/{id}: some fields of a row.
+http::route update_route(services& s, const table_spec& t) {
+  return {"PUT", t.path + "/{id}",
+          [&s, &t](const http::request& req, http::responder respond) {
+            auto id = row_id(req, t, respond);
+            if (!id) return;
+            http::json_object_reader in(req.body);
+            auto values = read_values(in, t, false);
+            in.reject_unknown();
+            if (values.empty()) throw http::input_error("request body: no field to update");
+            run_authenticated(s, req, std::move(respond),
+                              [&s, &t, id = *id, values, rid = req.request_id](
+                                  storage::connection& conn, const storage::principal& who) {
+                                auto w = storage::update_row(conn, t, who.account_id, id, values,
+                                                             fanout_gate(s));
+                                s.actors.publish(w.event);
+                                return one(200, rid, t, std::move(w.row));
+                              });
+          },
+          table_doc(t, "Update fields of a " + t.data_type, 200, true)};
+}
+
+// DELETE <path>/{id}: a row.
+http::route delete_route(services& s, const table_spec& t) {
+  return {"DELETE", t.path + "/{id}",
+          [&s, &t](const http::request& req, http::responder respond) {
+            auto id = row_id(req, t, respond);
+            if (!id) return;
+            run_authenticated(s, req, std::move(respond),
+                              [&s, &t, id = *id, rid = req.request_id](
+                                  storage::connection& conn, const storage::principal& who) {
+                                auto w = storage::delete_row(conn, t, who.account_id, id,
+                                                             fanout_gate(s));
+                                s.actors.publish(w.event);
+                                return http::ok(200, rid, t.data_type, {});
+                              });
+          },
+          table_doc(t, "Delete a " + t.data_type)};
+}
+
 void add_table(http::route_group& r, services& s, const table_spec& t) {
-  r.add({"GET", t.path,
-         [&s, &t](const http::request& req, http::responder respond) {
-           actors::list_query q;
-           q.table = &t;
-           if (auto it = req.query.find("authHouseholdID"); it != req.query.end()) {
-             if (!http::is_uuid(it->second))
-               throw http::input_error("authHouseholdID: must be a UUID");
-             q.household = canonical_uuid(it->second);
-           }
-           if (auto it = req.query.find("updatedAfter"); it != req.query.end()) {
-             q.updated_after = http::utc_timestamp(it->second);
-             if (!q.updated_after)
-               throw http::input_error(
-                   "updatedAfter: must be an RFC 3339 UTC time such as "
-                   "2026-01-02T03:04:05.123456Z");
-           }
-           auto key = session_key(req);
-           if (!key) return respond(http::error(401, req.request_id, ""));
-           q.session_key = std::move(*key);
-           auto finish = [&t, rid = req.request_id, inm = std::string(req.header("if-none-match")),
-                          respond](actors::list_result r) {
-             respond(list_response(rid, t, inm, std::move(r)));
-           };
-           if (s.actors.caching()) return s.actors.read_list(std::move(q), std::move(finish));
-           bool queued = s.db.submit([q = std::move(q), finish](storage::connection& conn) {
-             actors::list_result r;
-             try {
-               r = list_from_database(conn, q);
-             } catch (const std::exception& e) {
-               log::warn("list {}: {}", q.table->sql_name, e.what());
-               r.result = actors::list_result::outcome::unavailable;
-             }
-             finish(std::move(r));
-           });
-           if (!queued) respond(http::error(503, req.request_id, "server busy, try again"));
-         },
-         [&t] {
-           auto o = table_doc(t, "List the " + t.data_type +
-                                     " rows of the caller's households (ETag / If-None-Match: "
-                                     "304; updatedAfter: only newer rows plus dataIDs)");
-           o.doc.query = {{"authHouseholdID", "only this household's rows"},
-                          {"updatedAfter",
-                           "RFC 3339 UTC time: only rows updated after it, and dataIDs "
-                           "[{id, updated}] of every current row (differential sync)"}};
-           return o;
-         }()});
-  r.add({"POST", t.path,
-         [&s, &t](const http::request& req, http::responder respond) {
-           http::json_object_reader in(req.body);
-           auto household = *in.string("authHouseholdID", true, 1, 64);
-           if (!http::is_uuid(household))
-             throw http::input_error("authHouseholdID: must be a UUID");
-           household = canonical_uuid(std::move(household));
-           auto values = read_values(in, t, true);
-           in.reject_unknown();
-           run_authenticated(s, req, std::move(respond),
-                             [&s, &t, household, values, rid = req.request_id](
-                                 storage::connection& conn, const storage::principal& who) {
-                               auto w = storage::create_row(conn, t, who.account_id, household,
-                                                            values, fanout_gate(s));
-                               s.actors.publish(w.event);
-                               return one(201, rid, t, std::move(w.row));
-                             });
-         },
-         table_doc(t, "Create a " + t.data_type, 201, true, true)});
-  auto item = t.path + "/{id}";
-  r.add({"GET", item,
-         [&s, &t](const http::request& req, http::responder respond) {
-           auto id = row_id(req, t, respond);
-           if (!id) return;
-           run_authenticated(s, req, std::move(respond),
-                             [&t, id = *id, rid = req.request_id](storage::connection& conn,
-                                                                  const storage::principal& who) {
-                               return one(200, rid, t,
-                                          storage::get_row(conn, t, who.account_id, id));
-                             });
-         },
-         table_doc(t, "Read one " + t.data_type)});
-  r.add({"PUT", item,
-         [&s, &t](const http::request& req, http::responder respond) {
-           auto id = row_id(req, t, respond);
-           if (!id) return;
-           http::json_object_reader in(req.body);
-           auto values = read_values(in, t, false);
-           in.reject_unknown();
-           if (values.empty()) throw http::input_error("request body: no field to update");
-           run_authenticated(s, req, std::move(respond),
-                             [&s, &t, id = *id, values, rid = req.request_id](
-                                 storage::connection& conn, const storage::principal& who) {
-                               auto w = storage::update_row(conn, t, who.account_id, id, values,
-                                                            fanout_gate(s));
-                               s.actors.publish(w.event);
-                               return one(200, rid, t, std::move(w.row));
-                             });
-         },
-         table_doc(t, "Update fields of a " + t.data_type, 200, true)});
-  r.add({"DELETE", item,
-         [&s, &t](const http::request& req, http::responder respond) {
-           auto id = row_id(req, t, respond);
-           if (!id) return;
-           run_authenticated(s, req, std::move(respond),
-                             [&s, &t, id = *id, rid = req.request_id](
-                                 storage::connection& conn, const storage::principal& who) {
-                               auto w =
-                                   storage::delete_row(conn, t, who.account_id, id, fanout_gate(s));
-                               s.actors.publish(w.event);
-                               return http::ok(200, rid, t.data_type, {});
-                             });
-         },
-         table_doc(t, "Delete a " + t.data_type)});
+  r.add(list_route(s, t));
+  r.add(create_route(s, t));
+  r.add(read_route(s, t));
+  r.add(update_route(s, t));
+  r.add(delete_route(s, t));
 }
 
 }  // namespace

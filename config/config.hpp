@@ -2,7 +2,7 @@
 // hearth's configuration: one struct, filled in layers
 //   defaults < JSON file (--config FILE) < environment (HEARTH_*) < flags.
 // Every key has one JSON name (lowerCamelCase), one environment variable and
-// one flag; the table in config.cpp is the single list of them. Unknown keys
+// one flag; the table in config/keys.cpp is the single list of them. Unknown keys
 // (in the file or as HEARTH_* variables) and bad values are errors.
 
 #include <cstdint>

@@ -1,8 +1,8 @@
 #pragma once
 // Inside the fan-out hub (http/fanout.hpp): one shard per I/O thread and the
 // transport-independent half of every SSE stream. Engine-internal: included
-// by http/fanout.cpp and http/sse_stream.hpp only. Everything here runs on
-// the shard's I/O thread.
+// by http/fanout.cpp, http/fanout_liveness.cpp and http/sse_stream.hpp only.
+// Everything here runs on the shard's I/O thread.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -51,85 +51,99 @@ std::string operation_id(const route& r) {
   return id;
 }
 
-}  // namespace
-
-boost::json::object openapi_document(const router& routes, const std::string& title,
-                                     const std::string& version) {
-  json::object paths;
-  for (const auto& rp : routes.routes()) {
-    const route& r = *rp;
-    if (r.options.hidden) continue;
-    const auto& doc = r.options.doc;
-    json::object op;
-    op["operationId"] = operation_id(r);
-    if (!doc.summary.empty()) op["summary"] = doc.summary;
-    if (!doc.tag.empty()) op["tags"] = json::array{json::value(doc.tag)};
-    json::array params;
-    for (auto seg : split_path(r.pattern)) {
-      if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') continue;
-      params.push_back(
-          json::object{{"name", std::string(seg.substr(1, seg.size() - 2))},
-                       {"in", "path"},
-                       {"required", true},
-                       {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}});
-    }
-    for (const auto& [name, description] : doc.query)
-      params.push_back(json::object{{"name", name},
-                                    {"in", "query"},
-                                    {"required", false},
-                                    {"description", description},
-                                    {"schema", json::object{{"type", "string"}}}});
-    if (!params.empty()) op["parameters"] = std::move(params);
-    if (r.options.json_body) {
-      json::object schema = doc.request_schema.empty() ? json::object{{"type", "object"}}
-                                                       : parse_schema(doc.request_schema, r);
-      op["requestBody"] = json::object{
-          {"required", true},
-          {"content", json::object{{"application/json", json::object{{"schema", schema}}}}}};
-    }
-    json::object responses;
-    json::object ok{{"description", doc.summary.empty() ? "success" : doc.summary}};
-    if (r.options.produces == "application/json" && !doc.data_type.empty()) {
-      json::value item = doc.data_schema.empty() ? json::value(json::object{{"type", "object"}})
-                                                 : json::value(parse_schema(doc.data_schema, r));
-      ok["content"] =
-          json::object{{"application/json",
-                        json::object{{"schema", envelope_schema(doc.data_type, std::move(item))}}}};
-    } else {
-      ok["content"] = json::object{
-          {r.options.produces, json::object{{"schema", json::object{{"type", "string"}}}}}};
-    }
-    responses[std::to_string(doc.success)] = std::move(ok);
-    if (r.options.json_body || !params.empty())
-      responses["400"] = error_response("invalid input (the message names the field)");
-    if (doc.auth != "none") responses["401"] = error_response("missing or bad credentials");
-    if (doc.auth == "session" && r.method != "GET")
-      responses["403"] = error_response("the membership does not allow this");
-    if (r.pattern.find('{') != std::string::npos)
-      responses["404"] = error_response("no such row in the caller's households");
-    responses["406"] = error_response("Accept does not allow the response's media type");
-    if (r.options.json_body) {
-      responses["413"] = error_response("body larger than bodyLimitBytes");
-      responses["415"] = error_response("Content-Type is not application/json");
-    }
-    responses["429"] = error_response("rate limit of the client's address exceeded");
-    responses["503"] = error_response("server busy (concurrency limit, database queue)");
-    op["responses"] = std::move(responses);
-    if (doc.auth == "session")
-      op["security"] = json::array{json::object{{"bearer", json::array{}}},
-                                   json::object{{"cookie", json::array{}}}};
-    else if (doc.auth == "operator")
-      op["security"] = json::array{json::object{{"basic", json::array{}}}};
-    else
-      op["security"] = json::array{};
-
-    std::string method = r.method;
-    for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto& item = paths[r.pattern];  // one path item holds all its methods
-    if (!item.is_object()) item.emplace_object();
-    item.as_object()[method] = std::move(op);
+// The path parameters ({id}: a required UUID) and the documented query
+// parameters of `r`.
+json::array parameters(const route& r) {
+  json::array params;
+  for (auto seg : split_path(r.pattern)) {
+    if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') continue;
+    params.push_back(
+        json::object{{"name", std::string(seg.substr(1, seg.size() - 2))},
+                     {"in", "path"},
+                     {"required", true},
+                     {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}});
   }
+  for (const auto& [name, description] : r.options.doc.query)
+    params.push_back(json::object{{"name", name},
+                                  {"in", "query"},
+                                  {"required", false},
+                                  {"description", description},
+                                  {"schema", json::object{{"type", "string"}}}});
+  return params;
+}
 
+// The JSON body of a route with json_body.
+json::object request_body(const route& r) {
+  const auto& doc = r.options.doc;
+  json::object schema = doc.request_schema.empty() ? json::object{{"type", "object"}}
+                                                   : parse_schema(doc.request_schema, r);
+  return json::object{
+      {"required", true},
+      {"content", json::object{{"application/json", json::object{{"schema", schema}}}}}};
+}
+
+// The success response (the envelope with its dataValue schema, or the
+// route's own media type) and the errors a route of this kind can give.
+json::object responses(const route& r, bool has_params) {
+  const auto& doc = r.options.doc;
+  json::object responses;
+  json::object ok{{"description", doc.summary.empty() ? "success" : doc.summary}};
+  if (r.options.produces == "application/json" && !doc.data_type.empty()) {
+    json::value item = doc.data_schema.empty() ? json::value(json::object{{"type", "object"}})
+                                               : json::value(parse_schema(doc.data_schema, r));
+    ok["content"] =
+        json::object{{"application/json",
+                      json::object{{"schema", envelope_schema(doc.data_type, std::move(item))}}}};
+  } else {
+    ok["content"] = json::object{
+        {r.options.produces, json::object{{"schema", json::object{{"type", "string"}}}}}};
+  }
+  responses[std::to_string(doc.success)] = std::move(ok);
+  if (r.options.json_body || has_params)
+    responses["400"] = error_response("invalid input (the message names the field)");
+  if (doc.auth != "none") responses["401"] = error_response("missing or bad credentials");
+  if (doc.auth == "session" && r.method != "GET")
+    responses["403"] = error_response("the membership does not allow this");
+  if (r.pattern.find('{') != std::string::npos)
+    responses["404"] = error_response("no such row in the caller's households");
+  responses["406"] = error_response("Accept does not allow the response's media type");
+  if (r.options.json_body) {
+    responses["413"] = error_response("body larger than bodyLimitBytes");
+    responses["415"] = error_response("Content-Type is not application/json");
+  }
+  responses["429"] = error_response("rate limit of the client's address exceeded");
+  responses["503"] = error_response("server busy (concurrency limit, database queue)");
+  return responses;
+}
+
+// The security requirement of route_doc::auth.
+json::array security(const std::string& auth) {
+  if (auth == "session")
+    return json::array{json::object{{"bearer", json::array{}}},
+                       json::object{{"cookie", json::array{}}}};
+  if (auth == "operator") return json::array{json::object{{"basic", json::array{}}}};
+  return json::array{};
+}
+
+// The operation object of `r`.
+json::object operation(const route& r) {
+  const auto& doc = r.options.doc;
+  json::object op;
+  op["operationId"] = operation_id(r);
+  if (!doc.summary.empty()) op["summary"] = doc.summary;
+  if (!doc.tag.empty()) op["tags"] = json::array{json::value(doc.tag)};
+  json::array params = parameters(r);
+  if (!params.empty()) op["parameters"] = std::move(params);
+  if (r.options.json_body) op["requestBody"] = request_body(r);
+  // As before the split: `params` is empty here once moved into `op`, so
+  // 400 is listed for routes with a JSON body only.
+  op["responses"] = responses(r, !params.empty());
+  op["security"] = security(doc.auth);
+  return op;
+}
+
+// components: the Envelope schema and the security schemes.
+json::object components() {
   json::object envelope{
       {"type", "object"},
       {"required", json::array{"success", "status", "message", "requestID", "dataType", "dataTotal",
@@ -142,18 +156,35 @@ boost::json::object openapi_document(const router& routes, const std::string& ti
                     {"dataType", json::object{{"type", "string"}}},
                     {"dataTotal", json::object{{"type", "integer"}}},
                     {"dataValue", json::object{{"type", "array"}, {"items", json::object{}}}}}}};
+  return json::object{
+      {"schemas", json::object{{"Envelope", std::move(envelope)}}},
+      {"securitySchemes",
+       json::object{
+           {"bearer", json::object{{"type", "http"}, {"scheme", "bearer"}}},
+           {"cookie",
+            json::object{{"type", "apiKey"}, {"in", "cookie"}, {"name", "hearth_session"}}},
+           {"basic", json::object{{"type", "http"}, {"scheme", "basic"}}}}}};
+}
+
+}  // namespace
+
+boost::json::object openapi_document(const router& routes, const std::string& title,
+                                     const std::string& version) {
+  json::object paths;
+  for (const auto& rp : routes.routes()) {
+    const route& r = *rp;
+    if (r.options.hidden) continue;
+    json::object op = operation(r);
+    std::string method = r.method;
+    for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto& item = paths[r.pattern];  // one path item holds all its methods
+    if (!item.is_object()) item.emplace_object();
+    item.as_object()[method] = std::move(op);
+  }
   return {{"openapi", "3.0.3"},
           {"info", json::object{{"title", title}, {"version", version}}},
           {"paths", std::move(paths)},
-          {"components",
-           json::object{
-               {"schemas", json::object{{"Envelope", std::move(envelope)}}},
-               {"securitySchemes",
-                json::object{{"bearer", json::object{{"type", "http"}, {"scheme", "bearer"}}},
-                             {"cookie", json::object{{"type", "apiKey"},
-                                                     {"in", "cookie"},
-                                                     {"name", "hearth_session"}}},
-                             {"basic", json::object{{"type", "http"}, {"scheme", "basic"}}}}}}}};
+          {"components", components()}};
 }
 
 const std::string& openapi_viewer_html() {

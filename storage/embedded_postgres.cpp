@@ -240,6 +240,111 @@ std::string percent_encode(const std::string& text, bool keep_slash) {
   return out;
 }
 
+/// Who runs the server: `run_as` (when we are root), else ourselves.
+user_ids server_owner(const std::string& run_as) {
+  user_ids owner{::geteuid(), ::getegid()};
+  if (!run_as.empty()) {
+    auto ids = lookup_user(run_as);
+    if (!ids) {
+      throw std::runtime_error(
+          "embedded PostgreSQL: running as root, but there is no '" + run_as +
+          "' system user to run PostgreSQL as (install the 'postgresql' package, run hearth "
+          "as a normal user, or configure HEARTH_DATABASE_URL)");
+    }
+    owner = *ids;
+  }
+  return owner;
+}
+
+/// A relocated cluster: its parent directories, and <data_dir>/postgres as
+/// a symlink to it.
+void link_relocated_cluster(const fs::path& cluster_dir, const fs::path& in_place) {
+  std::error_code ec;
+  create_dirs(cluster_dir.parent_path(), fs::perms(0755));
+  if (!fs::is_symlink(in_place, ec)) {
+    fs::create_directory_symlink(cluster_dir, in_place, ec);
+    if (ec) {
+      throw std::runtime_error("embedded PostgreSQL: cannot create symlink " + in_place.string() +
+                               " -> " + cluster_dir.string() + ": " + ec.message());
+    }
+  }
+}
+
+/// initdb on first use.
+void run_initdb(const fs::path& bin, const fs::path& cluster_dir, bool throwaway,
+                const spawn_options& as_server, const fs::path& tools_log) {
+  std::vector<std::string> argv = {(bin / "initdb").string(),
+                                   "-D",
+                                   cluster_dir.string(),
+                                   "-U",
+                                   "postgres",
+                                   "-A",
+                                   "trust",
+                                   "-E",
+                                   "UTF8",
+                                   "--locale=C.UTF-8"};
+  if (throwaway) argv.push_back("--no-sync");
+  int code = run_process(argv, as_server);
+  if (code != 0) {
+    throw std::runtime_error("embedded PostgreSQL: initdb failed with exit code " +
+                             std::to_string(code) + log_excerpt(tools_log));
+  }
+}
+
+/// Removes stale lock files whose pid now belongs to an unrelated process.
+void remove_stale_locks(const fs::path& cluster_dir, const fs::path& socket_dir) {
+  std::error_code ec;
+  for (const fs::path& lock : {cluster_dir / "postmaster.pid",
+                               socket_dir / (".s.PGSQL." + std::to_string(kPort) + ".lock")}) {
+    if (!fs::exists(lock, ec)) continue;
+    if (!may_be_postmaster_of(lock_file_pid(lock), cluster_dir)) {
+      fs::remove(lock, ec);
+      if (lock.filename() != "postmaster.pid") {
+        fs::remove(socket_dir / (".s.PGSQL." + std::to_string(kPort)), ec);
+      }
+    }
+  }
+}
+
+/// pg_ctl start: the server on a unix socket in `socket_dir` only.
+void start_server(const std::string& pg_ctl, const fs::path& cluster_dir,
+                  const fs::path& socket_dir, bool throwaway, const spawn_options& as_server,
+                  const fs::path& server_log, const fs::path& tools_log) {
+  std::string server_options = "-k " + socket_dir.string() + " -c listen_addresses= -p " +
+                               std::to_string(kPort) + " -c max_connections=200";
+  if (throwaway) {
+    server_options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+  }
+  int code = run_process({pg_ctl, "-D", cluster_dir.string(), "-w", "-t", "60", "-l",
+                          server_log.string(), "-o", server_options, "start"},
+                         as_server, std::chrono::seconds(90));
+  if (code != 0) {
+    throw std::runtime_error("embedded PostgreSQL: pg_ctl start failed with exit code " +
+                             std::to_string(code) + log_excerpt(server_log) +
+                             log_excerpt(tools_log));
+  }
+}
+
+/// Waits until the server at `url` accepts connections (an adopted server
+/// may still be recovering), up to 60 s.
+void wait_for_connections(const std::string& url, const fs::path& socket_dir,
+                          const fs::path& server_log) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    try {
+      pqxx::connection probe{url};
+      break;
+    } catch (const std::exception& e) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw std::runtime_error("embedded PostgreSQL: server at " + socket_dir.string() +
+                                 " does not accept connections: " + e.what() +
+                                 log_excerpt(server_log));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
 }  // namespace
 
 embedded_postgres::embedded_postgres(embedded_postgres_options options)
@@ -273,18 +378,7 @@ embedded_postgres::embedded_postgres(embedded_postgres_options options)
 embedded_postgres::~embedded_postgres() { stop(); }
 
 void embedded_postgres::start() {
-  // Who runs the server.
-  user_ids owner{::geteuid(), ::getegid()};
-  if (!run_as_.empty()) {
-    auto ids = lookup_user(run_as_);
-    if (!ids) {
-      throw std::runtime_error(
-          "embedded PostgreSQL: running as root, but there is no '" + run_as_ +
-          "' system user to run PostgreSQL as (install the 'postgresql' package, run hearth "
-          "as a normal user, or configure HEARTH_DATABASE_URL)");
-    }
-    owner = *ids;
-  }
+  const user_ids owner = server_owner(run_as_);
   const fs::path bin = options_.bin_dir.empty() ? find_bin_dir() : options_.bin_dir;
   const fs::path in_place = options_.data_dir / "postgres";
   const bool relocated = cluster_dir_ != in_place;
@@ -307,16 +401,7 @@ void embedded_postgres::start() {
                                std::strerror(errno));
     }
   }
-  if (relocated) {
-    create_dirs(cluster_dir_.parent_path(), fs::perms(0755));
-    if (!fs::is_symlink(in_place, ec)) {
-      fs::create_directory_symlink(cluster_dir_, in_place, ec);
-      if (ec) {
-        throw std::runtime_error("embedded PostgreSQL: cannot create symlink " + in_place.string() +
-                                 " -> " + cluster_dir_.string() + ": " + ec.message());
-      }
-    }
-  }
+  if (relocated) link_relocated_cluster(cluster_dir_, in_place);
   create_dirs(cluster_dir_, std::nullopt);
   const bool initialised = fs::exists(cluster_dir_ / "PG_VERSION", ec);
   if (!initialised) {
@@ -333,73 +418,17 @@ void embedded_postgres::start() {
   as_server.work_dir = "/";  // the server user may not be able to access our cwd
   const std::string pg_ctl = (bin / "pg_ctl").string();
 
-  // initdb on first use.
-  if (!initialised) {
-    std::vector<std::string> argv = {(bin / "initdb").string(),
-                                     "-D",
-                                     cluster_dir_.string(),
-                                     "-U",
-                                     "postgres",
-                                     "-A",
-                                     "trust",
-                                     "-E",
-                                     "UTF8",
-                                     "--locale=C.UTF-8"};
-    if (options_.throwaway) argv.push_back("--no-sync");
-    int code = run_process(argv, as_server);
-    if (code != 0) {
-      throw std::runtime_error("embedded PostgreSQL: initdb failed with exit code " +
-                               std::to_string(code) + log_excerpt(tools_log));
-    }
-  }
-
-  // Stale lock files whose pid now belongs to an unrelated process.
-  for (const fs::path& lock : {cluster_dir_ / "postmaster.pid",
-                               socket_dir_ / (".s.PGSQL." + std::to_string(kPort) + ".lock")}) {
-    if (!fs::exists(lock, ec)) continue;
-    if (!may_be_postmaster_of(lock_file_pid(lock), cluster_dir_)) {
-      fs::remove(lock, ec);
-      if (lock.filename() != "postmaster.pid") {
-        fs::remove(socket_dir_ / (".s.PGSQL." + std::to_string(kPort)), ec);
-      }
-    }
-  }
+  if (!initialised) run_initdb(bin, cluster_dir_, options_.throwaway, as_server, tools_log);
+  remove_stale_locks(cluster_dir_, socket_dir_);
 
   // Adopt a running server, or start one.
   int status = run_process({pg_ctl, "status", "-D", cluster_dir_.string()}, as_server);
-  if (status != 0) {
-    std::string server_options = "-k " + socket_dir_.string() + " -c listen_addresses= -p " +
-                                 std::to_string(kPort) + " -c max_connections=200";
-    if (options_.throwaway) {
-      server_options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
-    }
-    int code = run_process({pg_ctl, "-D", cluster_dir_.string(), "-w", "-t", "60", "-l",
-                            server_log.string(), "-o", server_options, "start"},
-                           as_server, std::chrono::seconds(90));
-    if (code != 0) {
-      throw std::runtime_error("embedded PostgreSQL: pg_ctl start failed with exit code " +
-                               std::to_string(code) + log_excerpt(server_log) +
-                               log_excerpt(tools_log));
-    }
-  }
+  if (status != 0)
+    start_server(pg_ctl, cluster_dir_, socket_dir_, options_.throwaway, as_server, server_log,
+                 tools_log);
   started_by_us_ = true;
 
-  // Wait until it accepts connections (an adopted server may still be recovering).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    try {
-      pqxx::connection probe{url("postgres")};
-      break;
-    } catch (const std::exception& e) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        throw std::runtime_error("embedded PostgreSQL: server at " + socket_dir_.string() +
-                                 " does not accept connections: " + e.what() +
-                                 log_excerpt(server_log));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-
+  wait_for_connections(url("postgres"), socket_dir_, server_log);
   if (!options_.database.empty()) create_database(options_.database);
 }
 

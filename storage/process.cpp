@@ -155,6 +155,132 @@ void cloexec_all_from_3(int max_fd) {
   ::_exit(127);
 }
 
+/// The child's environment as KEY=value strings: the parent's, then
+/// HOME/USER/LOGNAME of `user`, then `extra` (a later value wins; keys keep
+/// their first place). `path` gets its PATH ("" when unset).
+std::vector<std::string> child_environment(const std::optional<user_record>& user,
+                                           const std::map<std::string, std::string>& extra,
+                                           std::string& path) {
+  std::map<std::string, std::string> env_map;
+  std::vector<std::string> env_order;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry{*e};
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = entry.substr(0, eq);
+    if (!env_map.count(key)) env_order.push_back(key);
+    env_map[key] = entry.substr(eq + 1);
+  }
+  auto set_env = [&](const std::string& key, const std::string& value) {
+    if (!env_map.count(key)) env_order.push_back(key);
+    env_map[key] = value;
+  };
+  if (user) {
+    set_env("HOME", user->home);
+    set_env("USER", user->name);
+    set_env("LOGNAME", user->name);
+  }
+  for (const auto& [key, value] : extra) set_env(key, value);
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env_order.size());
+  for (const auto& key : env_order) env_strings.push_back(key + "=" + env_map[key]);
+  path = env_map.count("PATH") ? env_map["PATH"] : "";
+  return env_strings;
+}
+
+/// The null-terminated array of pointers into `strings` that execve takes.
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+/// The log file opened for appending (close-on-exec), or -1 when `file` is "".
+int open_log_file(const std::string& file, const std::string& program) {
+  if (file.empty()) return -1;
+  int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "spawn " + program + ": cannot open log file " + file);
+  }
+  return fd;
+}
+
+/// The descriptors the child marks close-on-exec without close_range: up to
+/// the open-file limit, at most 65536.
+int max_fd_to_mark() {
+  int max_fd = 65536;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < 65536) {
+    max_fd = static_cast<int>(limit.rlim_cur);
+  }
+  return max_fd;
+}
+
+/// What the child does between fork and exec, all prepared in the parent.
+struct child_plan {
+  const user_record* user;           // run as this user; nullptr = as we are
+  const std::vector<gid_t>* groups;  // its supplementary groups
+  const char* work_dir;              // nullptr = inherit
+  int log_fd;                        // stdout+stderr; -1 = inherit
+  int max_fd;
+  const char* program;
+  char* const* argv;
+  char* const* envp;
+  int report;  // the pipe that reports a failure
+};
+
+/// The child: async-signal-safe calls only.
+[[noreturn]] void exec_child(const child_plan& p) {
+  // Default signal dispositions and an empty mask (ignored signals such as
+  // SIGPIPE and the parent's blocked signals would survive exec).
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    ::sigaction(sig, &action, nullptr);
+  }
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+
+  if (p.user) {
+    if (::setgroups(p.groups->size(), p.groups->data()) != 0)
+      child_fail(p.report, child_step::setgroups);
+    if (::setgid(p.user->gid) != 0) child_fail(p.report, child_step::setgid);
+    if (::setuid(p.user->uid) != 0) child_fail(p.report, child_step::setuid);
+  }
+  if (p.work_dir && ::chdir(p.work_dir) != 0) child_fail(p.report, child_step::chdir);
+  if (p.log_fd >= 0) {
+    if (::dup2(p.log_fd, STDOUT_FILENO) < 0 || ::dup2(p.log_fd, STDERR_FILENO) < 0) {
+      child_fail(p.report, child_step::redirect);
+    }
+  }
+  cloexec_all_from_3(p.max_fd);
+  ::execve(p.program, p.argv, p.envp);
+  child_fail(p.report, child_step::exec);
+}
+
+/// The parent: throws what the child reported when it failed before exec
+/// (after reaping it); returns when the exec succeeded (the pipe closed).
+void await_exec(pid_t pid, int report_read, const std::string& program) {
+  child_error report{};
+  ssize_t got;
+  do {
+    got = ::read(report_read, &report, sizeof report);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof report)) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw std::system_error(
+        report.error, std::generic_category(),
+        "spawn " + program + ": " + step_name(static_cast<child_step>(report.step)) + " failed");
+  }
+}
+
 }  // namespace
 
 std::optional<user_ids> lookup_user(const std::string& name) {
@@ -178,50 +304,13 @@ pid_t spawn_process(const std::vector<std::string>& argv, const spawn_options& o
     groups = groups_of(*user);
   }
 
-  // Environment: the parent's, then HOME/USER/LOGNAME of run_as, then options.env.
-  std::map<std::string, std::string> env_map;
-  std::vector<std::string> env_order;
-  for (char** e = environ; e && *e; ++e) {
-    std::string entry{*e};
-    auto eq = entry.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = entry.substr(0, eq);
-    if (!env_map.count(key)) env_order.push_back(key);
-    env_map[key] = entry.substr(eq + 1);
-  }
-  auto set_env = [&](const std::string& key, const std::string& value) {
-    if (!env_map.count(key)) env_order.push_back(key);
-    env_map[key] = value;
-  };
-  if (user) {
-    set_env("HOME", user->home);
-    set_env("USER", user->name);
-    set_env("LOGNAME", user->name);
-  }
-  for (const auto& [key, value] : options.env) set_env(key, value);
-  std::vector<std::string> env_strings;
-  env_strings.reserve(env_order.size());
-  for (const auto& key : env_order) env_strings.push_back(key + "=" + env_map[key]);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-
+  std::string path;
+  std::vector<std::string> env_strings = child_environment(user, options.env, path);
+  std::vector<char*> envp = c_strings(env_strings);
   std::vector<std::string> args = argv;
-  std::vector<char*> argvp;
-  for (auto& s : args) argvp.push_back(s.data());
-  argvp.push_back(nullptr);
-
-  std::string program = resolve_program(argv[0], env_map.count("PATH") ? env_map["PATH"] : "");
-
-  fd_guard log_fd;
-  if (!options.log_file.empty()) {
-    int fd = ::open(options.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      throw std::system_error(errno, std::generic_category(),
-                              "spawn " + argv[0] + ": cannot open log file " + options.log_file);
-    }
-    log_fd.reset(fd);
-  }
+  std::vector<char*> argvp = c_strings(args);
+  std::string program = resolve_program(argv[0], path);
+  fd_guard log_fd{open_log_file(options.log_file, argv[0])};
 
   int report_pipe[2];
   if (::pipe2(report_pipe, O_CLOEXEC) != 0) {
@@ -229,65 +318,25 @@ pid_t spawn_process(const std::vector<std::string>& argv, const spawn_options& o
   }
   fd_guard report_read{report_pipe[0]};
   fd_guard report_write{report_pipe[1]};
-
-  int max_fd = 65536;
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
-      limit.rlim_cur < 65536) {
-    max_fd = static_cast<int>(limit.rlim_cur);
-  }
-  const char* work_dir = options.work_dir.empty() ? nullptr : options.work_dir.c_str();
+  const child_plan plan{user ? &*user : nullptr,
+                        &groups,
+                        options.work_dir.empty() ? nullptr : options.work_dir.c_str(),
+                        log_fd.get(),
+                        max_fd_to_mark(),
+                        program.c_str(),
+                        argvp.data(),
+                        envp.data(),
+                        report_pipe[1]};
 
   pid_t pid = ::fork();
   if (pid < 0) {
     throw std::system_error(errno, std::generic_category(), "spawn " + argv[0] + ": fork");
   }
-  if (pid == 0) {
-    // --- Child: async-signal-safe calls only. ---
-    int report = report_pipe[1];
-    // Default signal dispositions and an empty mask (ignored signals such as
-    // SIGPIPE and the parent's blocked signals would survive exec).
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP) continue;
-      struct sigaction action {};
-      action.sa_handler = SIG_DFL;
-      ::sigaction(sig, &action, nullptr);
-    }
-    sigset_t empty;
-    ::sigemptyset(&empty);
-    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-
-    if (user) {
-      if (::setgroups(groups.size(), groups.data()) != 0) child_fail(report, child_step::setgroups);
-      if (::setgid(user->gid) != 0) child_fail(report, child_step::setgid);
-      if (::setuid(user->uid) != 0) child_fail(report, child_step::setuid);
-    }
-    if (work_dir && ::chdir(work_dir) != 0) child_fail(report, child_step::chdir);
-    if (log_fd.get() >= 0) {
-      if (::dup2(log_fd.get(), STDOUT_FILENO) < 0 || ::dup2(log_fd.get(), STDERR_FILENO) < 0) {
-        child_fail(report, child_step::redirect);
-      }
-    }
-    cloexec_all_from_3(max_fd);
-    ::execve(program.c_str(), argvp.data(), envp.data());
-    child_fail(report, child_step::exec);
-  }
+  if (pid == 0) exec_child(plan);
 
   // --- Parent. ---
   report_write.reset();
-  child_error report{};
-  ssize_t got;
-  do {
-    got = ::read(report_read.get(), &report, sizeof report);
-  } while (got < 0 && errno == EINTR);
-  if (got == static_cast<ssize_t>(sizeof report)) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    throw std::system_error(
-        report.error, std::generic_category(),
-        "spawn " + argv[0] + ": " + step_name(static_cast<child_step>(report.step)) + " failed");
-  }
+  await_exec(pid, report_read.get(), argv[0]);
   return pid;
 }
 

@@ -1,54 +1,36 @@
 // The uptime monitor (apps/uptime/monitor.hpp): its topic, subscription and
-// cron job, the checks, and the operator API under /api/v1/monitor.
-
-#include "apps/uptime/monitor.hpp"
+// cron job, and the checks. Its operator API is in apps/uptime/routes.cpp.
 
 #include <fmt/format.h>
 
 #include <atomic>
 #include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <chrono>
-#include <exception>
 #include <future>
-#include <memory>
-#include <mutex>
-#include <optional>
 #include <pqxx/pqxx>
 #include <stdexcept>
-#include <vector>
 
+#include "apps/uptime/monitor_impl.hpp"
 #include "config/logging.hpp"
 #include "http/client.hpp"
-#include "http/envelope.hpp"
-#include "http/json_input.hpp"
 #include "storage/errors.hpp"
 #include "storage/pool.hpp"
 
 namespace hearth::apps::uptime {
+namespace detail {
 namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-constexpr const char* kSite = "MonitorSite";
-constexpr const char* kCheck = "MonitorCheck";
 // Probe threads of a node: at most this many sites are probed at once.
 constexpr int kProbeThreads = 8;
 // A probe needs the status only; a longer page is cut (and still counts).
 constexpr std::size_t kProbeBodyLimit = 64 * 1024;
 
-constexpr const char* kInsertSite =
-    "INSERT INTO uptime_site (url) VALUES ($1) "
-    "RETURNING id::text, url, state, hearth_ts(last_checked), hearth_ts(created)";
-constexpr const char* kListSites =
-    "SELECT id::text, url, state, hearth_ts(last_checked), hearth_ts(created) "
-    "FROM uptime_site ORDER BY created, id";
 constexpr const char* kSelectSite = "SELECT id::text, url FROM uptime_site WHERE id = $1";
-constexpr const char* kDeleteSite = "DELETE FROM uptime_site WHERE id = $1 RETURNING id";
 // A check: lock the site (concurrent checks of one site take turns, each
 // seeing the state the previous one committed), record the check, update the state.
 constexpr const char* kLockSite = "SELECT state FROM uptime_site WHERE id = $1 FOR UPDATE";
@@ -58,57 +40,8 @@ constexpr const char* kInsertCheck =
 constexpr const char* kUpdateSite =
     "UPDATE uptime_site SET state = $2, last_checked = now() WHERE id = $1";
 
-constexpr const char* kSiteSchema = R"({"type":"object","properties":{
-  "id":{"type":"string","format":"uuid"},
-  "url":{"type":"string","format":"uri","maxLength":2048},
-  "state":{"type":"string","enum":["up","down"],"nullable":true,
-    "description":"the latest check's result; null before the first check"},
-  "lastChecked":{"type":"string","format":"date-time","nullable":true},
-  "created":{"type":"string","format":"date-time"}}})";
-constexpr const char* kCheckSchema = R"({"type":"object","properties":{
-  "siteID":{"type":"string","format":"uuid"},
-  "url":{"type":"string","format":"uri"},
-  "up":{"type":"boolean","description":"HTTP status 2xx or 3xx"},
-  "status":{"type":"integer","nullable":true,"description":"null when no response came"},
-  "error":{"type":"string","nullable":true,
-    "description":"why no response came: timeout, connection refused, ..."},
-  "durationMs":{"type":"integer"},
-  "checkedAt":{"type":"string","format":"date-time"},
-  "transition":{"type":"string","enum":["up","down"],"nullable":true,
-    "description":"the new state when this check changed it and published a site.transition"
-}
-}
-})";
-
-struct site {
-  std::string id;
-  std::string url;
-};
-
-struct check_outcome {
-  std::string site_id;
-  std::string url;
-  bool up = false;
-  std::optional<int> status;  // nullopt when no response came
-  std::string error;          // "" when a response came
-  std::int64_t duration_ms = 0;
-  std::string checked_at;
-  std::optional<std::string> transition;  // the new state when it changed
-};
-
 json::value nullable(const std::optional<std::string>& v) {
   return v ? json::value(*v) : json::value(nullptr);
-}
-
-json::object site_json(const pqxx::row& r) {
-  auto text = [&](int i) {
-    return r[i].is_null() ? std::optional<std::string>() : r[i].as<std::string>();
-  };
-  return {{"id", r[0].as<std::string>()},
-          {"url", r[1].as<std::string>()},
-          {"state", nullable(text(2))},
-          {"lastChecked", nullable(text(3))},
-          {"created", r[4].as<std::string>()}};
 }
 
 json::object check_json(const check_outcome& c) {
@@ -120,10 +53,6 @@ json::object check_json(const check_outcome& c) {
           {"durationMs", c.duration_ms},
           {"checkedAt", c.checked_at},
           {"transition", nullable(c.transition)}};
-}
-
-http::response not_running(const std::string& rid) {
-  return http::error(503, rid, "the uptime monitor is not running");
 }
 
 std::vector<site> sites_to_check(storage::connection& conn) {
@@ -138,361 +67,249 @@ std::string plural(std::size_t n, const char* one, const char* many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
-// The module's state, shared by its declaration, its handlers and its routes.
-class monitor : public std::enable_shared_from_this<monitor> {
- public:
-  // Stops the probe threads: probes under way finish, queued ones are dropped.
-  ~monitor() {
-    if (!probes_) return;
-    probes_->stop();
-    probes_->join();
-  }
-
-  void declare(engine::registry& r, const config::config& cfg, storage::pool& db) {
-    db_ = &db;
-    probe_timeout_ = std::chrono::milliseconds(cfg.uptime_probe_timeout_ms);
-    webhook_url_ = config::secret(cfg, "UPTIME_WEBHOOK_URL");
-    if (webhook_url_) {
-      // The URL is a secret: the message says what is wrong, not what it is.
-      if (auto problem = http::url_problem(*webhook_url_))
-        throw config::config_error("secret UPTIME_WEBHOOK_URL: " + *problem);
-    }
-    probes_ = std::make_unique<boost::asio::thread_pool>(kProbeThreads);
-
-    transitions_ = r.declare_topic<site_transition>("site.transition");
-
-    engine::subscription_options webhook;
-    webhook.max_retries = static_cast<int>(cfg.uptime_webhook_max_retries);
-    webhook.min_backoff = std::chrono::milliseconds(cfg.uptime_webhook_min_backoff_ms);
-    webhook.max_backoff = std::chrono::milliseconds(cfg.uptime_webhook_max_backoff_ms);
-    webhook.ack_deadline = 2 * probe_timeout_ + 5s;  // a webhook call takes ≤ 2 timeouts
-    webhook.max_concurrency = 4;
-    r.subscribe<site_transition>(
-        transitions_, "webhook", webhook,
-        [self = shared_from_this()](const engine::message_info& m, const site_transition& t) {
-          self->notify(m, t);
-        });
-
-    r.cron("uptime.check-all", cfg.uptime_check_schedule,
-           [self = shared_from_this()](const engine::cron_tick&) { return self->check_all(); });
-  }
-
-  void routes(http::route_group& ops, api::services& s) {
-    // Routes outlive the module's state (the router is destroyed after the
-    // database pool, the state before it): they hold it weakly.
-    std::weak_ptr<monitor> weak = weak_from_this();
-    ops.add({"POST",
-             "/api/v1/monitor/sites",
-             [&s](const http::request& req, http::responder respond) {
-               http::json_object_reader in(req.body);
-               auto url = *in.string("url", true, 1, 2048);
-               in.reject_unknown();
-               if (auto problem = http::url_problem(url))
-                 throw http::input_error("url: " + *problem);
-               api::run_db(s, req, std::move(respond),
-                           [url, rid = req.request_id](storage::connection& conn) {
-                             pqxx::work tx(conn);
-                             json::array out;
-                             try {
-                               out.push_back(site_json(tx.exec_params1(kInsertSite, url)));
-                             } catch (const pqxx::unique_violation&) {
-                               throw storage::domain_error(storage::errc::conflict,
-                                                           "url: already monitored");
-                             }
-                             tx.commit();
-                             return http::ok(201, rid, kSite, std::move(out));
-                           });
-             },
-             {.json_body = true,
-              .doc = {.summary = "Monitor a site: its URL is checked on uptimeCheckSchedule",
-                      .tag = "monitor",
-                      .auth = "operator",
-                      .request_schema = R"({"type":"object","additionalProperties":false,
-                        "required":["url"],"properties":{"url":{"type":"string","format":"uri",
-                        "maxLength":2048,"description":"http or https, without user:password@"}}})",
-                      .data_type = kSite,
-                      .data_schema = kSiteSchema,
-                      .success = 201}}});
-    ops.add({"GET",
-             "/api/v1/monitor/sites",
-             [&s](const http::request& req, http::responder respond) {
-               api::run_db(s, req, std::move(respond),
-                           [rid = req.request_id](storage::connection& conn) {
-                             pqxx::read_transaction tx(conn);
-                             json::array out;
-                             for (const auto& r : tx.exec(kListSites)) out.push_back(site_json(r));
-                             return http::ok(200, rid, kSite, std::move(out));
-                           });
-             },
-             {.doc = {.summary = "The monitored sites with their current state",
-                      .tag = "monitor",
-                      .auth = "operator",
-                      .data_type = kSite,
-                      .data_schema = kSiteSchema}}});
-    ops.add({"DELETE",
-             "/api/v1/monitor/sites/{id}",
-             [&s](const http::request& req, http::responder respond) {
-               auto id = req.params.at("id");
-               if (!http::is_uuid(id))
-                 return respond(http::error(404, req.request_id, "MonitorSite not found"));
-               api::run_db(s, req, std::move(respond),
-                           [id, rid = req.request_id](storage::connection& conn) {
-                             pqxx::work tx(conn);
-                             if (tx.exec_params(kDeleteSite, id).empty())
-                               throw storage::domain_error(storage::errc::not_found,
-                                                           "MonitorSite not found");
-                             tx.commit();
-                             return http::ok(200, rid, kSite, {});
-                           });
-             },
-             {.doc = {.summary = "Stop monitoring a site (its checks are deleted too)",
-                      .tag = "monitor",
-                      .auth = "operator",
-                      .data_type = kSite,
-                      .data_schema = kSiteSchema}}});
-    ops.add({"POST",
-             "/api/v1/monitor/check/{siteID}",
-             [weak](const http::request& req, http::responder respond) {
-               auto id = req.params.at("siteID");
-               if (!http::is_uuid(id))
-                 return respond(http::error(404, req.request_id, "MonitorSite not found"));
-               auto self = weak.lock();
-               if (!self) return respond(not_running(req.request_id));
-               self->check_one(std::move(id), req.request_id, std::move(respond));
-             },
-             {.doc = {.summary = "Check one site now (publishes a site.transition when its "
-                                 "state changes)",
-                      .tag = "monitor",
-                      .auth = "operator",
-                      .data_type = kCheck,
-                      .data_schema = kCheckSchema}}});
-    ops.add({"POST",
-             "/api/v1/monitor/check-all",
-             [weak](const http::request& req, http::responder respond) {
-               auto self = weak.lock();
-               if (!self) return respond(not_running(req.request_id));
-               self->check_all(req.request_id, std::move(respond));
-             },
-             {.doc = {.summary = "Check every site now, at most 8 at once",
-                      .tag = "monitor",
-                      .auth = "operator",
-                      .data_type = kCheck,
-                      .data_schema = kCheckSchema}}});
-  }
-
- private:
-  using batch_done = std::function<void(std::vector<check_outcome>, std::exception_ptr)>;
-
-  // Probes `s` and records the check (blocking: probe threads only).
-  check_outcome check(const site& s) {
-    http::fetch_request r;
-    r.url = s.url;
-    r.connect_timeout = probe_timeout_;
-    r.read_timeout = probe_timeout_;
-    r.body_limit = kProbeBodyLimit;
-    auto res = http::fetch(r);
-    check_outcome c;
-    c.site_id = s.id;
-    c.url = s.url;
-    c.up = res.ok && res.status >= 200 && res.status < 400;
-    if (res.ok)
-      c.status = static_cast<int>(res.status);
-    else
-      c.error = res.error;
-    c.duration_ms = res.duration_ms;
-    storage::run_sync(*db_, [this, &c](storage::connection& conn) { record(conn, c); });
-    log::debug("uptime: {} {} ({} ms){}", c.up ? "up" : "down", c.status ? *c.status : 0,
-               c.duration_ms, c.transition ? " transition" : "");
-    return c;
-  }
-
-  // Records `c` in one transaction with its transition, if any: the check,
-  // the message and the new state commit together or not at all.
-  void record(storage::connection& conn, check_outcome& c) {
-    pqxx::work tx(conn);
-    auto locked = tx.exec_params(kLockSite, c.site_id);
-    if (locked.empty())
-      throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
-    std::optional<std::string> previous;
-    if (!locked[0][0].is_null()) previous = locked[0][0].as<std::string>();
-    std::optional<std::string> error;
-    if (!c.error.empty()) error = c.error;
-    c.checked_at = tx.exec_params1(kInsertCheck, c.site_id, c.up, c.status, error,
-                                   static_cast<int>(c.duration_ms))[0]
-                       .as<std::string>();
-    const std::string now = c.up ? "up" : "down";
-    c.transition.reset();
-    if (previous && *previous != now) {  // the first check sets the state silently
-      transitions_.publish(tx, site_transition{.site_id = c.site_id,
-                                               .url = c.url,
-                                               .from = *previous,
-                                               .to = now,
-                                               .checked_at = c.checked_at,
-                                               .status = c.status.value_or(0),
-                                               .error = c.error});
-      c.transition = now;
-    }
-    tx.exec_params0(kUpdateSite, c.site_id, now);
-    tx.commit();
-  }
-
-  // Checks `sites` on the probe threads; `done` runs once, on the thread of
-  // the last probe, with the outcomes in order (sites deleted meanwhile are
-  // left out) and the first other failure, if any.
-  void check_sites(std::vector<site> sites, batch_done done) {
-    if (sites.empty()) return done({}, nullptr);
-    struct batch {
-      std::vector<std::optional<check_outcome>> outcomes;
-      std::atomic<std::size_t> left;
-      std::mutex mutex;
-      std::exception_ptr failure;
-      batch_done done;
-    };
-    auto b = std::make_shared<batch>();
-    b->outcomes.resize(sites.size());
-    b->left = sites.size();
-    b->done = std::move(done);
-    for (std::size_t i = 0; i < sites.size(); ++i) {
-      boost::asio::post(*probes_, [this, b, i, s = std::move(sites[i])] {
-        try {
-          b->outcomes[i] = check(s);
-        } catch (const storage::domain_error&) {
-          // deleted while being checked: nothing to report
-        } catch (...) {
-          std::lock_guard lock(b->mutex);
-          if (!b->failure) b->failure = std::current_exception();
-        }
-        if (--b->left > 0) return;
-        std::vector<check_outcome> out;
-        for (auto& o : b->outcomes)
-          if (o) out.push_back(std::move(*o));
-        b->done(std::move(out), b->failure);
-      });
-    }
-  }
-
-  // POST /check/{siteID}: load, probe and record on a probe thread.
-  void check_one(std::string id, std::string rid, http::responder respond) {
-    if (!probes_) return respond(not_running(rid));
-    boost::asio::post(
-        *probes_, [this, id = std::move(id), rid = std::move(rid), respond = std::move(respond)] {
-          try {
-            auto s = storage::run_sync(*db_, [&id](storage::connection& conn) {
-              pqxx::read_transaction tx(conn);
-              auto r = tx.exec_params(kSelectSite, id);
-              if (r.empty())
-                throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
-              return site{r[0][0].as<std::string>(), r[0][1].as<std::string>()};
-            });
-            respond(http::ok(200, rid, kCheck, {check_json(check(s))}));
-          } catch (...) {
-            respond(api::failure_response(rid));
-          }
-        });
-  }
-
-  // POST /check-all: list on the database pool, probe on the probe threads,
-  // respond from the last probe.
-  void check_all(std::string rid, http::responder respond) {
-    if (!probes_) return respond(not_running(rid));
-    bool queued =
-        db_->submit([this, self = shared_from_this(), rid, respond](storage::connection& conn) {
-          std::vector<site> sites;
-          try {
-            sites = sites_to_check(conn);
-          } catch (...) {
-            return respond(api::failure_response(rid));
-          }
-          check_sites(std::move(sites), [rid, respond](std::vector<check_outcome> outcomes,
-                                                       std::exception_ptr failed) {
-            if (failed) {
-              try {
-                std::rethrow_exception(failed);
-              } catch (...) {
-                return respond(api::failure_response(rid));
-              }
-            }
-            json::array out;
-            for (const auto& c : outcomes) out.push_back(check_json(c));
-            respond(http::ok(200, rid, kCheck, std::move(out)));
-          });
-        });
-    if (!queued) respond(api::busy_response(rid));
-  }
-
-  // The cron job: checks every site (on the probe threads; this engine
-  // handler thread waits) and describes the outcome.
-  std::string check_all() {
-    auto sites = storage::run_sync(*db_, sites_to_check);
-    const auto total = sites.size();
-    using result = std::pair<std::vector<check_outcome>, std::exception_ptr>;
-    auto promise = std::make_shared<std::promise<result>>();
-    auto future = promise->get_future();
-    check_sites(std::move(sites), [promise](std::vector<check_outcome> o, std::exception_ptr e) {
-      promise->set_value({std::move(o), e});
-    });
-    auto [outcomes, failed] = future.get();
-    std::size_t down = 0, transitions = 0;
-    for (const auto& c : outcomes) {
-      down += !c.up;
-      transitions += c.transition.has_value();
-    }
-    auto text = fmt::format("checked {}, {} down, {}", plural(outcomes.size(), "site", "sites"),
-                            down, plural(transitions, "transition", "transitions"));
-    if (failed) {
-      std::string why = "unknown error";
-      try {
-        std::rethrow_exception(failed);
-      } catch (const std::exception& e) {
-        why = e.what();
-      } catch (...) {
-      }
-      throw std::runtime_error(fmt::format("{} of {} sites not recorded ({}): {}",
-                                           total - outcomes.size(), total, text, why));
-    }
-    return text;
-  }
-
-  // The subscription: posts the transition to the webhook. Throws (the
-  // engine retries with backoff) when it does not answer 2xx. The URL is a
-  // secret: it is never logged.
-  void notify(const engine::message_info& m, const site_transition& t) {
-    if (!webhook_url_) {
-      std::call_once(no_webhook_logged_, [] {
-        log::info("no UPTIME_WEBHOOK_URL secret: transitions are not sent anywhere");
-      });
-      return;
-    }
-    http::fetch_request r;
-    r.method = "POST";
-    r.url = *webhook_url_;
-    r.headers = {{"Content-Type", "application/json"},
-                 {"X-Hearth-Message-ID", std::to_string(m.id)}};
-    r.body = json::serialize(json::object{{"text", transition_text(t)}});
-    r.connect_timeout = probe_timeout_;
-    r.read_timeout = probe_timeout_;
-    r.body_limit = kProbeBodyLimit;
-    auto res = http::fetch(r);
-    if (!res.ok) {
-      log::warn("uptime webhook: message {} attempt {}: {}", m.id, m.attempt, res.error);
-      throw std::runtime_error("webhook: " + res.error);
-    }
-    if (res.status < 200 || res.status >= 300) {
-      log::warn("uptime webhook: message {} attempt {}: answered {}", m.id, m.attempt, res.status);
-      throw std::runtime_error(fmt::format("webhook answered {}", res.status));
-    }
-    log::info("uptime webhook: message {} delivered ({})", m.id, res.status);
-  }
-
-  storage::pool* db_ = nullptr;
-  std::chrono::milliseconds probe_timeout_{5'000};
-  std::optional<std::string> webhook_url_;
-  std::once_flag no_webhook_logged_;
-  std::unique_ptr<boost::asio::thread_pool> probes_;
-  engine::topic<site_transition> transitions_;
-};
-
 }  // namespace
+
+http::response not_running(const std::string& rid) {
+  return http::error(503, rid, "the uptime monitor is not running");
+}
+
+// Stops the probe threads: probes under way finish, queued ones are dropped.
+monitor::~monitor() {
+  if (!probes_) return;
+  probes_->stop();
+  probes_->join();
+}
+
+void monitor::declare(engine::registry& r, const config::config& cfg, storage::pool& db) {
+  db_ = &db;
+  probe_timeout_ = std::chrono::milliseconds(cfg.uptime_probe_timeout_ms);
+  webhook_url_ = config::secret(cfg, "UPTIME_WEBHOOK_URL");
+  if (webhook_url_) {
+    // The URL is a secret: the message says what is wrong, not what it is.
+    if (auto problem = http::url_problem(*webhook_url_))
+      throw config::config_error("secret UPTIME_WEBHOOK_URL: " + *problem);
+  }
+  probes_ = std::make_unique<boost::asio::thread_pool>(kProbeThreads);
+
+  transitions_ = r.declare_topic<site_transition>("site.transition");
+
+  engine::subscription_options webhook;
+  webhook.max_retries = static_cast<int>(cfg.uptime_webhook_max_retries);
+  webhook.min_backoff = std::chrono::milliseconds(cfg.uptime_webhook_min_backoff_ms);
+  webhook.max_backoff = std::chrono::milliseconds(cfg.uptime_webhook_max_backoff_ms);
+  webhook.ack_deadline = 2 * probe_timeout_ + 5s;  // a webhook call takes ≤ 2 timeouts
+  webhook.max_concurrency = 4;
+  r.subscribe<site_transition>(
+      transitions_, "webhook", webhook,
+      [self = shared_from_this()](const engine::message_info& m, const site_transition& t) {
+        self->notify(m, t);
+      });
+
+  r.cron("uptime.check-all", cfg.uptime_check_schedule,
+         [self = shared_from_this()](const engine::cron_tick&) { return self->check_all(); });
+}
+
+// Probes `s` and records the check (blocking: probe threads only).
+check_outcome monitor::check(const site& s) {
+  http::fetch_request r;
+  r.url = s.url;
+  r.connect_timeout = probe_timeout_;
+  r.read_timeout = probe_timeout_;
+  r.body_limit = kProbeBodyLimit;
+  auto res = http::fetch(r);
+  check_outcome c;
+  c.site_id = s.id;
+  c.url = s.url;
+  c.up = res.ok && res.status >= 200 && res.status < 400;
+  if (res.ok)
+    c.status = static_cast<int>(res.status);
+  else
+    c.error = res.error;
+  c.duration_ms = res.duration_ms;
+  storage::run_sync(*db_, [this, &c](storage::connection& conn) { record(conn, c); });
+  log::debug("uptime: {} {} ({} ms){}", c.up ? "up" : "down", c.status ? *c.status : 0,
+             c.duration_ms, c.transition ? " transition" : "");
+  return c;
+}
+
+// Records `c` in one transaction with its transition, if any: the check,
+// the message and the new state commit together or not at all.
+void monitor::record(storage::connection& conn, check_outcome& c) {
+  pqxx::work tx(conn);
+  auto locked = tx.exec_params(kLockSite, c.site_id);
+  if (locked.empty())
+    throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
+  std::optional<std::string> previous;
+  if (!locked[0][0].is_null()) previous = locked[0][0].as<std::string>();
+  std::optional<std::string> error;
+  if (!c.error.empty()) error = c.error;
+  c.checked_at = tx.exec_params1(kInsertCheck, c.site_id, c.up, c.status, error,
+                                 static_cast<int>(c.duration_ms))[0]
+                     .as<std::string>();
+  const std::string now = c.up ? "up" : "down";
+  c.transition.reset();
+  if (previous && *previous != now) {  // the first check sets the state silently
+    transitions_.publish(tx, site_transition{.site_id = c.site_id,
+                                             .url = c.url,
+                                             .from = *previous,
+                                             .to = now,
+                                             .checked_at = c.checked_at,
+                                             .status = c.status.value_or(0),
+                                             .error = c.error});
+    c.transition = now;
+  }
+  tx.exec_params0(kUpdateSite, c.site_id, now);
+  tx.commit();
+}
+
+// Checks `sites` on the probe threads; `done` runs once, on the thread of
+// the last probe, with the outcomes in order (sites deleted meanwhile are
+// left out) and the first other failure, if any.
+void monitor::check_sites(std::vector<site> sites, batch_done done) {
+  if (sites.empty()) return done({}, nullptr);
+  struct batch {
+    std::vector<std::optional<check_outcome>> outcomes;
+    std::atomic<std::size_t> left;
+    std::mutex mutex;
+    std::exception_ptr failure;
+    batch_done done;
+  };
+  auto b = std::make_shared<batch>();
+  b->outcomes.resize(sites.size());
+  b->left = sites.size();
+  b->done = std::move(done);
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    boost::asio::post(*probes_, [this, b, i, s = std::move(sites[i])] {
+      try {
+        b->outcomes[i] = check(s);
+      } catch (const storage::domain_error&) {
+        // deleted while being checked: nothing to report
+      } catch (...) {
+        std::lock_guard lock(b->mutex);
+        if (!b->failure) b->failure = std::current_exception();
+      }
+      if (--b->left > 0) return;
+      std::vector<check_outcome> out;
+      for (auto& o : b->outcomes)
+        if (o) out.push_back(std::move(*o));
+      b->done(std::move(out), b->failure);
+    });
+  }
+}
+
+// POST /check/{siteID}: load, probe and record on a probe thread.
+void monitor::check_one(std::string id, std::string rid, http::responder respond) {
+  if (!probes_) return respond(not_running(rid));
+  boost::asio::post(
+      *probes_, [this, id = std::move(id), rid = std::move(rid), respond = std::move(respond)] {
+        try {
+          auto s = storage::run_sync(*db_, [&id](storage::connection& conn) {
+            pqxx::read_transaction tx(conn);
+            auto r = tx.exec_params(kSelectSite, id);
+            if (r.empty())
+              throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
+            return site{r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+          });
+          respond(http::ok(200, rid, kCheck, {check_json(check(s))}));
+        } catch (...) {
+          respond(api::failure_response(rid));
+        }
+      });
+}
+
+// POST /check-all: list on the database pool, probe on the probe threads,
+// respond from the last probe.
+void monitor::check_all(std::string rid, http::responder respond) {
+  if (!probes_) return respond(not_running(rid));
+  bool queued =
+      db_->submit([this, self = shared_from_this(), rid, respond](storage::connection& conn) {
+        std::vector<site> sites;
+        try {
+          sites = sites_to_check(conn);
+        } catch (...) {
+          return respond(api::failure_response(rid));
+        }
+        check_sites(std::move(sites),
+                    [rid, respond](std::vector<check_outcome> outcomes, std::exception_ptr failed) {
+                      if (failed) {
+                        try {
+                          std::rethrow_exception(failed);
+                        } catch (...) {
+                          return respond(api::failure_response(rid));
+                        }
+                      }
+                      json::array out;
+                      for (const auto& c : outcomes) out.push_back(check_json(c));
+                      respond(http::ok(200, rid, kCheck, std::move(out)));
+                    });
+      });
+  if (!queued) respond(api::busy_response(rid));
+}
+
+// The cron job: checks every site (on the probe threads; this engine
+// handler thread waits) and describes the outcome.
+std::string monitor::check_all() {
+  auto sites = storage::run_sync(*db_, sites_to_check);
+  const auto total = sites.size();
+  using result = std::pair<std::vector<check_outcome>, std::exception_ptr>;
+  auto promise = std::make_shared<std::promise<result>>();
+  auto future = promise->get_future();
+  check_sites(std::move(sites), [promise](std::vector<check_outcome> o, std::exception_ptr e) {
+    promise->set_value({std::move(o), e});
+  });
+  auto [outcomes, failed] = future.get();
+  std::size_t down = 0, transitions = 0;
+  for (const auto& c : outcomes) {
+    down += !c.up;
+    transitions += c.transition.has_value();
+  }
+  auto text = fmt::format("checked {}, {} down, {}", plural(outcomes.size(), "site", "sites"), down,
+                          plural(transitions, "transition", "transitions"));
+  if (failed) {
+    std::string why = "unknown error";
+    try {
+      std::rethrow_exception(failed);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    throw std::runtime_error(fmt::format("{} of {} sites not recorded ({}): {}",
+                                         total - outcomes.size(), total, text, why));
+  }
+  return text;
+}
+
+// The subscription: posts the transition to the webhook. Throws (the
+// engine retries with backoff) when it does not answer 2xx. The URL is a
+// secret: it is never logged.
+void monitor::notify(const engine::message_info& m, const site_transition& t) {
+  if (!webhook_url_) {
+    std::call_once(no_webhook_logged_, [] {
+      log::info("no UPTIME_WEBHOOK_URL secret: transitions are not sent anywhere");
+    });
+    return;
+  }
+  http::fetch_request r;
+  r.method = "POST";
+  r.url = *webhook_url_;
+  r.headers = {{"Content-Type", "application/json"}, {"X-Hearth-Message-ID", std::to_string(m.id)}};
+  r.body = json::serialize(json::object{{"text", transition_text(t)}});
+  r.connect_timeout = probe_timeout_;
+  r.read_timeout = probe_timeout_;
+  r.body_limit = kProbeBodyLimit;
+  auto res = http::fetch(r);
+  if (!res.ok) {
+    log::warn("uptime webhook: message {} attempt {}: {}", m.id, m.attempt, res.error);
+    throw std::runtime_error("webhook: " + res.error);
+  }
+  if (res.status < 200 || res.status >= 300) {
+    log::warn("uptime webhook: message {} attempt {}: answered {}", m.id, m.attempt, res.status);
+    throw std::runtime_error(fmt::format("webhook answered {}", res.status));
+  }
+  log::info("uptime webhook: message {} delivered ({})", m.id, res.status);
+}
+
+}  // namespace detail
 
 std::string transition_text(const site_transition& t) {
   std::string to = t.to == "up" ? "UP" : t.to == "down" ? "DOWN" : t.to;
@@ -501,12 +318,12 @@ std::string transition_text(const site_transition& t) {
 }
 
 api::module uptime_module() {
-  auto m = std::make_shared<monitor>();
+  auto m = std::make_shared<detail::monitor>();
   return {.name = "uptime",
           .declare = [m](engine::registry& r, const config::config& cfg,
                          storage::pool& db) { m->declare(r, cfg, db); },
           .routes = [m](http::route_group&, http::route_group& ops,
-                        api::services& s) { m->routes(ops, s); }};
+                        api::services& s) { detail::routes(ops, s, m); }};
 }
 
 }  // namespace hearth::apps::uptime

@@ -1,0 +1,187 @@
+// The uptime monitor's operator API under /api/v1/monitor (Basic auth):
+// sites to watch (add, list, remove) and checks on demand (one site, all).
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <utility>
+
+#include "apps/uptime/monitor_impl.hpp"
+#include "http/client.hpp"
+#include "http/json_input.hpp"
+#include "storage/errors.hpp"
+
+namespace hearth::apps::uptime::detail {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kInsertSite =
+    "INSERT INTO uptime_site (url) VALUES ($1) "
+    "RETURNING id::text, url, state, hearth_ts(last_checked), hearth_ts(created)";
+constexpr const char* kDeleteSite = "DELETE FROM uptime_site WHERE id = $1 RETURNING id";
+
+constexpr const char* kSiteSchema = R"({"type":"object","properties":{
+  "id":{"type":"string","format":"uuid"},
+  "url":{"type":"string","format":"uri","maxLength":2048},
+  "state":{"type":"string","enum":["up","down"],"nullable":true,
+    "description":"the latest check's result; null before the first check"},
+  "lastChecked":{"type":"string","format":"date-time","nullable":true},
+  "created":{"type":"string","format":"date-time"}}})";
+constexpr const char* kCheckSchema = R"({"type":"object","properties":{
+  "siteID":{"type":"string","format":"uuid"},
+  "url":{"type":"string","format":"uri"},
+  "up":{"type":"boolean","description":"HTTP status 2xx or 3xx"},
+  "status":{"type":"integer","nullable":true,"description":"null when no response came"},
+  "error":{"type":"string","nullable":true,
+    "description":"why no response came: timeout, connection refused, ..."},
+  "durationMs":{"type":"integer"},
+  "checkedAt":{"type":"string","format":"date-time"},
+  "transition":{"type":"string","enum":["up","down"],"nullable":true,
+    "description":"the new state when this check changed it and published a site.transition"
+}
+}
+})";
+
+json::value nullable(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+// A row of kInsertSite or kListSites as the API shows it.
+json::object site_json(const pqxx::row& r) {
+  auto text = [&](int i) {
+    return r[i].is_null() ? std::optional<std::string>() : r[i].as<std::string>();
+  };
+  return {{"id", r[0].as<std::string>()},
+          {"url", r[1].as<std::string>()},
+          {"state", nullable(text(2))},
+          {"lastChecked", nullable(text(3))},
+          {"created", r[4].as<std::string>()}};
+}
+
+// POST /api/v1/monitor/sites: monitor a new URL (409 when it is already).
+http::route add_site(api::services& s) {
+  return {"POST",
+          "/api/v1/monitor/sites",
+          [&s](const http::request& req, http::responder respond) {
+            http::json_object_reader in(req.body);
+            auto url = *in.string("url", true, 1, 2048);
+            in.reject_unknown();
+            if (auto problem = http::url_problem(url)) throw http::input_error("url: " + *problem);
+            api::run_db(
+                s, req, std::move(respond), [url, rid = req.request_id](storage::connection& conn) {
+                  pqxx::work tx(conn);
+                  json::array out;
+                  try {
+                    out.push_back(site_json(tx.exec_params1(kInsertSite, url)));
+                  } catch (const pqxx::unique_violation&) {
+                    throw storage::domain_error(storage::errc::conflict, "url: already monitored");
+                  }
+                  tx.commit();
+                  return http::ok(201, rid, kSite, std::move(out));
+                });
+          },
+          {.json_body = true,
+           .doc = {.summary = "Monitor a site: its URL is checked on uptimeCheckSchedule",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .request_schema = R"({"type":"object","additionalProperties":false,
+                        "required":["url"],"properties":{"url":{"type":"string","format":"uri",
+                        "maxLength":2048,"description":"http or https, without user:password@"}}})",
+                   .data_type = kSite,
+                   .data_schema = kSiteSchema,
+                   .success = 201}}};
+}
+
+// GET /api/v1/monitor/sites: every monitored site with its state.
+http::route list_sites(api::services& s) {
+  return {"GET",
+          "/api/v1/monitor/sites",
+          [&s](const http::request& req, http::responder respond) {
+            api::run_db(s, req, std::move(respond),
+                        [rid = req.request_id](storage::connection& conn) {
+                          pqxx::read_transaction tx(conn);
+                          json::array out;
+                          for (const auto& r : tx.exec(kListSites)) out.push_back(site_json(r));
+                          return http::ok(200, rid, kSite, std::move(out));
+                        });
+          },
+          {.doc = {.summary = "The monitored sites with their current state",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .data_type = kSite,
+                   .data_schema = kSiteSchema}}};
+}
+
+// DELETE /api/v1/monitor/sites/{id}: stop monitoring a site.
+http::route delete_site(api::services& s) {
+  return {"DELETE",
+          "/api/v1/monitor/sites/{id}",
+          [&s](const http::request& req, http::responder respond) {
+            auto id = req.params.at("id");
+            if (!http::is_uuid(id))
+              return respond(http::error(404, req.request_id, "MonitorSite not found"));
+            api::run_db(
+                s, req, std::move(respond), [id, rid = req.request_id](storage::connection& conn) {
+                  pqxx::work tx(conn);
+                  if (tx.exec_params(kDeleteSite, id).empty())
+                    throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
+                  tx.commit();
+                  return http::ok(200, rid, kSite, {});
+                });
+          },
+          {.doc = {.summary = "Stop monitoring a site (its checks are deleted too)",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .data_type = kSite,
+                   .data_schema = kSiteSchema}}};
+}
+
+// POST /api/v1/monitor/check/{siteID}: check one site now.
+http::route check_site(std::weak_ptr<monitor> weak) {
+  return {"POST",
+          "/api/v1/monitor/check/{siteID}",
+          [weak](const http::request& req, http::responder respond) {
+            auto id = req.params.at("siteID");
+            if (!http::is_uuid(id))
+              return respond(http::error(404, req.request_id, "MonitorSite not found"));
+            auto self = weak.lock();
+            if (!self) return respond(not_running(req.request_id));
+            self->check_one(std::move(id), req.request_id, std::move(respond));
+          },
+          {.doc = {.summary = "Check one site now (publishes a site.transition when its "
+                              "state changes)",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .data_type = kCheck,
+                   .data_schema = kCheckSchema}}};
+}
+
+// POST /api/v1/monitor/check-all: check every site now.
+http::route check_all_sites(std::weak_ptr<monitor> weak) {
+  return {"POST",
+          "/api/v1/monitor/check-all",
+          [weak](const http::request& req, http::responder respond) {
+            auto self = weak.lock();
+            if (!self) return respond(not_running(req.request_id));
+            self->check_all(req.request_id, std::move(respond));
+          },
+          {.doc = {.summary = "Check every site now, at most 8 at once",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .data_type = kCheck,
+                   .data_schema = kCheckSchema}}};
+}
+
+}  // namespace
+
+void routes(http::route_group& ops, api::services& s, std::weak_ptr<monitor> state) {
+  ops.add(add_site(s));
+  ops.add(list_sites(s));
+  ops.add(delete_site(s));
+  ops.add(check_site(state));
+  ops.add(check_all_sites(std::move(state)));
+}
+
+}  // namespace hearth::apps::uptime::detail

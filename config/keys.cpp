@@ -1,0 +1,353 @@
+// The table of configuration keys (config/keys.hpp): every key's names,
+// description, type, range and the config member it sets, by section.
+
+#include "config/keys.hpp"
+
+#include <iterator>
+
+namespace hearth::config::detail {
+namespace {
+
+#define HEARTH_TEXT(member) [](config& c, const std::string& s, std::int64_t) { c.member = s; }
+#define HEARTH_INT(member)                            \
+  [](config& c, const std::string&, std::int64_t v) { \
+    c.member = static_cast<decltype(c.member)>(v);    \
+  }
+
+constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+
+// Where things are: the database, the addresses, the node's name, its log.
+std::vector<entry> setup_keys() {
+  return {
+      {{"databaseURL", "HEARTH_DATABASE_URL", "--database-url",
+        "PostgreSQL URI; empty = embedded PostgreSQL under dataDir"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(database_url)},
+      {{"dataDir", "HEARTH_DATA_DIR", "--data-dir", "directory of the embedded PostgreSQL"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(data_dir)},
+      {{"postgresBinDir", "HEARTH_POSTGRES_BIN_DIR", "--postgres-bin-dir",
+        "PostgreSQL programs for the embedded server; empty = newest installed"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(postgres_bin_dir)},
+      {{"httpAddr", "HEARTH_HTTP_ADDR", "--http-addr", "HTTP listen address host:port"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(http_addr)},
+      {{"clusterAddr", "HEARTH_CLUSTER_ADDR", "--cluster-addr",
+        "node-to-node (CAF) listen address host:port; port 0 = any free port"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_addr)},
+      {{"clusterAdvertiseAddr", "HEARTH_CLUSTER_ADVERTISE_ADDR", "--cluster-advertise-addr",
+        "host:port peers use to reach this node; empty = clusterAddr (hostname if wildcard)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_advertise_addr)},
+      {{"nodeID", "HEARTH_NODE_ID", "--node-id", "this node's id; empty = hostname-pid"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(node_id)},
+      {{"logLevel", "HEARTH_LOG_LEVEL", "--log-level", "debug|info|notice|warn|error"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(log_level)},
+      {{"readyFile", "HEARTH_READY_FILE", "--ready-file",
+        "file written as {\"httpPort\":N} once serving"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(ready_file)},
+  };
+}
+
+// Capacity and limits of the HTTP server, the database pool and sessions.
+std::vector<entry> capacity_keys() {
+  return {
+      {{"httpThreads", "HEARTH_HTTP_THREADS", "--http-threads", "network threads"},
+       kind::integer,
+       1,
+       64,
+       HEARTH_INT(http_threads)},
+      {{"dbPoolSize", "HEARTH_DB_POOL_SIZE", "--db-pool-size", "PostgreSQL connections"},
+       kind::integer,
+       1,
+       256,
+       HEARTH_INT(db_pool_size)},
+      {{"bodyLimitBytes", "HEARTH_BODY_LIMIT_BYTES", "--body-limit-bytes",
+        "largest request body (413 above)"},
+       kind::integer,
+       1,
+       1LL << 30,
+       HEARTH_INT(body_limit_bytes)},
+      {{"headerLimitBytes", "HEARTH_HEADER_LIMIT_BYTES", "--header-limit-bytes",
+        "largest request header block (431 above)"},
+       kind::integer,
+       1024,
+       1 << 20,
+       HEARTH_INT(header_limit_bytes)},
+      {{"idleTimeoutMs", "HEARTH_IDLE_TIMEOUT_MS", "--idle-timeout-ms",
+        "keep-alive idle time before the connection is closed"},
+       kind::integer,
+       100,
+       kDay,
+       HEARTH_INT(idle_timeout_ms)},
+      {{"requestTimeoutMs", "HEARTH_REQUEST_TIMEOUT_MS", "--request-timeout-ms",
+        "time allowed to receive one whole request (slow-client defence)"},
+       kind::integer,
+       100,
+       kDay,
+       HEARTH_INT(request_timeout_ms)},
+      {{"sessionTTLMs", "HEARTH_SESSION_TTL_MS", "--session-ttl-ms", "sign-in session lifetime"},
+       kind::integer,
+       1000,
+       3650 * kDay,
+       HEARTH_INT(session_ttl_ms)},
+  };
+}
+
+// Server-sent events.
+std::vector<entry> sse_keys() {
+  return {
+      {{"sseHeartbeatMs", "HEARTH_SSE_HEARTBEAT_MS", "--sse-heartbeat-ms",
+        "interval of ':' heartbeat comments on SSE streams"},
+       kind::integer,
+       10,
+       kDay,
+       HEARTH_INT(sse_heartbeat_ms)},
+      {{"sseRetryMs", "HEARTH_SSE_RETRY_MS", "--sse-retry-ms", "retry: hint sent to SSE clients"},
+       kind::integer,
+       0,
+       kDay,
+       HEARTH_INT(sse_retry_ms)},
+      {{"sseBufferBytes", "HEARTH_SSE_BUFFER_BYTES", "--sse-buffer-bytes",
+        "unsent bytes of one SSE stream beyond which it is dropped (a quarter of it slows the "
+        "writers of its households)"},
+       kind::integer,
+       4096,
+       1 << 30,
+       HEARTH_INT(sse_buffer_bytes)},
+      {{"sseStallMs", "HEARTH_SSE_STALL_MS", "--sse-stall-ms",
+        "an SSE stream whose socket has taken no byte for this long is dropped"},
+       kind::integer,
+       10,
+       kDay,
+       HEARTH_INT(sse_stall_ms)},
+      {{"sseQueueLimit", "HEARTH_SSE_QUEUE_LIMIT", "--sse-queue-limit",
+        "deprecated, ignored: streams are limited by sseBufferBytes (bytes, not frames)"},
+       kind::integer,
+       1,
+       1 << 20,
+       HEARTH_INT(deprecated_sse_queue_limit)},
+      {{"sseBacklogLimit", "HEARTH_SSE_BACKLOG_LIMIT", "--sse-backlog-limit",
+        "deprecated, ignored: writes to a household whose streams are behind get 503"},
+       kind::integer,
+       0,
+       100'000'000,
+       HEARTH_INT(deprecated_sse_backlog_limit)},
+      {{"sseReplayWindow", "HEARTH_SSE_REPLAY_WINDOW", "--sse-replay-window",
+        "events per household replayed on Last-Event-ID before a resync"},
+       kind::integer,
+       1,
+       1 << 24,
+       HEARTH_INT(sse_replay_window)},
+  };
+}
+
+// Background work: the scheduler, the cluster's heartbeat, the read cache, Pub/Sub.
+std::vector<entry> background_keys() {
+  return {
+      {{"sessionExpirySchedule", "HEARTH_SESSION_EXPIRY_SCHEDULE", "--session-expiry-schedule",
+        "when expired sessions are deleted (cron job engine.expire-sessions): 'every 1m' or a "
+        "5-field cron expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(session_expiry_schedule)},
+      {{"schedulerIntervalMs", "HEARTH_SCHEDULER_INTERVAL_MS", "--scheduler-interval-ms",
+        "deprecated, ignored: session expiry is the cron job engine.expire-sessions "
+        "(sessionExpirySchedule)"},
+       kind::integer,
+       10,
+       kDay,
+       HEARTH_INT(deprecated_scheduler_interval_ms)},
+      {{"clusterHeartbeatMs", "HEARTH_CLUSTER_HEARTBEAT_MS", "--cluster-heartbeat-ms",
+        "period of the node's database heartbeat and leader-lock attempts"},
+       kind::integer,
+       50,
+       1000,
+       HEARTH_INT(cluster_heartbeat_ms)},
+      {{"clusterStaleMs", "HEARTH_CLUSTER_STALE_MS", "--cluster-stale-ms",
+        "a node silent this long is dead; a silent leader's lock session is terminated"},
+       kind::integer,
+       500,
+       600'000,
+       HEARTH_INT(cluster_stale_ms)},
+      {{"cacheMiB", "HEARTH_CACHE_MIB", "--cache-mib",
+        "memory bound of the read cache (sessions and list responses) in MiB; 0 = no cache"},
+       kind::integer,
+       0,
+       65'536,
+       HEARTH_INT(cache_mib)},
+      {{"pubsubPollMs", "HEARTH_PUBSUB_POLL_MS", "--pubsub-poll-ms",
+        "how often each node claims due Pub/Sub deliveries (an idle node backs off to at most "
+        "max(this, 1 s) until it has work again or publishes)"},
+       kind::integer,
+       10,
+       60'000,
+       HEARTH_INT(pubsub_poll_ms)},
+      {{"pubsubWorkers", "HEARTH_PUBSUB_WORKERS", "--pubsub-workers",
+        "handler threads for Pub/Sub deliveries and cron runs; 0 = this node delivers no "
+        "messages (cron jobs still run on the leader, on one thread)"},
+       kind::integer,
+       0,
+       256,
+       HEARTH_INT(pubsub_workers)},
+  };
+}
+
+// Applications: their secrets, the uptime monitor.
+std::vector<entry> application_keys() {
+  return {
+      {{"secretsFile", "HEARTH_SECRETS_FILE", "--secrets-file",
+        "JSON file of secrets {\"NAME\": \"value\"}; HEARTH_SECRET_<NAME> variables win"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(secrets_file)},
+      {{"uptimeCheckSchedule", "HEARTH_UPTIME_CHECK_SCHEDULE", "--uptime-check-schedule",
+        "when the uptime monitor checks every site: 'every 5m' or a 5-field cron expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(uptime_check_schedule)},
+      {{"uptimeProbeTimeoutMs", "HEARTH_UPTIME_PROBE_TIMEOUT_MS", "--uptime-probe-timeout-ms",
+        "connect and read timeout of one uptime check"},
+       kind::integer,
+       50,
+       120'000,
+       HEARTH_INT(uptime_probe_timeout_ms)},
+      {{"uptimeWebhookMaxRetries", "HEARTH_UPTIME_WEBHOOK_MAX_RETRIES",
+        "--uptime-webhook-max-retries", "webhook retries before a transition is dead-lettered"},
+       kind::integer,
+       0,
+       100,
+       HEARTH_INT(uptime_webhook_max_retries)},
+      {{"uptimeWebhookMinBackoffMs", "HEARTH_UPTIME_WEBHOOK_MIN_BACKOFF_MS",
+        "--uptime-webhook-min-backoff-ms", "first retry delay of the webhook (doubles per retry)"},
+       kind::integer,
+       1,
+       3'600'000,
+       HEARTH_INT(uptime_webhook_min_backoff_ms)},
+      {{"uptimeWebhookMaxBackoffMs", "HEARTH_UPTIME_WEBHOOK_MAX_BACKOFF_MS",
+        "--uptime-webhook-max-backoff-ms", "longest retry delay of the webhook"},
+       kind::integer,
+       1,
+       86'400'000,
+       HEARTH_INT(uptime_webhook_max_backoff_ms)},
+  };
+}
+
+// Production: logs, CORS, operator auth, connection and rate limits, shutdown, TLS.
+std::vector<entry> production_keys() {
+  return {
+      {{"accessLog", "HEARTH_ACCESS_LOG", "--access-log",
+        "access log in Apache combined format: empty = off, \"stdout\" or a file"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(access_log)},
+      {{"corsOrigins", "HEARTH_CORS_ORIGINS", "--cors-origins",
+        "origins allowed by CORS, comma-separated; * = any; empty = no CORS headers"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cors_origins)},
+      {{"operatorUser", "HEARTH_OPERATOR_USER", "--operator-user",
+        "Basic auth user for operator endpoints (/metrics)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(operator_user)},
+      {{"operatorPassword", "HEARTH_OPERATOR_PASSWORD", "--operator-password",
+        "Basic auth password for operator endpoints; empty = no auth"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(operator_password)},
+      {{"maxConnections", "HEARTH_MAX_CONNECTIONS", "--max-connections",
+        "open connections (SSE included) beyond which new ones get 503"},
+       kind::integer,
+       1,
+       1'000'000,
+       HEARTH_INT(max_connections)},
+      {{"concurrencyLimit", "HEARTH_CONCURRENCY_LIMIT", "--concurrency-limit",
+        "API requests in flight beyond which requests get 503 + Retry-After"},
+       kind::integer,
+       1,
+       1'000'000,
+       HEARTH_INT(concurrency_limit)},
+      {{"rateLimitPerSecond", "HEARTH_RATE_LIMIT_PER_SECOND", "--rate-limit-per-second",
+        "API requests per second per client IP (429 beyond); 0 = off"},
+       kind::integer,
+       0,
+       1'000'000,
+       HEARTH_INT(rate_limit_per_second)},
+      {{"rateLimitBurst", "HEARTH_RATE_LIMIT_BURST", "--rate-limit-burst",
+        "requests a client IP may burst above its rate"},
+       kind::integer,
+       1,
+       1'000'000,
+       HEARTH_INT(rate_limit_burst)},
+      {{"shutdownTimeoutMs", "HEARTH_SHUTDOWN_TIMEOUT_MS", "--shutdown-timeout-ms",
+        "on SIGTERM, time in-flight requests get to finish"},
+       kind::integer,
+       0,
+       kDay,
+       HEARTH_INT(shutdown_timeout_ms)},
+      {{"tlsCert", "HEARTH_TLS_CERT", "--tls-cert",
+        "PEM certificate chain file: serve HTTPS (and SSE over HTTPS); needs tlsKey"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(tls_cert)},
+      {{"tlsKey", "HEARTH_TLS_KEY", "--tls-key", "PEM private key file of tlsCert"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(tls_key)},
+  };
+}
+
+}  // namespace
+
+// Every key, in the order of the sections above (and of hearth --help).
+const std::vector<entry>& table() {
+  static const std::vector<entry> all = [] {
+    std::vector<entry> out;
+    for (auto section : {setup_keys, capacity_keys, sse_keys, background_keys, application_keys,
+                         production_keys}) {
+      auto keys = section();
+      out.insert(out.end(), std::make_move_iterator(keys.begin()),
+                 std::make_move_iterator(keys.end()));
+    }
+    return out;
+  }();
+  return all;
+}
+
+#undef HEARTH_TEXT
+#undef HEARTH_INT
+
+}  // namespace hearth::config::detail

@@ -1,0 +1,29 @@
+#pragma once
+// Inside config/config.cpp: the table of configuration keys (config/keys.cpp)
+// that the JSON file, the environment and the flags are read with. Private
+// to the hearth_config library.
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace hearth::config::detail {
+
+enum class kind { text, integer };
+
+struct entry {
+  key_info info;
+  kind type;
+  std::int64_t min = 0;  // for integers
+  std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  std::function<void(config&, const std::string&, std::int64_t)> set;
+};
+
+/// Every key, in the order hearth --help lists them.
+const std::vector<entry>& table();
+
+}  // namespace hearth::config::detail
