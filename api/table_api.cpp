@@ -126,10 +126,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 http::response list_response(const std::string& rid, const table_spec& t,
                              const std::string& if_none_match, actors::list_result r) {
   using outcome = actors::list_result::outcome;
-  if (r.result == outcome::unauthorized)
-    return http::error(401, rid, "session expired or unknown: sign in again");
-  if (r.result == outcome::unavailable)
-    return http::error(503, rid, "database unavailable, try again");
+  if (r.result == outcome::unauthorized) return unauthorized_response(rid);
+  if (r.result == outcome::unavailable) return unavailable_response(rid);
   auto etag = fmt::format("\"{}\"", r.view.etag);
   http::response out;
   if (etag_matches(if_none_match, etag)) {
@@ -256,24 +254,21 @@ http::route list_route(services& s, const table_spec& t) {
                     "2026-01-02T03:04:05.123456Z");
             }
             auto key = session_key(req);
-            if (!key) return respond(http::error(401, req.request_id, ""));
+            if (!key) return respond(unauthorized_response(req.request_id, ""));
             q.session_key = std::move(*key);
-            auto finish = [&t, rid = req.request_id, inm = std::string(req.header("if-none-match")),
-                           respond](actors::list_result r) {
-              respond(list_response(rid, t, inm, std::move(r)));
-            };
-            if (s.actors.caching()) return s.actors.read_list(std::move(q), std::move(finish));
-            bool queued = s.db.submit([q = std::move(q), finish](storage::connection& conn) {
-              actors::list_result r;
-              try {
-                r = list_from_database(conn, q);
-              } catch (const std::exception& e) {
-                log::warn("list {}: {}", q.table->sql_name, e.what());
-                r.result = actors::list_result::outcome::unavailable;
-              }
-              finish(std::move(r));
-            });
-            if (!queued) respond(http::error(503, req.request_id, "server busy, try again"));
+            auto inm = std::string(req.header("if-none-match"));
+            if (s.actors.caching()) {
+              return s.actors.read_list(
+                  std::move(q), [&t, rid = req.request_id, inm, respond](actors::list_result r) {
+                    respond(list_response(rid, t, inm, std::move(r)));
+                  });
+            }
+            // Cache off: the same list read from the database, through the
+            // request layer (its failures map like every other request's).
+            run_db(s, req, std::move(respond),
+                   [&t, q = std::move(q), rid = req.request_id, inm](storage::connection& conn) {
+                     return list_response(rid, t, inm, list_from_database(conn, q));
+                   });
           },
           std::move(options)};
 }

@@ -133,11 +133,10 @@ json::object operation(const route& r) {
   if (!doc.summary.empty()) op["summary"] = doc.summary;
   if (!doc.tag.empty()) op["tags"] = json::array{json::value(doc.tag)};
   json::array params = parameters(r);
-  if (!params.empty()) op["parameters"] = std::move(params);
+  const bool has_params = !params.empty();  // a bad parameter is a 400 too
+  if (has_params) op["parameters"] = std::move(params);
   if (r.options.json_body) op["requestBody"] = request_body(r);
-  // As before the split: `params` is empty here once moved into `op`, so
-  // 400 is listed for routes with a JSON body only.
-  op["responses"] = responses(r, !params.empty());
+  op["responses"] = responses(r, has_params);
   op["security"] = security(doc.auth);
   return op;
 }
