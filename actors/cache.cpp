@@ -54,11 +54,13 @@ class lru {
     }
   }
 
-  /// Drops the least recently used entry; false when empty.
-  bool evict_oldest() {
-    if (order_.empty()) return false;
-    erase(std::string(order_.back()));
-    return true;
+  /// Drops the least recently used entry and returns its key; nullopt
+  /// when empty.
+  std::optional<std::string> evict_oldest() {
+    if (order_.empty()) return std::nullopt;
+    std::string key = order_.back();
+    erase(key);
+    return key;
   }
 
   void clear() {
@@ -81,22 +83,12 @@ class lru {
   std::size_t bytes_ = 0;
 };
 
-using list_ptr = std::shared_ptr<const storage::household_list>;
-
-struct cached_grant {
-  storage::principal_grant grant;
-  std::chrono::steady_clock::time_point loaded;
-};
-
-// A session is re-read at least this often even without a revoke, a safety
-// net for revokes lost with a peer link (links that drop also flush).
-constexpr std::chrono::minutes kGrantMaxAge{5};
-
 struct cache_state {
   static inline const char* name = "cache";
   storage::pool* db = nullptr;
   std::size_t max_bytes = 0;
   runtime_counters* counters = nullptr;
+  read_replicas* replicas = nullptr;  // the I/O threads' copies (may be null)
 
   lru<list_ptr> lists;       // household + '/' + table → rows
   lru<cached_grant> grants;  // session key → grant
@@ -129,10 +121,6 @@ struct cache_state {
 
 using self_ptr = cache_actor::stateful_pointer<cache_state>;
 
-std::string list_key(const std::string& household, const storage::table_spec& t) {
-  return household + '/' + t.sql_name;
-}
-
 std::size_t grant_bytes(const std::string& key, const storage::principal_grant& g) {
   return 160 + key.size() + g.account_id.size() + g.session_id.size() + 64 * g.households.size();
 }
@@ -151,7 +139,13 @@ void publish_sizes(cache_state& st) {
 
 void enforce_bound(cache_state& st) {
   while (st.lists.bytes() + st.grants.bytes() > st.max_bytes) {
-    if (!st.lists.evict_oldest() && !st.grants.evict_oldest()) break;
+    if (auto key = st.lists.evict_oldest()) {
+      if (st.replicas) st.replicas->erase_list(*key);
+    } else if (auto session = st.grants.evict_oldest()) {
+      if (st.replicas) st.replicas->erase_grant(*session);
+    } else {
+      break;
+    }
     if (st.counters) ++st.counters->cache_evictions;
   }
   publish_sizes(st);
@@ -236,9 +230,9 @@ void advance(self_ptr self, std::uint64_t id) {
   const auto& query = q.request.query;
   if (!q.who) {
     auto* cached = st.grants.find(query.session_key);
-    if (cached && (cached->grant.expires_ms <= now_ms() ||
-                   std::chrono::steady_clock::now() - cached->loaded > kGrantMaxAge)) {
+    if (cached && !grant_usable(*cached, now_ms(), std::chrono::steady_clock::now())) {
       st.grants.erase(query.session_key);
+      if (st.replicas) st.replicas->erase_grant(query.session_key);
       cached = nullptr;
     }
     if (!cached) return load_grant(self, query.session_key, id);
@@ -288,20 +282,36 @@ void on_lookup(self_ptr self, cache_request& r) {
   advance(self, id);
 }
 
-// A household's rows changed: its cached lists go.
-void on_invalidate(self_ptr self, const std::string& household) {
+// A household's rows changed: its cached lists go. `local`: a write on this
+// node, whose replicas actor_runtime::publish already invalidated and
+// blocked; they may take lists of it again from now on.
+void on_invalidate(self_ptr self, const std::string& household, bool local) {
   auto& st = self->state;
   st.invalidated[household] = ++st.clock;
   for (const auto* t : domain::household_tables()) st.lists.erase(list_key(household, *t));
+  if (st.replicas) {
+    if (local)
+      st.replicas->settle(household);
+    else
+      st.replicas->invalidate(household, false);
+  }
   if (st.counters) ++st.counters->cache_invalidations;
   publish_sizes(st);
 }
 
-// An account's sessions were revoked: its cached grants go.
-void on_revoke(self_ptr self, const std::string& account) {
+// An account's sessions were revoked: its cached grants go. `local`: a
+// sign-out on this node, whose replicas revoke_account already revoked
+// and blocked; they may take its sessions again from now on.
+void on_revoke(self_ptr self, const std::string& account, bool local) {
   auto& st = self->state;
   st.revoked_at = ++st.clock;
   st.grants.erase_if([&](const cached_grant& g) { return g.grant.account_id == account; });
+  if (st.replicas) {
+    if (local)
+      st.replicas->settle_revoke(account);
+    else
+      st.replicas->revoke(account, false);
+  }
   publish_sizes(st);
 }
 
@@ -311,6 +321,7 @@ void on_flush(self_ptr self) {
   st.flushed_at = ++st.clock;
   st.lists.clear();
   st.grants.clear();
+  if (st.replicas) st.replicas->flush();
   publish_sizes(st);
 }
 
@@ -323,8 +334,9 @@ void on_grant(self_ptr self, const std::string& key, std::uint64_t started, gran
   const auto stale_since = std::max(st.revoked_at, st.flushed_at);
   const bool fresh = started >= stale_since;
   if (r.grant && fresh) {
-    st.grants.put(key, cached_grant{*r.grant, std::chrono::steady_clock::now()},
-                  grant_bytes(key, *r.grant));
+    cached_grant g{*r.grant, std::chrono::steady_clock::now()};
+    if (st.replicas) st.replicas->put_grant(key, g);
+    st.grants.put(key, std::move(g), grant_bytes(key, *r.grant));
     enforce_bound(st);
   }
   for (auto [id, joined] : waiters) {
@@ -353,6 +365,7 @@ void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started
     stale_since = std::max(stale_since, inv->second);
   const bool fresh = started >= stale_since;
   if (r.list && fresh) {
+    if (st.replicas) st.replicas->put_list(household, key, r.list);
     st.lists.put(key, r.list, r.list->bytes);
     enforce_bound(st);
   }
@@ -373,16 +386,21 @@ void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started
 }
 
 cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t max_bytes,
-                                 runtime_counters* counters) {
+                                 runtime_counters* counters, read_replicas* replicas) {
   auto& st = self->state;
   st.db = db;
+  st.replicas = replicas;
   st.max_bytes = max_bytes;
   st.counters = counters;
   self->set_exit_handler([self](caf::exit_msg& msg) { on_exit(self, msg); });
   return {
       [=](lookup_atom, cache_request& r) { on_lookup(self, r); },
-      [=](invalidate_atom, const std::string& household) { on_invalidate(self, household); },
-      [=](revoke_atom, const std::string& account) { on_revoke(self, account); },
+      [=](invalidate_atom, const std::string& household) { on_invalidate(self, household, false); },
+      [=](invalidate_atom, const std::string& household, bool local) {
+        on_invalidate(self, household, local);
+      },
+      [=](revoke_atom, const std::string& account) { on_revoke(self, account, false); },
+      [=](revoke_atom, const std::string& account, bool local) { on_revoke(self, account, local); },
       [=](flush_atom) { on_flush(self); },
       [=](grant_atom, const std::string& key, std::uint64_t started, grant_result& r) {
         on_grant(self, key, started, r);
@@ -396,8 +414,8 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
 }  // namespace
 
 cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
-                        runtime_counters* counters) {
-  return sys.spawn(cache, db, max_bytes, counters);
+                        runtime_counters* counters, read_replicas* replicas) {
+  return sys.spawn(cache, db, max_bytes, counters, replicas);
 }
 
 }  // namespace hearth::actors

@@ -7,6 +7,10 @@
 // and reads what it lacks from the database on the storage pool, never on
 // its own thread. Concurrent misses of one key share one read.
 //
+// Each I/O thread answers hits from its own replica of these entries
+// (actors/read_replica.hpp); this actor is the only writer of the replicas
+// and answers what they miss.
+//
 // Invalidation (why a reader never sees a list older than its own write):
 //   invalidate h   from actor_runtime::publish() before a write's response
 //                  is sent (local writes), and from the notifier for every
@@ -28,6 +32,7 @@
 // is exactly the invalidation signal the cache needs.
 
 #include "actors/messages.hpp"
+#include "actors/read_replica.hpp"
 #include "actors/stats.hpp"
 #include "actors/system.hpp"
 #include "storage/accounts.hpp"
@@ -60,22 +65,30 @@ struct list_load {
 
 /// The cache actor's interface.
 ///   lookup r                       answer r.done for r.query
-///   invalidate household           forget that household's lists
-///   revoke account                 forget that account's sessions
+///   invalidate household           forget that household's lists (a peer's write)
+///   invalidate household, true     the same for a local write whose replicas
+///                                  were blocked by actor_runtime::publish: settle them
+///   revoke account                 forget that account's sessions (from a peer)
+///   revoke account, true           a local sign-out (replicas blocked): settle them
 ///   flush                          forget everything
 ///   grant key epoch result         (from the pool) a session read finished
 ///   listload key generation load   (from the pool) a household list read finished
-using cache_actor =
-    caf::typed_actor<caf::reacts_to<lookup_atom, cache_request>,
-                     caf::reacts_to<invalidate_atom, std::string>,
-                     caf::reacts_to<revoke_atom, std::string>, caf::reacts_to<flush_atom>,
-                     caf::reacts_to<grant_atom, std::string, std::uint64_t, grant_result>,
-                     caf::reacts_to<loaded_list_atom, std::string, std::uint64_t, list_load>>;
+using cache_actor = caf::typed_actor<
+    caf::reacts_to<lookup_atom, cache_request>, caf::reacts_to<invalidate_atom, std::string>,
+    caf::reacts_to<invalidate_atom, std::string, bool>, caf::reacts_to<revoke_atom, std::string>,
+    caf::reacts_to<revoke_atom, std::string, bool>, caf::reacts_to<flush_atom>,
+    caf::reacts_to<grant_atom, std::string, std::uint64_t, grant_result>,
+    caf::reacts_to<loaded_list_atom, std::string, std::uint64_t, list_load>>;
+
+class read_replicas;
 
 /// Spawns the cache with a memory bound of `max_bytes`; `counters` gets
-/// hits, misses, evictions, invalidations and the bytes held.
+/// hits, misses, evictions, invalidations and the bytes held. With
+/// `replicas` (actors/read_replica.hpp; may be null), every entry it stores
+/// or drops, and every invalidation, revoke and flush it receives, is
+/// mirrored to each I/O thread's replica, in order.
 cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
-                        runtime_counters* counters);
+                        runtime_counters* counters, read_replicas* replicas = nullptr);
 
 }  // namespace hearth::actors
 

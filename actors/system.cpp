@@ -15,6 +15,7 @@
 #include "actors/election.hpp"
 #include "actors/messages.hpp"
 #include "actors/notifier.hpp"
+#include "actors/read_replica.hpp"
 #include "config/logging.hpp"
 #include "engine/delivery.hpp"
 #include "engine/scheduler.hpp"
@@ -74,7 +75,11 @@ runtime_options runtime_options::from_config(const config::config& cfg) {
 
 struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
-    if (options.cache_bytes > 0) cache = spawn_cache(system, &db, options.cache_bytes, &counters);
+    if (options.cache_bytes > 0) {
+      if (!options.io_threads.empty())
+        replicas = std::make_unique<read_replicas>(options.io_threads);
+      cache = spawn_cache(system, &db, options.cache_bytes, &counters, replicas.get());
+    }
     if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
     notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache);
     scheduler = engine::spawn_scheduler(system, &db, options.node_id, options.registry, &handlers,
@@ -140,6 +145,7 @@ struct actor_runtime::impl {
   runtime_counters counters;
   status_board board;
   std::unique_ptr<election> elect;
+  std::unique_ptr<read_replicas> replicas;  // before the system: the cache actor uses it
   caf::actor_system_config cfg;
   caf::actor_system system;
   cache_actor cache;  // invalid when cache_bytes == 0
@@ -164,7 +170,12 @@ actor_runtime::~actor_runtime() { stop(); }
 void actor_runtime::publish(const storage::change_event& e) {
   // Before the notifier and before the write's response: the writer's next
   // read is enqueued after this invalidation (one mailbox, FIFO).
-  if (impl_->cache) caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id);
+  if (impl_->replicas) {
+    impl_->replicas->invalidate(e.household_id, true);  // blocked until the actor settles it
+    caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id, true);
+  } else if (impl_->cache) {
+    caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id);
+  }
   ++impl_->counters.notifier_mailbox;
   caf::anon_send(impl_->notifier, publish_atom::value, e);
 }
@@ -175,12 +186,25 @@ void actor_runtime::read_list(list_query q, list_callback done) {
     r.result = list_result::outcome::unavailable;
     return done(std::move(r));
   }
+  if (impl_->replicas) {
+    if (const auto* local = impl_->replicas->local()) {
+      if (auto hit = local->try_answer(q)) {
+        if (q.table) ++impl_->counters.cache_hits;
+        return done(std::move(*hit));
+      }
+    }
+  }
   caf::anon_send(impl_->cache, lookup_atom::value, cache_request{std::move(q), std::move(done)});
 }
 
 void actor_runtime::revoke_account(const std::string& account_id) {
   // The local cache at once (before the caller's response), peers via the notifier.
-  if (impl_->cache) caf::anon_send(impl_->cache, revoke_atom::value, account_id);
+  if (impl_->replicas) {
+    impl_->replicas->revoke(account_id, true);  // blocked until the actor settles it
+    caf::anon_send(impl_->cache, revoke_atom::value, account_id, true);
+  } else if (impl_->cache) {
+    caf::anon_send(impl_->cache, revoke_atom::value, account_id);
+  }
   caf::anon_send(impl_->notifier, revoke_atom::value, account_id, false);
 }
 

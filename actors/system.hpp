@@ -5,6 +5,7 @@
 // publish(), open_stream() and cluster() may be called from any thread
 // (network or storage pool).
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -54,8 +55,12 @@ using list_callback = std::function<void(list_result)>;
 
 /// The actor runtime's configuration; defaults from config::defaults().
 struct runtime_options {
-  int threads = 2;                         // CAF scheduler threads
-  http::fanout_hub* fanout = nullptr;      // the HTTP engine's SSE fan-out (outlives the runtime)
+  int threads = 2;                     // CAF scheduler threads
+  http::fanout_hub* fanout = nullptr;  // the HTTP engine's SSE fan-out (outlives the runtime)
+  // The HTTP engine's I/O threads (http::server::io_threads(); they outlive
+  // the runtime): each gets a replica of the read cache (actors/read_replica.hpp).
+  // Empty: every cached read goes to the cache actor.
+  std::vector<boost::asio::io_context*> io_threads;
   std::chrono::milliseconds gap_wait{25};  // before backfilling a hole
   // Cluster (see actors/cluster.hpp and actors/election.hpp).
   std::string node_id;
@@ -98,11 +103,13 @@ class actor_runtime {
   /// reaches local streams and every linked peer node.
   void publish(const storage::change_event& e);
 
-  /// Answers a list read from the cache actor (or, with q.table null, only
-  /// authenticates q.session_key: result `who`): session, membership and the
-  /// household lists come from memory, read from the database (on the pool)
-  /// only on a miss. A writer reads its own writes: publish() invalidates
-  /// before the write's response is sent. Requires cache_bytes > 0.
+  /// Answers a list read (or, with q.table null, only authenticates
+  /// q.session_key: result `who`) from memory: on an I/O thread from its
+  /// read replica, at once and on that thread when everything is there;
+  /// otherwise from the cache actor, which reads what it lacks from the
+  /// database (on the pool) and calls `done` on an actor thread. A writer
+  /// reads its own writes: publish() invalidates before the write's
+  /// response is sent. Requires cache_bytes > 0.
   void read_list(list_query q, list_callback done);
 
   /// Drops every cached session of `account_id` on this node and on every

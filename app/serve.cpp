@@ -180,6 +180,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // 5. The actor runtime: notifier, cache, cluster, election, scheduler, delivery.
   auto ro = actors::runtime_options::from_config(cfg);
   ro.fanout = &server.fanout();
+  ro.io_threads = server.io_threads();
   ro.node_id = id;
   ro.database_url = url;
   ro.http_addr = so.host + ":" + std::to_string(bound);

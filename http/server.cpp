@@ -14,9 +14,17 @@
 #include <tuple>
 
 #include "http/http_session.hpp"
+#include "http/io_thread.hpp"
 
 namespace hearth::http {
 using namespace detail;
+
+namespace {
+thread_local int io_thread_index = -1;
+}  // namespace
+
+int current_io_thread() { return io_thread_index; }
+void set_io_thread(int index) { io_thread_index = index; }
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -172,10 +180,14 @@ std::uint16_t server::start() {
   auto& i = *impl_;
   auto port = bind();
   i.accept();
-  for (auto& ioc : i.threads_io) {
+  for (std::size_t t = 0; t < i.threads_io.size(); ++t) {
     // Runs until stop(), with or without work.
-    i.guards.push_back(net::make_work_guard(*ioc));
-    i.threads.emplace_back([&io = *ioc] { io.run(); });
+    auto& ioc = *i.threads_io[t];
+    i.guards.push_back(net::make_work_guard(ioc));
+    i.threads.emplace_back([&ioc, t] {
+      set_io_thread(static_cast<int>(t));
+      ioc.run();
+    });
   }
   return port;
 }
@@ -226,6 +238,12 @@ void server::drain(std::chrono::milliseconds deadline) {
 }
 
 fanout_hub& server::fanout() { return *impl_->hub; }
+
+std::vector<net::io_context*> server::io_threads() const {
+  std::vector<net::io_context*> out;
+  for (const auto& ioc : impl_->threads_io) out.push_back(ioc.get());
+  return out;
+}
 const fanout_hub& server::fanout() const { return *impl_->hub; }
 
 int server::listen_fd() const { return impl_->acceptor ? impl_->acceptor->native_handle() : -1; }

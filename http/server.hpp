@@ -117,6 +117,10 @@ class server {
   fanout_hub& fanout();
   const fanout_hub& fanout() const;
 
+  /// The I/O threads' io_contexts, in thread index order
+  /// (http::current_io_thread()); they live as long as the server.
+  std::vector<boost::asio::io_context*> io_threads() const;
+
   /// The listening socket's descriptor (after bind()), to hand to a
   /// successor process; -1 before.
   int listen_fd() const;

@@ -1,0 +1,147 @@
+#include "actors/read_replica.hpp"
+
+#include <boost/asio/post.hpp>
+#include <functional>
+
+#include "domain/tables.hpp"
+#include "http/io_thread.hpp"
+
+namespace hearth::actors {
+namespace {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void release(std::unordered_map<std::string, int>& counts, const std::string& key) {
+  auto it = counts.find(key);
+  if (it != counts.end() && --it->second <= 0) counts.erase(it);
+}
+
+}  // namespace
+
+bool grant_usable(const cached_grant& g, std::int64_t now_ms,
+                  std::chrono::steady_clock::time_point now) {
+  return g.grant.expires_ms > now_ms && now - g.loaded <= kGrantMaxAge;
+}
+
+std::string list_key(const std::string& household, const storage::table_spec& t) {
+  std::string key;
+  key.reserve(household.size() + 1 + t.sql_name.size());
+  key += household;
+  key += '/';
+  key += t.sql_name;
+  return key;
+}
+
+std::optional<list_result> read_replica::try_answer(const list_query& q) const {
+  auto g = grants_.find(q.session_key);
+  if (g == grants_.end() || !grant_usable(g->second, wall_ms(), std::chrono::steady_clock::now()))
+    return std::nullopt;
+  list_result r;
+  r.who = g->second.grant;
+  if (!q.table) return r;  // authentication only
+  auto households = r.who->visible_households(q.household);
+  std::vector<const storage::household_list*> parts;
+  parts.reserve(households.size());
+  for (const auto& h : households) {
+    auto it = lists_.find(list_key(h, *q.table));
+    if (it == lists_.end()) return std::nullopt;
+    parts.push_back(it->second.get());
+  }
+  r.view = storage::make_list_view(parts, q.updated_after);
+  return r;
+}
+
+void read_replica::put_grant(const std::string& key, const cached_grant& g) {
+  if (revoking_.count(g.grant.account_id)) return;  // may predate a sign-out
+  grants_.insert_or_assign(key, g);
+}
+
+void read_replica::put_list(const std::string& household, const std::string& key, list_ptr list) {
+  if (blocked_.count(household)) return;  // may predate a write
+  lists_.insert_or_assign(key, std::move(list));
+}
+
+void read_replica::erase_grant(const std::string& key) { grants_.erase(key); }
+
+void read_replica::erase_list(const std::string& key) { lists_.erase(key); }
+
+void read_replica::invalidate(const std::string& household, bool block) {
+  for (const auto* t : domain::household_tables()) lists_.erase(list_key(household, *t));
+  if (block) ++blocked_[household];
+}
+
+void read_replica::settle(const std::string& household) { release(blocked_, household); }
+
+void read_replica::revoke(const std::string& account, bool block) {
+  std::erase_if(grants_, [&](const auto& e) { return e.second.grant.account_id == account; });
+  if (block) ++revoking_[account];
+}
+
+void read_replica::settle_revoke(const std::string& account) { release(revoking_, account); }
+
+void read_replica::flush() {
+  grants_.clear();
+  lists_.clear();
+}
+
+read_replicas::read_replicas(std::vector<boost::asio::io_context*> threads)
+    : threads_(std::move(threads)) {
+  for (std::size_t i = 0; i < threads_.size(); ++i)
+    replicas_.push_back(std::make_unique<read_replica>());
+}
+
+const read_replica* read_replicas::local() const {
+  const int i = http::current_io_thread();
+  if (i < 0 || static_cast<std::size_t>(i) >= replicas_.size()) return nullptr;
+  return replicas_[static_cast<std::size_t>(i)].get();
+}
+
+template <class F>
+void read_replicas::post_all(F f) {
+  for (std::size_t i = 0; i < threads_.size(); ++i)
+    boost::asio::post(*threads_[i], [r = replicas_[i].get(), f] { f(*r); });
+}
+
+void read_replicas::put_grant(const std::string& key, const cached_grant& g) {
+  post_all([key, g](read_replica& r) { r.put_grant(key, g); });
+}
+
+void read_replicas::put_list(const std::string& household, const std::string& key, list_ptr list) {
+  post_all([household, key, list = std::move(list)](read_replica& r) {
+    r.put_list(household, key, list);
+  });
+}
+
+void read_replicas::erase_grant(const std::string& key) {
+  post_all([key](read_replica& r) { r.erase_grant(key); });
+}
+
+void read_replicas::erase_list(const std::string& key) {
+  post_all([key](read_replica& r) { r.erase_list(key); });
+}
+
+void read_replicas::invalidate(const std::string& household, bool block) {
+  post_all([household, block](read_replica& r) { r.invalidate(household, block); });
+}
+
+void read_replicas::settle(const std::string& household) {
+  post_all([household](read_replica& r) { r.settle(household); });
+}
+
+void read_replicas::revoke(const std::string& account, bool block) {
+  post_all([account, block](read_replica& r) { r.revoke(account, block); });
+}
+
+void read_replicas::settle_revoke(const std::string& account) {
+  post_all([account](read_replica& r) { r.settle_revoke(account); });
+}
+
+void read_replicas::flush() {
+  post_all([](read_replica& r) { r.flush(); });
+}
+
+}  // namespace hearth::actors
