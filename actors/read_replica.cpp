@@ -44,12 +44,12 @@ std::optional<list_result> read_replica::try_answer(const list_query& q) const {
   r.who = g->second.grant;
   if (!q.table) return r;  // authentication only
   auto households = r.who->visible_households(q.household);
-  std::vector<const storage::household_list*> parts;
+  std::vector<list_ptr> parts;
   parts.reserve(households.size());
   for (const auto& h : households) {
     auto it = lists_.find(list_key(h, *q.table));
     if (it == lists_.end()) return std::nullopt;
-    parts.push_back(it->second.get());
+    parts.push_back(it->second);
   }
   r.view = storage::make_list_view(parts, q.updated_after);
   return r;

@@ -135,7 +135,7 @@ http::response list_response(const std::string& rid, const table_spec& t,
   } else {
     std::string extra;
     if (r.view.data_ids_json) extra = R"(,"dataIDs":)" + *r.view.data_ids_json;
-    out = http::ok_serialized(200, rid, t.data_type, r.view.count, r.view.rows_json, extra);
+    out = http::ok_serialized(200, rid, t.data_type, r.view.count, r.view.rows(), extra);
   }
   out.headers.emplace_back("ETag", std::move(etag));
   // Caches may keep it but must revalidate (the ETag makes that cheap).
@@ -153,11 +153,11 @@ actors::list_result list_from_database(storage::connection& conn, const actors::
     return r;
   }
   auto households = who->visible_households(q.household);
-  std::vector<storage::household_list> lists;
-  lists.reserve(households.size());
-  for (const auto& h : households) lists.push_back(storage::load_household_list(conn, *q.table, h));
-  std::vector<const storage::household_list*> parts;
-  for (const auto& l : lists) parts.push_back(&l);
+  std::vector<std::shared_ptr<const storage::household_list>> parts;
+  parts.reserve(households.size());
+  for (const auto& h : households)
+    parts.push_back(std::make_shared<const storage::household_list>(
+        storage::load_household_list(conn, *q.table, h)));
   r.view = storage::make_list_view(parts, q.updated_after);
   return r;
 }

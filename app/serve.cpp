@@ -1,5 +1,6 @@
 #include "app/serve.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -144,6 +145,10 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
           const std::vector<std::string>& argv) {
   log::init(cfg.log_level);
   warn_deprecated(cfg);
+  // Keep freed heap memory for the next response instead of handing it back
+  // to the kernel after each one (glibc trims the heap top above 128 KiB by
+  // default; a busy node then page-faults on every response body).
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   storage::crypto_init();
   const auto id = node_id(cfg);
   // Every session of this process carries this name, so that peers can

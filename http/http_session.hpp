@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <boost/asio/write.hpp>
 #include <boost/url/parse.hpp>
 #include <cctype>
 #include <optional>
@@ -181,9 +183,13 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     rec_.started = std::chrono::system_clock::now();
     started_ = std::chrono::steady_clock::now();
     rec_.request_id = request_id_;
-    beast::error_code ignored;
-    auto ep = tcp_of(stream_).socket().remote_endpoint(ignored);
-    if (!ignored) rec_.remote_addr = ep.address().to_string();
+    if (!remote_known_) {  // once per connection: a getpeername system call
+      beast::error_code ignored;
+      auto ep = tcp_of(stream_).socket().remote_endpoint(ignored);
+      if (!ignored) remote_addr_ = ep.address().to_string();
+      remote_known_ = true;
+    }
+    rec_.remote_addr = remote_addr_;
     if (!in_flight_) {
       in_flight_ = true;
       ++state_.in_flight;
@@ -248,9 +254,12 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     req.body = std::move(breq.body());
 
     auto done = std::make_shared<std::atomic<bool>>(false);
+    // Called on this I/O thread (an answer from memory), the response is
+    // written at once; from another thread (a pool job), it is posted here.
     responder respond = [self = shared_from_this(), done](response r) {
       if (done->exchange(true)) return;
-      net::post(self->executor_, [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+      net::dispatch(self->executor_,
+                    [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
     try {
       m.matched->run(req, respond);
@@ -262,30 +271,61 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     }
   }
 
+  // Serialises the response head into head_buf_ (RFC 9112 §4, §6): status
+  // line, Server, X-Request-ID, the handler's headers, the content headers
+  // and, when the connection ends, Connection: close.
+  void serialize_head(const response& r, bool with_content) {
+    auto& h = head_buf_;
+    h.clear();
+    h += "HTTP/1.1 ";
+    h += std::to_string(r.status);
+    h += ' ';
+    auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    h.append(reason.data(), reason.size());
+    h += "\r\nServer: hearth\r\nX-Request-ID: ";
+    h += request_id_;
+    h += "\r\n";
+    for (const auto& [k, v] : r.headers) {
+      h += k;
+      h += ": ";
+      h += v;
+      h += "\r\n";
+    }
+    if (with_content) {
+      if (!r.content_type.empty()) {
+        h += "Content-Type: ";
+        h += r.content_type;
+        h += "\r\n";
+      }
+      h += "Content-Length: ";
+      h += std::to_string(r.body.size());
+      h += "\r\n";
+    }
+    if (!keep_alive_) h += "Connection: close\r\n";
+    h += "\r\n";
+  }
+
+  // One gathered write of the head and the body (both kept in members until
+  // it completes: a session writes one response at a time).
   void write(response r) {
     if (r.sse) return start_stream(std::move(r));
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(r.status), 11);
-    res->set(bhttp::field::server, "hearth");
-    res->set("X-Request-ID", request_id_);
-    for (const auto& [k, v] : r.headers) res->insert(k, v);
     if (state_.draining) keep_alive_ = false;
-    res->keep_alive(keep_alive_);
     // Neither a 304 nor a 204 has a body or content headers (RFC 9110 §15.3.5, §15.4.5).
-    if (r.status != 304 && r.status != 204) {
-      if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
-      res->content_length(r.body.size());
-      if (!head_) res->body() = std::move(r.body);
-    }
+    const bool with_content = r.status != 304 && r.status != 204;
+    serialize_head(r, with_content);
+    body_buf_.clear();
+    if (with_content && !head_) body_buf_ = std::move(r.body);
+    const unsigned status = r.status;
     tcp_of(stream_).expires_after(options_.request_timeout);
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-                         self->end_record(res->result_int(), res->body().size(), false);
-                         ++self->served_;
-                         if (ec) return self->close();
-                         if (!self->keep_alive_) return self->close();
-                         self->read_header();
-                       });
+    std::array<net::const_buffer, 2> buffers{net::buffer(head_buf_), net::buffer(body_buf_)};
+    net::async_write(stream_, buffers,
+                     [self = shared_from_this(), status](beast::error_code ec, std::size_t) {
+                       self->end_record(status, self->body_buf_.size(), false);
+                       ++self->served_;
+                       if (ec) return self->close();
+                       if (!self->keep_alive_) return self->close();
+                       self->read_header();
+                     });
   }
 
   void start_stream(response r) {
@@ -352,8 +392,12 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   bool head_ = false;
   bool in_flight_ = false;
   bool reading_header_ = false;
-  bool streaming_ = false;  // stream_ moved into an sse_stream
-  std::size_t served_ = 0;  // responses written on this connection
+  bool streaming_ = false;   // stream_ moved into an sse_stream
+  std::size_t served_ = 0;   // responses written on this connection
+  std::string remote_addr_;  // the client's address, read once
+  std::string head_buf_;     // the response head being written
+  std::string body_buf_;     // the response body being written
+  bool remote_known_ = false;
   exchange_record rec_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -138,24 +138,31 @@ household_list load_household_list(pqxx::connection_base& conn, const table_spec
   return out;
 }
 
-list_view make_list_view(const std::vector<const household_list*>& parts,
+list_view make_list_view(const std::vector<std::shared_ptr<const household_list>>& parts,
                          const std::optional<std::string>& updated_after) {
   list_view v;
-  // The common case, one household and no filter: the list as cached.
-  if (parts.size() == 1 && !updated_after) {
-    v.rows_json = parts[0]->rows_json;
-    v.count = parts[0]->rows.size();
-    v.etag = parts[0]->etag;
+  std::vector<const household_list*> used;  // the households with rows
+  const household_list* only = parts.size() == 1 ? parts[0].get() : nullptr;
+  for (const auto& p : parts)
+    if (!p->rows.empty()) used.push_back(p.get());
+  if (used.size() == 1) only = used[0];
+  // The common case, one household with rows and no filter: the list as
+  // cached, shared (no copy of its rows).
+  if (only && !updated_after) {
+    for (const auto& p : parts)
+      if (p.get() == only) v.shared = p;
+    v.count = only->rows.size();
+    v.etag = only->etag;
     return v;
   }
   std::vector<const listed_row*> rows;
   std::string tags;
-  for (const auto* p : parts) {
+  for (const auto* p : used) {
     for (const auto& r : p->rows) rows.push_back(&r);
     tags += p->household_id;
     tags += p->etag;
   }
-  if (parts.size() > 1)
+  if (used.size() > 1)
     std::stable_sort(rows.begin(), rows.end(), [](const listed_row* a, const listed_row* b) {
       return a->sort_key < b->sort_key;
     });

@@ -12,9 +12,11 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/events.hpp"
@@ -83,17 +85,27 @@ household_list load_household_list(pqxx::connection_base& conn, const table_spec
 /// rows updated after it plus `data_ids_json`, the JSON array
 /// [{"id","updated"}] of every current row (docs/architecture.md, "The path of a read"; as
 /// Homechart's dataIDs: a client drops the rows it holds that are not listed).
+/// When the view is one household's list as cached, `shared` holds it and
+/// its rows_json is the view's (no copy); otherwise `rows_json` does.
 struct list_view {
   std::string rows_json;
+  std::shared_ptr<const household_list> shared;
   std::size_t count = 0;
   std::string etag;
   std::optional<std::string> data_ids_json;
+
+  /// The JSON array of the listed rows.
+  std::string_view rows() const {
+    return shared ? std::string_view(shared->rows_json) : std::string_view(rows_json);
+  }
 };
 
 /// Merges the lists of several households (ordered by created, id) and
 /// filters by `updated_after` ("YYYY-MM-DDTHH:MM:SS.ffffffZ", compared as
-/// text, which orders like time in this fixed format).
-list_view make_list_view(const std::vector<const household_list*>& parts,
+/// text, which orders like time in this fixed format). Households with no
+/// rows add nothing: when only one has rows (and no filter), the view is
+/// that list as cached, shared, with its own ETag.
+list_view make_list_view(const std::vector<std::shared_ptr<const household_list>>& parts,
                          const std::optional<std::string>& updated_after);
 
 /// A row as its JSON object (what the API returns).

@@ -103,7 +103,7 @@ TEST_F(cache_test, a_read_invalidated_while_under_way_is_not_cached_nor_served_t
   ASSERT_EQ(after.got.size(), 1u);
   EXPECT_EQ(after.got[0].result, actors::list_result::outcome::ok);
   EXPECT_EQ(after.got[0].view.count, 1u);
-  EXPECT_NE(after.got[0].view.rows_json.find(row), std::string::npos);
+  EXPECT_NE(after.got[0].view.rows().find(row), std::string::npos);
   EXPECT_NE(after.got[0].view.etag, before.got[0].view.etag);
 
   // The fresh list is the one cached: the next reader is a hit that shows the write.
@@ -138,7 +138,7 @@ TEST_F(cache_test, a_writer_reads_its_own_write) {
   sched.run();
   ASSERT_EQ(second.got.size(), 1u);
   EXPECT_EQ(second.got[0].view.count, 1u);
-  EXPECT_NE(second.got[0].view.rows_json.find(row), std::string::npos);
+  EXPECT_NE(second.got[0].view.rows().find(row), std::string::npos);
   EXPECT_EQ(counters_.cache_misses.load(), misses + 1);
 
   read(third);

@@ -63,7 +63,7 @@ TEST(read_replica, answers_a_read_only_when_the_session_and_every_list_are_there
   r.put_list(kHousehold, kItems, list_of("[1]", 1));
   auto hit = r.try_answer(items_query());
   ASSERT_TRUE(hit);
-  EXPECT_EQ(hit->view.rows_json, "[1]");
+  EXPECT_EQ(hit->view.rows(), "[1]");
   EXPECT_EQ(hit->view.count, 1u);
 }
 
@@ -93,7 +93,7 @@ TEST(read_replica, a_local_write_blocks_its_household_until_the_actor_settles_it
   r.put_list(kHousehold, kItems, list_of("[new]", 2));
   auto hit = r.try_answer(items_query());
   ASSERT_TRUE(hit);
-  EXPECT_EQ(hit->view.rows_json, "[new]");
+  EXPECT_EQ(hit->view.rows(), "[new]");
 }
 
 TEST(read_replica, two_writes_block_until_both_are_settled) {
