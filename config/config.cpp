@@ -73,6 +73,9 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
       std::string_view s;
       if (value.get(s))
         throw config_error(fmt::format("{}: {} must be a string", source, found->info.json));
+      if (s.find('\0') != std::string_view::npos)
+        throw config_error(fmt::format("{}: {} must not contain the NUL character (\\u0000)",
+                                       source, found->info.json));
       found->set(cfg, std::string(s), 0);
     } else {
       std::int64_t v = 0;
@@ -112,6 +115,9 @@ std::optional<std::string> secret(const config& cfg, const std::string& name) {
   std::string_view s;
   if (value.get(s))
     throw config_error(fmt::format("secretsFile {}: {} must be a string", cfg.secrets_file, name));
+  if (s.find('\0') != std::string_view::npos)
+    throw config_error(fmt::format("secretsFile {}: {} must not contain the NUL character",
+                                   cfg.secrets_file, name));
   return std::string(s);
 }
 

@@ -238,7 +238,14 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     auto url = boost::urls::parse_origin_form(req.target);
     if (!url) return write(error(400, request_id_, "malformed request target"));
     req.path = url->path();
-    for (auto p : url->params()) req.query[p.key] = p.value;
+    for (auto p : url->params()) {
+      // PostgreSQL text cannot hold NUL (%00): refuse it, never truncate.
+      if (p.key.find('\0') != std::string::npos || p.value.find('\0') != std::string::npos)
+        return write(error(400, request_id_,
+                           fmt::format("query parameter {}: must not contain the NUL character",
+                                       p.key.find('\0') != std::string::npos ? "name" : p.key)));
+      req.query[p.key] = p.value;
+    }
 
     auto m = routes_.find(req.method, req.path);
     if (m.result == router::outcome::not_found)

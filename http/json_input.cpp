@@ -50,6 +50,9 @@ std::optional<std::string> json_object_reader::string(std::string_view field, bo
   }
   std::string_view s;
   if (e.get(s)) throw input_error(fmt::format("{}: must be a string", field));
+  // PostgreSQL text cannot hold NUL: refuse it rather than store a truncated value.
+  if (s.find('\0') != std::string_view::npos)
+    throw input_error(fmt::format("{}: must not contain the NUL character (\\u0000)", field));
   if (s.size() < min_length)
     throw input_error(min_length == 1
                           ? fmt::format("{}: must not be empty", field)

@@ -49,6 +49,41 @@ TEST_F(errors, wrong_type_names_the_field) {
   EXPECT_NE(message_of(res).find("password"), std::string::npos) << res.body;
 }
 
+// PostgreSQL text cannot hold NUL; "a\u0000b" used to be stored as "a"
+// with a 201. Every input path refuses it with a 400 naming the field.
+TEST_F(errors, a_nul_character_is_refused_never_truncated) {
+  auto user = new_user("nul");
+  const auto hh = create_household(user.key, "Home");
+  auto res = http().request_as(user.key, "POST", "/api/v1/shop/items",
+                               R"({"authHouseholdID":")" + hh + R"(","name":"a\u0000b"})");
+  check_envelope(res, 400);
+  EXPECT_NE(message_of(res).find("name"), std::string::npos) << res.body;
+  EXPECT_NE(message_of(res).find("NUL"), std::string::npos) << res.body;
+
+  auto item = http().request_as(user.key, "POST", "/api/v1/shop/items",
+                                R"({"authHouseholdID":")" + hh + R"(","name":"milk"})");
+  ASSERT_EQ(item.status, 201u) << item.body;
+  const auto id = std::string(
+      item.json().as_object().at("dataValue").as_array().at(0).as_object().at("id").as_string());
+  res = http().request_as(user.key, "PUT", "/api/v1/shop/items/" + id, R"({"name":"mi\u0000lk"})");
+  check_envelope(res, 400);
+  EXPECT_NE(message_of(res).find("name"), std::string::npos) << res.body;
+  auto row = http().request_as(user.key, "GET", "/api/v1/shop/items/" + id);
+  EXPECT_EQ(
+      row.json().as_object().at("dataValue").as_array().at(0).as_object().at("name").as_string(),
+      "milk");
+
+  res = http().request_as(user.key, "GET", "/api/v1/shop/items?updatedAfter=2026%00");
+  check_envelope(res, 400);
+  EXPECT_NE(message_of(res).find("updatedAfter"), std::string::npos) << res.body;
+
+  res = http().request(
+      "POST", "/api/v1/auth/signup",
+      R"({"emailAddress":"nul@example.com","password":"long enough\u0000","name":"x"})");
+  check_envelope(res, 400);
+  EXPECT_NE(message_of(res).find("password"), std::string::npos) << res.body;
+}
+
 TEST_F(errors, unknown_field_is_named) {
   auto user = new_user("unknownfield");
   const auto hh = create_household(user.key, "Home");

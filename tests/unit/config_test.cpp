@@ -27,6 +27,16 @@ TEST(Config, LayersInOrderFileEnvFlags) {
   EXPECT_EQ(c.db_pool_size, 3);
 }
 
+TEST(Config, ANulCharacterInTheFileIsAnError) {
+  config c;
+  try {
+    apply_json(c, R"({"dataDir":"/var/lib/hearth\u0000x"})", "f.json");
+    FAIL() << "no error; dataDir is now " << c.data_dir;
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("dataDir"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, UnknownKeysAreErrors) {
   config c;
   try {

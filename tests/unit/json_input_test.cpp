@@ -24,6 +24,15 @@ TEST(JsonInput, ReadsTypedFields) {
   EXPECT_NO_THROW(in.reject_unknown());
 }
 
+TEST(JsonInput, ANulCharacterIsRefusedNamingTheField) {
+  auto what = message_of([] {
+    json_object_reader in(R"({"name":"a\u0000b"})");
+    in.string("name", true, 1, 100);
+  });
+  EXPECT_NE(what.find("name"), std::string::npos) << what;
+  EXPECT_NE(what.find("NUL"), std::string::npos) << what;
+}
+
 TEST(JsonInput, MalformedAndNonObjectBodies) {
   EXPECT_NE(message_of([] { json_object_reader in("{\"a\":"); }).find("malformed JSON"),
             std::string::npos);
