@@ -41,9 +41,12 @@ std::optional<list_result> read_replica::try_answer(const list_query& q) const {
   if (g == grants_.end() || !grant_usable(g->second, wall_ms(), std::chrono::steady_clock::now()))
     return std::nullopt;
   list_result r;
-  r.who = g->second.grant;
-  if (!q.table) return r;  // authentication only
-  auto households = r.who->visible_households(q.household);
+  const auto& grant = g->second.grant;
+  if (!q.table) {  // authentication only: the caller needs the session
+    r.who = grant;
+    return r;
+  }
+  auto households = grant.visible_households(q.household);
   std::vector<list_ptr> parts;
   parts.reserve(households.size());
   for (const auto& h : households) {

@@ -47,7 +47,8 @@ struct list_result {
   enum class outcome { ok, unauthorized, unavailable };
   outcome result = outcome::ok;
   storage::list_view view;
-  std::optional<storage::principal_grant> who;  // the caller's session (when ok)
+  std::optional<storage::principal_grant> who;  // the caller's session (when ok; a list
+                                                // answered by a read replica leaves it out)
 };
 
 /// Called once with the answer, on an actor thread.

@@ -15,6 +15,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "storage/accounts.hpp"
+#include "storage/group_commit.hpp"
 #include "storage/pool.hpp"
 
 namespace hearth::engine {
@@ -27,6 +28,7 @@ namespace hearth::api {
 struct services {
   const config::config& cfg;
   storage::pool& db;
+  storage::create_batcher& writes;  // group commit of row creations
   actors::actor_runtime& actors;
   std::string node_id;
   const http::server& server;

@@ -113,6 +113,35 @@ void run_db(services& s, const http::request& req, http::responder respond, db_w
   run_db_as(s, req.request_id, std::move(respond), std::move(work));
 }
 
+void with_principal(services& s, const http::request& req, const http::responder& respond,
+                    std::function<void(const storage::principal&)> next) {
+  auto key = session_key(req);
+  if (!key) return respond(unauthorized_response(req.request_id, ""));
+  if (s.actors.caching()) {
+    actors::list_query q;
+    q.session_key = std::move(*key);
+    return s.actors.read_list(std::move(q), [rid = req.request_id, respond,
+                                             next = std::move(next)](actors::list_result r) {
+      using outcome = actors::list_result::outcome;
+      if (r.result == outcome::unauthorized) return respond(unauthorized_response(rid));
+      if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
+      next(storage::principal{r.who->account_id, r.who->session_id});
+    });
+  }
+  bool queued = s.db.submit([rid = req.request_id, key = *key, respond,
+                             next = std::move(next)](storage::connection& conn) {
+    std::optional<storage::principal> who;
+    try {
+      who = storage::authenticate(conn, key);
+    } catch (...) {
+      return respond(failure_response(rid));
+    }
+    if (!who) return respond(unauthorized_response(rid));
+    next(*who);
+  });
+  if (!queued) respond(busy_response(req.request_id));
+}
+
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work) {
   auto key = session_key(req);

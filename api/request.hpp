@@ -57,6 +57,13 @@ std::optional<std::string> session_key(const http::request& req);
 /// failure_response(), a refused job busy_response().
 void run_db(services& s, const http::request& req, http::responder respond, db_work work);
 
+/// Authenticates the caller (401 when the key is missing, unknown or
+/// expired) and calls `next` with the principal: on the I/O thread from its
+/// read replica, else on an actor or pool thread. For work that is not a
+/// plain pool job (e.g. the group commit of creations).
+void with_principal(services& s, const http::request& req, const http::responder& respond,
+                    std::function<void(const storage::principal&)> next);
+
 /// Like run_db, after authenticating the caller (401 when the key is
 /// missing, unknown or expired). With the read cache on, the session comes
 /// from the cache actor (memory) and only the work runs on the pool.

@@ -284,14 +284,25 @@ http::route create_route(services& s, const table_spec& t) {
             household = canonical_uuid(std::move(household));
             auto values = read_values(in, t, true);
             in.reject_unknown();
-            run_authenticated(s, req, std::move(respond),
-                              [&s, &t, household, values, rid = req.request_id](
-                                  storage::connection& conn, const storage::principal& who) {
-                                auto w = storage::create_row(conn, t, who.account_id, household,
-                                                             values, fanout_gate(s));
-                                s.actors.publish(w.event);
-                                return one(201, rid, t, std::move(w.row));
-                              });
+            // Group commit: creations that arrive together commit together
+            // (storage/group_commit.hpp); each gets its own result and event.
+            with_principal(s, req, respond,
+                           [&s, &t, household, values, rid = req.request_id,
+                            respond](const storage::principal& who) {
+                             s.writes.submit({&t, who.account_id, household, values, fanout_gate(s),
+                                              [&s, &t, rid, respond](storage::write_result* w,
+                                                                     std::exception_ptr e) {
+                                                if (!w) {
+                                                  try {
+                                                    std::rethrow_exception(e);
+                                                  } catch (...) {
+                                                    return respond(failure_response(rid));
+                                                  }
+                                                }
+                                                s.actors.publish(w->event);
+                                                respond(one(201, rid, t, std::move(w->row)));
+                                              }});
+                           });
           },
           table_doc(t, "Create a " + t.data_type, 201, true, true)};
 }

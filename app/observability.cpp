@@ -219,6 +219,12 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          static_cast<double>(pool.jobs_total));
   metric(out, "hearth_db_pool_wait_seconds_total", "counter",
          "Time jobs waited for a database connection, summed", pool.wait_seconds_total);
+  metric(out, "hearth_write_batches_total", "counter",
+         "Group commits of row creations (one transaction each)",
+         static_cast<double>(s.writes.batches()));
+  metric(out, "hearth_write_batched_total", "counter",
+         "Row creations committed by group commit (divide by batches: mean batch size)",
+         static_cast<double>(s.writes.creations()));
   auto cluster = s.actors.cluster();
   metric(out, "hearth_cluster_leader", "gauge", "1 when this node leads the cluster",
          cluster.leading ? 1 : 0);

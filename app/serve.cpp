@@ -193,7 +193,8 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   actors::actor_runtime actors(ro, db);
 
   // 6. The routes, then serve.
-  api::services s{cfg, db, actors, id, server, registry};
+  storage::create_batcher writes(db);
+  api::services s{cfg, db, writes, actors, id, server, registry};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());

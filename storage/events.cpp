@@ -19,7 +19,7 @@ constexpr const char* kSelectHeads =
 
 }  // namespace
 
-change_event record_change(pqxx::work& tx, const std::string& household_id,
+change_event record_change(pqxx::transaction_base& tx, const std::string& household_id,
                            const std::string& table, const std::string& row_id,
                            const std::string& operation, const std::string& updated) {
   change_event e{household_id, 0, table, row_id, operation, updated};

@@ -26,7 +26,7 @@ struct change_event {
 };
 
 /// Appends the outbox row for a change inside `tx` and returns it.
-change_event record_change(pqxx::work& tx, const std::string& household_id,
+change_event record_change(pqxx::transaction_base& tx, const std::string& household_id,
                            const std::string& table, const std::string& row_id,
                            const std::string& operation, const std::string& updated);
 

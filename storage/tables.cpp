@@ -59,7 +59,7 @@ std::string lock_for_write(pqxx::work& tx, const table_spec& t, const std::strin
   return household_id;
 }
 
-void check_write_permission(pqxx::work& tx, const std::string& account_id,
+void check_write_permission(pqxx::transaction_base& tx, const std::string& account_id,
                             const std::string& household_id) {
   auto perm = permission_of(tx, account_id, household_id);
   if (!perm) throw domain_error(errc::not_found, "authHouseholdID: household not found");
@@ -198,10 +198,9 @@ record get_row(pqxx::connection_base& conn, const table_spec& t, const std::stri
   return to_record(t, r[0]);
 }
 
-write_result create_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& household_id,
-                        const values& v, const write_gate& admit) {
-  pqxx::work tx{conn};
+write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& household_id,
+                           const values& v, const write_gate& admit) {
   check_write_permission(tx, account_id, household_id);
   if (admit) admit(household_id);
   std::string assignments, names, placeholders;
@@ -211,10 +210,23 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                          t.sql_name, names, placeholders, select_list(t, "t"));
   try {
     auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-    return finish(tx, t, r, "create");
+    write_result out{to_record(t, r), {}};
+    out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
+                              out.row["id"].as_string().c_str(), "create",
+                              out.row["updated"].as_string().c_str());
+    return out;
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }
+}
+
+write_result create_row(pqxx::connection_base& conn, const table_spec& t,
+                        const std::string& account_id, const std::string& household_id,
+                        const values& v, const write_gate& admit) {
+  pqxx::work tx{conn};
+  auto out = create_row_in(tx, t, account_id, household_id, v, admit);
+  tx.commit();
+  return out;
 }
 
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,

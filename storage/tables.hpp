@@ -132,6 +132,12 @@ using write_gate = std::function<void(const std::string& household_id)>;
 /// Writes; each checks membership (not_found) and permission (forbidden for
 /// "view") inside the transaction, asks `admit` (when set), and records the
 /// change_event before commit.
+/// create_row's work inside `tx` (a transaction or a savepoint of one),
+/// without committing: the group commit (storage/group_commit.hpp) runs
+/// several in one transaction.
+write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& household_id,
+                           const values& v, const write_gate& admit = nullptr);
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
                         const values& v, const write_gate& admit = nullptr);
