@@ -225,6 +225,9 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
   metric(out, "hearth_write_batched_total", "counter",
          "Row creations committed by group commit (divide by batches: mean batch size)",
          static_cast<double>(s.writes.creations()));
+  metric(out, "hearth_write_batches_isolated_total", "counter",
+         "Group commits rerun with a savepoint per creation because one creation failed",
+         static_cast<double>(s.writes.isolated()));
   auto cluster = s.actors.cluster();
   metric(out, "hearth_cluster_leader", "gauge", "1 when this node leads the cluster",
          cluster.leading ? 1 : 0);

@@ -3,13 +3,17 @@
 // arrive together commit together, in one transaction with one fsync,
 // instead of one transaction and one fsync each.
 //
-// One drain job at a time runs on the storage pool. It takes every queued
-// creation (up to max_batch), runs each in its own savepoint
-// (SAVEPOINT, then RELEASE or ROLLBACK TO), so that one creation's failure (a CHECK
-// violation, a permission refusal, the fan-out's backpressure) fails only
-// that request, then commits once and hands every result to its caller. A
-// lone creation on an idle server is drained at once: the batch window is
-// simply the time the previous commit took. Creations are ordered by
+// Creations are spread over `lanes` by household (a household always in
+// the same lane, so lanes lock disjoint households and never deadlock each
+// other); each lane runs one drain job at a time on the storage pool. A
+// drain takes every queued creation of its lane (up to max_batch) and runs
+// them in one transaction: first without savepoints; if one fails (a CHECK
+// violation, a permission refusal, the fan-out's backpressure), that
+// transaction is rolled back and the batch runs again with one savepoint
+// per creation (SAVEPOINT, then RELEASE or ROLLBACK TO), so the failure
+// fails only its own request. Then it commits once and hands every result
+// to its caller. A lone creation on an idle server is drained at once: the
+// batch window is simply the time the previous commit took. Creations are ordered by
 // household (stable), so each household's seqs are taken in arrival order
 // and its events are published in commit order. Every success is durable
 // when its caller hears of it (the commit has returned; fsync and
@@ -18,15 +22,17 @@
 // Why savepoints and not libpq's pipeline mode: libpqxx 6.4 has no pipeline
 // API, and a batch's commit already saves the fsync per write, which is
 // where a lone write's time goes; the statements of a batch still make one
-// round trip each (see the closing note of the REST issue for figures).
+// round trip each (figures: bench/results/latest.md).
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "storage/pool.hpp"
 #include "storage/tables.hpp"
@@ -48,7 +54,7 @@ class create_batcher {
     std::function<void(write_result*, std::exception_ptr)> done;
   };
 
-  explicit create_batcher(pool& db, std::size_t max_batch = 256);
+  explicit create_batcher(pool& db, std::size_t lanes = 4, std::size_t max_batch = 256);
   create_batcher(const create_batcher&) = delete;
   create_batcher& operator=(const create_batcher&) = delete;
 
@@ -56,18 +62,24 @@ class create_batcher {
 
   std::uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   std::uint64_t creations() const { return creations_.load(std::memory_order_relaxed); }
+  /// Batches that had a failure and ran again with savepoints.
+  std::uint64_t isolated() const { return isolated_.load(std::memory_order_relaxed); }
 
  private:
-  void drain(connection& conn);
+  struct lane {
+    std::mutex mutex;
+    std::deque<request> queue;
+    bool draining = false;
+  };
+  void drain(lane& l, connection& conn);
   void run_batch(connection& conn, std::deque<request>& batch);
 
   pool& db_;
   const std::size_t max_batch_;
-  std::mutex mutex_;
-  std::deque<request> queue_;
-  bool draining_ = false;
+  std::vector<std::unique_ptr<lane>> lanes_;
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> creations_{0};
+  std::atomic<std::uint64_t> isolated_{0};
 };
 
 }  // namespace hearth::storage
