@@ -206,14 +206,24 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
   std::string assignments, names, placeholders;
   auto params = params_of(t, v, assignments, names, placeholders, 2);
   params.insert(params.begin(), household_id);
-  auto sql = fmt::format("INSERT INTO {0} AS t (auth_household_id{1}) VALUES ($1{2}) RETURNING {3}",
-                         t.sql_name, names, placeholders, select_list(t, "t"));
+  // The row, its household's next seq and its outbox event in one statement
+  // (one round trip; data-modifying CTEs run as one statement).
+  auto sql = fmt::format(
+      "WITH ins AS (INSERT INTO {0} AS t (auth_household_id{1}) VALUES ($1{2}) RETURNING t.*), "
+      "s AS (UPDATE auth_household SET event_seq = event_seq + 1 WHERE id = $1 "
+      "RETURNING event_seq), "
+      "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
+      "updated) SELECT ins.auth_household_id, s.event_seq, '{0}', ins.id, 'create', ins.updated "
+      "FROM ins, s RETURNING seq) "
+      "SELECT {3}, (SELECT seq FROM ev) FROM ins",
+      t.sql_name, names, placeholders, select_list(t, "ins"));
   try {
     auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
     write_result out{to_record(t, r), {}};
-    out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
-                              out.row["id"].as_string().c_str(), "create",
-                              out.row["updated"].as_string().c_str());
+    out.event =
+        change_event{r[1].c_str(), r[static_cast<int>(4 + t.columns.size())].as<std::int64_t>(),
+                     t.sql_name,   r[0].c_str(),
+                     "create",     r[3].c_str()};
     return out;
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
