@@ -125,12 +125,6 @@ std::size_t grant_bytes(const std::string& key, const storage::principal_grant& 
   return 160 + key.size() + g.account_id.size() + g.session_id.size() + 64 * g.households.size();
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void publish_sizes(cache_state& st) {
   if (!st.counters) return;
   st.counters->cache_bytes = st.lists.bytes() + st.grants.bytes();
@@ -230,7 +224,7 @@ void advance(self_ptr self, std::uint64_t id) {
   const auto& query = q.request.query;
   if (!q.who) {
     auto* cached = st.grants.find(query.session_key);
-    if (cached && !grant_usable(*cached, now_ms(), std::chrono::steady_clock::now())) {
+    if (cached && !grant_usable(*cached)) {
       st.grants.erase(query.session_key);
       if (st.replicas) st.replicas->erase_grant(query.session_key);
       cached = nullptr;

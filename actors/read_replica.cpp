@@ -22,9 +22,9 @@ void release(std::unordered_map<std::string, int>& counts, const std::string& ke
 
 }  // namespace
 
-bool grant_usable(const cached_grant& g, std::int64_t now_ms,
-                  std::chrono::steady_clock::time_point now) {
-  return g.grant.expires_ms > now_ms && now - g.loaded <= kGrantMaxAge;
+bool grant_usable(const cached_grant& g) {
+  return g.grant.expires_ms > wall_ms() &&
+         std::chrono::steady_clock::now() - g.loaded <= kGrantMaxAge;
 }
 
 std::string list_key(const std::string& household, const storage::table_spec& t) {
@@ -38,8 +38,7 @@ std::string list_key(const std::string& household, const storage::table_spec& t)
 
 std::optional<list_result> read_replica::try_answer(const list_query& q) const {
   auto g = grants_.find(q.session_key);
-  if (g == grants_.end() || !grant_usable(g->second, wall_ms(), std::chrono::steady_clock::now()))
-    return std::nullopt;
+  if (g == grants_.end() || !grant_usable(g->second)) return std::nullopt;
   list_result r;
   const auto& grant = g->second.grant;
   if (!q.table) {  // authentication only: the caller needs the session

@@ -59,9 +59,8 @@ inline constexpr std::chrono::minutes kGrantMaxAge{5};
 /// The cache key of (household, table): "<household>/<sql_name>".
 std::string list_key(const std::string& household, const storage::table_spec& t);
 
-/// True when `g` may still be used at `now` (not expired, not too old).
-bool grant_usable(const cached_grant& g, std::int64_t now_ms,
-                  std::chrono::steady_clock::time_point now);
+/// True when `g` may still be used now (not expired, not read too long ago).
+bool grant_usable(const cached_grant& g);
 
 /// One I/O thread's replica. Not thread-safe: used only on its thread.
 class read_replica {

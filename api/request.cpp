@@ -113,21 +113,31 @@ void run_db(services& s, const http::request& req, http::responder respond, db_w
   run_db_as(s, req.request_id, std::move(respond), std::move(work));
 }
 
+namespace {
+
+// The session of `key` from the read cache (the I/O thread's replica, else
+// the cache actor): `next` gets the principal; 401 or 503 otherwise.
+void cached_principal(services& s, std::string key, const std::string& rid,
+                      const http::responder& respond,
+                      std::function<void(const storage::principal&)> next) {
+  actors::list_query q;
+  q.session_key = std::move(key);
+  s.actors.read_list(std::move(q), [rid, respond, next = std::move(next)](actors::list_result r) {
+    using outcome = actors::list_result::outcome;
+    if (r.result == outcome::unauthorized) return respond(unauthorized_response(rid));
+    if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
+    next(storage::principal{r.who->account_id, r.who->session_id});
+  });
+}
+
+}  // namespace
+
 void with_principal(services& s, const http::request& req, const http::responder& respond,
                     std::function<void(const storage::principal&)> next) {
   auto key = session_key(req);
   if (!key) return respond(unauthorized_response(req.request_id, ""));
-  if (s.actors.caching()) {
-    actors::list_query q;
-    q.session_key = std::move(*key);
-    return s.actors.read_list(std::move(q), [rid = req.request_id, respond,
-                                             next = std::move(next)](actors::list_result r) {
-      using outcome = actors::list_result::outcome;
-      if (r.result == outcome::unauthorized) return respond(unauthorized_response(rid));
-      if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
-      next(storage::principal{r.who->account_id, r.who->session_id});
-    });
-  }
+  if (s.actors.caching())
+    return cached_principal(s, std::move(*key), req.request_id, respond, std::move(next));
   bool queued = s.db.submit([rid = req.request_id, key = *key, respond,
                              next = std::move(next)](storage::connection& conn) {
     std::optional<storage::principal> who;
@@ -147,20 +157,14 @@ void run_authenticated(services& s, const http::request& req, http::responder re
   auto key = session_key(req);
   if (!key) return respond(unauthorized_response(req.request_id, ""));
   if (s.actors.caching()) {
-    // The session from the cache actor (memory; the database on a miss),
+    // The session from the read cache (memory; the database on a miss),
     // then the work on the pool: one transaction less per request.
-    actors::list_query q;
-    q.session_key = std::move(*key);
-    return s.actors.read_list(std::move(q), [&s, rid = req.request_id, respond = std::move(respond),
-                                             work =
-                                                 std::move(work)](actors::list_result r) mutable {
-      using outcome = actors::list_result::outcome;
-      if (r.result == outcome::unauthorized) return respond(unauthorized_response(rid));
-      if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
-      run_db_as(s, rid, std::move(respond),
-                [rid, who = storage::principal{r.who->account_id, r.who->session_id},
-                 work = std::move(work)](storage::connection& conn) { return work(conn, who); });
-    });
+    return cached_principal(
+        s, std::move(*key), req.request_id, respond,
+        [&s, rid = req.request_id, respond, work = std::move(work)](const storage::principal& who) {
+          run_db_as(s, rid, respond,
+                    [who, work](storage::connection& conn) { return work(conn, who); });
+        });
   }
   run_db(s, req, std::move(respond),
          [rid = req.request_id, key = *key, work = std::move(work)](storage::connection& conn) {
