@@ -253,21 +253,27 @@ http::route list_route(services& s, const table_spec& t) {
                     "updatedAfter: must be an RFC 3339 UTC time such as "
                     "2026-01-02T03:04:05.123456Z");
             }
-            auto key = session_key(req);
-            if (!key) return respond(unauthorized_response(req.request_id, ""));
+            auto key = admitted_session_key(s, req, respond);
+            if (!key) return;
             q.session_key = std::move(*key);
             auto inm = std::string(req.header("if-none-match"));
+            // An unknown or expired key counts against the client's IP.
+            auto answer = [&s, &t, rid = req.request_id, ip = req.remote_addr,
+                           inm](actors::list_result r) {
+              if (r.result == actors::list_result::outcome::unauthorized)
+                return rejected_key_response(s, ip, rid);
+              return list_response(rid, t, inm, std::move(r));
+            };
             if (s.actors.caching()) {
-              return s.actors.read_list(
-                  std::move(q), [&t, rid = req.request_id, inm, respond](actors::list_result r) {
-                    respond(list_response(rid, t, inm, std::move(r)));
-                  });
+              return s.actors.read_list(std::move(q), [answer, respond](actors::list_result r) {
+                respond(answer(std::move(r)));
+              });
             }
             // Cache off: the same list read from the database, through the
             // request layer (its failures map like every other request's).
             run_db(s, req, std::move(respond),
-                   [&t, q = std::move(q), rid = req.request_id, inm](storage::connection& conn) {
-                     return list_response(rid, t, inm, list_from_database(conn, q));
+                   [answer, q = std::move(q)](storage::connection& conn) {
+                     return answer(list_from_database(conn, q));
                    });
           },
           std::move(options)};

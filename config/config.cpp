@@ -168,6 +168,10 @@ void validate(const config& cfg) {
   if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
     throw config_error(fmt::format(
         "logLevel must be one of debug|info|notice|warn|error, got \"{}\"", cfg.log_level));
+  if (cfg.auth_max_retry_after_ms < cfg.auth_retry_after_ms)
+    throw config_error(
+        fmt::format("authMaxRetryAfterMs ({}) must be at least authRetryAfterMs ({})",
+                    cfg.auth_max_retry_after_ms, cfg.auth_retry_after_ms));
   if (cfg.database_url.empty() && cfg.data_dir.empty())
     throw config_error("dataDir must not be empty when databaseURL is empty");
 }

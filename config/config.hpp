@@ -75,6 +75,14 @@ struct config {
   std::int64_t shutdown_timeout_ms = 10'000;
   std::string tls_cert;  // PEM certificate chain: serve HTTPS (with tls_key)
   std::string tls_key;   // PEM private key  // in-flight requests may finish in this on SIGTERM
+  // Security (api/guard.hpp, README.md "Security"): sign-in throttling, CSRF.
+  std::int64_t auth_failure_limit = 10;  // failed sign-ins per account per window; 0 = off
+  std::int64_t auth_ip_failure_limit =
+      50;  // failures per client IP per window (each kind); 0 = off
+  std::int64_t auth_failure_window_ms = 900'000;
+  std::int64_t auth_retry_after_ms = 1'000;        // first wait once throttled; doubles
+  std::int64_t auth_max_retry_after_ms = 900'000;  // longest wait
+  std::int64_t csrf_require_origin = 0;            // 1 = cookie writes need Origin or Referer
 };
 
 /// The defaults: a value-initialised config. The one place each default is

@@ -103,7 +103,9 @@ json::object responses(const route& r, bool has_params) {
     responses["400"] = error_response("invalid input (the message names the field)");
   if (doc.auth != "none") responses["401"] = error_response("missing or bad credentials");
   if (doc.auth == "session" && r.method != "GET")
-    responses["403"] = error_response("the membership does not allow this");
+    responses["403"] = error_response(
+        "the membership does not allow this, or a write with the session cookie from a "
+        "foreign Origin");
   if (r.pattern.find('{') != std::string::npos)
     responses["404"] = error_response("no such row in the caller's households");
   responses["406"] = error_response("Accept does not allow the response's media type");
@@ -111,7 +113,9 @@ json::object responses(const route& r, bool has_params) {
     responses["413"] = error_response("body larger than bodyLimitBytes");
     responses["415"] = error_response("Content-Type is not application/json");
   }
-  responses["429"] = error_response("rate limit of the client's address exceeded");
+  responses["429"] = error_response(
+      "rate limit of the client's address exceeded, or too many failed sign-ins, sign-ups or "
+      "session keys (Retry-After)");
   responses["503"] = error_response("server busy (concurrency limit, database queue)");
   return responses;
 }
