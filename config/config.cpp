@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 
 #include "config/keys.hpp"
 
@@ -170,6 +171,8 @@ void validate(const config& cfg) {
         "logLevel must be one of debug|info|notice|warn|error, got \"{}\"", cfg.log_level));
   if (cfg.database_url.empty() && cfg.data_dir.empty())
     throw config_error("dataDir must not be empty when databaseURL is empty");
+  if (std::error_code ec; !cfg.web_dir.empty() && !std::filesystem::is_directory(cfg.web_dir, ec))
+    throw config_error(fmt::format("webDir: {} is not a directory", cfg.web_dir));
 }
 
 std::map<std::string, std::string> process_env() {

@@ -31,6 +31,7 @@ struct config {
   std::string node_id;                       // "" = hostname-pid
   std::string log_level = "info";            // debug|info|notice|warn|error
   std::string ready_file;                    // written as {"httpPort":N} once serving
+  std::string web_dir;  // "" = the web page built into the binary; else served from here
   int http_threads = 2;
   int db_pool_size = 8;
   std::int64_t body_limit_bytes = 1 << 20;

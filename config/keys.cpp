@@ -30,6 +30,13 @@ std::vector<entry> setup_keys() {
        0,
        0,
        HEARTH_TEXT(data_dir)},
+      {{"webDir", "HEARTH_WEB_DIR", "--web-dir",
+        "serve the web page from this directory instead of the files built into the binary "
+        "(UI development); empty = built in"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(web_dir)},
       {{"postgresBinDir", "HEARTH_POSTGRES_BIN_DIR", "--postgres-bin-dir",
         "PostgreSQL programs for the embedded server; empty = newest installed"},
        kind::text,

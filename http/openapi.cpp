@@ -95,8 +95,9 @@ json::object responses(const route& r, bool has_params) {
         json::object{{"application/json",
                       json::object{{"schema", envelope_schema(doc.data_type, std::move(item))}}}};
   } else {
-    ok["content"] = json::object{
-        {r.options.produces, json::object{{"schema", json::object{{"type", "string"}}}}}};
+    ok["content"] =
+        json::object{{r.options.produces.empty() ? std::string("*/*") : r.options.produces,
+                      json::object{{"schema", json::object{{"type", "string"}}}}}};
   }
   responses[std::to_string(doc.success)] = std::move(ok);
   if (r.options.json_body || has_params)
