@@ -57,11 +57,12 @@ json::array parameters(const route& r) {
   json::array params;
   for (auto seg : split_path(r.pattern)) {
     if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') continue;
-    params.push_back(
-        json::object{{"name", std::string(seg.substr(1, seg.size() - 2))},
-                     {"in", "path"},
-                     {"required", true},
-                     {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}});
+    std::string name(seg.substr(1, seg.size() - 2));
+    // Ids ({id}, {siteID}) are UUIDs; other parameters (a feed's {token}) are strings.
+    json::object schema{{"type", "string"}};
+    if (name == "id" || name.ends_with("ID")) schema["format"] = "uuid";
+    params.push_back(json::object{
+        {"name", name}, {"in", "path"}, {"required", true}, {"schema", std::move(schema)}});
   }
   for (const auto& [name, description] : r.options.doc.query)
     params.push_back(json::object{{"name", name},
