@@ -50,6 +50,11 @@ using storage::table_spec;
 storage::values read_values(http::json_object_reader& in, const table_spec& t, bool create) {
   storage::values v;
   for (const auto& c : t.columns) {
+    if (c.read_only) {
+      if (create && in.has(c.json)) throw http::input_error(c.json + ": read-only");
+      in.ignore(c.json);
+      continue;
+    }
     if (!in.has(c.json)) {
       if (create && c.required) throw http::input_error(c.json + ": required");
       in.string(c.json, false, 0, 0);  // marks it as read
@@ -184,6 +189,7 @@ boost::json::object column_schema(const storage::column_spec& c) {
       break;
   }
   if (c.nullable) o["nullable"] = true;
+  if (c.read_only) o["readOnly"] = true;
   return o;
 }
 
@@ -200,11 +206,18 @@ std::string row_schema(const table_spec& t) {
 std::string write_schema(const table_spec& t, bool create) {
   boost::json::object props;
   boost::json::array required;
+  props["authHouseholdID"] = boost::json::object{{"type", "string"}, {"format", "uuid"}};
   if (create) {
-    props["authHouseholdID"] = boost::json::object{{"type", "string"}, {"format", "uuid"}};
     required.push_back("authHouseholdID");
+  } else {
+    // The representation GET returned is accepted as it is (read_update).
+    props["id"] = boost::json::object{{"type", "string"}, {"format", "uuid"}, {"readOnly", true}};
+    for (const char* ro : {"created", "updated"})
+      props[ro] =
+          boost::json::object{{"type", "string"}, {"format", "date-time"}, {"readOnly", true}};
   }
   for (const auto& c : t.columns) {
+    if (create && c.read_only) continue;
     props[c.json] = column_schema(c);
     if (create && c.required) required.push_back(boost::json::string(c.json));
   }
@@ -329,26 +342,65 @@ http::route read_route(services& s, const table_spec& t) {
           table_doc(t, "Read one " + t.data_type)};
 }
 
-// PUT <path>/{id}: some fields of a row.
+// What a PUT body asks for: column values and, when it names one, the
+// household the row should belong to.
+struct update_request {
+  storage::values values;
+  std::optional<std::string> household;  // canonical UUID
+};
+
+// PUT takes the representation GET returned, as Homechart's UI sends it
+// back: the server-maintained members `id`, `created` and `updated` are
+// ignored (an `id` must still be the URL's: 400 otherwise, rather than
+// silently updating another row than the client meant), `authHouseholdID`
+// equal to the row's is a no-op and another one moves the row
+// (storage::update_row). Any other member must be a writable column.
+update_request read_update(const http::request& req, const table_spec& t, const std::string& id) {
+  http::json_object_reader in(req.body);
+  update_request u;
+  if (in.has("id")) {
+    auto body_id = *in.string("id", true, 1, 64);
+    if (!http::is_uuid(body_id) || canonical_uuid(body_id) != canonical_uuid(id))
+      throw http::input_error("id: must be the id in the URL (or left out)");
+  }
+  in.ignore("created");
+  in.ignore("updated");
+  if (in.has("authHouseholdID")) {
+    auto household = *in.string("authHouseholdID", true, 1, 64);
+    if (!http::is_uuid(household)) throw http::input_error("authHouseholdID: must be a UUID");
+    u.household = canonical_uuid(std::move(household));
+  }
+  u.values = read_values(in, t, false);
+  in.reject_unknown();
+  if (u.values.empty() && !u.household) throw http::input_error("request body: no field to update");
+  return u;
+}
+
+// PUT <path>/{id}: some or all fields of a row (the representation GET
+// returned is accepted as it is); a different authHouseholdID moves it.
 http::route update_route(services& s, const table_spec& t) {
   return {"PUT", t.path + "/{id}",
           [&s, &t](const http::request& req, http::responder respond) {
             auto id = row_id(req, t, respond);
             if (!id) return;
-            http::json_object_reader in(req.body);
-            auto values = read_values(in, t, false);
-            in.reject_unknown();
-            if (values.empty()) throw http::input_error("request body: no field to update");
+            auto u = read_update(req, t, *id);
             run_authenticated(s, req, std::move(respond),
-                              [&s, &t, id = *id, values, rid = req.request_id](
+                              [&s, &t, id = *id, u = std::move(u), rid = req.request_id](
                                   storage::connection& conn, const storage::principal& who) {
-                                auto w = storage::update_row(conn, t, who.account_id, id, values,
-                                                             fanout_gate(s));
+                                auto w = storage::update_row(conn, t, who.account_id, id, u.values,
+                                                             fanout_gate(s), u.household);
+                                // The previous household's "delete" first: a
+                                // client in both sees the row leave, then arrive.
+                                if (w.moved_from) s.actors.publish(*w.moved_from);
                                 s.actors.publish(w.event);
                                 return one(200, rid, t, std::move(w.row));
                               });
           },
-          table_doc(t, "Update fields of a " + t.data_type, 200, true)};
+          table_doc(t,
+                    "Update a " + t.data_type +
+                        ": any of its fields, or the whole representation GET returned (id, "
+                        "created and updated are ignored; another authHouseholdID moves the row)",
+                    200, true)};
 }
 
 // DELETE <path>/{id}: a row.

@@ -31,6 +31,7 @@ struct config {
   std::string node_id;                       // "" = hostname-pid
   std::string log_level = "info";            // debug|info|notice|warn|error
   std::string ready_file;                    // written as {"httpPort":N} once serving
+  std::string web_dir;  // "" = the web page built into the binary; else served from here
   int http_threads = 2;
   int db_pool_size = 8;
   std::int64_t body_limit_bytes = 1 << 20;
@@ -57,6 +58,10 @@ struct config {
   std::int64_t pubsub_workers = 8;    // handler threads; 0 = no deliveries here (cron still runs)
   std::string secrets_file;           // JSON object {"NAME": "value"}; see secret()
   std::map<std::string, std::string> secrets;  // from HEARTH_SECRET_<NAME> (never logged)
+  std::string public_url;                      // "" = links are built from the request's Host
+  // iCalendar feeds and subscriptions (apps/calendar).
+  std::string calendar_refresh_schedule = "every 15m";  // cron calendar.refresh-subscriptions
+  std::int64_t calendar_fetch_timeout_ms = 10'000;      // connect + read of one fetch
   // The uptime monitor (apps/uptime).
   std::string uptime_check_schedule = "every 5m";
   std::int64_t uptime_probe_timeout_ms = 5'000;  // connect + read of one check

@@ -57,11 +57,12 @@ json::array parameters(const route& r) {
   json::array params;
   for (auto seg : split_path(r.pattern)) {
     if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') continue;
-    params.push_back(
-        json::object{{"name", std::string(seg.substr(1, seg.size() - 2))},
-                     {"in", "path"},
-                     {"required", true},
-                     {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}});
+    std::string name(seg.substr(1, seg.size() - 2));
+    // Ids ({id}, {siteID}) are UUIDs; other parameters (a feed's {token}) are strings.
+    json::object schema{{"type", "string"}};
+    if (name == "id" || name.ends_with("ID")) schema["format"] = "uuid";
+    params.push_back(json::object{
+        {"name", name}, {"in", "path"}, {"required", true}, {"schema", std::move(schema)}});
   }
   for (const auto& [name, description] : r.options.doc.query)
     params.push_back(json::object{{"name", name},
@@ -95,8 +96,9 @@ json::object responses(const route& r, bool has_params) {
         json::object{{"application/json",
                       json::object{{"schema", envelope_schema(doc.data_type, std::move(item))}}}};
   } else {
-    ok["content"] = json::object{
-        {r.options.produces, json::object{{"schema", json::object{{"type", "string"}}}}}};
+    ok["content"] =
+        json::object{{r.options.produces.empty() ? std::string("*/*") : r.options.produces,
+                      json::object{{"schema", json::object{{"type", "string"}}}}}};
   }
   responses[std::to_string(doc.success)] = std::move(ok);
   if (r.options.json_body || has_params)
