@@ -87,6 +87,15 @@ void add_web_routes(http::route_group& r, services&) {
                       .tag = "web",
                       .auth = "none"}}});
     }
+    if (a.path == "/monitor.html") {
+      r.add({"GET",
+             "/monitor",
+             serve(a),
+             {.produces = produces,
+              .doc = {.summary = "The uptime monitor's status page (live)",
+                      .tag = "web",
+                      .auth = "none"}}});
+    }
     r.add({"GET",
            std::string(a.path),
            serve(a),
