@@ -30,6 +30,13 @@ void set_from_text(config& cfg, const entry& e, const std::string& text,
     e.set(cfg, text, 0);
     return;
   }
+  if (e.type == kind::boolean) {
+    if (text != "true" && text != "false" && text != "1" && text != "0")
+      throw config_error(
+          fmt::format("{}: {} must be true or false, got \"{}\"", source, e.info.json, text));
+    e.set(cfg, text, text == "true" || text == "1" ? 1 : 0);
+    return;
+  }
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
@@ -78,6 +85,11 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
         throw config_error(fmt::format("{}: {} must not contain the NUL character (\\u0000)",
                                        source, found->info.json));
       found->set(cfg, std::string(s), 0);
+    } else if (found->type == kind::boolean) {
+      bool b = false;
+      if (value.get(b))
+        throw config_error(fmt::format("{}: {} must be true or false", source, found->info.json));
+      found->set(cfg, b ? "true" : "false", b ? 1 : 0);
     } else {
       std::int64_t v = 0;
       if (value.get(v))

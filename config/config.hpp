@@ -68,6 +68,8 @@ struct config {
   std::int64_t uptime_webhook_max_retries = 5;
   std::int64_t uptime_webhook_min_backoff_ms = 1'000;
   std::int64_t uptime_webhook_max_backoff_ms = 300'000;
+  bool uptime_status_public = true;            // the status page's data without auth
+  std::int64_t uptime_status_poll_ms = 1'000;  // new checks polled while status streams are open
   // Production HTTP (http/middleware.hpp, app/observability.hpp).
   std::string access_log;    // "" = off, "stdout", or a file (Apache combined format)
   std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS

@@ -13,6 +13,7 @@ namespace {
   [](config& c, const std::string&, std::int64_t v) { \
     c.member = static_cast<decltype(c.member)>(v);    \
   }
+#define HEARTH_BOOL(member) [](config& c, const std::string&, std::int64_t v) { c.member = v != 0; }
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
@@ -284,6 +285,19 @@ std::vector<entry> application_keys() {
        1,
        86'400'000,
        HEARTH_INT(uptime_webhook_max_backoff_ms)},
+      {{"uptimeStatusPublic", "HEARTH_UPTIME_STATUS_PUBLIC", "--uptime-status-public",
+        "true: the status page's data (/api/v1/monitor/status, .../events) needs no auth; "
+        "false: operator Basic auth"},
+       kind::boolean,
+       0,
+       1,
+       HEARTH_BOOL(uptime_status_public)},
+      {{"uptimeStatusPollMs", "HEARTH_UPTIME_STATUS_POLL_MS", "--uptime-status-poll-ms",
+        "how often a node reads new uptime checks for its open status streams (none: no reads)"},
+       kind::integer,
+       50,
+       60'000,
+       HEARTH_INT(uptime_status_poll_ms)},
   };
 }
 

@@ -66,6 +66,34 @@ TEST(Config, BadValuesAreErrors) {
   EXPECT_THROW(apply_env(c, {{"HEARTH_SSE_HEARTBEAT_MS", "-5"}}), config_error);
 }
 
+// A boolean key: JSON true/false; environment and flags true/false or 1/0.
+TEST(Config, BooleanKeys) {
+  config c;
+  EXPECT_TRUE(c.uptime_status_public);  // the default
+  apply_json(c, R"({"uptimeStatusPublic":false})", "f.json");
+  EXPECT_FALSE(c.uptime_status_public);
+  apply_env(c, {{"HEARTH_UPTIME_STATUS_PUBLIC", "true"}});
+  EXPECT_TRUE(c.uptime_status_public);
+  apply_flags(c, {{"--uptime-status-public", "0"}});
+  EXPECT_FALSE(c.uptime_status_public);
+  apply_flags(c, {{"--uptime-status-public", "1"}});
+  EXPECT_TRUE(c.uptime_status_public);
+  for (const char* bad : {R"({"uptimeStatusPublic":"false"})", R"({"uptimeStatusPublic":0})",
+                          R"({"uptimeStatusPublic":null})"}) {
+    try {
+      apply_json(c, bad, "f.json");
+      FAIL() << "no error for " << bad;
+    } catch (const config_error& e) {
+      EXPECT_NE(std::string(e.what()).find("uptimeStatusPublic must be true or false"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  for (const char* bad : {"yes", "", "TRUE", "2"})
+    EXPECT_THROW(apply_env(c, {{"HEARTH_UPTIME_STATUS_PUBLIC", bad}}), config_error) << bad;
+  EXPECT_TRUE(c.uptime_status_public);  // unchanged by the errors
+}
+
 TEST(Config, ValidateChecksAddressAndLevel) {
   config c;
   c.http_addr = "localhost";
