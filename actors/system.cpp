@@ -130,6 +130,7 @@ struct actor_runtime::impl {
     if (!bound) {
       auto why = system.render(bound.error());
       shutdown();
+      stop_tls_middleman(system, tls_middleman);  // ~impl does not run: the constructor throws
       throw std::runtime_error("cannot listen for peers on " + options.cluster_bind_host + ":" +
                                std::to_string(options.cluster_bind_port) + ": " + why);
     }

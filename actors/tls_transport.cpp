@@ -177,7 +177,9 @@ caf::io::middleman_actor spawn_tls_middleman(caf::actor_system& sys) {
 void stop_tls_middleman(caf::actor_system& sys, caf::io::middleman_actor& mm) {
   if (!mm) return;
   caf::scoped_actor self{sys, true};
-  self->send_exit(mm, caf::exit_reason::user_shutdown);
+  // kill: a middleman actor ignores other exit messages (CAF 0.17.6
+  // middleman_actor_impl.cpp; caf::openssl::manager::stop kills its own too).
+  self->send_exit(mm, caf::exit_reason::kill);
   self->wait_for(mm);
   mm = nullptr;
 }

@@ -6,6 +6,11 @@
 // at test time with the openssl CLI (tests/support/pki.hpp). Every wait is a
 // poll with a deadline.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
@@ -182,6 +187,8 @@ TEST_F(ClusterTLS, nodes_with_certificates_from_the_cluster_ca_link_and_carry_ev
   // It crossed the link: node-a sent it to its one peer.
   EXPECT_TRUE(eventually([&] { return forwarded("node-a") >= before + 1; }, 5s))
       << "node-a forwarded nothing (before " << before << ", now " << forwarded("node-a") << ")";
+  // A TLS node stops cleanly (its TLS middleman ends with it).
+  EXPECT_EQ(cluster().terminate("node-b"), 0);
 }
 
 TEST_F(ClusterTLS, a_node_with_a_self_signed_certificate_gets_no_link_either_way) {
@@ -343,7 +350,7 @@ TEST_F(ClusterTLS, a_partial_or_inconsistent_tls_setting_stops_start_up) {
   auto database = throwaway_postgres::shared().create_database();
   auto run = [&](std::map<std::string, std::string> env) {
     env["HEARTH_DATABASE_URL"] = database;
-    env["HEARTH_CLUSTER_ADDR"] = "127.0.0.1:0";
+    env.emplace("HEARTH_CLUSTER_ADDR", "127.0.0.1:0");
     env["HEARTH_HTTP_ADDR"] = "127.0.0.1:0";
     return hearth_process::run(env, {"serve"});
   };
@@ -371,6 +378,26 @@ TEST_F(ClusterTLS, a_partial_or_inconsistent_tls_setting_stops_start_up) {
                              {"HEARTH_CLUSTER_TLS_CA", (dir / "nowhere.pem").string()}});
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("clusterTLSCA"), std::string::npos) << out;
+
+  // Valid files but a cluster port in use: the start fails and the process
+  // ends (the TLS middleman is stopped on that path too).
+  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(taken, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  ASSERT_EQ(::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::tie(code, out) =
+      run({{"HEARTH_CLUSTER_TLS_CERT", node.cert.string()},
+           {"HEARTH_CLUSTER_TLS_KEY", node.key.string()},
+           {"HEARTH_CLUSTER_TLS_CA", ca.cert.string()},
+           {"HEARTH_CLUSTER_ADDR", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port))}});
+  ::close(taken);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("cannot listen for peers"), std::string::npos) << out;
 }
 
 }  // namespace
