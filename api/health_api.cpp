@@ -1,6 +1,6 @@
 // GET /api/v1/health: liveness and readiness (the database answers) and this
-// node's view of the cluster: whether it leads, the leader and term, and its
-// peer links.
+// node's view of the cluster: whether it leads, the leader and term, the
+// transport of its cluster links (mutual TLS or plaintext) and its peer links.
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -15,12 +15,16 @@ namespace {
 boost::json::object cluster_json(const actors::cluster_status& c) {
   boost::json::array peers;
   for (const auto& p : c.peers)
-    peers.push_back(boost::json::object{{"nodeID", p.node_id}, {"addr", p.addr}, {"link", p.link}});
-  return {{"leading", c.leading},
-          {"leaderID", c.leader_id},
-          {"term", c.term},
-          {"clusterAddr", c.cluster_addr},
-          {"peers", std::move(peers)}};
+    peers.push_back(boost::json::object{
+        {"nodeID", p.node_id}, {"addr", p.addr}, {"link", p.link}, {"security", p.security}});
+  boost::json::object out;
+  out["leading"] = c.leading;
+  out["leaderID"] = c.leader_id;
+  out["term"] = c.term;
+  out["clusterAddr"] = c.cluster_addr;
+  out["transport"] = c.transport;  // of this node's cluster links: "tls" | "plaintext"
+  out["peers"] = std::move(peers);
+  return out;
 }
 
 }  // namespace
@@ -50,9 +54,11 @@ void add_health_routes(http::route_group& r, services& s) {
                   "queuedJobs":{"type":"integer"},"cluster":{"type":"object","properties":{
                   "leading":{"type":"boolean"},"leaderID":{"type":"string"},
                   "term":{"type":"integer"},"clusterAddr":{"type":"string"},
+                  "transport":{"type":"string","enum":["tls","plaintext"]},
                   "peers":{"type":"array","items":{"type":"object","properties":{
                   "nodeID":{"type":"string"},"addr":{"type":"string"},
-                  "link":{"type":"string","enum":["up","connecting","down"]}}}}}}}})"}}});
+                  "link":{"type":"string","enum":["up","connecting","down"]},
+                  "security":{"type":"string","enum":["tls","plaintext"]}}}}}}}})"}}});
 }
 
 }  // namespace hearth::api

@@ -42,6 +42,11 @@ void write_ready_file(const std::string& path, std::uint16_t port, std::uint16_t
   std::filesystem::rename(tmp, path);
 }
 
+// Only this machine can reach a listener on `host`.
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 std::string node_id(const config::config& cfg) {
   if (!cfg.node_id.empty()) return cfg.node_id;
   char host[256] = {};
@@ -199,9 +204,14 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
-  log::notice("hearth node {} serving {}://{}:{}, peers on {}", id,
+  log::notice("hearth node {} serving {}://{}:{}, peers on {} ({})", id,
               cfg.tls_cert.empty() ? "http" : "https", so.host, bound,
-              actors.cluster().cluster_addr);
+              actors.cluster().cluster_addr, ro.cluster_tls.enabled() ? "mutual TLS" : "plaintext");
+  if (!ro.cluster_tls.enabled() && !loopback(ro.cluster_bind_host))
+    log::warn(
+        "cluster links on {} are plaintext and unauthenticated: anyone who reaches the port can "
+        "link as a peer; set clusterTLSCert, clusterTLSKey and clusterTLSCA (README, Security)",
+        cfg.cluster_addr);
   notify_ready();
 
   int sig = wait_for_stop(cfg, reload, argv, server);

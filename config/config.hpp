@@ -32,6 +32,12 @@ struct config {
   std::string log_level = "info";            // debug|info|notice|warn|error
   std::string ready_file;                    // written as {"httpPort":N} once serving
   std::string web_dir;  // "" = the web page built into the binary; else served from here
+  // Mutual TLS on cluster links (all three or none; "" = plaintext links):
+  // this node's PEM certificate chain and unencrypted key, and the cluster
+  // CA that must have signed every peer's certificate.
+  std::string cluster_tls_cert;
+  std::string cluster_tls_key;
+  std::string cluster_tls_ca;
   int http_threads = 2;
   int db_pool_size = 8;
   std::int64_t body_limit_bytes = 1 << 20;

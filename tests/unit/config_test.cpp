@@ -171,5 +171,28 @@ TEST(Config, EveryKeyHasThreeNames) {
   }
 }
 
+TEST(Config, ClusterTLSNeedsAllThreeFiles) {
+  config c;
+  EXPECT_NO_THROW(validate(c));  // none: plaintext links
+  apply_env(c, {{"HEARTH_CLUSTER_TLS_CERT", "/etc/hearth/node.pem"},
+                {"HEARTH_CLUSTER_TLS_KEY", "/etc/hearth/node.key"}});
+  EXPECT_EQ(c.cluster_tls_cert, "/etc/hearth/node.pem");
+  try {
+    validate(c);
+    ADD_FAILURE() << "a certificate and key without a CA passed";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing clusterTLSCA"), std::string::npos) << e.what();
+  }
+  apply_flags(c, {{"--cluster-tls-ca", "/etc/hearth/cluster-ca.pem"}});
+  EXPECT_NO_THROW(validate(c));
+  apply_json(c, R"({"clusterTLSKey":""})", "f");
+  try {
+    validate(c);
+    ADD_FAILURE() << "a missing key passed";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing clusterTLSKey"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace hearth::config
