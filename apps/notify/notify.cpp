@@ -29,8 +29,10 @@ constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 
 // The whole tick in one statement (data-modifying CTEs):
 //   due  — tasks not done whose due moment (due date at $1 h UTC) has come,
 //          events whose start minus $2 minutes has come and that have not
-//          ended; both at most 24 h in the past (older ones are not
-//          announced late: a task created with a past date, an outage);
+//          ended; both at most 48 h in the past (older ones are not
+//          announced late: a task created with a past date, an outage;
+//          48 h, not 24, so that a task due today and created in the
+//          day's last minute is still seen by the next tick);
 //   src  — the source occurrences not handled before (ON CONFLICT: a rerun,
 //          or a second leader, waits for the first one's commit and skips);
 //   then one notification per member with a channel on ($3: the e-mail
@@ -43,16 +45,16 @@ WITH due AS (
          'task.due'::text AS kind, t.name AS title
   FROM plan_task t
   WHERE t.due_date IS NOT NULL AND NOT t.done
-    AND t.due_date BETWEEN ((now() - interval '2 days') AT TIME ZONE 'UTC')::date
+    AND t.due_date BETWEEN ((now() - interval '3 days') AT TIME ZONE 'UTC')::date
                        AND (now() AT TIME ZONE 'UTC')::date
     AND ((t.due_date + make_interval(hours => $1::int)) AT TIME ZONE 'UTC') <= now()
     AND ((t.due_date + make_interval(hours => $1::int)) AT TIME ZONE 'UTC')
-        > now() - interval '24 hours'
+        > now() - interval '48 hours'
   UNION ALL
   SELECT 'calendar_event', e.id, e.auth_household_id, e.starts_at, 'event.starting', e.name
   FROM calendar_event e
   WHERE e.starts_at <= now() + make_interval(mins => $2::int)
-    AND e.starts_at > now() - interval '24 hours'
+    AND e.starts_at > now() - interval '48 hours'
     AND e.ends_at >= now()
 ), src AS (
   INSERT INTO notification_source (source_table, source_id, occurrence, auth_household_id)
@@ -75,7 +77,7 @@ RETURNING id::text, auth_household_id::text, in_app, email, hearth_ts(updated)
 
 // Handled occurrences older than the look-back can never be due again.
 constexpr const char* kPurgeSources =
-    "DELETE FROM notification_source WHERE occurrence < now() - interval '3 days'";
+    "DELETE FROM notification_source WHERE occurrence < now() - interval '4 days'";
 
 constexpr const char* kLoadEmail =
     "SELECT n.emailed_at IS NOT NULL, a.email_address, a.name, h.name, n.kind, n.title, "

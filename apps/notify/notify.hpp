@@ -7,7 +7,7 @@
 //     per tick) finds, in ONE transaction: tasks not done whose due moment
 //     (the due date at taskDueHourUTC) has come, and events whose start
 //     minus calendarReminderLeadMinutes has come and that have not ended,
-//     both at most 24 h in the past; records each source occurrence once
+//     both at most 48 h in the past; records each source occurrence once
 //     (notification_source), one `notification` row per member of the
 //     household with a channel on, the change event of each in-app row on
 //     the household's outbox (SSE), and one "notification.email" message
