@@ -1,6 +1,7 @@
 // The modules built into hearth: the engine's own housekeeping jobs (as
 // Homechart's task runner: session expiry, the outbox purge, the daily
-// rollup; all cron jobs of the one registry) and the applications.
+// rollup; all cron jobs of the one registry) and the applications: the
+// uptime monitor (apps/uptime) and notifications (apps/notify).
 
 #include "app/modules.hpp"
 
@@ -11,6 +12,7 @@
 #include <ctime>
 
 #include "apps/calendar/calendar.hpp"
+#include "apps/notify/notify.hpp"
 #include "apps/uptime/monitor.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
@@ -71,7 +73,8 @@ module core_module() {
 }  // namespace
 
 std::vector<module> builtin_modules() {
-  return {core_module(), apps::uptime::uptime_module(), apps::calendar::calendar_module()};
+  return {core_module(), apps::uptime::uptime_module(), apps::calendar::calendar_module(),
+          apps::notify::notify_module()};
 }
 
 }  // namespace hearth::app

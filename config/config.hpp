@@ -76,6 +76,18 @@ struct config {
   std::int64_t uptime_webhook_max_backoff_ms = 300'000;
   bool uptime_status_public = true;            // the status page's data without auth
   std::int64_t uptime_status_poll_ms = 1'000;  // new checks polled while status streams are open
+  // Notifications (apps/notify): when, and the e-mail channel.
+  std::string notification_schedule = "every 1m";    // cron job notify.due
+  std::int64_t calendar_reminder_lead_minutes = 15;  // an event is notified this long before it
+  std::int64_t task_due_hour_utc = 0;              // a task is due at this UTC hour of its due date
+  std::string notification_email_default = "off";  // e-mail channel of members who chose none
+  std::string smtp_url;                            // smtp[s]://[user@]host[:port]; "" = no e-mail
+  std::string smtp_from;                   // From: header, e.g. "hearth <hearth@example.com>"
+  std::string smtp_starttls = "required";  // smtp:// only: required | optional | off
+  std::int64_t smtp_timeout_ms = 30'000;   // connect, and the whole exchange, of one e-mail
+  std::int64_t notification_email_max_retries = 10;
+  std::int64_t notification_email_min_backoff_ms = 10'000;
+  std::int64_t notification_email_max_backoff_ms = 1'800'000;
   // Production HTTP (http/middleware.hpp, app/observability.hpp).
   std::string access_log;    // "" = off, "stdout", or a file (Apache combined format)
   std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS

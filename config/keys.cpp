@@ -320,6 +320,82 @@ std::vector<entry> application_keys() {
   };
 }
 
+// Notifications (apps/notify): when they are made, and the e-mail channel.
+std::vector<entry> notification_keys() {
+  return {
+      {{"notificationSchedule", "HEARTH_NOTIFICATION_SCHEDULE", "--notification-schedule",
+        "when notify.due looks for due tasks and starting events: 'every 1m' or a 5-field cron "
+        "expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(notification_schedule)},
+      {{"calendarReminderLeadMinutes", "HEARTH_CALENDAR_REMINDER_LEAD_MINUTES",
+        "--calendar-reminder-lead-minutes",
+        "a calendar event is notified this long before it starts"},
+       kind::integer,
+       0,
+       7 * 24 * 60,
+       HEARTH_INT(calendar_reminder_lead_minutes)},
+      {{"taskDueHourUTC", "HEARTH_TASK_DUE_HOUR_UTC", "--task-due-hour-utc",
+        "a task is due at this hour (UTC) of its due date"},
+       kind::integer,
+       0,
+       23,
+       HEARTH_INT(task_due_hour_utc)},
+      {{"notificationEmailDefault", "HEARTH_NOTIFICATION_EMAIL_DEFAULT",
+        "--notification-email-default", "e-mail channel of members who have not chosen: on|off"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(notification_email_default)},
+      {{"smtpURL", "HEARTH_SMTP_URL", "--smtp-url",
+        "SMTP relay for e-mail notifications, smtp://[user@]host[:port] or smtps://…; its password "
+        "is the secret SMTP_PASSWORD; empty = no e-mail"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(smtp_url)},
+      {{"smtpFrom", "HEARTH_SMTP_FROM", "--smtp-from",
+        "From of e-mail notifications, e.g. 'hearth <hearth@example.com>' (ASCII)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(smtp_from)},
+      {{"smtpStartTLS", "HEARTH_SMTP_STARTTLS", "--smtp-starttls",
+        "STARTTLS on smtp:// relays: required|optional|off (smtps:// is TLS from the start)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(smtp_starttls)},
+      {{"smtpTimeoutMs", "HEARTH_SMTP_TIMEOUT_MS", "--smtp-timeout-ms",
+        "limit of the connection, and of the whole exchange, of one e-mail"},
+       kind::integer,
+       100,
+       600'000,
+       HEARTH_INT(smtp_timeout_ms)},
+      {{"notificationEmailMaxRetries", "HEARTH_NOTIFICATION_EMAIL_MAX_RETRIES",
+        "--notification-email-max-retries", "e-mail retries before it is dead-lettered"},
+       kind::integer,
+       0,
+       1000,
+       HEARTH_INT(notification_email_max_retries)},
+      {{"notificationEmailMinBackoffMs", "HEARTH_NOTIFICATION_EMAIL_MIN_BACKOFF_MS",
+        "--notification-email-min-backoff-ms",
+        "first retry delay of an e-mail (doubles per retry)"},
+       kind::integer,
+       1,
+       3'600'000,
+       HEARTH_INT(notification_email_min_backoff_ms)},
+      {{"notificationEmailMaxBackoffMs", "HEARTH_NOTIFICATION_EMAIL_MAX_BACKOFF_MS",
+        "--notification-email-max-backoff-ms", "longest retry delay of an e-mail"},
+       kind::integer,
+       1,
+       86'400'000,
+       HEARTH_INT(notification_email_max_backoff_ms)},
+  };
+}
+
 // Production: logs, CORS, operator auth, connection and rate limits, shutdown, TLS.
 std::vector<entry> production_keys() {
   return {
@@ -443,7 +519,7 @@ const std::vector<entry>& table() {
   static const std::vector<entry> all = [] {
     std::vector<entry> out;
     for (auto section : {setup_keys, capacity_keys, sse_keys, background_keys, application_keys,
-                         production_keys, security_keys}) {
+                         notification_keys, production_keys, security_keys}) {
       auto keys = section();
       out.insert(out.end(), std::make_move_iterator(keys.begin()),
                  std::make_move_iterator(keys.end()));
