@@ -21,6 +21,9 @@
 namespace hearth::engine {
 class registry;
 }
+namespace hearth::storage {
+class postgres_supervisor;
+}
 
 namespace hearth::api {
 
@@ -33,6 +36,8 @@ struct services {
   std::string node_id;
   const http::server& server;
   const engine::registry& registry;  // topics, subscriptions, cron jobs
+  /// The embedded PostgreSQL's supervisor; nullptr with a databaseURL.
+  const storage::postgres_supervisor* embedded = nullptr;
 };
 
 /// The routes of each part of the API, added to the API group.

@@ -4,12 +4,14 @@
 #include <pqxx/pqxx>
 
 #include "api/api.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/errors.hpp"
 
 namespace hearth::api {
+using log::first_line;
 
 unsigned status_of(storage::errc c) {
   switch (c) {
@@ -40,8 +42,29 @@ http::response failure_response(const std::string& request_id) {
   } catch (const http::input_error& e) {
     return http::error(400, request_id, e.what());
   } catch (const pqxx::broken_connection& e) {
-    log::warn("request {}: database unavailable: {}", request_id, e.what());
+    log::warn_once("request.database",
+                   fmt::format("database unavailable: {}", first_line(e.what())),
+                   "request " + request_id);
     return unavailable_response(request_id);
+  } catch (const pqxx::in_doubt_error& e) {
+    log::warn_once("request.in_doubt", first_line(e.what()), "request " + request_id);
+    auto r = http::error(503, request_id,
+                         "database connection lost during commit: the change may have been "
+                         "applied; read it back before retrying");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  } catch (const pqxx::sql_error& e) {
+    // The server is shutting down, restarting or recovering (class 57P:
+    // operator intervention; class 08: connection exception): not a bug.
+    const std::string& state = e.sqlstate();
+    if (state == "57P01" || state == "57P02" || state == "57P03" || state.rfind("08", 0) == 0) {
+      log::warn_once("request.database",
+                     fmt::format("database unavailable: {}", first_line(e.what())),
+                     "request " + request_id);
+      return unavailable_response(request_id);
+    }
+    log::error("request {}: {}", request_id, e.what());
+    return http::error(500, request_id, "");
   } catch (const std::exception& e) {
     log::error("request {}: {}", request_id, e.what());
     return http::error(500, request_id, "");

@@ -30,7 +30,11 @@ unsigned status_of(storage::errc code);
 /// (it rethrows the current exception to inspect it):
 ///   storage::domain_error   status_of(code) with its message (busy: Retry-After: 1)
 ///   http::input_error       400 naming the field
-///   pqxx::broken_connection 503 "database unavailable, try again" (logged at warn)
+///   pqxx::broken_connection 503 "database unavailable, try again" (logged at warn,
+///                           once per repeat interval: config/log_limiter.hpp)
+///   pqxx::sql_error of SQLSTATE class 08 or 57P01-57P03 (server shutting
+///                           down, restarting, recovering): the same 503
+///   pqxx::in_doubt_error    503: the connection broke during COMMIT
 ///   anything else           500 with an empty message (logged at error)
 http::response failure_response(const std::string& request_id);
 
