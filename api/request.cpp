@@ -1,6 +1,8 @@
 #include "api/request.hpp"
 
+#include <algorithm>
 #include <boost/algorithm/string/predicate.hpp>
+#include <boost/json/parse.hpp>
 #include <pqxx/pqxx>
 
 #include "api/api.hpp"
@@ -27,6 +29,8 @@ unsigned status_of(storage::errc c) {
       return 401;
     case storage::errc::busy:
       return 503;
+    case storage::errc::unprocessable:
+      return 422;
   }
   return 500;
 }
@@ -50,7 +54,7 @@ http::response failure_response(const std::string& request_id) {
     log::warn_once("request.in_doubt", first_line(e.what()), "request " + request_id);
     auto r = http::error(503, request_id,
                          "database connection lost during commit: the change may have been "
-                         "applied; read it back before retrying");
+                         "applied; retry with the same Idempotency-Key, or read it back");
     r.headers.emplace_back("Retry-After", "1");
     return r;
   } catch (const pqxx::sql_error& e) {
@@ -69,6 +73,45 @@ http::response failure_response(const std::string& request_id) {
     log::error("request {}: {}", request_id, e.what());
     return http::error(500, request_id, "");
   }
+}
+
+std::optional<storage::idempotency> idempotency_of(const http::request& req,
+                                                   unsigned success_status) {
+  bool present = false;
+  std::string_view key;
+  for (const auto& [name, value] : req.headers) {
+    if (name != "idempotency-key") continue;
+    if (present) throw http::input_error("Idempotency-Key: must be sent once");
+    present = true;
+    key = value;
+  }
+  if (!present) return std::nullopt;
+  if (key.empty() || key.size() > 255 ||
+      !std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; }))
+    throw http::input_error("Idempotency-Key: must be 1 to 255 visible ASCII characters");
+  storage::idempotency out;
+  out.key = std::string(key);
+  out.fingerprint = storage::request_fingerprint(req.method, req.target, req.body);
+  out.success_status = success_status;
+  return out;
+}
+
+std::optional<storage::idempotency> keyed_by(std::optional<storage::idempotency> idem,
+                                             const storage::principal& who) {
+  if (idem) idem->account_id = who.account_id;
+  return idem;
+}
+
+http::response replayed_response(const std::string& request_id, const storage::stored_response& r) {
+  std::size_t total = 0;
+  try {
+    total = boost::json::parse(r.data_value).as_array().size();
+  } catch (const std::exception&) {
+    // Written by hearth as a JSON array; an unreadable one counts as empty.
+  }
+  auto res = http::ok_serialized(r.status, request_id, r.data_type, total, r.data_value);
+  res.headers.emplace_back("Idempotent-Replayed", "true");
+  return res;
 }
 
 http::response busy_response(const std::string& request_id) {
