@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "actors/household_session.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/events.hpp"
 #include "storage/pool.hpp"
@@ -68,7 +69,9 @@ void recheck(self_ptr self) {
       *st.db,
       [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
       [me](auto outcome) {
-        if (!outcome.ok()) log::warn("notifier: cannot read household heads: {}", outcome.error);
+        if (!outcome.ok())
+          log::warn_once("notifier.heads", "notifier: cannot read household heads: " +
+                                               log::first_line(outcome.error));
         caf::anon_send(me, heads_atom::value,
                        outcome.ok() ? std::move(*outcome.value) : head_list{});
       });

@@ -22,6 +22,9 @@
 namespace hearth::engine {
 class registry;
 }
+namespace hearth::storage {
+class postgres_supervisor;
+}
 
 namespace hearth::api {
 
@@ -38,6 +41,8 @@ struct services {
   /// The SSE fan-out of the HTTP engine: a module that serves its own
   /// streams (no households) sends them frames with fanout.send().
   http::fanout_hub& fanout;
+  /// The embedded PostgreSQL's supervisor; nullptr with a databaseURL.
+  const storage::postgres_supervisor* embedded = nullptr;
 };
 
 /// The routes of each part of the API, added to the API group.

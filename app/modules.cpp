@@ -19,6 +19,7 @@
 #include "engine/store.hpp"
 #include "storage/accounts.hpp"
 #include "storage/housekeeping.hpp"
+#include "storage/idempotency.hpp"
 
 namespace hearth::app {
 
@@ -55,6 +56,13 @@ module core_module() {
         return engine::purge_delivered_messages(c, std::chrono::hours{24 * 7});
       });
       return fmt::format("purged {} delivered messages", n);
+    });
+    // Idempotency keys are honoured 24 h (storage/idempotency.hpp); older
+    // ones already count as unused, this only frees their rows.
+    r.cron("engine.purge-idempotency-keys", "every 1h", [&db](const engine::cron_tick&) {
+      auto n = storage::run_sync(
+          db, [](storage::connection& c) { return storage::purge_idempotency_keys(c); });
+      return fmt::format("purged {} idempotency keys", n);
     });
     // Yesterday's counts per household and table, a few minutes after midnight UTC.
     r.cron("engine.daily-rollup", "5 0 * * *", [&db](const engine::cron_tick& tick) {

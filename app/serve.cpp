@@ -14,6 +14,7 @@
 #include "app/modules.hpp"
 #include "app/observability.hpp"
 #include "app/takeover.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "http/server.hpp"
 #include "storage/cluster.hpp"
@@ -21,6 +22,7 @@
 #include "storage/embedded_postgres.hpp"
 #include "storage/migrate.hpp"
 #include "storage/pool.hpp"
+#include "storage/supervisor.hpp"
 
 namespace hearth::app {
 namespace {
@@ -149,6 +151,9 @@ api::module metrics_module(observability& obs) {
 int serve(const config::config& cfg, const std::function<config::config()>& reload,
           const std::vector<std::string>& argv) {
   log::init(cfg.log_level);
+  // Quiet failure: repeated identical lines are summarised (config/log_limiter.hpp).
+  log::repeats().set_interval(std::chrono::milliseconds(cfg.log_repeat_interval_ms));
+  log::repeat_flusher flush_repeats(log::repeats());
   warn_deprecated(cfg);
   // Keep freed heap memory for the next response instead of handing it back
   // to the kernel after each one (glibc trims the heap top above 128 KiB by
@@ -164,6 +169,12 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   std::optional<storage::embedded_postgres> embedded;
   const auto url = database_url(cfg, embedded);
   run_migrations(url);
+  // The embedded server is restarted when its postmaster dies (kill -9, OOM).
+  std::optional<storage::postgres_supervisor> supervisor;
+  if (embedded) {
+    supervisor.emplace(*embedded);
+    supervisor->start();
+  }
 
   // 2. The HTTP engine (before the pool and the actors, destroyed after
   //    them: the actors hold its fan-out hub, and SSE streams live on its
@@ -200,7 +211,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // 6. The routes, then serve.
   storage::create_batcher writes(db);
   api::auth_guard guard(cfg);
-  api::services s{cfg, db, writes, actors, id, server, registry, guard, server.fanout()};
+  api::services s{cfg,      db,    writes,          actors,
+                  id,       server, registry,       guard,
+                  server.fanout(), supervisor ? &*supervisor : nullptr};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
@@ -226,6 +239,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   actors.stop_handlers();  // deliveries and cron runs under way finish first
   db.stop();
   actors.stop();
+  if (supervisor) supervisor->stop();  // before the server stops: no restart then
   if (embedded) embedded->stop();
   log::notice("stopped");
   return 0;

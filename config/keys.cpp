@@ -405,6 +405,13 @@ std::vector<entry> production_keys() {
        0,
        0,
        HEARTH_TEXT(access_log)},
+      {{"logRepeatIntervalMs", "HEARTH_LOG_REPEAT_INTERVAL_MS", "--log-repeat-interval-ms",
+        "a repeated identical warning is logged once, then as a count every this many ms; "
+        "0 = log every occurrence"},
+       kind::integer,
+       0,
+       kDay,
+       HEARTH_INT(log_repeat_interval_ms)},
       {{"corsOrigins", "HEARTH_CORS_ORIGINS", "--cors-origins",
         "origins allowed by CORS, comma-separated; * = any; empty = no CORS headers"},
        kind::text,

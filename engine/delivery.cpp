@@ -4,6 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <utility>
 
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/pool.hpp"
 
@@ -76,7 +77,8 @@ void claim(self_ptr self, std::size_t index) {
           storage::connection& conn) { return claim_deliveries(conn, name, free, deadline, node); },
       [me, index, name = sub.name](auto outcome) {
         if (!outcome.ok())
-          log::warn("pubsub: cannot claim deliveries of {}: {}", name, outcome.error);
+          log::warn_once("pubsub.claim", fmt::format("pubsub: cannot claim deliveries of {}: {}",
+                                                     name, log::first_line(outcome.error)));
         caf::anon_send(me, claimed_atom::value, index,
                        outcome.ok() ? std::move(*outcome.value) : delivery_list{});
       });
@@ -123,8 +125,10 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
                 d.message_id, d.attempt, error, backoff.count());
   } catch (const std::exception& e) {
     // The delivery stays claimed until its ack deadline and is then retried.
-    log::warn("pubsub: {} cannot record the outcome of message {}: {}", sub.name, d.message_id,
-              e.what());
+    log::warn_once("pubsub.outcome",
+                   fmt::format("{} cannot record the outcome of a message: {}", sub.name,
+                               log::first_line(e.what())),
+                   fmt::format("pubsub: message {}", d.message_id));
   }
 }
 

@@ -23,7 +23,8 @@ bool run_optimistic(connection& conn, const std::deque<create_batcher::request>&
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& r = batch[i];
     try {
-      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit);
+      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
+                                     r.idem ? &*r.idem : nullptr);
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (...) {
@@ -44,7 +45,8 @@ void run_isolated(connection& conn, const std::deque<create_batcher::request>& b
     out.results[i].reset();
     tx.exec0("SAVEPOINT creation");
     try {
-      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit);
+      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
+                                     r.idem ? &*r.idem : nullptr);
       tx.exec0("RELEASE SAVEPOINT creation");
     } catch (const pqxx::broken_connection&) {
       throw;

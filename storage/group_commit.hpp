@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ class create_batcher {
     std::string household_id;
     values v;
     write_gate admit;
+    /// An Idempotency-Key: claimed and recorded inside the creation's own
+    /// part of the batch (its savepoint when the batch runs isolated), so a
+    /// creation and its key commit or roll back together. A replay comes
+    /// back as a write_result with `replay` set.
+    std::optional<idempotency> idem;
     std::function<void(write_result*, std::exception_ptr)> done;
   };
 

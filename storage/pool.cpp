@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 
 namespace hearth::storage {
@@ -92,7 +93,8 @@ void pool::run(int index) {
     try {
       j(conn);
     } catch (const std::exception& e) {
-      log::error("db pool[{}]: job failed: {}", index, e.what());
+      log::error_once("pool.job", "db pool: job failed: " + log::first_line(e.what()),
+                      fmt::format("db pool[{}]", index));
     }
     --busy_;
   }

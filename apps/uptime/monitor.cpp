@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "apps/uptime/monitor_impl.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "http/client.hpp"
 #include "storage/errors.hpp"
@@ -307,11 +308,13 @@ void monitor::notify(const engine::message_info& m, const site_transition& t) {
   r.body_limit = kProbeBodyLimit;
   auto res = http::fetch(r);
   if (!res.ok) {
-    log::warn("uptime webhook: message {} attempt {}: {}", m.id, m.attempt, res.error);
+    log::warn_once("uptime.webhook", "uptime webhook: " + res.error,
+                   fmt::format("message {} attempt {}", m.id, m.attempt));
     throw std::runtime_error("webhook: " + res.error);
   }
   if (res.status < 200 || res.status >= 300) {
-    log::warn("uptime webhook: message {} attempt {}: answered {}", m.id, m.attempt, res.status);
+    log::warn_once("uptime.webhook", fmt::format("uptime webhook: answered {}", res.status),
+                   fmt::format("message {} attempt {}", m.id, m.attempt));
     throw std::runtime_error(fmt::format("webhook answered {}", res.status));
   }
   log::info("uptime webhook: message {} delivered ({})", m.id, res.status);
