@@ -287,7 +287,7 @@ http::route create_route(services& s, const table_spec& t) {
             // Group commit: creations that arrive together commit together
             // (storage/group_commit.hpp); each gets its own result and event.
             with_principal(s, req, respond,
-                           [&s, &t, household, values, rid = req.request_id,
+                           [&s, &t, household, values, rid = req.request_id, parent = req.trace,
                             respond](const storage::principal& who) {
                              s.writes.submit({&t, who.account_id, household, values, fanout_gate(s),
                                               [&s, &t, rid, respond](storage::write_result* w,
@@ -301,7 +301,8 @@ http::route create_route(services& s, const table_spec& t) {
                                                 }
                                                 s.actors.publish(w->event);
                                                 respond(one(201, rid, t, std::move(w->row)));
-                                              }});
+                                              },
+                                              parent});
                            });
           },
           table_doc(t, "Create a " + t.data_type, 201, true, true)};
