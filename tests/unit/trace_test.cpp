@@ -135,5 +135,32 @@ TEST(trace_exporter, batches_children_under_their_parent_and_honours_the_sampled
   EXPECT_NE(child_ctx.span_id, root_ctx.span_id);
 }
 
+TEST(trace_exporter, ratio_zero_records_no_new_trace_but_honours_a_sampled_caller) {
+  std::atomic<int> posts{0};
+  exporter_options o;
+  o.flush = std::chrono::milliseconds(10);
+  o.sample_ratio = 0.0;
+  o.post = [&](const std::string&) {
+    ++posts;
+    return true;
+  };
+  const auto base = exported();
+  start(o);
+  {
+    span root("root", kind::server, {});
+    EXPECT_FALSE(root.recording());
+    EXPECT_TRUE(root.ctx().valid());
+    EXPECT_FALSE(root.ctx().sampled());
+    span child("child", kind::internal, root.ctx());  // follows its parent: not recorded
+    EXPECT_FALSE(child.recording());
+    auto sampled = *parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    span from_caller("server", kind::server, sampled);
+    EXPECT_TRUE(from_caller.recording());
+  }
+  stop();                            // sends what is queued
+  EXPECT_EQ(exported() - base, 1u);  // only the caller-sampled span
+  EXPECT_EQ(posts.load(), 1);
+}
+
 }  // namespace
 }  // namespace hearth::trace
