@@ -98,6 +98,14 @@ void backfill(self_ptr self) {
 // A live event from the notifier: in order, or held behind a gap.
 void on_change(self_ptr self, storage::change_event& e) {
   auto& st = self->state;
+  trace::span span;
+  if (e.trace.valid()) {
+    span = trace::span("household_session.event", trace::kind::internal, e.trace);
+    span.set("hearth.household_id", e.household_id);
+    span.set("hearth.seq", e.seq);
+    span.set("hearth.subscribers", static_cast<std::int64_t>(st.subscribers.size()));
+    e.trace = span.ctx();
+  }
   event_list out;
   auto gap = st.stream.offer(std::move(e), out);
   deliver(self, out);
@@ -224,6 +232,7 @@ http::event_ptr encode_change(const storage::change_event& e) {
   auto out = std::make_shared<http::encoded_event>();
   out->household_id = e.household_id;
   out->seq = e.seq;
+  out->trace = e.trace;
   out->body = http::sse::event_body("change", boost::json::serialize(data));
   return out;
 }

@@ -220,6 +220,11 @@ void actor_runtime::publish(const storage::change_event& e) {
     caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id);
   }
   ++impl_->counters.notifier_mailbox;
+  if (trace::enabled()) {  // the fan-out is a child of the span that committed (the pool job)
+    auto traced = e;
+    traced.trace = trace::current();
+    return caf::anon_send(impl_->notifier, publish_atom::value, std::move(traced));
+  }
   caf::anon_send(impl_->notifier, publish_atom::value, e);
 }
 

@@ -192,7 +192,11 @@ http::response rejected_key_response(services& s, const std::string& remote_addr
 
 namespace {
 
-void run_db_as(services& s, const std::string& rid, http::responder respond, db_work work) {
+// `parent`: the request's server span; the job is its "pool.job" child
+// (storage::pool::submit), whichever thread submits it.
+void run_db_as(services& s, const std::string& rid, const trace::context& parent,
+               http::responder respond, db_work work) {
+  trace::scope in(parent);
   bool queued = s.db.submit([rid, respond, work = std::move(work)](storage::connection& conn) {
     try {
       respond(work(conn));
@@ -206,7 +210,7 @@ void run_db_as(services& s, const std::string& rid, http::responder respond, db_
 }  // namespace
 
 void run_db(services& s, const http::request& req, http::responder respond, db_work work) {
-  run_db_as(s, req.request_id, std::move(respond), std::move(work));
+  run_db_as(s, req.request_id, req.trace, std::move(respond), std::move(work));
 }
 
 namespace {
@@ -235,6 +239,7 @@ void with_principal(services& s, const http::request& req, const http::responder
   if (!key) return;
   if (s.actors.caching())
     return cached_principal(s, std::move(*key), req, respond, std::move(next));
+  trace::scope in(req.trace);
   bool queued = s.db.submit([&s, rid = req.request_id, ip = req.remote_addr, key = *key, respond,
                              next = std::move(next)](storage::connection& conn) {
     std::optional<storage::principal> who;
@@ -258,8 +263,9 @@ void run_authenticated(services& s, const http::request& req, http::responder re
     // then the work on the pool: one transaction less per request.
     return cached_principal(
         s, std::move(*key), req, respond,
-        [&s, rid = req.request_id, respond, work = std::move(work)](const storage::principal& who) {
-          run_db_as(s, rid, respond,
+        [&s, rid = req.request_id, parent = req.trace, respond,
+         work = std::move(work)](const storage::principal& who) {
+          run_db_as(s, rid, parent, respond,
                     [who, work](storage::connection& conn) { return work(conn, who); });
         });
   }

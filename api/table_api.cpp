@@ -314,7 +314,7 @@ http::route create_route(services& s, const table_spec& t) {
             // (storage/group_commit.hpp); each gets its own result and event.
             with_principal(
                 s, req, respond,
-                [&s, &t, household, values, idem, rid = req.request_id,
+                [&s, &t, household, values, idem, rid = req.request_id, parent = req.trace,
                  respond](const storage::principal& who) {
                   s.writes.submit(
                       {&t, who.account_id, household, values, fanout_gate(s), keyed_by(idem, who),
@@ -329,7 +329,8 @@ http::route create_route(services& s, const table_spec& t) {
                          if (w->replay) return respond(replayed_response(rid, *w->replay));
                          s.actors.publish(w->event);
                          respond(one(201, rid, t, std::move(w->row)));
-                       }});
+                       },
+                       parent});
                 });
           },
           keyed_doc(table_doc(t, "Create a " + t.data_type, 201, true, true))};

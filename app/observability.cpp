@@ -19,6 +19,7 @@
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/supervisor.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::app {
 namespace {
@@ -197,6 +198,11 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
   metric(out, "hearth_sse_households_behind", "gauge",
          "Households whose writers get 503 + Retry-After until their streams catch up",
          static_cast<double>(f.households_behind));
+  metric(out, "hearth_trace_spans_exported_total", "counter",
+         "Spans sent to the OTLP collector (otlpEndpoint)", static_cast<double>(trace::exported()));
+  metric(out, "hearth_trace_spans_dropped_total", "counter",
+         "Spans lost: the export queue was full or the collector refused or was unreachable",
+         static_cast<double>(trace::dropped()));
   const auto& c = s.actors.counters();
   metric(out, "hearth_cluster_events_forwarded_total", "counter",
          "Change events sent to peer nodes (once per peer)",

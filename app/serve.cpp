@@ -16,6 +16,7 @@
 #include "app/takeover.hpp"
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "http/client.hpp"
 #include "http/server.hpp"
 #include "storage/cluster.hpp"
 #include "storage/crypto.hpp"
@@ -23,6 +24,7 @@
 #include "storage/migrate.hpp"
 #include "storage/pool.hpp"
 #include "storage/supervisor.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::app {
 namespace {
@@ -134,6 +136,51 @@ int wait_for_stop(const config::config& cfg, const std::function<config::config(
   }
 }
 
+// Tracing (trace/trace.hpp): with otlpEndpoint set, the exporter thread
+// POSTs batches of spans to <otlpEndpoint>/v1/traces (OTLP/HTTP JSON) with
+// the outgoing client, on its own thread; stopped (last batch sent) when
+// the node is gone.
+class tracing_component {
+ public:
+  tracing_component(const config::config& cfg, const std::string& node) {
+    if (cfg.otlp_endpoint.empty()) return;
+    auto url = cfg.otlp_endpoint;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    url += "/v1/traces";
+    if (auto problem = http::url_problem(url))
+      throw config::config_error("otlpEndpoint: " + *problem);
+    trace::exporter_options o;
+    o.node_id = node;
+    o.flush = std::chrono::milliseconds(cfg.otlp_flush_ms);
+    o.sample_ratio = cfg.trace_sample_ratio;
+    o.post = [url](const std::string& body) {
+      http::fetch_request r;
+      r.method = "POST";
+      r.url = url;
+      r.headers = {{"Content-Type", "application/json"}};
+      r.body = body;
+      r.traced = false;  // the exporter's own requests are not traced
+      auto out = http::fetch(r);
+      if (!out.ok || out.status >= 300)
+        log::debug("trace export to {} failed: {}", url,
+                   out.ok ? "HTTP " + std::to_string(out.status) : out.error);
+      return out.ok && out.status < 300;
+    };
+    trace::start(std::move(o));
+    started_ = true;
+    log::info("tracing: spans to {} every {} ms, sample ratio {}", url, cfg.otlp_flush_ms,
+              cfg.trace_sample_ratio);
+  }
+  ~tracing_component() {
+    if (started_) trace::stop();
+  }
+  tracing_component(const tracing_component&) = delete;
+  tracing_component& operator=(const tracing_component&) = delete;
+
+ private:
+  bool started_ = false;
+};
+
 // GET /metrics as a module of the operator group.
 api::module metrics_module(observability& obs) {
   api::module m;
@@ -164,6 +211,9 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // Every session of this process carries this name, so that peers can
   // fence it off if it goes silent (storage::fence_stale_nodes).
   ::setenv("PGAPPNAME", storage::process_application_name(id).c_str(), 1);
+
+  // 0. Tracing (first up, last down: the final spans are exported).
+  tracing_component tracing(cfg, id);
 
   // 1. PostgreSQL: the configured URL or the embedded cluster; migrations.
   std::optional<storage::embedded_postgres> embedded;

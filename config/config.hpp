@@ -89,9 +89,12 @@ struct config {
   std::int64_t notification_email_min_backoff_ms = 10'000;
   std::int64_t notification_email_max_backoff_ms = 1'800'000;
   // Production HTTP (http/middleware.hpp, app/observability.hpp).
-  std::string access_log;  // "" = off, "stdout", or a file (Apache combined format)
+  std::string otlp_endpoint;           // OTLP/HTTP collector base URL; "" = tracing off
+  std::int64_t otlp_flush_ms = 1'000;  // a batch of spans leaves at least this often
+  double trace_sample_ratio = 1.0;     // of new root traces (trace/trace.hpp)
+  std::string access_log;              // "" = off, "stdout", or a file (Apache combined format)
   std::int64_t log_repeat_interval_ms = 10'000;  // repeated log lines: once, then a count per this
-  std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS
+  std::string cors_origins;            // comma-separated allowed origins, "*" = any, "" = no CORS
   std::string operator_user = "operator";
   std::string operator_password;  // Basic auth for /metrics; "" = open
   std::int64_t max_connections = 10'000;

@@ -4,6 +4,7 @@
 #include "config/keys.hpp"
 
 #include <iterator>
+#include <stdexcept>
 
 namespace hearth::config::detail {
 namespace {
@@ -399,6 +400,36 @@ std::vector<entry> notification_keys() {
 // Production: logs, CORS, operator auth, connection and rate limits, shutdown, TLS.
 std::vector<entry> production_keys() {
   return {
+      {{"otlpEndpoint", "HEARTH_OTLP_ENDPOINT", "--otlp-endpoint",
+        "OpenTelemetry collector base URL (OTLP/HTTP JSON, spans POSTed to <url>/v1/traces); "
+        "empty = tracing off"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(otlp_endpoint)},
+      {{"otlpFlushMs", "HEARTH_OTLP_FLUSH_MS", "--otlp-flush-ms",
+        "longest time a finished span waits before its batch is sent"},
+       kind::integer,
+       10,
+       60'000,
+       HEARTH_INT(otlp_flush_ms)},
+      {{"traceSampleRatio", "HEARTH_TRACE_SAMPLE_RATIO", "--trace-sample-ratio",
+        "share of new traces recorded, 0..1 (an incoming traceparent's sampled flag wins)"},
+       kind::text,
+       0,
+       0,
+       [](config& c, const std::string& s, std::int64_t) {
+         double v = -1;
+         try {
+           std::size_t used = 0;
+           v = std::stod(s, &used);
+           if (used != s.size()) v = -1;
+         } catch (const std::exception&) {
+         }
+         if (!(v >= 0.0 && v <= 1.0))
+           throw config_error("traceSampleRatio must be a number from 0 to 1, got \"" + s + "\"");
+         c.trace_sample_ratio = v;
+       }},
       {{"accessLog", "HEARTH_ACCESS_LOG", "--access-log",
         "access log in Apache combined format: empty = off, \"stdout\" or a file"},
        kind::text,

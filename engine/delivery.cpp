@@ -7,6 +7,7 @@
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/pool.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::engine {
 namespace {
@@ -95,6 +96,21 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
     return;
   }
   engine::message_info info{d.message_id, d.attempt, d.topic, sub.name};
+  // A consumer span per attempt, the root of its own trace (the publisher's
+  // context is not stored with the message: it is linked when the message
+  // was published on this node, engine::detail::publisher_of); the
+  // handler's outgoing HTTP calls and the ack/fail pool jobs are its children.
+  trace::span span;
+  if (trace::enabled()) {
+    span = trace::span("pubsub.deliver " + sub.name, trace::kind::consumer, {});
+    span.set("messaging.system", "hearth");
+    span.set("messaging.destination.name", d.topic);
+    span.set("messaging.message.id", std::to_string(d.message_id));
+    span.set("hearth.subscription", sub.name);
+    span.set("hearth.attempt", static_cast<std::int64_t>(d.attempt));
+    span.add_link(engine::detail::publisher_of(d.message_id));
+  }
+  trace::scope in(span.ctx());
   std::string error;
   try {
     sub.deliver(info, boost::json::parse(d.payload));
@@ -104,6 +120,7 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
   } catch (...) {
     error = "handler failed";
   }
+  if (!error.empty()) span.set_error(error);
   try {
     if (error.empty()) {
       storage::run_sync(

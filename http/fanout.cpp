@@ -180,6 +180,15 @@ void fanout_shard::deliver(const event_batch& events) {
   for (const auto& e : events) {
     auto it = households_.find(e->household_id);
     if (it == households_.end()) continue;
+    // The frame goes into each stream's pending output (sent by this
+    // thread's next flush, one corked write per stream).
+    trace::span span;
+    if (e->trace.valid()) {
+      span = trace::span("sse.write", trace::kind::internal, e->trace);
+      span.set("hearth.household_id", e->household_id);
+      span.set("hearth.seq", e->seq);
+      span.set("hearth.streams", static_cast<std::int64_t>(it->second.size()));
+    }
     // Dropping a stream (overflow) never removes it from this list here:
     // removal happens when its socket's operations complete, later.
     for (const auto& m : it->second) m.stream->offer(m.slot, e);

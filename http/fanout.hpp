@@ -36,6 +36,7 @@
 
 #include "config/config.hpp"
 #include "http/sse.hpp"
+#include "trace/trace.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -49,6 +50,9 @@ struct encoded_event {
   std::string household_id;
   std::int64_t seq = 0;
   std::string body;
+  /// The household session's span (trace/trace.hpp), parent of each
+  /// shard's "sse.write" span; invalid for replayed and backfilled events.
+  trace::context trace = {};
 };
 using event_ptr = std::shared_ptr<const encoded_event>;
 using event_batch = std::vector<event_ptr>;

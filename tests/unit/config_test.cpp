@@ -194,5 +194,23 @@ TEST(Config, ClusterTLSNeedsAllThreeFiles) {
   }
 }
 
+TEST(Config, TracingKeys) {
+  auto c = defaults();
+  EXPECT_EQ(c.otlp_endpoint, "");  // tracing off by default
+  EXPECT_EQ(c.otlp_flush_ms, 1000);
+  EXPECT_EQ(c.trace_sample_ratio, 1.0);
+  apply_env(c, {{"HEARTH_OTLP_ENDPOINT", "http://127.0.0.1:4318"},
+                {"HEARTH_OTLP_FLUSH_MS", "250"},
+                {"HEARTH_TRACE_SAMPLE_RATIO", "0.25"}});
+  EXPECT_EQ(c.otlp_endpoint, "http://127.0.0.1:4318");
+  EXPECT_EQ(c.otlp_flush_ms, 250);
+  EXPECT_EQ(c.trace_sample_ratio, 0.25);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_TRACE_SAMPLE_RATIO", "1.5"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_TRACE_SAMPLE_RATIO", "half"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_TRACE_SAMPLE_RATIO", "0.5x"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_OTLP_FLUSH_MS", "0"}}), config_error);
+  EXPECT_EQ(c.trace_sample_ratio, 0.25);
+}
+
 }  // namespace
 }  // namespace hearth::config
