@@ -151,8 +151,18 @@ TEST_F(embedded_supervision, restarts_postgres_after_kill_9_and_keeps_acknowledg
     if (!restarted) std::this_thread::sleep_for(50ms);  // pacing of the client's retries
   }
   ASSERT_TRUE(restarted) << "not restarted within 60 s of the kill";
-  auto again = create_item("after the restart");
+  // A pooled connection (or a group-commit lane's) opened before the kill
+  // fails once with 503 + Retry-After and reconnects: a client that retries
+  // as told gets its 201 within a few attempts.
+  http_response again;
+  int stale = 0;
+  for (; stale < 8; ++stale) {
+    again = create_item("after the restart");
+    if (again.status != 503) break;
+    std::this_thread::sleep_for(50ms);  // pacing of the client's retries
+  }
   require_status(again, 201, "write after the restart");
+  EXPECT_LE(stale, 5) << "503s after the restart (one per stale connection at most)";
   written.push_back(str(first_value(again), "id"));
 
   // The same process serves, with a new postmaster, and says so.
@@ -237,12 +247,15 @@ TEST_F(embedded_supervision, long_outage_is_reported_by_health_and_logged_quietl
   require_status(create_item("after the outage"), 201, "write after the outage");
 
   // Quiet: each warning once per distinct error (plus at most a summary),
-  // not one per 50 ms retry (≈ 60 each over 3 s).
+  // not one per 50 ms retry (≈ 60 each over 3 s). The claim warning names
+  // its subscription (webhook, import, smtp: three modules) and libpq's
+  // error text, which changes as the server goes away, refuses, has no
+  // socket, starts up: at most 5 distinct texts per subscription.
   const auto log = hearth->log();
   const auto tail = log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
   const auto claims = count_of(log, "warn pubsub: cannot claim deliveries");
   EXPECT_GE(claims, 1u) << tail;
-  EXPECT_LE(claims, 8u) << tail;
+  EXPECT_LE(claims, 15u) << tail;
   EXPECT_LE(count_of(log, "POST /api/v1/shop/items -> 503"), 3u) << tail;
   EXPECT_LE(count_of(log, "warn embedded PostgreSQL: restart attempt"), 3u) << tail;
   auto metrics = http->request("GET", "/metrics");
