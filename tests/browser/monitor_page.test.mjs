@@ -209,16 +209,20 @@ const rowOf = (page, id) => page.locator(`[data-testid="site"][data-id="${id}"]`
 async function shown(page, id) {
   const row = rowOf(page, id);
   if ((await row.count()) !== 1) return null;
-  const text = async (t) => (await row.locator(`[data-testid="${t}"]`).textContent()).trim();
-  return {
-    state: await row.getAttribute('data-state'),
-    badge: await text('site-state'),
-    checked: await row.getAttribute('data-checked'),
-    lastCheck: await text('site-last-check'),
-    latency: await text('site-latency'),
-    result: await text('site-result'),
-    url: await text('site-url'),
-  };
+  // One read of the whole row (one evaluate), so an update that lands
+  // between two reads cannot mix the old and the new check.
+  return await row.evaluate((el) => {
+    const text = (t) => el.querySelector(`[data-testid="${t}"]`).textContent.trim();
+    return {
+      state: el.getAttribute('data-state'),
+      badge: text('site-state'),
+      checked: el.getAttribute('data-checked'),
+      lastCheck: text('site-last-check'),
+      latency: text('site-latency'),
+      result: text('site-result'),
+      url: text('site-url'),
+    };
+  });
 }
 
 // Waits until `page` shows check `c` (a MonitorCheck) on its site's row;
