@@ -98,11 +98,8 @@ void backfill(self_ptr self) {
 // A live event from the notifier: in order, or held behind a gap.
 void on_change(self_ptr self, storage::change_event& e) {
   auto& st = self->state;
-  trace::span span;
+  auto span = storage::change_span("household_session.event", trace::kind::internal, e);
   if (e.trace.valid()) {
-    span = trace::span("household_session.event", trace::kind::internal, e.trace);
-    span.set("hearth.household_id", e.household_id);
-    span.set("hearth.seq", e.seq);
     span.set("hearth.subscribers", static_cast<std::int64_t>(st.subscribers.size()));
     e.trace = span.ctx();
   }

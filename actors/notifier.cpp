@@ -118,11 +118,8 @@ void on_down(self_ptr self, caf::down_msg& dm) {
 // A local commit: once per peer (not per subscriber), then locally.
 void on_publish(self_ptr self, storage::change_event& e) {
   auto& st = self->state;
-  trace::span span;
+  auto span = storage::change_span("notifier.publish", trace::kind::internal, e);
   if (e.trace.valid()) {
-    span = trace::span("notifier.publish", trace::kind::internal, e.trace);
-    span.set("hearth.household_id", e.household_id);
-    span.set("hearth.seq", e.seq);
     span.set("hearth.peers", static_cast<std::int64_t>(st.peers.size()));
     e.trace = span.ctx();
   }
@@ -148,13 +145,8 @@ void on_publish(self_ptr self, storage::change_event& e) {
 
 // A peer's commit: this node's cached lists of the household are stale.
 void on_forward(self_ptr self, storage::change_event& e) {
-  trace::span span;
-  if (e.trace.valid()) {
-    span = trace::span("notifier.forward.receive", trace::kind::consumer, e.trace);
-    span.set("hearth.household_id", e.household_id);
-    span.set("hearth.seq", e.seq);
-    e.trace = span.ctx();
-  }
+  auto span = storage::change_span("notifier.forward.receive", trace::kind::consumer, e);
+  if (e.trace.valid()) e.trace = span.ctx();
   if (auto& c = self->state.cache) self->send(c, invalidate_atom::value, e.household_id);
   deliver_local(self, std::move(e));
 }

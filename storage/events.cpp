@@ -61,4 +61,12 @@ std::vector<std::pair<std::string, std::int64_t>> head_seqs(pqxx::connection_bas
   return out;
 }
 
+trace::span change_span(std::string_view name, trace::kind k, const change_event& e) {
+  if (!e.trace.valid()) return {};
+  trace::span span(name, k, e.trace);
+  span.set("hearth.household_id", e.household_id);
+  span.set("hearth.seq", e.seq);
+  return span;
+}
+
 }  // namespace hearth::storage

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,12 @@ struct change_event {
   /// outbox: events read back (replay, backfill) have none.
   trace::context trace = {};
 };
+
+/// A hop's span of `e`: a child of `e.trace` named `name`, with
+/// hearth.household_id and hearth.seq set; an empty span (nothing recorded)
+/// when `e` carries no trace. The caller adds its own attributes and, to
+/// make the next hop its child, sets `e.trace = span.ctx()`.
+trace::span change_span(std::string_view name, trace::kind k, const change_event& e);
 
 /// Appends the outbox row for a change inside `tx` and returns it.
 change_event record_change(pqxx::transaction_base& tx, const std::string& household_id,
