@@ -10,6 +10,7 @@
 #include <cctype>
 
 #include "api/api.hpp"
+#include "api/table_input.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
 #include "http/envelope.hpp"
@@ -33,7 +34,7 @@ std::string canonical_uuid(std::string id) {
 // behind on this node (http::fanout_hub::behind), its writes get 503 with
 // Retry-After; writes to other households go on. The household id it gets
 // is canonical: the database's (update, delete) or the request's after
-// canonical_uuid (create).
+// read_create_body (create, api/table_input.hpp).
 storage::write_gate fanout_gate(services& s) {
   return [&hub = s.server.fanout()](const std::string& household) {
     if (hub.behind(household))
@@ -43,51 +44,7 @@ storage::write_gate fanout_gate(services& s) {
   };
 }
 
-using storage::column_type;
 using storage::table_spec;
-
-// Reads the table's writable columns; on create the required ones must be there.
-storage::values read_values(http::json_object_reader& in, const table_spec& t, bool create) {
-  storage::values v;
-  for (const auto& c : t.columns) {
-    if (!in.has(c.json)) {
-      if (create && c.required) throw http::input_error(c.json + ": required");
-      in.string(c.json, false, 0, 0);  // marks it as read
-      continue;
-    }
-    if (in.is_null(c.json)) {
-      if (!c.nullable) throw http::input_error(c.json + ": must not be null");
-      in.string(c.json, false, 0, 0, true);
-      v[c.json] = std::nullopt;
-      continue;
-    }
-    switch (c.type) {
-      case column_type::text:
-        v[c.json] = in.string(c.json, true, c.min_length, c.max_length);
-        break;
-      case column_type::boolean:
-        v[c.json] = *in.boolean(c.json, true) ? "true" : "false";
-        break;
-      case column_type::date: {
-        auto d = in.string(c.json, true, 0, 0);
-        if (!http::is_iso_date(*d))
-          throw http::input_error(c.json + ": must be a date YYYY-MM-DD" +
-                                  (c.nullable ? " or null" : ""));
-        v[c.json] = d;
-        break;
-      }
-      case column_type::timestamp: {
-        auto ts = http::utc_timestamp(*in.string(c.json, true, 0, 0));
-        if (!ts)
-          throw http::input_error(c.json +
-                                  ": must be an RFC 3339 UTC time such as 2026-01-02T03:04:05Z");
-        v[c.json] = ts;
-        break;
-      }
-    }
-  }
-  return v;
-}
 
 http::response one(unsigned status, const std::string& rid, const table_spec& t,
                    storage::record row) {
@@ -277,13 +234,9 @@ http::route list_route(services& s, const table_spec& t) {
 http::route create_route(services& s, const table_spec& t) {
   return {"POST", t.path,
           [&s, &t](const http::request& req, http::responder respond) {
-            http::json_object_reader in(req.body);
-            auto household = *in.string("authHouseholdID", true, 1, 64);
-            if (!http::is_uuid(household))
-              throw http::input_error("authHouseholdID: must be a UUID");
-            household = canonical_uuid(std::move(household));
-            auto values = read_values(in, t, true);
-            in.reject_unknown();
+            auto input = read_create_body(req.body, t);
+            const auto& household = input.household;
+            const auto& values = input.values;
             // Group commit: creations that arrive together commit together
             // (storage/group_commit.hpp); each gets its own result and event.
             with_principal(s, req, respond,
@@ -329,10 +282,7 @@ http::route update_route(services& s, const table_spec& t) {
           [&s, &t](const http::request& req, http::responder respond) {
             auto id = row_id(req, t, respond);
             if (!id) return;
-            http::json_object_reader in(req.body);
-            auto values = read_values(in, t, false);
-            in.reject_unknown();
-            if (values.empty()) throw http::input_error("request body: no field to update");
+            auto values = read_update_body(req.body, t);
             run_authenticated(s, req, std::move(respond),
                               [&s, &t, id = *id, values, rid = req.request_id](
                                   storage::connection& conn, const storage::principal& who) {

@@ -1,0 +1,80 @@
+// Fuzzes the JSON bodies of the table writes (api/table_input.hpp) for
+// every table of domain::household_tables(): the same bytes as the body of
+// POST <path> (create) and of PUT <path>/{id} (update) of each table.
+//
+// Invariants: only http::input_error is thrown; an accepted body holds a
+// canonical household UUID (create), only the table's columns, every
+// required column (create), at least one column (update), no null in a
+// column that is not nullable, text within the column's byte limits and
+// without NUL, dates as YYYY-MM-DD, times normalised to
+// YYYY-MM-DDTHH:MM:SS.ffffffZ.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "api/table_input.hpp"
+#include "check.hpp"
+#include "domain/tables.hpp"
+#include "http/json_input.hpp"
+
+namespace {
+
+using namespace hearth;
+using storage::column_type;
+
+void check_values(const storage::values& v, const storage::table_spec& t, bool create) {
+  for (const auto& [name, value] : v) {
+    const storage::column_spec* column = nullptr;
+    for (const auto& c : t.columns)
+      if (c.json == name) column = &c;
+    FUZZ_CHECK(column != nullptr);
+    if (!value) {
+      FUZZ_CHECK(column->nullable);
+      continue;
+    }
+    switch (column->type) {
+      case column_type::text:
+        FUZZ_CHECK(value->size() >= column->min_length);
+        FUZZ_CHECK(!column->max_length || value->size() <= column->max_length);
+        FUZZ_CHECK(value->find('\0') == std::string::npos);
+        break;
+      case column_type::boolean:
+        FUZZ_CHECK(*value == "true" || *value == "false");
+        break;
+      case column_type::date:
+        FUZZ_CHECK(http::is_iso_date(*value));
+        break;
+      case column_type::timestamp:
+        FUZZ_CHECK(value->size() == 27 && value->back() == 'Z' && (*value)[10] == 'T');
+        // Normalised text is a fixed point.
+        FUZZ_CHECK(http::utc_timestamp(*value) == *value);
+        break;
+    }
+  }
+  if (create)
+    for (const auto& c : t.columns)
+      if (c.required) FUZZ_CHECK(v.count(c.json) == 1);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  for (const auto* t : domain::household_tables()) {
+    try {
+      auto in = api::read_create_body(body, *t);
+      FUZZ_CHECK(http::is_uuid(in.household));
+      for (char c : in.household) FUZZ_CHECK(!(c >= 'A' && c <= 'F'));
+      check_values(in.values, *t, true);
+    } catch (const http::input_error&) {
+    }
+    try {
+      auto values = api::read_update_body(body, *t);
+      FUZZ_CHECK(!values.empty());
+      check_values(values, *t, false);
+    } catch (const http::input_error&) {
+    }
+  }
+  return 0;
+}
