@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "actors/system.hpp"
+#include "api/guard.hpp"
 #include "api/request.hpp"
 #include "config/config.hpp"
 #include "http/middleware.hpp"
@@ -33,6 +34,7 @@ struct services {
   std::string node_id;
   const http::server& server;
   const engine::registry& registry;  // topics, subscriptions, cron jobs
+  auth_guard& guard;                 // throttles of failed sign-ins, sign-ups, keys
 };
 
 /// The routes of each part of the API, added to the API group.
@@ -49,8 +51,9 @@ void add_docs_routes(http::route_group& r, const http::router& routes);
 /// GET / (the web page, web/index.html) and GET /<file> for each file of web/.
 void add_web_routes(http::route_group& r, services& s);
 
-/// All routes: the API group (CORS when configured, per-IP rate limit,
-/// concurrency limit) and the operator group (Basic auth).
+/// All routes: the API group (CORS when configured, the cross-site check of
+/// cookie-authenticated writes, per-IP rate limit, concurrency limit) and
+/// the operator group (Basic auth).
 struct module;
 void add_routes(http::router& r, services& s, const std::vector<module>& modules = {});
 

@@ -1,5 +1,6 @@
 // Accounts and sessions: signup, signin (bearer key + HttpOnly cookie),
-// signout, me. Passwords are hashed with Argon2id on a pool thread.
+// signout, me. Passwords are hashed with Argon2id on a pool thread; failed
+// sign-ins and refused sign-ups are throttled (api/guard.hpp).
 
 #include <fmt/format.h>
 
@@ -8,7 +9,9 @@
 #include "api/api.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
+#include "storage/errors.hpp"
 
 namespace hearth::api {
 namespace {
@@ -33,49 +36,90 @@ std::string read_email(http::json_object_reader& in) {
   return email;
 }
 
+// The session cookie (RFC 6265 §4.1): HttpOnly, SameSite=Lax, and Secure
+// when the request came over TLS (a browser then never sends it over
+// plain HTTP).
+std::string session_cookie(const std::string& value, std::int64_t max_age_s, bool tls) {
+  return fmt::format("hearth_session={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}", value,
+                     max_age_s, tls ? "; Secure" : "");
+}
+
+// Sign-up is throttled per client IP on refusals (an address taken, an
+// invalid body): 409 tells whether an address has an account.
 void signup(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto email = read_email(in);
-  auto password = *in.string("password", true, 8, 1024);
-  auto name = *in.string("name", true, 1, 200);
-  in.reject_unknown();
-  run_db(s, req, std::move(respond), [=, rid = req.request_id](storage::connection& conn) {
-    auto account = storage::create_account(conn, email, name, storage::hash_password(password));
-    return http::ok(201, rid, kAccount, {to_json(account)});
+  const auto& ip = req.remote_addr;
+  if (auto wait = s.guard.admit_signup(ip))
+    return respond(auth_guard::too_many(req.request_id, wait,
+                                        "too many refused sign-ups from this address: try "
+                                        "again later"));
+  std::string email, password, name;
+  try {
+    http::json_object_reader in(req.body);
+    email = read_email(in);
+    password = *in.string("password", true, 8, 1024);
+    name = *in.string("name", true, 1, 200);
+    in.reject_unknown();
+  } catch (const http::input_error&) {
+    s.guard.signup_refused(ip);
+    throw;
+  }
+  run_db(s, req, std::move(respond), [=, &s, rid = req.request_id](storage::connection& conn) {
+    try {
+      auto account = storage::create_account(conn, email, name, storage::hash_password(password));
+      return http::ok(201, rid, kAccount, {to_json(account)});
+    } catch (const storage::domain_error& e) {
+      if (e.code == storage::errc::conflict) s.guard.signup_refused(ip);
+      throw;
+    }
   });
 }
 
+// Sign-in is throttled per account and per client IP (api/guard.hpp): the
+// IP before the database is asked, both right before the password is
+// verified. An unknown account counts, waits and answers exactly like a
+// wrong password.
 void signin(services& s, const http::request& req, http::responder respond) {
+  constexpr const char* kThrottled = "too many failed sign-ins: try again later";
   http::json_object_reader in(req.body);
   auto email = *in.string("emailAddress", true, 1, 254);
   auto password = *in.string("password", true, 1, 1024);
   in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  if (auto wait = s.guard.admit_signin_ip(ip))
+    return respond(auth_guard::too_many(req.request_id, wait, kThrottled));
   auto ttl = s.cfg.session_ttl_ms;
-  run_db(s, req, std::move(respond), [=, rid = req.request_id](storage::connection& conn) {
-    auto session = storage::sign_in(conn, email, password, ttl);
-    auto r = http::ok(201, rid, kSession,
-                      {boost::json::object{{"id", session.id},
-                                           {"key", session.key},
-                                           {"authAccountID", session.account_id},
-                                           {"expires", session.expires}}});
-    r.headers.emplace_back(
-        "Set-Cookie", fmt::format("hearth_session={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
-                                  session.key, ttl / 1000));
-    return r;
-  });
+  run_db(s, req, std::move(respond),
+         [=, &s, rid = req.request_id, tls = req.tls](storage::connection& conn) {
+           auto who = storage::find_credentials(conn, email);
+           if (auto wait = s.guard.admit_signin(ip, who.key))
+             return auth_guard::too_many(rid, wait, kThrottled);
+           if (!storage::check_password(who, password)) {
+             s.guard.signin_failed(ip, who.key);
+             throw storage::domain_error(storage::errc::unauthorized,
+                                         "wrong emailAddress or password");
+           }
+           s.guard.signin_succeeded(who.key);
+           auto session = storage::open_session(conn, who.account_id, ttl);
+           auto r = http::ok(201, rid, kSession,
+                             {boost::json::object{{"id", session.id},
+                                                  {"key", session.key},
+                                                  {"authAccountID", session.account_id},
+                                                  {"expires", session.expires}}});
+           r.headers.emplace_back("Set-Cookie", session_cookie(session.key, ttl / 1000, tls));
+           return r;
+         });
 }
 
 void signout(services& s, const http::request& req, http::responder respond) {
-  run_authenticated(
-      s, req, std::move(respond),
-      [&s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-        storage::delete_session(conn, who.session_id);
-        s.actors.revoke_account(who.account_id);  // cached sessions, on every node
-        auto r = http::ok(200, rid, kSession, {});
-        r.headers.emplace_back("Set-Cookie",
-                               "hearth_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
-        return r;
-      });
+  run_authenticated(s, req, std::move(respond),
+                    [&s, rid = req.request_id, tls = req.tls](storage::connection& conn,
+                                                              const storage::principal& who) {
+                      storage::delete_session(conn, who.session_id);
+                      s.actors.revoke_account(who.account_id);  // cached sessions, on every node
+                      auto r = http::ok(200, rid, kSession, {});
+                      r.headers.emplace_back("Set-Cookie", session_cookie("", 0, tls));
+                      return r;
+                    });
 }
 
 void me(services& s, const http::request& req, http::responder respond) {

@@ -68,18 +68,23 @@ http::response unauthorized_response(const std::string& request_id, const std::s
 
 namespace {
 
-// The key as sent, before the bounds session_key() applies.
-std::optional<std::string> find_session_key(const http::request& req) {
+// The bearer key as sent, if the request has one.
+std::optional<std::string_view> bearer_key(const http::request& req) {
   auto auth = req.header("authorization");
   // The scheme is case-insensitive (RFC 9110 §11.1).
   if (auth.size() > 7 && boost::algorithm::iequals(auth.substr(0, 7), "bearer "))
-    return std::string(auth.substr(7));
+    return auth.substr(7);
+  return std::nullopt;
+}
+
+// The hearth_session cookie's value, if the request has one.
+std::optional<std::string_view> cookie_key(const http::request& req) {
   auto cookies = req.header("cookie");
   while (!cookies.empty()) {
     auto semi = cookies.find(';');
     auto pair = cookies.substr(0, semi);
     while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    if (pair.substr(0, 15) == "hearth_session=") return std::string(pair.substr(15));
+    if (pair.substr(0, 15) == "hearth_session=") return pair.substr(15);
     if (semi == std::string_view::npos) break;
     cookies.remove_prefix(semi + 1);
   }
@@ -89,9 +94,34 @@ std::optional<std::string> find_session_key(const http::request& req) {
 }  // namespace
 
 std::optional<std::string> session_key(const http::request& req) {
-  auto key = find_session_key(req);
+  auto key = bearer_key(req);
+  if (!key) key = cookie_key(req);
   if (!key || key->empty() || key->size() > 200) return std::nullopt;
+  return std::string(*key);
+}
+
+bool cookie_authenticated(const http::request& req) { return !bearer_key(req) && cookie_key(req); }
+
+std::optional<std::string> admitted_session_key(services& s, const http::request& req,
+                                                const http::responder& respond) {
+  auto key = session_key(req);
+  if (!key) {
+    respond(unauthorized_response(req.request_id, ""));
+    return std::nullopt;
+  }
+  if (auto wait = s.guard.admit_key(req.remote_addr)) {
+    respond(auth_guard::too_many(req.request_id, wait,
+                                 "too many unknown session keys from this address: sign in "
+                                 "again later"));
+    return std::nullopt;
+  }
   return key;
+}
+
+http::response rejected_key_response(services& s, const std::string& remote_addr,
+                                     const std::string& request_id) {
+  s.guard.key_rejected(remote_addr);
+  return unauthorized_response(request_id);
 }
 
 namespace {
@@ -117,14 +147,15 @@ namespace {
 
 // The session of `key` from the read cache (the I/O thread's replica, else
 // the cache actor): `next` gets the principal; 401 or 503 otherwise.
-void cached_principal(services& s, std::string key, const std::string& rid,
+void cached_principal(services& s, std::string key, const http::request& req,
                       const http::responder& respond,
                       std::function<void(const storage::principal&)> next) {
   actors::list_query q;
   q.session_key = std::move(key);
-  s.actors.read_list(std::move(q), [rid, respond, next = std::move(next)](actors::list_result r) {
+  s.actors.read_list(std::move(q), [&s, rid = req.request_id, ip = req.remote_addr, respond,
+                                    next = std::move(next)](actors::list_result r) {
     using outcome = actors::list_result::outcome;
-    if (r.result == outcome::unauthorized) return respond(unauthorized_response(rid));
+    if (r.result == outcome::unauthorized) return respond(rejected_key_response(s, ip, rid));
     if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
     next(storage::principal{r.who->account_id, r.who->session_id});
   });
@@ -134,11 +165,11 @@ void cached_principal(services& s, std::string key, const std::string& rid,
 
 void with_principal(services& s, const http::request& req, const http::responder& respond,
                     std::function<void(const storage::principal&)> next) {
-  auto key = session_key(req);
-  if (!key) return respond(unauthorized_response(req.request_id, ""));
+  auto key = admitted_session_key(s, req, respond);
+  if (!key) return;
   if (s.actors.caching())
-    return cached_principal(s, std::move(*key), req.request_id, respond, std::move(next));
-  bool queued = s.db.submit([rid = req.request_id, key = *key, respond,
+    return cached_principal(s, std::move(*key), req, respond, std::move(next));
+  bool queued = s.db.submit([&s, rid = req.request_id, ip = req.remote_addr, key = *key, respond,
                              next = std::move(next)](storage::connection& conn) {
     std::optional<storage::principal> who;
     try {
@@ -146,7 +177,7 @@ void with_principal(services& s, const http::request& req, const http::responder
     } catch (...) {
       return respond(failure_response(rid));
     }
-    if (!who) return respond(unauthorized_response(rid));
+    if (!who) return respond(rejected_key_response(s, ip, rid));
     next(*who);
   });
   if (!queued) respond(busy_response(req.request_id));
@@ -154,22 +185,23 @@ void with_principal(services& s, const http::request& req, const http::responder
 
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work) {
-  auto key = session_key(req);
-  if (!key) return respond(unauthorized_response(req.request_id, ""));
+  auto key = admitted_session_key(s, req, respond);
+  if (!key) return;
   if (s.actors.caching()) {
     // The session from the read cache (memory; the database on a miss),
     // then the work on the pool: one transaction less per request.
     return cached_principal(
-        s, std::move(*key), req.request_id, respond,
+        s, std::move(*key), req, respond,
         [&s, rid = req.request_id, respond, work = std::move(work)](const storage::principal& who) {
           run_db_as(s, rid, respond,
                     [who, work](storage::connection& conn) { return work(conn, who); });
         });
   }
   run_db(s, req, std::move(respond),
-         [rid = req.request_id, key = *key, work = std::move(work)](storage::connection& conn) {
+         [&s, rid = req.request_id, ip = req.remote_addr, key = *key,
+          work = std::move(work)](storage::connection& conn) {
            auto who = storage::authenticate(conn, key);
-           if (!who) return unauthorized_response(rid);
+           if (!who) return rejected_key_response(s, ip, rid);
            return work(conn, *who);
          });
 }

@@ -53,20 +53,36 @@ http::response unauthorized_response(
 /// key (empty, or over 200 bytes): the caller answers 401.
 std::optional<std::string> session_key(const http::request& req);
 
+/// True when `req` would be authenticated by the `hearth_session` cookie:
+/// it has that cookie and no `Authorization: Bearer` (which wins). What the
+/// cross-site check of writes applies to (http::same_origin_writes).
+bool cookie_authenticated(const http::request& req);
+
+/// The session key of `req` for an authenticated route, or nullopt once
+/// `respond` has answered: 401 without a usable key, 429 with Retry-After
+/// when the client's IP is throttled for unknown keys (auth_guard).
+std::optional<std::string> admitted_session_key(services& s, const http::request& req,
+                                                const http::responder& respond);
+
+/// The 401 of an unknown or expired key (unauthorized_response), counted
+/// against the client's IP `remote_addr` (auth_guard::key_rejected).
+http::response rejected_key_response(services& s, const std::string& remote_addr,
+                                     const std::string& request_id);
+
 /// Runs `work` on the pool and responds with its result; a throw becomes
 /// failure_response(), a refused job busy_response().
 void run_db(services& s, const http::request& req, http::responder respond, db_work work);
 
 /// Authenticates the caller (401 when the key is missing, unknown or
-/// expired) and calls `next` with the principal: on the I/O thread from its
-/// read replica, else on an actor or pool thread. For work that is not a
-/// plain pool job (e.g. the group commit of creations).
+/// expired; 429 when the client's IP is throttled) and calls `next` with the principal: on the I/O
+/// thread from its read replica, else on an actor or pool thread. For work that is not a plain pool
+/// job (e.g. the group commit of creations).
 void with_principal(services& s, const http::request& req, const http::responder& respond,
                     std::function<void(const storage::principal&)> next);
 
 /// Like run_db, after authenticating the caller (401 when the key is
-/// missing, unknown or expired). With the read cache on, the session comes
-/// from the cache actor (memory) and only the work runs on the pool.
+/// missing, unknown or expired; 429 when the client's IP is throttled). With the read cache on, the
+/// session comes from the cache actor (memory) and only the work runs on the pool.
 void run_authenticated(services& s, const http::request& req, http::responder respond,
                        authed_work work);
 

@@ -1,6 +1,7 @@
-// The route table: the API group (CORS when configured, per-IP rate limit,
-// concurrency limit) with every controller of api/, the operator group
-// (Basic auth), and each module's routes in both.
+// The route table: the API group (CORS when configured, the cross-site check
+// of cookie-authenticated writes, per-IP rate limit, concurrency limit) with
+// every controller of api/, the operator group (Basic auth), and each
+// module's routes in both.
 
 #include <string_view>
 
@@ -32,6 +33,8 @@ void add_routes(http::router& r, services& s, const std::vector<module>& modules
   std::vector<http::middleware> api_chain;
   auto origins = split_origins(cfg.cors_origins);
   if (!origins.empty()) api_chain.push_back(http::cors(origins));
+  api_chain.push_back(
+      http::same_origin_writes(origins, cfg.csrf_require_origin != 0, cookie_authenticated));
   if (cfg.rate_limit_per_second > 0)
     api_chain.push_back(http::rate_limit(static_cast<double>(cfg.rate_limit_per_second),
                                          static_cast<double>(cfg.rate_limit_burst)));

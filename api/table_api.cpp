@@ -141,6 +141,7 @@ boost::json::object column_schema(const storage::column_spec& c) {
       break;
   }
   if (c.nullable) o["nullable"] = true;
+  if (c.read_only) o["readOnly"] = true;
   return o;
 }
 
@@ -157,11 +158,18 @@ std::string row_schema(const table_spec& t) {
 std::string write_schema(const table_spec& t, bool create) {
   boost::json::object props;
   boost::json::array required;
+  props["authHouseholdID"] = boost::json::object{{"type", "string"}, {"format", "uuid"}};
   if (create) {
-    props["authHouseholdID"] = boost::json::object{{"type", "string"}, {"format", "uuid"}};
     required.push_back("authHouseholdID");
+  } else {
+    // The representation GET returned is accepted as it is (read_update_body).
+    props["id"] = boost::json::object{{"type", "string"}, {"format", "uuid"}, {"readOnly", true}};
+    for (const char* ro : {"created", "updated"})
+      props[ro] =
+          boost::json::object{{"type", "string"}, {"format", "date-time"}, {"readOnly", true}};
   }
   for (const auto& c : t.columns) {
+    if (create && c.read_only) continue;
     props[c.json] = column_schema(c);
     if (create && c.required) required.push_back(boost::json::string(c.json));
   }
@@ -210,21 +218,27 @@ http::route list_route(services& s, const table_spec& t) {
                     "updatedAfter: must be an RFC 3339 UTC time such as "
                     "2026-01-02T03:04:05.123456Z");
             }
-            auto key = session_key(req);
-            if (!key) return respond(unauthorized_response(req.request_id, ""));
+            auto key = admitted_session_key(s, req, respond);
+            if (!key) return;
             q.session_key = std::move(*key);
             auto inm = std::string(req.header("if-none-match"));
+            // An unknown or expired key counts against the client's IP.
+            auto answer = [&s, &t, rid = req.request_id, ip = req.remote_addr,
+                           inm](actors::list_result r) {
+              if (r.result == actors::list_result::outcome::unauthorized)
+                return rejected_key_response(s, ip, rid);
+              return list_response(rid, t, inm, std::move(r));
+            };
             if (s.actors.caching()) {
-              return s.actors.read_list(
-                  std::move(q), [&t, rid = req.request_id, inm, respond](actors::list_result r) {
-                    respond(list_response(rid, t, inm, std::move(r)));
-                  });
+              return s.actors.read_list(std::move(q), [answer, respond](actors::list_result r) {
+                respond(answer(std::move(r)));
+              });
             }
             // Cache off: the same list read from the database, through the
             // request layer (its failures map like every other request's).
             run_db(s, req, std::move(respond),
-                   [&t, q = std::move(q), rid = req.request_id, inm](storage::connection& conn) {
-                     return list_response(rid, t, inm, list_from_database(conn, q));
+                   [answer, q = std::move(q)](storage::connection& conn) {
+                     return answer(list_from_database(conn, q));
                    });
           },
           std::move(options)};
@@ -276,23 +290,31 @@ http::route read_route(services& s, const table_spec& t) {
           table_doc(t, "Read one " + t.data_type)};
 }
 
-// PUT <path>/{id}: some fields of a row.
+// PUT <path>/{id}: some or all fields of a row (the representation GET
+// returned is accepted as it is); a different authHouseholdID moves it.
 http::route update_route(services& s, const table_spec& t) {
   return {"PUT", t.path + "/{id}",
           [&s, &t](const http::request& req, http::responder respond) {
             auto id = row_id(req, t, respond);
             if (!id) return;
-            auto values = read_update_body(req.body, t);
+            auto u = read_update_body(req.body, t, *id);
             run_authenticated(s, req, std::move(respond),
-                              [&s, &t, id = *id, values, rid = req.request_id](
+                              [&s, &t, id = *id, u = std::move(u), rid = req.request_id](
                                   storage::connection& conn, const storage::principal& who) {
-                                auto w = storage::update_row(conn, t, who.account_id, id, values,
-                                                             fanout_gate(s));
+                                auto w = storage::update_row(conn, t, who.account_id, id, u.values,
+                                                             fanout_gate(s), u.household);
+                                // The previous household's "delete" first: a
+                                // client in both sees the row leave, then arrive.
+                                if (w.moved_from) s.actors.publish(*w.moved_from);
                                 s.actors.publish(w.event);
                                 return one(200, rid, t, std::move(w.row));
                               });
           },
-          table_doc(t, "Update fields of a " + t.data_type, 200, true)};
+          table_doc(t,
+                    "Update a " + t.data_type +
+                        ": any of its fields, or the whole representation GET returned (id, "
+                        "created and updated are ignored; another authHouseholdID moves the row)",
+                    200, true)};
 }
 
 // DELETE <path>/{id}: a row.

@@ -10,10 +10,22 @@ namespace {
 using storage::column_type;
 using storage::table_spec;
 
+// A UUID as PostgreSQL prints it (lower case): the form every cache, load
+// and session key uses. The caller has checked http::is_uuid.
+std::string canonical_uuid(std::string id) {
+  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
+}
+
 // Reads the table's writable columns; on create the required ones must be there.
 storage::values read_values(http::json_object_reader& in, const table_spec& t, bool create) {
   storage::values v;
   for (const auto& c : t.columns) {
+    if (c.read_only) {
+      if (create && in.has(c.json)) throw http::input_error(c.json + ": read-only");
+      in.ignore(c.json);
+      continue;
+    }
     if (!in.has(c.json)) {
       if (create && c.required) throw http::input_error(c.json + ": required");
       in.string(c.json, false, 0, 0);  // marks it as read
@@ -60,19 +72,31 @@ create_input read_create_body(std::string_view body, const table_spec& t) {
   create_input out;
   out.household = *in.string("authHouseholdID", true, 1, 64);
   if (!http::is_uuid(out.household)) throw http::input_error("authHouseholdID: must be a UUID");
-  // The form every cache, load and session key uses: PostgreSQL's (lower case).
-  for (auto& c : out.household) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out.household = canonical_uuid(std::move(out.household));
   out.values = read_values(in, t, true);
   in.reject_unknown();
   return out;
 }
 
-storage::values read_update_body(std::string_view body, const table_spec& t) {
+update_input read_update_body(std::string_view body, const table_spec& t, const std::string& id) {
   http::json_object_reader in(body);
-  auto values = read_values(in, t, false);
+  update_input u;
+  if (in.has("id")) {
+    auto body_id = *in.string("id", true, 1, 64);
+    if (!http::is_uuid(body_id) || canonical_uuid(body_id) != canonical_uuid(id))
+      throw http::input_error("id: must be the id in the URL (or left out)");
+  }
+  in.ignore("created");
+  in.ignore("updated");
+  if (in.has("authHouseholdID")) {
+    auto household = *in.string("authHouseholdID", true, 1, 64);
+    if (!http::is_uuid(household)) throw http::input_error("authHouseholdID: must be a UUID");
+    u.household = canonical_uuid(std::move(household));
+  }
+  u.values = read_values(in, t, false);
   in.reject_unknown();
-  if (values.empty()) throw http::input_error("request body: no field to update");
-  return values;
+  if (u.values.empty() && !u.household) throw http::input_error("request body: no field to update");
+  return u;
 }
 
 }  // namespace hearth::api

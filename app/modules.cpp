@@ -10,6 +10,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "apps/calendar/calendar.hpp"
 #include "apps/uptime/monitor.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
@@ -69,6 +70,8 @@ module core_module() {
 
 }  // namespace
 
-std::vector<module> builtin_modules() { return {core_module(), apps::uptime::uptime_module()}; }
+std::vector<module> builtin_modules() {
+  return {core_module(), apps::uptime::uptime_module(), apps::calendar::calendar_module()};
+}
 
 }  // namespace hearth::app

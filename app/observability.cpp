@@ -56,6 +56,12 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 }  // namespace
 
 std::string redact_target(const std::string& target) {
+  // A calendar feed's URL is its credential: its last segment is the token.
+  constexpr std::string_view feeds = "/api/v1/calendar/feeds/";
+  if (target.size() > feeds.size() && target.compare(0, feeds.size(), feeds) == 0) {
+    auto q = target.find('?');
+    return std::string(feeds) + "[redacted]" + (q == std::string::npos ? "" : "?[redacted]");
+  }
   auto q = target.find('?');
   if (q == std::string::npos) return target;
   std::string out = target.substr(0, q + 1);

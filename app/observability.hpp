@@ -49,7 +49,8 @@ class observability {
 std::string combined_log_line(const http::exchange_record& r);
 
 /// `target` with the values of secret-looking query parameters (key, token,
-/// password, secret, session, signature, code) replaced by "[redacted]".
+/// password, secret, session, signature, code) replaced by "[redacted]",
+/// and a calendar feed URL's token (/api/v1/calendar/feeds/[redacted]).
 std::string redact_target(const std::string& target);
 
 /// GET /metrics (operator group): metrics_text() of `obs`.

@@ -194,7 +194,8 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
 
   // 6. The routes, then serve.
   storage::create_batcher writes(db);
-  api::services s{cfg, db, writes, actors, id, server, registry};
+  api::auth_guard guard(cfg);
+  api::services s{cfg, db, writes, actors, id, server, registry, guard};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 
 #include "config/keys.hpp"
 
@@ -168,8 +169,18 @@ void validate(const config& cfg) {
   if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
     throw config_error(fmt::format(
         "logLevel must be one of debug|info|notice|warn|error, got \"{}\"", cfg.log_level));
+  if (cfg.auth_max_retry_after_ms < cfg.auth_retry_after_ms)
+    throw config_error(
+        fmt::format("authMaxRetryAfterMs ({}) must be at least authRetryAfterMs ({})",
+                    cfg.auth_max_retry_after_ms, cfg.auth_retry_after_ms));
   if (cfg.database_url.empty() && cfg.data_dir.empty())
     throw config_error("dataDir must not be empty when databaseURL is empty");
+  if (!cfg.public_url.empty() && cfg.public_url.rfind("http://", 0) != 0 &&
+      cfg.public_url.rfind("https://", 0) != 0)
+    throw config_error(
+        fmt::format("publicURL must start with http:// or https://, got \"{}\"", cfg.public_url));
+  if (std::error_code ec; !cfg.web_dir.empty() && !std::filesystem::is_directory(cfg.web_dir, ec))
+    throw config_error(fmt::format("webDir: {} is not a directory", cfg.web_dir));
 }
 
 std::map<std::string, std::string> process_env() {

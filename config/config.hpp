@@ -31,6 +31,7 @@ struct config {
   std::string node_id;                       // "" = hostname-pid
   std::string log_level = "info";            // debug|info|notice|warn|error
   std::string ready_file;                    // written as {"httpPort":N} once serving
+  std::string web_dir;  // "" = the web page built into the binary; else served from here
   int http_threads = 2;
   int db_pool_size = 8;
   std::int64_t body_limit_bytes = 1 << 20;
@@ -57,6 +58,10 @@ struct config {
   std::int64_t pubsub_workers = 8;    // handler threads; 0 = no deliveries here (cron still runs)
   std::string secrets_file;           // JSON object {"NAME": "value"}; see secret()
   std::map<std::string, std::string> secrets;  // from HEARTH_SECRET_<NAME> (never logged)
+  std::string public_url;                      // "" = links are built from the request's Host
+  // iCalendar feeds and subscriptions (apps/calendar).
+  std::string calendar_refresh_schedule = "every 15m";  // cron calendar.refresh-subscriptions
+  std::int64_t calendar_fetch_timeout_ms = 10'000;      // connect + read of one fetch
   // The uptime monitor (apps/uptime).
   std::string uptime_check_schedule = "every 5m";
   std::int64_t uptime_probe_timeout_ms = 5'000;  // connect + read of one check
@@ -75,6 +80,14 @@ struct config {
   std::int64_t shutdown_timeout_ms = 10'000;
   std::string tls_cert;  // PEM certificate chain: serve HTTPS (with tls_key)
   std::string tls_key;   // PEM private key  // in-flight requests may finish in this on SIGTERM
+  // Security (api/guard.hpp, README.md "Security"): sign-in throttling, CSRF.
+  std::int64_t auth_failure_limit = 10;  // failed sign-ins per account per window; 0 = off
+  std::int64_t auth_ip_failure_limit =
+      50;  // failures per client IP per window (each kind); 0 = off
+  std::int64_t auth_failure_window_ms = 900'000;
+  std::int64_t auth_retry_after_ms = 1'000;        // first wait once throttled; doubles
+  std::int64_t auth_max_retry_after_ms = 900'000;  // longest wait
+  std::int64_t csrf_require_origin = 0;            // 1 = cookie writes need Origin or Referer
 };
 
 /// The defaults: a value-initialised config. The one place each default is

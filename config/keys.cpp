@@ -30,6 +30,13 @@ std::vector<entry> setup_keys() {
        0,
        0,
        HEARTH_TEXT(data_dir)},
+      {{"webDir", "HEARTH_WEB_DIR", "--web-dir",
+        "serve the web page from this directory instead of the files built into the binary "
+        "(UI development); empty = built in"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(web_dir)},
       {{"postgresBinDir", "HEARTH_POSTGRES_BIN_DIR", "--postgres-bin-dir",
         "PostgreSQL programs for the embedded server; empty = newest installed"},
        kind::text,
@@ -226,6 +233,27 @@ std::vector<entry> application_keys() {
        0,
        0,
        HEARTH_TEXT(secrets_file)},
+      {{"publicURL", "HEARTH_PUBLIC_URL", "--public-url",
+        "the URL clients reach this service at (https://hearth.example.com), for links hearth "
+        "hands out such as calendar feeds; empty = from the request's Host"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(public_url)},
+      {{"calendarRefreshSchedule", "HEARTH_CALENDAR_REFRESH_SCHEDULE",
+        "--calendar-refresh-schedule",
+        "when subscribed iCalendar URLs are fetched again (cron job "
+        "calendar.refresh-subscriptions): 'every 15m' or a 5-field cron expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(calendar_refresh_schedule)},
+      {{"calendarFetchTimeoutMs", "HEARTH_CALENDAR_FETCH_TIMEOUT_MS", "--calendar-fetch-timeout-ms",
+        "connect and read timeout of one fetch of a subscribed calendar"},
+       kind::integer,
+       50,
+       600'000,
+       HEARTH_INT(calendar_fetch_timeout_ms)},
       {{"uptimeCheckSchedule", "HEARTH_UPTIME_CHECK_SCHEDULE", "--uptime-check-schedule",
         "when the uptime monitor checks every site: 'every 5m' or a 5-field cron expression"},
        kind::text,
@@ -330,6 +358,51 @@ std::vector<entry> production_keys() {
   };
 }
 
+// Security: throttling of failed authentication, cross-site request checks.
+std::vector<entry> security_keys() {
+  return {
+      {{"authFailureLimit", "HEARTH_AUTH_FAILURE_LIMIT", "--auth-failure-limit",
+        "failed sign-ins per account (e-mail address, known or not) within "
+        "authFailureWindowMs before 429 + Retry-After; 0 = off"},
+       kind::integer,
+       0,
+       1'000'000,
+       HEARTH_INT(auth_failure_limit)},
+      {{"authIPFailureLimit", "HEARTH_AUTH_IP_FAILURE_LIMIT", "--auth-ip-failure-limit",
+        "per client IP within authFailureWindowMs, each counted apart: failed sign-ins, "
+        "refused sign-ups, unknown session keys; beyond it 429 + Retry-After; 0 = off"},
+       kind::integer,
+       0,
+       1'000'000,
+       HEARTH_INT(auth_ip_failure_limit)},
+      {{"authFailureWindowMs", "HEARTH_AUTH_FAILURE_WINDOW_MS", "--auth-failure-window-ms",
+        "failures are forgotten after this long without one (and without a wait in force)"},
+       kind::integer,
+       1'000,
+       kDay,
+       HEARTH_INT(auth_failure_window_ms)},
+      {{"authRetryAfterMs", "HEARTH_AUTH_RETRY_AFTER_MS", "--auth-retry-after-ms",
+        "first wait once throttled; each further attempt doubles it"},
+       kind::integer,
+       1,
+       kDay,
+       HEARTH_INT(auth_retry_after_ms)},
+      {{"authMaxRetryAfterMs", "HEARTH_AUTH_MAX_RETRY_AFTER_MS", "--auth-max-retry-after-ms",
+        "longest wait of a throttled account or client IP"},
+       kind::integer,
+       1,
+       kDay,
+       HEARTH_INT(auth_max_retry_after_ms)},
+      {{"csrfRequireOrigin", "HEARTH_CSRF_REQUIRE_ORIGIN", "--csrf-require-origin",
+        "1 = a cookie-authenticated write with neither Origin nor Referer is refused (403); "
+        "0 = it passes (a foreign Origin or Referer is always refused)"},
+       kind::integer,
+       0,
+       1,
+       HEARTH_INT(csrf_require_origin)},
+  };
+}
+
 }  // namespace
 
 // Every key, in the order of the sections above (and of hearth --help).
@@ -337,7 +410,7 @@ const std::vector<entry>& table() {
   static const std::vector<entry> all = [] {
     std::vector<entry> out;
     for (auto section : {setup_keys, capacity_keys, sse_keys, background_keys, application_keys,
-                         production_keys}) {
+                         production_keys, security_keys}) {
       auto keys = section();
       out.insert(out.end(), std::make_move_iterator(keys.begin()),
                  std::make_move_iterator(keys.end()));

@@ -60,8 +60,15 @@ const table_spec& calendar_event_table() {
        {"startsAt", "starts_at", column_type::timestamp, true, false, 0, 0},
        {"endsAt", "ends_at", column_type::timestamp, true, false, 0, 0},
        {"allDay", "all_day", column_type::boolean, false, false, 0, 0},
-       {"details", "details", column_type::text, false, false, 10'000, 0}},
-      {{"calendar_event_ends_after_start", "endsAt: must not be before startsAt"}}};
+       {"details", "details", column_type::text, false, false, 10'000, 0},
+       // Set on the events imported from an iCalendar subscription
+       // (apps/calendar): those rows are read-only.
+       {"calendarSubscriptionID", "calendar_subscription_id", column_type::text, false, true, 0, 0,
+        true}},
+      {{"calendar_event_ends_after_start", "endsAt: must not be before startsAt"}},
+      "calendar_subscription_id",
+      "CalendarEvent: imported from a calendar subscription, read-only (change it at its "
+      "source)"};
   return t;
 }
 

@@ -37,7 +37,8 @@
 // cluster: each tick is claimed in scheduler_run (task "cron:<name>", tick =
 // scheduled time) under the leader's fencing term before the handler runs,
 // so a failover neither doubles a tick (the claim is unique) nor skips it (a
-// new leader claims the current and the previous tick if no one did).
+// new leader claims every tick since the last one the cluster claimed, at
+// most 100 per job, and a claim that failed is claimed again).
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_from.hpp>

@@ -1,7 +1,9 @@
 #include "engine/scheduler.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <map>
+#include <set>
 
 #include "config/logging.hpp"
 #include "engine/store.hpp"
@@ -21,7 +23,14 @@ struct scheduler_state {
   const std::atomic<bool>* accepting = nullptr;
   std::map<std::string, std::int64_t> claimed;   // cron job → last tick claimed here
   std::map<std::string, std::int64_t> next_due;  // cron job → its next tick
+  // cron job → older ticks still to claim: a claim that failed (the database
+  // was unreachable) or a tick missed while no node led (catch-up).
+  std::map<std::string, std::set<std::int64_t>> missed;
 };
+
+// At most this many missed ticks per job are kept to claim later (the
+// newest); older ones are given up, with a warning.
+constexpr std::size_t kMaxMissedTicks = 100;
 
 using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
 
@@ -51,19 +60,64 @@ void run_tick(storage::pool& db, const cron_job& job, const std::string& task, s
   }
 }
 
+// A new leader's catch-up: the ticks of `job` before `before` (the newest
+// kMaxMissedTicks of its schedule) that nobody claimed, above the oldest one
+// claimed in that window, or above the job's last claimed tick when none in
+// it was (nothing for a job that never ran). Runs on a pool thread.
+std::vector<std::int64_t> missed_ticks(storage::connection& conn, const cron_job& job,
+                                       const std::string& task, std::int64_t before) {
+  std::vector<std::int64_t> window;  // descending
+  for (auto t = job.schedule.previous(before - 1); t > 0 && window.size() < kMaxMissedTicks;
+       t = job.schedule.previous(t - 1)) {
+    window.push_back(t);
+  }
+  if (window.empty()) return {};
+  const auto claimed = claimed_ticks(conn, task, window.back());
+  const std::int64_t floor = claimed.empty() ? last_run(conn, task).tick : claimed.front();
+  std::vector<std::int64_t> missed;
+  for (auto it = window.rbegin(); it != window.rend(); ++it) {
+    if (floor >= 0 && *it > floor && !std::binary_search(claimed.begin(), claimed.end(), *it))
+      missed.push_back(*it);
+  }
+  return missed;
+}
+
+struct claim_result {
+  fenced_run run = fenced_run::failed;
+  std::vector<std::int64_t> missed;  // older ticks nobody claimed (catch-up)
+};
+
 // Claims `tick` of `job` on the pool and, when this leader got it, runs the
-// job on a handler thread and records its outcome.
-void start_tick(self_ptr self, const cron_job& job, std::int64_t tick) {
+// job on a handler thread and records its outcome. A tick older than the
+// last one claimed here is claimed only as a missed one (`missed`); the
+// database's (task, tick) key keeps every tick to one run. `catch_up_before`
+// > 0 (a new leader's first claims): the same pool job first looks for the
+// ticks before `catch_up_before` that nobody claimed (missed_ticks); they
+// come back to the actor as missed ones, so no tick is lost while no node
+// led, the database was down or a leader died with claims still to make.
+void start_tick(self_ptr self, const cron_job& job, std::int64_t tick, bool missed = false,
+                std::int64_t catch_up_before = 0) {
   auto& st = self->state;
   auto& last = st.claimed[job.name];
-  if (tick <= last) return;
-  last = tick;
+  if (!missed) {
+    if (tick <= last) return;
+    last = tick;
+  }
   scheduler_actor me = self;
   const auto task = "cron:" + job.name;
   storage::run_on_pool(
       *st.db,
-      [task, tick, term = st.term, node = st.node_id](storage::connection& conn) {
-        fenced_run r = fenced_run::failed;
+      [&job, task, tick, catch_up_before, term = st.term,
+       node = st.node_id](storage::connection& conn) {
+        claim_result out;
+        if (catch_up_before > 0) {
+          try {
+            out.missed = missed_ticks(conn, job, task, catch_up_before);
+          } catch (const std::exception& e) {
+            log::warn("{}: cannot read its last tick, no catch-up: {}", task, e.what());
+          }
+        }
+        fenced_run& r = out.run;
         for (int attempt = 1; attempt <= 3 && r == fenced_run::failed; ++attempt) {
           try {  // a lost connection reconnects on the next attempt
             r = claim_tick(conn, task, tick, term, node);
@@ -71,17 +125,23 @@ void start_tick(self_ptr self, const cron_job& job, std::int64_t tick) {
             log::warn("{}: cannot claim tick {} (attempt {}): {}", task, tick, attempt, e.what());
           }
         }
-        if (r == fenced_run::stale_term)
+        if (r == fenced_run::stale_term) {
           log::warn("{}: term {} is no longer current, tick {} refused", task, term, tick);
-        return r;
+          out.missed.clear();
+        }
+        return out;
       },
       [&job, tick, me, task, term = st.term, db = st.db, handlers = st.handlers,
-       accepting = st.accepting](storage::pool_outcome<fenced_run> outcome) {
-        if (!outcome.ok() || *outcome.value == fenced_run::failed) {
-          caf::anon_send(me, cron_atom::value, job.name, tick);  // try again at the next wake-up
+       accepting = st.accepting](storage::pool_outcome<claim_result> outcome) {
+        if (outcome.ok()) {
+          for (auto t : outcome.value->missed)  // claimed at the next wake-up
+            caf::anon_send(me, cron_atom::value, job.name, t);
+        }
+        if (!outcome.ok() || outcome.value->run == fenced_run::failed) {
+          caf::anon_send(me, cron_atom::value, job.name, tick);  // claim it at the next wake-up
           return;
         }
-        if (*outcome.value != fenced_run::ran) return;
+        if (outcome.value->run != fenced_run::ran) return;
         if (accepting && !accepting->load()) {
           storage::run_on_pool(
               *db,
@@ -96,9 +156,21 @@ void start_tick(self_ptr self, const cron_job& job, std::int64_t tick) {
       });
 }
 
-// Starts every due tick and sleeps until the next one (at most 1 s, so a
-// clock step is noticed). `catch_up`: also the tick before the current one.
-// `rearm`: schedule the next wake-up (only the timer chain does).
+// Keeps `tick` of `job` to claim at a later wake-up (bounded, newest kept).
+void remember_missed(scheduler_state& st, const std::string& job, std::int64_t tick) {
+  auto& ticks = st.missed[job];
+  ticks.insert(tick);
+  if (ticks.size() > kMaxMissedTicks) {
+    log::warn("cron {}: more than {} missed ticks, tick {} given up", job, kMaxMissedTicks,
+              *ticks.begin());
+    ticks.erase(ticks.begin());
+  }
+}
+
+// Starts every due tick (and the missed ones) and sleeps until the next one
+// (at most 1 s, so a clock step is noticed). `catch_up` (a new leader): also
+// the tick before the current one, and whatever the cluster missed before it
+// (start_tick). `rearm`: schedule the next wake-up (only the timer chain does).
 void run_cron(self_ptr self, bool catch_up, bool rearm) {
   auto& st = self->state;
   if (!st.jobs || !st.handlers || st.jobs->cron_jobs().empty()) return;
@@ -107,9 +179,14 @@ void run_cron(self_ptr self, bool catch_up, bool rearm) {
   for (const auto& job : st.jobs->cron_jobs()) {
     if (st.leading) {
       auto current = job.schedule.previous(now);
+      if (auto it = st.missed.find(job.name); it != st.missed.end()) {
+        auto ticks = std::move(it->second);
+        st.missed.erase(it);
+        for (auto t : ticks) start_tick(self, job, t, true);
+      }
       if (catch_up && current > 0) {
         auto before = job.schedule.previous(current - 1);
-        if (before > 0) start_tick(self, job, before);
+        if (before > 0) start_tick(self, job, before, false, before);
       }
       if (current > 0) start_tick(self, job, current);
     }
@@ -136,8 +213,7 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
   return {
       [=](cron_atom) { run_cron(self, false, true); },
       [=](cron_atom, const std::string& job, std::int64_t tick) {
-        auto& last = self->state.claimed[job];
-        if (last == tick) --last;  // the next wake-up claims it again
+        if (self->state.leading) remember_missed(self->state, job, tick);  // claim it again
       },
       [=](leading_atom, bool leading, std::int64_t term) {
         auto& st = self->state;
@@ -147,7 +223,8 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
                     term);
         st.leading = leading;
         st.term = term;
-        if (starts) {  // the tick in progress may have been missed: catch up
+        if (!leading) st.missed.clear();  // the next leader catches up from the database
+        if (starts) {                     // ticks may have been missed while no node led: catch up
           st.claimed.clear();
           run_cron(self, true, false);
         }

@@ -40,6 +40,8 @@ constexpr const char* kPurgeMessages =
     "AND NOT EXISTS (SELECT 1 FROM pubsub_delivery d "
     "  WHERE d.message_id = m.id AND d.delivered_at IS NULL)";
 
+constexpr const char* kClaimedTicks =
+    "SELECT tick FROM scheduler_run WHERE task = $1 AND tick >= $2 ORDER BY tick";
 constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
 constexpr const char* kInsertRun =
     "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
@@ -105,6 +107,15 @@ task_run last_run(pqxx::connection_base& conn, const std::string& task) {
   out.finished_at = r[0][3].as<std::string>();
   out.outcome = r[0][4].as<std::string>();
   out.duration_ms = r[0][5].as<std::int64_t>();
+  return out;
+}
+
+std::vector<std::int64_t> claimed_ticks(pqxx::connection_base& conn, const std::string& task,
+                                        std::int64_t from) {
+  pqxx::read_transaction tx{conn};
+  std::vector<std::int64_t> out;
+  for (const auto& row : tx.exec_params(kClaimedTicks, task, from))
+    out.push_back(row[0].as<std::int64_t>());
   return out;
 }
 

@@ -51,6 +51,11 @@ struct task_run {
 };
 task_run last_run(pqxx::connection_base& conn, const std::string& task);
 
+/// The ticks of `task` claimed in scheduler_run at or after `from`, ascending
+/// (a new leader's catch-up looks for the holes among them).
+std::vector<std::int64_t> claimed_ticks(pqxx::connection_base& conn, const std::string& task,
+                                        std::int64_t from);
+
 /// Housekeeping: deletes messages published more than `older_than` ago
 /// whose every delivery is done (their delivery rows go with them; dead
 /// letters keep their own copy); returns how many.

@@ -3,15 +3,14 @@
 // requests) → Beast's request parser with the server's body and header
 // limits (http/http_session.hpp) → the engine's checks (http/dispatch.hpp:
 // request and trace ids, target, route, negotiation) → the route's
-// middleware (CORS with preflights, rate and concurrency limits, Basic auth,
-// virtual host) → a handler that validates what the real one validates
-// before touching the database (table bodies through api/table_input.hpp,
-// the JSON bodies of the other routes, path ids, list query parameters, the
-// SSE Last-Event-ID cursor).
+// middleware (CORS with preflights, the cross-site check of cookie writes,
+// rate and concurrency limits, Basic auth, virtual host) → a handler that validates what the real
+// one validates before touching the database (table bodies through api/table_input.hpp, the JSON
+// bodies of the other routes, path ids, list query parameters, the SSE Last-Event-ID cursor).
 //
 // The route table mirrors api/routes.cpp (the API and operator groups, the
-// routes of every controller and of the uptime module, /metrics); the table
-// routes come from domain::household_tables() itself.
+// routes of every controller and of the uptime and calendar modules,
+// /metrics); the table routes come from domain::household_tables() itself.
 //
 // Invariants: every answer is one of the statuses the API documents, its
 // envelope is valid JSON (RFC 8259: UTF-8) naming the request id, the
@@ -55,12 +54,13 @@ namespace bhttp = boost::beast::http;
 struct field {
   const char* name;
   std::size_t min, max;
+  bool required = true;
 };
 
 http::handler json_body(std::vector<field> fields) {
   return [fields](const http::request& req, http::responder respond) {
     http::json_object_reader in(req.body);
-    for (const auto& f : fields) in.string(f.name, true, f.min, f.max);
+    for (const auto& f : fields) in.string(f.name, f.required, f.min, f.max);
     in.reject_unknown();
     respond(http::ok(200, req.request_id, "Fuzz", {}));
   };
@@ -104,7 +104,8 @@ void add_table(http::route_group& g, const storage::table_spec& t) {
          t.path + "/{id}",
          [&t](const http::request& req, http::responder respond) {
            if (!path_uuid(req, respond)) return;
-           FUZZ_CHECK(!api::read_update_body(req.body, t).empty());
+           auto u = api::read_update_body(req.body, t, req.params.at("id"));
+           FUZZ_CHECK(!u.values.empty() || u.household);
            respond(http::ok(200, req.request_id, t.data_type, {}));
          },
          {.json_body = true}});
@@ -115,11 +116,19 @@ void add_table(http::route_group& g, const storage::table_spec& t) {
 
 http::router make_routes() {
   http::router r;
-  // The API group as configured with corsOrigins and a rate limit.
-  http::route_group api(r,
-                        {http::cors({"https://app.example", "http://localhost:8080"}),
-                         http::rate_limit(1e9, 1e9), http::concurrency_limit(1024)},
-                        true);
+  // The API group as configured with corsOrigins and a rate limit. The
+  // cross-site check applies to cookie-authenticated requests
+  // (api::cookie_authenticated: a hearth_session cookie and no bearer key).
+  std::vector<std::string> origins = {"https://app.example", "http://localhost:8080"};
+  auto cookie_authenticated = [](const http::request& req) {
+    return req.header("authorization").substr(0, 7) != "Bearer " &&
+           req.header("cookie").find("hearth_session=") != std::string_view::npos;
+  };
+  http::route_group api(
+      r,
+      {http::cors(origins), http::same_origin_writes(origins, false, cookie_authenticated),
+       http::rate_limit(1e9, 1e9), http::concurrency_limit(1024)},
+      true);
   api.add({"POST",
            "/api/v1/auth/signup",
            json_body({{"emailAddress", 3, 254}, {"password", 8, 1024}, {"name", 1, 200}}),
@@ -149,6 +158,18 @@ http::router make_routes() {
              respond(http::ok(200, req.request_id, "Fuzz", {}));
            },
            {.produces = "text/event-stream"}});
+  // The iCalendar module (apps/calendar).
+  api.add({"POST",
+           "/api/v1/calendar/feeds",
+           json_body({{"authHouseholdID", 1, 64}}),
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/calendar/feeds/{token}", no_body(), {.produces = "text/calendar"}});
+  api.add({"POST",
+           "/api/v1/calendar/subscriptions",
+           json_body({{"authHouseholdID", 1, 64}, {"url", 1, 2048}, {"name", 0, 200, false}}),
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/calendar/subscriptions", no_body()});
+  api.add({"DELETE", "/api/v1/calendar/subscriptions/{id}", no_body()});
   api.add({"GET", "/api/v1/health", no_body()});
   api.add({"GET", "/api/docs", no_body()});
   api.add({"GET", "/api/docs/ui", no_body(), {.produces = "text/html"}});

@@ -201,6 +201,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     if (req.trace_id.empty()) req.trace_id = new_request_id();  // 32 hex: a new trace
     begin_record();
     req.remote_addr = rec_.remote_addr;
+    req.tls = is_tls<Stream>;
     rec_.method = req.method;
     rec_.target = req.target;
     rec_.trace_id = req.trace_id;

@@ -39,6 +39,11 @@ class json_object_reader {
   /// A boolean field; nullopt when absent.
   std::optional<bool> boolean(std::string_view field, bool required);
 
+  /// Marks `field` as read without checking its value: a member the
+  /// caller accepts and ignores (the read-only `created` of a representation
+  /// sent back by PUT). Absent is fine.
+  void ignore(std::string_view field) { read_.emplace(field); }
+
   /// Throws input_error naming the first field that was not read.
   void reject_unknown() const;
   /// Number of fields in the object.

@@ -1,9 +1,11 @@
 #include "http/middleware.hpp"
 
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/url/parse.hpp>
 #include <cctype>
 #include <cmath>
 #include <mutex>
@@ -18,6 +20,16 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// The origin of an absolute URL (RFC 6454 §4): "scheme://host[:port]"
+// lower-case, or "" when `url` is not an http(s) URL with a host.
+std::string origin_of(std::string_view url) {
+  auto u = boost::urls::parse_uri(url);
+  if (!u || !u->has_authority() || u->encoded_host().empty()) return "";
+  auto scheme = lower(u->scheme());
+  if (scheme != "http" && scheme != "https") return "";
+  return scheme + "://" + lower(u->encoded_host_and_port());
 }
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
@@ -100,6 +112,37 @@ middleware cors(std::vector<std::string> origins) {
     auto headers = allow_headers(origin);
     headers.emplace_back("Access-Control-Expose-Headers", "ETag, X-Request-ID");
     next(req, with_headers(std::move(respond), std::move(headers)));
+  };
+}
+
+middleware same_origin_writes(std::vector<std::string> origins, bool require_header,
+                              std::function<bool(const request&)> applies) {
+  std::vector<std::string> trusted;
+  for (const auto& o : origins)
+    if (auto n = origin_of(o); !n.empty()) trusted.push_back(std::move(n));  // "*" drops out
+  return [trusted = std::move(trusted), require_header, applies = std::move(applies)](
+             const request& req, responder respond, const handler& next) {
+    const auto& m = req.method;
+    if (m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || !applies(req))
+      return next(req, std::move(respond));
+    auto sent = req.header("origin");
+    if (sent.empty()) sent = req.header("referer");
+    if (sent.empty()) {
+      if (!require_header) return next(req, std::move(respond));
+      return respond(error(403, req.request_id,
+                           "cross-site request refused: a write authenticated by the session "
+                           "cookie needs an Origin or Referer header"));
+    }
+    auto origin = origin_of(sent);
+    bool ok =
+        !origin.empty() && (std::find(trusted.begin(), trusted.end(), origin) != trusted.end() ||
+                            origin.substr(origin.find("://") + 3) == lower(req.header("host")));
+    if (ok) return next(req, std::move(respond));
+    auto shown = origin.empty() ? std::string(sent.substr(0, 100)) : origin.substr(0, 100);
+    respond(error(403, req.request_id,
+                  fmt::format("cross-site request refused: origin {} may not write with the "
+                              "session cookie (use a bearer key, or add it to corsOrigins)",
+                              shown)));
   };
 }
 

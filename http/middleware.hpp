@@ -52,6 +52,20 @@ class route_group {
 /// preflights from them get 403.
 middleware cors(std::vector<std::string> origins);
 
+/// Cross-site request forgery defence in depth (OWASP CSRF Prevention Cheat
+/// Sheet, "Verifying Origin with standard headers"). An unsafe request (any
+/// method but GET, HEAD, OPTIONS, TRACE: RFC 9110 §9.2.1) for which
+/// `applies` holds (hearth: it is authenticated by the session cookie) must
+/// come from a trusted origin: its `Origin` (RFC 6454 §7) or, without one,
+/// the scheme://host[:port] of its `Referer` must be in `origins` (ASCII
+/// case-insensitive; "*" grants nothing here) or have the request's `Host`
+/// as its host[:port] (either scheme, so that a TLS-terminating proxy may sit
+/// in front). Otherwise 403 naming the origin; `Origin: null` is refused.
+/// With neither header: 403 when `require_header`, else the request passes
+/// (non-browser clients; browsers send `Origin` on every unsafe request).
+middleware same_origin_writes(std::vector<std::string> origins, bool require_header,
+                              std::function<bool(const request&)> applies);
+
 /// HTTP Basic authentication (RFC 7617) for operator endpoints: 401 with
 /// `WWW-Authenticate: Basic realm="hearth"` unless the credentials match
 /// (constant-time comparison). An empty password disables the check.

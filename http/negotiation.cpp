@@ -72,7 +72,9 @@ bool is_json_media_type(std::string_view content_type) {
 }
 
 std::optional<unsigned> negotiate(const route& r, const request& req) {
-  if (!accepts(req.header("accept"), r.options.produces)) return 406;
+  // An empty `produces`: the handler negotiates (its media type depends on
+  // what it serves, e.g. a file of the web directory).
+  if (!r.options.produces.empty() && !accepts(req.header("accept"), r.options.produces)) return 406;
   if (r.options.json_body && !is_json_media_type(req.header("content-type"))) return 415;
   return std::nullopt;
 }

@@ -57,11 +57,12 @@ json::array parameters(const route& r) {
   json::array params;
   for (auto seg : split_path(r.pattern)) {
     if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') continue;
-    params.push_back(
-        json::object{{"name", std::string(seg.substr(1, seg.size() - 2))},
-                     {"in", "path"},
-                     {"required", true},
-                     {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}});
+    std::string name(seg.substr(1, seg.size() - 2));
+    // Ids ({id}, {siteID}) are UUIDs; other parameters (a feed's {token}) are strings.
+    json::object schema{{"type", "string"}};
+    if (name == "id" || name.ends_with("ID")) schema["format"] = "uuid";
+    params.push_back(json::object{
+        {"name", name}, {"in", "path"}, {"required", true}, {"schema", std::move(schema)}});
   }
   for (const auto& [name, description] : r.options.doc.query)
     params.push_back(json::object{{"name", name},
@@ -95,15 +96,18 @@ json::object responses(const route& r, bool has_params) {
         json::object{{"application/json",
                       json::object{{"schema", envelope_schema(doc.data_type, std::move(item))}}}};
   } else {
-    ok["content"] = json::object{
-        {r.options.produces, json::object{{"schema", json::object{{"type", "string"}}}}}};
+    ok["content"] =
+        json::object{{r.options.produces.empty() ? std::string("*/*") : r.options.produces,
+                      json::object{{"schema", json::object{{"type", "string"}}}}}};
   }
   responses[std::to_string(doc.success)] = std::move(ok);
   if (r.options.json_body || has_params)
     responses["400"] = error_response("invalid input (the message names the field)");
   if (doc.auth != "none") responses["401"] = error_response("missing or bad credentials");
   if (doc.auth == "session" && r.method != "GET")
-    responses["403"] = error_response("the membership does not allow this");
+    responses["403"] = error_response(
+        "the membership does not allow this, or a write with the session cookie from a "
+        "foreign Origin");
   if (r.pattern.find('{') != std::string::npos)
     responses["404"] = error_response("no such row in the caller's households");
   responses["406"] = error_response("Accept does not allow the response's media type");
@@ -111,7 +115,9 @@ json::object responses(const route& r, bool has_params) {
     responses["413"] = error_response("body larger than bodyLimitBytes");
     responses["415"] = error_response("Content-Type is not application/json");
   }
-  responses["429"] = error_response("rate limit of the client's address exceeded");
+  responses["429"] = error_response(
+      "rate limit of the client's address exceeded, or too many failed sign-ins, sign-ups or "
+      "session keys (Retry-After)");
   responses["503"] = error_response("server busy (concurrency limit, database queue)");
   return responses;
 }

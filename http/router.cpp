@@ -27,8 +27,22 @@ void router::add(route r) {
   if (r.pattern.empty() || r.pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + r.pattern);
   node* n = &root_;
-  for (auto seg : split_path(r.pattern)) {
-    if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
+  auto segs = split_path(r.pattern);
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    auto seg = segs[i];
+    if (seg.size() > 5 && seg.front() == '{' && seg.substr(seg.size() - 4) == "...}") {
+      if (i + 1 != segs.size())
+        throw std::invalid_argument("a {name...} segment must be the last: " + r.pattern);
+      std::string name(seg.substr(1, seg.size() - 5));
+      if (!n->rest_child) {
+        n->rest_child = std::make_unique<node>();
+        n->rest_child->rest = true;
+        n->rest_name = name;
+      } else if (n->rest_name != name) {
+        throw std::invalid_argument("conflicting parameter names at " + r.pattern);
+      }
+      n = n->rest_child.get();
+    } else if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
       std::string name(seg.substr(1, seg.size() - 2));
       if (!n->param_child) {
         n->param_child = std::make_unique<node>();
@@ -61,6 +75,15 @@ const router::node* router::walk(const node* n, const std::vector<std::string_vi
       return found;
     }
   }
+  if (n->rest_child && !n->rest_child->methods.empty()) {
+    std::string rest;
+    for (std::size_t j = i; j < segs.size(); ++j) {
+      if (j > i) rest += '/';
+      rest += segs[j];
+    }
+    params.emplace(n->rest_name, std::move(rest));
+    return n->rest_child.get();
+  }
   return nullptr;
 }
 
@@ -79,8 +102,9 @@ router::match router::find(std::string_view method, std::string_view path) const
     m.matched = it->second;
     return m;
   }
-  m.result = outcome::method_not_allowed;
   m.params.clear();
+  if (n->rest) return m;  // a catch-all answers its own methods only: 404
+  m.result = outcome::method_not_allowed;
   for (const auto& [verb, r] : n->methods) m.allow += (m.allow.empty() ? "" : ", ") + verb;
   return m;
 }

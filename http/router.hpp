@@ -1,8 +1,12 @@
 #pragma once
 // Method + path trie router. Patterns are literal segments and `{name}`
 // parameters ("/api/v1/shop/items/{id}"); literal segments win over
-// parameters. A path that matches no pattern is 404; a path that matches
-// with another method is 405 with the allowed methods (RFC 9110 §15.5.6).
+// parameters. A last segment `{name...}` takes the rest of the path (one or
+// more segments, joined by '/'), tried after everything else; it answers
+// only its own methods (another method falls through to 404, never 405),
+// so a catch-all GET does not change what other paths answer. A path that
+// matches no pattern is 404; a path that matches with another method is 405
+// with the allowed methods (RFC 9110 §15.5.6).
 
 #include <map>
 #include <memory>
@@ -33,7 +37,7 @@ struct route_doc {
 /// What a route produces and consumes, checked before its handler runs.
 struct route_options {
   bool json_body = false;                     // POST/PUT with a JSON body (415 otherwise)
-  std::string produces = "application/json";  // for Accept (406)
+  std::string produces = "application/json";  // for Accept (406); "" = the handler checks
   bool hidden = false;                        // left out of the API description (preflights)
   route_doc doc = {};
 };
@@ -72,6 +76,9 @@ class router {
     std::map<std::string, std::unique_ptr<node>, std::less<>> children;
     std::unique_ptr<node> param_child;
     std::string param_name;
+    std::unique_ptr<node> rest_child;  // {name...}
+    std::string rest_name;
+    bool rest = false;  // this node is a {name...}
     std::map<std::string, const route*> methods;
   };
   const node* walk(const node* n, const std::vector<std::string_view>& segs, std::size_t i,

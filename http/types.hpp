@@ -26,9 +26,10 @@ struct request {
   std::map<std::string, std::string> params;  // path parameters from the route ({id})
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
-  std::string request_id;  // from X-Request-ID or generated
-  std::string trace_id;    // W3C traceparent's trace id, or a new one
-  std::string remote_addr;
+  std::string request_id;   // from X-Request-ID or generated
+  std::string trace_id;     // W3C traceparent's trace id, or a new one
+  std::string remote_addr;  // the TCP peer's IP address (the client, or its proxy)
+  bool tls = false;         // arrived over TLS (https)
 
   /// The first header of that (lower-case) name, or "".
   std::string_view header(std::string_view lower_name) const {

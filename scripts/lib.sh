@@ -19,6 +19,7 @@ HEARTH_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   libsystemd-dev libssl-dev openssl
+  libical-dev python3-icalendar
   postgresql
 )
 

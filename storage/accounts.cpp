@@ -14,8 +14,11 @@ constexpr const char* kInsertAccount =
 constexpr const char* kSelectAccount =
     "SELECT id, email_address, name, hearth_ts(created), hearth_ts(updated) FROM auth_account "
     "WHERE id = $1";
+// One row whether or not the account exists (lower() is the unique
+// index's expression, so the lookup is an index scan either way).
 constexpr const char* kSelectCredentials =
-    "SELECT id, password_hash FROM auth_account WHERE lower(email_address) = lower($1)";
+    "SELECT lower($1::text), a.id, a.password_hash FROM (SELECT 1) AS one "
+    "LEFT JOIN auth_account a ON lower(a.email_address) = lower($1::text)";
 constexpr const char* kInsertSession =
     "INSERT INTO auth_session (auth_account_id, key_hash, expires) "
     "VALUES ($1, $2, now() + $3 * interval '1 millisecond') RETURNING id, hearth_ts(expires)";
@@ -55,19 +58,25 @@ account create_account(pqxx::connection_base& conn, const std::string& email,
   }
 }
 
-session sign_in(pqxx::connection_base& conn, const std::string& email, const std::string& password,
-                std::int64_t ttl_ms) {
-  std::string account_id, hash;
-  {
-    pqxx::read_transaction tx{conn};
-    auto r = tx.exec_params(kSelectCredentials, email);
-    if (!r.empty()) {
-      account_id = r[0][0].as<std::string>();
-      hash = r[0][1].as<std::string>();
-    }
+credentials find_credentials(pqxx::connection_base& conn, const std::string& email) {
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec_params1(kSelectCredentials, email);
+  credentials c;
+  c.key = r[0].as<std::string>();
+  if (!r[1].is_null()) {
+    c.account_id = r[1].as<std::string>();
+    c.password_hash = r[2].as<std::string>();
   }
-  bool ok = verify_password(hash.empty() ? dummy_hash() : hash, password) && !hash.empty();
-  if (!ok) throw domain_error(errc::unauthorized, "wrong emailAddress or password");
+  return c;
+}
+
+bool check_password(const credentials& c, const std::string& password) {
+  const bool known = !c.password_hash.empty();
+  return verify_password(known ? c.password_hash : dummy_hash(), password) && known;
+}
+
+session open_session(pqxx::connection_base& conn, const std::string& account_id,
+                     std::int64_t ttl_ms) {
   session s;
   s.key = new_session_key();
   s.account_id = account_id;
@@ -78,6 +87,14 @@ session sign_in(pqxx::connection_base& conn, const std::string& email, const std
   s.id = r[0].as<std::string>();
   s.expires = r[1].as<std::string>();
   return s;
+}
+
+session sign_in(pqxx::connection_base& conn, const std::string& email, const std::string& password,
+                std::int64_t ttl_ms) {
+  auto c = find_credentials(conn, email);
+  if (!check_password(c, password))
+    throw domain_error(errc::unauthorized, "wrong emailAddress or password");
+  return open_session(conn, c.account_id, ttl_ms);
 }
 
 std::optional<principal> authenticate(pqxx::connection_base& conn, const std::string& key) {

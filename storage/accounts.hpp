@@ -31,9 +31,31 @@ struct principal {
 account create_account(pqxx::connection_base& conn, const std::string& email,
                        const std::string& name, const std::string& password_hash);
 
-/// Checks e-mail + password (Argon2id verify) and opens a session of
-/// `ttl_ms`. Throws domain_error(unauthorized) on any mismatch, without
-/// telling which part was wrong.
+/// What sign-in checks, read by find_credentials(): `key` is the address as
+/// PostgreSQL lower-cases it (what identifies the account, known or not:
+/// the sign-in throttle's key); `account_id` and `password_hash` are ""
+/// when no account has that address.
+struct credentials {
+  std::string key, account_id, password_hash;
+};
+
+/// The credentials of `email` (case-insensitive, one read-only query that
+/// costs the same whether or not the account exists).
+credentials find_credentials(pqxx::connection_base& conn, const std::string& email);
+
+/// True when `password` is the account's (Argon2id verify, constant time).
+/// An unknown account is verified against a dummy hash of the same cost
+/// and is false: a miss takes as long as a wrong password.
+/// CPU- and memory-heavy: pool threads only.
+bool check_password(const credentials& c, const std::string& password);
+
+/// A new session of `ttl_ms` for `account_id` (its key shown only here).
+session open_session(pqxx::connection_base& conn, const std::string& account_id,
+                     std::int64_t ttl_ms);
+
+/// find_credentials + check_password + open_session. Throws
+/// domain_error(unauthorized) on any mismatch, without telling which part
+/// was wrong.
 session sign_in(pqxx::connection_base& conn, const std::string& email, const std::string& password,
                 std::int64_t ttl_ms);
 

@@ -49,13 +49,16 @@ record to_record(const table_spec& t, const pqxx::row& r) {
 std::string lock_for_write(pqxx::work& tx, const table_spec& t, const std::string& account_id,
                            const std::string& id) {
   auto r = tx.exec_params(
-      fmt::format("SELECT auth_household_id FROM {} WHERE id = $1 FOR UPDATE", t.sql_name), id);
+      fmt::format("SELECT auth_household_id, {} FROM {} WHERE id = $1 FOR UPDATE",
+                  t.locked_by.empty() ? "false" : t.locked_by + " IS NOT NULL", t.sql_name),
+      id);
   if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
   auto household_id = r[0][0].as<std::string>();
   auto perm = permission_of(tx, account_id, household_id);
   if (!perm) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
   if (*perm == "view")
     throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  if (r[0][1].as<bool>()) throw domain_error(errc::conflict, t.locked_message);
   return household_id;
 }
 
@@ -241,20 +244,44 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
 
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id, const values& v,
-                        const write_gate& admit) {
+                        const write_gate& admit, const std::optional<std::string>& household) {
   pqxx::work tx{conn};
   auto household_id = lock_for_write(tx, t, account_id, id);
-  if (admit) admit(household_id);
+  const bool move = household && *household != household_id;
+  if (move) check_write_permission(tx, account_id, *household);
+  if (admit) {
+    admit(household_id);
+    if (move) admit(*household);
+  }
+  if (move)
+    // Both households' seq rows in id order, before either is bumped: two
+    // moves in opposite directions (or a group commit, which sorts its
+    // batch by household) cannot deadlock on them.
+    tx.exec_params(
+        "SELECT id FROM auth_household WHERE id = ANY(ARRAY[$1, $2]::uuid[]) ORDER BY id "
+        "FOR NO KEY UPDATE",
+        household_id, *household);
   std::string assignments, names, placeholders;
   auto params = params_of(t, v, assignments, names, placeholders, 2);
   params.insert(params.begin(), id);
+  if (move) {
+    params.push_back(*household);
+    assignments +=
+        fmt::format("{}auth_household_id = ${}", assignments.empty() ? "" : ", ", params.size());
+  }
   auto sql = fmt::format(
       "UPDATE {0} AS t SET {1}{2}updated = greatest(now(), t.updated + interval '1 microsecond') "
       "WHERE id = $1 RETURNING {3}",
       t.sql_name, assignments, assignments.empty() ? "" : ", ", select_list(t, "t"));
   try {
     auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-    return finish(tx, t, r, "update");
+    if (!move) return finish(tx, t, r, "update");
+    // Seen from the previous household the row is gone; from the new one it
+    // appears. Both events carry the row's new `updated`.
+    auto gone = record_change(tx, household_id, t.sql_name, r[0].c_str(), "delete", r[3].c_str());
+    auto out = finish(tx, t, r, "create");
+    out.moved_from = std::move(gone);
+    return out;
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }

@@ -27,7 +27,7 @@ namespace hearth::storage {
 /// UTC, returned as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (timestamptz in SQL).
 enum class column_type { text, boolean, date, timestamp };
 
-/// One writable column.
+/// One column: writable by clients, or (read_only) set by the server only.
 struct column_spec {
   std::string json;  // "dueDate"
   std::string sql;   // "due_date"
@@ -36,6 +36,10 @@ struct column_spec {
   bool nullable = false;       // JSON null allowed
   std::size_t max_length = 0;  // text only, in bytes; 0 = no limit
   std::size_t min_length = 0;  // text only
+  /// Shown in every representation but written by the server only: a POST
+  /// naming it is a 400 ("<json>: read-only"), a PUT's value is ignored
+  /// (PUT takes the representation GET returned).
+  bool read_only = false;
 };
 
 /// A table-level rule enforced by a CHECK constraint of its migration; a
@@ -55,6 +59,12 @@ struct table_spec {
   std::string path;       // "/api/v1/shop/items"
   std::vector<column_spec> columns;
   std::vector<check_spec> checks = {};
+  /// The SQL name of a read-only column whose non-null value makes a row
+  /// read-only to clients (a CalendarEvent imported from a subscription):
+  /// PUT and DELETE of such a row are domain_error(conflict, locked_message),
+  /// a 409, after the membership and permission checks. "" = none.
+  std::string locked_by = {};
+  std::string locked_message = {};
 };
 
 /// One listed row, serialised once: `sort_key` orders rows across
@@ -116,9 +126,13 @@ using record = boost::json::object;
 using values = std::map<std::string, std::optional<std::string>>;
 
 /// A committed write: the row after it and the outbox event it recorded.
+/// When an update moved the row to another household, `event` is the
+/// "create" in the new household and `moved_from` the "delete" recorded in
+/// the previous one (publish both).
 struct write_result {
   record row;
   change_event event;
+  std::optional<change_event> moved_from = {};
 };
 
 /// One row; domain_error(not_found) when missing or not the caller's.
@@ -141,9 +155,18 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
                         const values& v, const write_gate& admit = nullptr);
+/// update_row with `household` (a canonical UUID) other than the row's
+/// moves the row there in the same transaction: the caller needs write
+/// permission in both households (the row's: not_found / forbidden as for
+/// any update; the target's: not_found "authHouseholdID: household not
+/// found" / forbidden), both households' rows are locked in id order (as the
+/// group commit does), and the row gets a "delete" event in the previous
+/// household and a "create" event in the new one, each at its household's
+/// next seq. `household` equal to the row's (or nullopt) is a plain update.
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id, const values& v,
-                        const write_gate& admit = nullptr);
+                        const write_gate& admit = nullptr,
+                        const std::optional<std::string>& household = std::nullopt);
 write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id,
                         const write_gate& admit = nullptr);

@@ -5,7 +5,8 @@
 //
 // The scheduler reads the wall clock: with an "every 1s" job, telling it
 // that it leads makes it claim the current tick and the one before, at
-// once. Claims run on the manual pool when the test says so; job runs go to
+// once (a new leader also catches up every tick missed since the last one
+// the cluster claimed). Claims run on the manual pool when the test says so; job runs go to
 // a real handler thread. The job waits there until finish_runs() opens its
 // gate, so no outcome record (finish_tick, run_sync on the same pool) enters
 // the pool's queue before then: the queue holds exactly the claims, and the
@@ -203,6 +204,40 @@ TEST_F(scheduler_test, each_tick_runs_once_however_often_it_is_claimed) {
   // can have run (two when the clock stayed within one second).
   EXPECT_GE(rows.size(), 2u);
   EXPECT_LE(rows.size(), static_cast<std::size_t>(last - first + 2));
+}
+
+// A new leader catches up: the cluster last claimed a tick 6 s ago (no node
+// led since, or the database was down), so the new leader claims every tick
+// from that one up to now, each once, in its term.
+TEST_F(scheduler_test, a_new_leader_claims_every_tick_missed_since_the_last_claimed_one) {
+  elect("node-a", 5);
+  const auto last_claimed = now_s() - 6;
+  sql("INSERT INTO scheduler_run (task, tick, term, node_id, finished_at, outcome) VALUES "
+      "('cron:test.tick', " +
+      std::to_string(last_claimed) + ", 4, 'node-z', now(), 'ran')");
+  auto a = spawn("node-a");
+  lead(a, 5);
+  ASSERT_EQ(queued_db_jobs(), 2u) << "the current tick and the one before (with the catch-up)";
+  ASSERT_EQ(run_db(), 2u);
+  sched.run();  // the missed ticks come back to the scheduler
+  inject((cron_atom), from(self).to(a).with(cron_atom::value));  // its next wake-up
+  EXPECT_GE(queued_db_jobs(), 4u) << "the ticks between the last claimed one and the one before";
+  while (run_db() > 0) sched.run();
+  const auto last = now_s();
+  finish_runs();
+
+  const auto rows = recorded();
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.begin()->first, last_claimed) << "the tick claimed before";
+  std::int64_t expected = last_claimed;
+  for (const auto& [tick, r] : rows) {
+    EXPECT_EQ(tick, expected) << "no tick skipped";
+    expected = tick + 1;
+    if (tick == last_claimed) continue;
+    EXPECT_EQ(r.term, 5) << tick;
+    EXPECT_EQ(r.outcome, "ran") << tick;
+  }
+  EXPECT_GE(rows.rbegin()->first, last - 1) << "up to the current tick";
 }
 
 }  // namespace

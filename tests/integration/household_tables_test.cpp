@@ -47,10 +47,11 @@ json::value returned(const column_spec& c, const json::value& sent) {
   return sent;
 }
 
+// Every writable column (read-only ones are the server's).
 json::object full_body(const table_spec& t, int variant) {
   json::object o;
   for (std::size_t i = 0; i < t.columns.size(); ++i)
-    o[t.columns[i].json] = valid_value(t.columns[i], i, variant);
+    if (!t.columns[i].read_only) o[t.columns[i].json] = valid_value(t.columns[i], i, variant);
   return o;
 }
 
@@ -78,6 +79,10 @@ TEST_P(household_tables, crud_validation_permissions_and_events) {
   EXPECT_EQ(str(row, "authHouseholdID"), hh);
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
     const auto& c = t.columns[i];
+    if (c.read_only) {
+      EXPECT_TRUE(row.contains(c.json)) << c.json;  // shown, set by the server
+      continue;
+    }
     EXPECT_EQ(row.at(c.json), returned(c, body.at(c.json))) << c.json;
   }
 
@@ -96,6 +101,7 @@ TEST_P(household_tables, crud_validation_permissions_and_events) {
   check_envelope(put, 200, t.data_type);
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
     const auto& c = t.columns[i];
+    if (c.read_only) continue;
     EXPECT_EQ(first_value(put).at(c.json), returned(c, update.at(c.json))) << c.json;
   }
 
@@ -111,6 +117,12 @@ TEST_P(household_tables, crud_validation_permissions_and_events) {
     const auto& c = t.columns[i];
     auto b = full_body(t, 0);
     b["authHouseholdID"] = hh;
+    if (c.read_only) {
+      // Not the client's to set on create; a PUT may carry it back (ignored).
+      b[c.json] = nullptr;
+      rejects("POST", t.path, b, c.json);
+      continue;
+    }
     if (c.required) {
       b.erase(c.json);
       rejects("POST", t.path, b, c.json);
@@ -173,6 +185,126 @@ TEST_P(household_tables, crud_validation_permissions_and_events) {
   EXPECT_EQ(operations.front(), "create");
   EXPECT_EQ(operations.back(), "delete");
   for (std::size_t i = 1; i + 1 < operations.size(); ++i) EXPECT_EQ(operations[i], "update");
+}
+
+// PUT takes the representation GET returned (as Homechart's UI sends it
+// back): id, created and updated are ignored, an authHouseholdID equal to the
+// row's is accepted, another one moves the row when the caller may edit both
+// households, with a delete event in the old household and a create event in
+// the new one.
+TEST_P(household_tables, put_takes_the_representation_get_returned_and_moves_rows) {
+  const auto& t = table();
+  auto owner = new_user("put-owner");
+  auto editor = new_user("put-editor");
+  auto other = new_user("put-other");
+  const auto home = create_household(owner.key, "Home");
+  const auto cabin = create_household(owner.key, "Cabin");
+  add_member(owner.key, home, editor.email, "edit");
+  const auto others = create_household(other.key, "Elsewhere");
+  add_member(other.key, others, editor.email, "view");
+  const auto lonely = create_household(other.key, "Not yours");
+  sse_client stream(port(), {{"Authorization", "Bearer " + owner.key}});
+
+  auto body = full_body(t, 0);
+  body["authHouseholdID"] = home;
+  auto created = http().request_as(owner.key, "POST", t.path, json::serialize(body));
+  check_envelope(created, 201, t.data_type);
+  const auto id = str(first_value(created), "id");
+
+  // GET, change the first column, PUT the object back.
+  auto got = first_value(http().request_as(owner.key, "GET", t.path + "/" + id));
+  const auto& first = t.columns.at(0);
+  got[first.json] = valid_value(first, 0, 3);
+  auto put = http().request_as(owner.key, "PUT", t.path + "/" + id, json::serialize(got));
+  check_envelope(put, 200, t.data_type);
+  auto after = first_value(put);
+  EXPECT_EQ(after.at(first.json), returned(first, got.at(first.json)));
+  EXPECT_EQ(str(after, "id"), id);
+  EXPECT_EQ(str(after, "authHouseholdID"), home);
+  EXPECT_EQ(str(after, "created"), str(got, "created"));
+  EXPECT_GT(str(after, "updated"), str(got, "updated"));
+  // The answer itself goes back as well (ids in upper case are the same id).
+  after["id"] = [](std::string u) {
+    for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return u;
+  }(id);
+  after["updated"] = "whatever the client kept";
+  check_envelope(http().request_as(owner.key, "PUT", t.path + "/" + id, json::serialize(after)),
+                 200, t.data_type);
+
+  // An id that is not the URL's is refused, naming `id`; so is a bad household.
+  auto wrong = got;
+  wrong["id"] = "00000000-0000-4000-8000-000000000000";
+  auto res = http().request_as(owner.key, "PUT", t.path + "/" + id, json::serialize(wrong));
+  check_envelope(res, 400);
+  EXPECT_EQ(message_of(res).rfind("id:", 0), 0u) << res.body;
+  wrong = got;
+  wrong["authHouseholdID"] = "home";
+  res = http().request_as(owner.key, "PUT", t.path + "/" + id, json::serialize(wrong));
+  check_envelope(res, 400);
+  EXPECT_EQ(message_of(res).rfind("authHouseholdID:", 0), 0u) << res.body;
+  // Read-only members alone change nothing: still "no field to update".
+  res =
+      http().request_as(owner.key, "PUT", t.path + "/" + id,
+                        json::serialize(json::object{{"id", id}, {"created", got.at("created")}}));
+  check_envelope(res, 400);
+  EXPECT_EQ(message_of(res), "request body: no field to update");
+
+  // Moves the editor may not make: into a household where they only view
+  // (403), into one they are not in (404); the row stays where it was.
+  auto move = first_value(http().request_as(editor.key, "GET", t.path + "/" + id));
+  move["authHouseholdID"] = others;
+  check_envelope(http().request_as(editor.key, "PUT", t.path + "/" + id, json::serialize(move)),
+                 403);
+  move["authHouseholdID"] = lonely;
+  res = http().request_as(editor.key, "PUT", t.path + "/" + id, json::serialize(move));
+  check_envelope(res, 404);
+  EXPECT_EQ(message_of(res), "authHouseholdID: household not found");
+  move["authHouseholdID"] = cabin;  // the owner's other household: editor is not in it
+  check_envelope(http().request_as(editor.key, "PUT", t.path + "/" + id, json::serialize(move)),
+                 404);
+  EXPECT_EQ(
+      str(first_value(http().request_as(owner.key, "GET", t.path + "/" + id)), "authHouseholdID"),
+      home);
+
+  // The owner, who may edit both, moves it.
+  move = first_value(http().request_as(owner.key, "GET", t.path + "/" + id));
+  move["authHouseholdID"] = cabin;
+  res = http().request_as(owner.key, "PUT", t.path + "/" + id, json::serialize(move));
+  check_envelope(res, 200, t.data_type);
+  EXPECT_EQ(str(first_value(res), "authHouseholdID"), cabin);
+  EXPECT_EQ(str(first_value(res), "id"), id);
+  auto rows_of = [&](const std::string& key, const std::string& hh) {
+    return http()
+        .request_as(key, "GET", t.path + "?authHouseholdID=" + hh)
+        .json()
+        .as_object()
+        .at("dataValue")
+        .as_array()
+        .size();
+  };
+  EXPECT_EQ(rows_of(owner.key, home), 0u);
+  EXPECT_EQ(rows_of(owner.key, cabin), 1u);
+  // The editor, a member of home only, no longer sees it.
+  check_envelope(http().request_as(editor.key, "GET", t.path + "/" + id), 404);
+
+  // The stream: in home create, update, update, delete (seq 1..4); in cabin
+  // create (seq 1). Households are not ordered relative to each other.
+  std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> seen;
+  auto done = [&] { return seen[home].size() >= 4 && !seen[cabin].empty(); };
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    auto e = next_change(stream, 2s);
+    if (!e) break;
+    auto data = change_data(*e);
+    EXPECT_EQ(str(data, "id"), id);
+    seen[str(data, "authHouseholdID")].emplace_back(str(data, "operation"),
+                                                    data.at("seq").to_number<std::int64_t>());
+  }
+  using op = std::pair<std::string, std::int64_t>;
+  EXPECT_EQ(seen[home],
+            (std::vector<op>{{"create", 1}, {"update", 2}, {"update", 3}, {"delete", 4}}));
+  EXPECT_EQ(seen[cabin], (std::vector<op>{{"create", 1}}));
 }
 
 TEST_P(household_tables, are_documented_in_openapi_from_their_declaration) {

@@ -80,6 +80,27 @@ TEST_F(tls, plain_http_to_the_tls_port_gets_no_http_answer) {
   EXPECT_EQ(https("GET", "/api/v1/health").status, 200u);
 }
 
+TEST_F(tls, the_session_cookie_is_secure_over_https) {
+  auto email = unique_email("securecookie");
+  require_status(https("POST", "/api/v1/auth/signup", signup_body(email, "correct horse tls", "S")),
+                 201, "signup over https");
+  auto signin = https(
+      "POST", "/api/v1/auth/signin",
+      json::serialize(json::object{{"emailAddress", email}, {"password", "correct horse tls"}}));
+  require_status(signin, 201, "signin over https");
+  auto key = str(first_value(signin), "key");
+  auto cookie = signin.header("set-cookie");
+  EXPECT_NE(cookie.find("hearth_session=" + key), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("; HttpOnly; SameSite=Lax; Secure"), std::string::npos) << cookie;
+  // Cleared the same way on sign-out (a cookie write from its own origin).
+  auto out = https("DELETE", "/api/v1/auth/signin", "",
+                   {{"Cookie", "hearth_session=" + key}, {"Origin", "https://127.0.0.1"}});
+  require_status(out, 200, "signout over https");
+  EXPECT_NE(out.header("set-cookie").find("Max-Age=0; HttpOnly; SameSite=Lax; Secure"),
+            std::string::npos)
+      << out.header("set-cookie");
+}
+
 TEST_F(tls, a_client_that_does_not_trust_the_certificate_fails_the_handshake) {
   auto other = dir_ / "other";
   make_test_certificate(other);

@@ -130,6 +130,12 @@ void fake_http_server::set_status(unsigned status) {
   status_ = status;
 }
 
+void fake_http_server::set_body(std::string body, std::string content_type) {
+  std::lock_guard lock(mutex_);
+  body_ = std::move(body);
+  content_type_ = body_.empty() ? "text/plain" : std::move(content_type);
+}
+
 void fake_http_server::set_hang(bool hang) {
   {
     std::lock_guard lock(mutex_);
@@ -243,6 +249,7 @@ void fake_http_server::serve(connection& c) {
   req.body = data.substr(head_end + 4, need - head_end - 4);
 
   unsigned status;
+  std::string body, content_type;
   {
     std::unique_lock lock(mutex_);
     requests_.push_back(std::move(req));
@@ -254,10 +261,12 @@ void fake_http_server::serve(connection& c) {
       return;
     }
     status = status_;
+    body = body_;
+    content_type = content_type_;
   }
-  std::string body = "status " + std::to_string(status);
+  if (body.empty()) body = "status " + std::to_string(status);
   write_all(c.fd, "HTTP/1.1 " + std::to_string(status) + " " + reason(status) +
-                      "\r\nContent-Type: text/plain\r\nContent-Length: " +
+                      "\r\nContent-Type: " + content_type + "\r\nContent-Length: " +
                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
   ::shutdown(c.fd, SHUT_WR);
 }

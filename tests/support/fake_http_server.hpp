@@ -46,8 +46,12 @@ class fake_http_server {
   /// "http://127.0.0.1:<port><path>".
   std::string url(const std::string& path = "/") const;
 
-  /// The status of later answers (the body is "status <n>").
+  /// The status of later answers (the body is "status <n>" unless set_body
+  /// gave one).
   void set_status(unsigned status);
+  /// The body and Content-Type of later answers (e.g. an iCalendar file);
+  /// an empty `body` restores "status <n>" as text/plain.
+  void set_body(std::string body, std::string content_type = "text/plain");
   /// When true, later requests are read and recorded but never answered;
   /// setting it back to false closes the connections left hanging.
   void set_hang(bool hang);
@@ -70,6 +74,8 @@ class fake_http_server {
   mutable std::mutex mutex_;
   mutable std::condition_variable cv_;
   unsigned status_;
+  std::string body_;
+  std::string content_type_ = "text/plain";
   bool hang_ = false;
   bool stopping_ = false;
   std::vector<recorded_request> requests_;

@@ -119,6 +119,22 @@ TEST(Config, SplitHostPort) {
   EXPECT_THROW(split_host_port("h:x"), config_error);
 }
 
+TEST(Config, SecurityKeys) {
+  config c = defaults();
+  EXPECT_EQ(c.auth_failure_limit, 10);
+  EXPECT_EQ(c.auth_ip_failure_limit, 50);
+  EXPECT_EQ(c.csrf_require_origin, 0);
+  apply_env(c, {{"HEARTH_AUTH_FAILURE_LIMIT", "3"},
+                {"HEARTH_AUTH_RETRY_AFTER_MS", "2000"},
+                {"HEARTH_CSRF_REQUIRE_ORIGIN", "1"}});
+  EXPECT_EQ(c.auth_failure_limit, 3);
+  EXPECT_EQ(c.auth_retry_after_ms, 2000);
+  EXPECT_EQ(c.csrf_require_origin, 1);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_CSRF_REQUIRE_ORIGIN", "2"}}), config_error);
+  c.auth_max_retry_after_ms = 1000;
+  EXPECT_THROW(validate(c), config_error);
+}
+
 TEST(Config, EveryKeyHasThreeNames) {
   for (const auto& k : keys()) {
     EXPECT_FALSE(k.json.empty());

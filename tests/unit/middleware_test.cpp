@@ -155,5 +155,56 @@ TEST(Middleware, RequireHostBindsRoutesToAVirtualHost) {
   EXPECT_EQ(run(mw, req)->status, 404u);
 }
 
+TEST(Middleware, SameOriginWritesChecksOriginThenReferer) {
+  auto always = [](const request&) { return true; };
+  auto mw = same_origin_writes({"https://app.example", "*"}, false, always);
+  auto with = [](std::vector<std::pair<std::string, std::string>> headers) {
+    auto req = make_request("POST");
+    req.headers = std::move(headers);
+    req.headers.emplace_back("host", "hearth.example:3000");
+    return req;
+  };
+  EXPECT_EQ(run(mw, with({{"origin", "https://app.example"}}))->status, 200u);
+  EXPECT_EQ(run(mw, with({{"origin", "https://APP.example"}}))->status, 200u);
+  EXPECT_EQ(run(mw, with({{"origin", "http://hearth.example:3000"}}))->status, 200u);
+  EXPECT_EQ(run(mw, with({{"origin", "https://hearth.example:3000"}}))->status, 200u);
+  EXPECT_EQ(run(mw, with({{"referer", "http://hearth.example:3000/x?y"}}))->status, 200u);
+  EXPECT_EQ(run(mw, with({}))->status, 200u) << "neither header: passes unless required";
+  // "*" grants nothing to cookie writes.
+  auto evil = run(mw, with({{"origin", "https://evil.example"}}));
+  EXPECT_EQ(evil->status, 403u);
+  EXPECT_NE(evil->body.find("https://evil.example"), std::string::npos) << evil->body;
+  EXPECT_EQ(run(mw, with({{"origin", "null"}}))->status, 403u);
+  EXPECT_EQ(run(mw, with({{"origin", "https://hearth.example:3001"}}))->status, 403u);
+  EXPECT_EQ(run(mw, with({{"origin", "ftp://app.example"}}))->status, 403u);
+  EXPECT_EQ(run(mw, with({{"referer", "https://evil.example/"}}))->status, 403u);
+  // Origin wins over Referer.
+  EXPECT_EQ(run(mw, with({{"origin", "https://evil.example"}, {"referer", "https://app.example/"}}))
+                ->status,
+            403u);
+  // Safe methods pass.
+  auto get = with({{"origin", "https://evil.example"}});
+  get.method = "GET";
+  EXPECT_EQ(run(mw, get)->status, 200u);
+  for (const char* m : {"PUT", "PATCH", "DELETE"}) {
+    auto req = with({{"origin", "https://evil.example"}});
+    req.method = m;
+    EXPECT_EQ(run(mw, req)->status, 403u) << m;
+  }
+}
+
+TEST(Middleware, SameOriginWritesOnlyWhereItApplies) {
+  auto evil = make_request("POST");
+  evil.headers = {{"origin", "https://evil.example"}, {"host", "h"}};
+  auto never = same_origin_writes({}, true, [](const request&) { return false; });
+  EXPECT_EQ(run(never, evil)->status, 200u);
+  auto strict = same_origin_writes({}, true, [](const request&) { return true; });
+  auto bare = make_request("POST");
+  bare.headers = {{"host", "h"}};
+  EXPECT_EQ(run(strict, bare)->status, 403u);
+  bare.headers.emplace_back("origin", "http://h");
+  EXPECT_EQ(run(strict, bare)->status, 200u);
+}
+
 }  // namespace
 }  // namespace hearth::http

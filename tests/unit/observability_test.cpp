@@ -12,6 +12,12 @@ TEST(Observability, RedactsSecretQueryParameters) {
   EXPECT_EQ(redact_target("/a?apiKey=xyz&n=2&password=p&session_token=t"),
             "/a?apiKey=[redacted]&n=2&password=[redacted]&session_token=[redacted]");
   EXPECT_EQ(redact_target("/plain"), "/plain");
+  // The token of a calendar feed URL is a credential.
+  EXPECT_EQ(redact_target("/api/v1/calendar/feeds/abcDEF_-123.ics"),
+            "/api/v1/calendar/feeds/[redacted]");
+  EXPECT_EQ(redact_target("/api/v1/calendar/feeds/abc.ics?x=1"),
+            "/api/v1/calendar/feeds/[redacted]?[redacted]");
+  EXPECT_EQ(redact_target("/api/v1/calendar/feeds"), "/api/v1/calendar/feeds");
 }
 
 TEST(Observability, AccessLogLineIsApacheCombinedFormat) {

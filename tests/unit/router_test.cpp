@@ -87,6 +87,34 @@ TEST(Router, RejectsDuplicatesAndBadPatterns) {
   EXPECT_THROW(r.add({"GET", "/api/v1/shop/items/{other}/x", noop()}), std::invalid_argument);
 }
 
+TEST(Router, RestParameterTakesWhatNothingElseTakes) {
+  auto r = sample();
+  r.add({"GET", "/{path...}", noop()});
+  // Every route added before still wins, with its own 405s.
+  auto m = r.find("GET", "/api/v1/shop/items/abc");
+  ASSERT_EQ(m.result, router::outcome::found);
+  EXPECT_EQ(m.matched->pattern, "/api/v1/shop/items/{id}");
+  EXPECT_EQ(r.find("PUT", "/api/v1/shop/items").result, router::outcome::method_not_allowed);
+  // The rest: one or more segments, joined.
+  auto a = r.find("GET", "/app.js");
+  ASSERT_EQ(a.result, router::outcome::found);
+  EXPECT_EQ(a.matched->pattern, "/{path...}");
+  EXPECT_EQ(a.params.at("path"), "app.js");
+  auto b = r.find("GET", "/api/v1/nothing/here");
+  ASSERT_EQ(b.result, router::outcome::found);
+  EXPECT_EQ(b.params.at("path"), "api/v1/nothing/here");
+  EXPECT_EQ(r.find("HEAD", "/assets/x.css").params.at("path"), "assets/x.css");
+  // Other methods on a path only the catch-all takes: 404, not 405.
+  auto p = r.find("POST", "/app.js");
+  EXPECT_EQ(p.result, router::outcome::not_found);
+  EXPECT_TRUE(p.allow.empty());
+  // "/" itself is not a rest of one segment.
+  EXPECT_EQ(r.find("GET", "/").result, router::outcome::not_found);
+  // Only as the last segment, with one name per node.
+  EXPECT_THROW(r.add({"GET", "/{path...}/x", noop()}), std::invalid_argument);
+  EXPECT_THROW(r.add({"POST", "/{other...}", noop()}), std::invalid_argument);
+}
+
 TEST(Router, SplitPath) {
   EXPECT_EQ(split_path("/a/b"), (std::vector<std::string_view>{"a", "b"}));
   EXPECT_EQ(split_path("/a/b/"), (std::vector<std::string_view>{"a", "b"}));

@@ -1,0 +1,57 @@
+#include "api/guard.hpp"
+
+#include <algorithm>
+
+#include "http/envelope.hpp"
+
+namespace hearth::api {
+namespace {
+
+http::throttle_options options(const config::config& cfg, std::int64_t limit) {
+  return {.limit = limit,
+          .window_ms = cfg.auth_failure_window_ms,
+          .base_wait_ms = cfg.auth_retry_after_ms,
+          .max_wait_ms = std::max(cfg.auth_max_retry_after_ms, cfg.auth_retry_after_ms)};
+}
+
+}  // namespace
+
+auth_guard::auth_guard(const config::config& cfg)
+    : accounts_(options(cfg, cfg.auth_failure_limit)),
+      signin_ips_(options(cfg, cfg.auth_ip_failure_limit)),
+      signup_ips_(options(cfg, cfg.auth_ip_failure_limit)),
+      key_ips_(options(cfg, cfg.auth_ip_failure_limit)) {}
+
+std::int64_t auth_guard::admit_signin_ip(const std::string& ip) { return signin_ips_.admit(ip); }
+
+std::int64_t auth_guard::admit_signin(const std::string& ip, const std::string& account) {
+  // Both are asked (each refusal counts for the key that refused).
+  auto by_ip = signin_ips_.admit(ip);
+  auto by_account = accounts_.admit(account);
+  return std::max(by_ip, by_account);
+}
+
+void auth_guard::signin_failed(const std::string& ip, const std::string& account) {
+  signin_ips_.fail(ip);
+  accounts_.fail(account);
+}
+
+void auth_guard::signin_succeeded(const std::string& account) { accounts_.reset(account); }
+
+std::int64_t auth_guard::admit_signup(const std::string& ip) { return signup_ips_.admit(ip); }
+
+void auth_guard::signup_refused(const std::string& ip) { signup_ips_.fail(ip); }
+
+std::int64_t auth_guard::admit_key(const std::string& ip) { return key_ips_.admit(ip); }
+
+void auth_guard::key_rejected(const std::string& ip) { key_ips_.fail(ip); }
+
+http::response auth_guard::too_many(const std::string& request_id, std::int64_t wait_ms,
+                                    const std::string& message) {
+  auto r = http::error(429, request_id, message);
+  r.headers.emplace_back("Retry-After",
+                         std::to_string((std::max<std::int64_t>(wait_ms, 1) + 999) / 1000));
+  return r;
+}
+
+}  // namespace hearth::api
