@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
 #include "storage/accounts.hpp"
@@ -177,7 +178,8 @@ void load_grant(self_ptr self, const std::string& key, std::uint64_t id) {
         if (outcome.ok()) {
           r.grant = std::move(*outcome.value);
         } else {
-          log::warn("cache: cannot read a session: {}", outcome.error);
+          log::warn_once("cache.session",
+                         "cache: cannot read a session: " + log::first_line(outcome.error));
           r.failed = true;
         }
         caf::anon_send(me, grant_atom::value, key, started, std::move(r));
@@ -208,8 +210,10 @@ void load_list(self_ptr self, const std::string& household, const storage::table
         if (outcome.ok())
           r.list = std::move(*outcome.value);
         else
-          log::warn("cache: cannot read {} of household {}: {}", table->sql_name, household,
-                    outcome.error);
+          log::warn_once(
+              "cache.list",
+              fmt::format("cannot read {}: {}", table->sql_name, log::first_line(outcome.error)),
+              "cache: household " + household);
         caf::anon_send(me, loaded_list_atom::value, key, started, std::move(r));
       });
 }

@@ -14,8 +14,9 @@ namespace {
 struct peer_entry {
   std::string addr;
   std::string link = "down";
-  caf::actor remote;   // its cluster actor while linked
-  bool alive = false;  // its database heartbeat is fresh
+  caf::actor remote;    // its cluster actor while linked
+  bool alive = false;   // its database heartbeat is fresh
+  bool warned = false;  // a failed handshake was logged at warn since the last link
 };
 
 struct cluster_state {
@@ -40,7 +41,8 @@ void publish_status(self_ptr self) {
   s.leading = st.leading;
   s.leader_id = st.leader_id;
   s.term = st.term;
-  for (const auto& [id, p] : st.peers) s.peers.push_back({id, p.addr, p.link});
+  s.transport = st.options.tls_middleman ? "tls" : "plaintext";
+  for (const auto& [id, p] : st.peers) s.peers.push_back({id, p.addr, p.link, s.transport});
   st.board->set(std::move(s));
 }
 
@@ -51,6 +53,7 @@ void link_up(self_ptr self, const std::string& id, const caf::actor& remote,
   p.remote = remote;
   p.link = "up";
   p.alive = true;
+  p.warned = false;
   self->monitor(remote);
   self->send(self->state.notifier, peer_up_atom::value, id, remote_notifier);
   log::info("cluster: linked with {} ({})", id, p.addr);
@@ -61,6 +64,17 @@ void dial_failed(self_ptr self, const std::string& id, const caf::error& err) {
   auto it = self->state.peers.find(id);
   if (it == self->state.peers.end() || it->second.link != "connecting") return;
   it->second.link = "down";
+  // With TLS, a connection closed during the handshake is most likely a
+  // certificate one of the two sides refused: said once per peer (until it
+  // links), the retries every heartbeat at debug.
+  if (self->state.options.tls_middleman && err == caf::sec::disconnect_during_handshake &&
+      !it->second.warned) {
+    it->second.warned = true;
+    log::warn(
+        "cluster: TLS handshake with {} at {} failed: is its certificate (and ours) signed by the "
+        "cluster CA, and does it run cluster TLS? ({})",
+        id, it->second.addr, self->system().render(err));
+  }
   log::debug("cluster: cannot reach {} at {}: {}", id, it->second.addr, self->system().render(err));
   publish_status(self);
 }
@@ -78,7 +92,8 @@ void dial(self_ptr self, const std::string& id) {
   }
   p.link = "connecting";
   auto timeout = st.options.dial_timeout;
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = st.options.tls_middleman ? st.options.tls_middleman
+                                     : self->system().middleman().actor_handle();
   self->request(mm, timeout, caf::connect_atom::value, hp.first, hp.second)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {

@@ -2,7 +2,9 @@
 // cluster: this node's membership in the cluster (docs/architecture.md, "The cluster").
 //
 // The cluster actor is published with the CAF middleman on clusterAddr
-// (interface peer_actor). It learns the live nodes from the election
+// (interface peer_actor); with cluster TLS (actors/cluster_tls.hpp) it is
+// published and dials through the TLS middleman (actors/tls_transport.hpp)
+// instead. It learns the live nodes from the election
 // thread's reads of cluster_node, dials every live peer whose node id sorts
 // after its own (so each pair has exactly one connection), and greets it with
 // `hello`. Both sides then monitor each other's cluster actor: a killed peer
@@ -13,6 +15,7 @@
 // may have led); and it switches the scheduler with the leadership term the
 // election thread reports.
 
+#include <caf/io/middleman_actor.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -36,6 +39,10 @@ using cluster_actor =
 struct cluster_options {
   std::string node_id;
   std::chrono::milliseconds dial_timeout{3'000};  // connect + hello
+  // Valid: dial through this TLS middleman actor (actors/tls_transport.hpp;
+  // mutual TLS, the runtime published the actor through it too) instead of
+  // the plain middleman.
+  caf::io::middleman_actor tls_middleman;
 };
 
 /// Spawns the cluster actor. `elect` (may be null) is poked when a link drops.

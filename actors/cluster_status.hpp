@@ -10,11 +10,16 @@
 namespace hearth::actors {
 
 /// One peer as this node sees it. link: "up" (linked, events flow),
-/// "connecting" (dialing or greeting) or "down" (not linked).
+/// "connecting" (dialing or greeting) or "down" (not linked). security: the
+/// transport the link runs (or is tried) over: "tls" (mutual TLS, the peer's
+/// certificate verified against the cluster CA) or "plaintext". A node has
+/// one transport for all its links (actors/cluster_tls.hpp): a TLS node
+/// neither accepts nor dials plaintext.
 struct peer_status {
   std::string node_id;
   std::string addr;  // its clusterAddr as registered
   std::string link;
+  std::string security;
 };
 
 /// This node's view of the cluster, for GET /api/v1/health and the
@@ -22,6 +27,7 @@ struct peer_status {
 struct cluster_status {
   std::string node_id;
   std::string cluster_addr;
+  std::string transport = "plaintext";  // of this node's cluster links: "tls" | "plaintext"
   bool leading = false;
   std::string leader_id;  // "" until known
   std::int64_t term = 0;  // the current leadership term (fencing number)

@@ -1,6 +1,7 @@
 #include "actors/connection.hpp"
 
 #include "actors/household_session.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/pool.hpp"
 
@@ -34,7 +35,8 @@ void on_head(self_ptr self, const std::string& household, std::int64_t head) {
       },
       [me, household](auto outcome) {
         if (!outcome.ok())
-          log::error("sse: replay of household {} failed: {}", household, outcome.error);
+          log::error_once("sse.replay", "replay failed: " + log::first_line(outcome.error),
+                          "sse: household " + household);
         bool ok = outcome.ok();
         caf::anon_send(me, replay_atom::value, household,
                        ok ? std::move(*outcome.value) : event_list{}, ok);

@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 
 #include "actors/ordered_stream.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/pool.hpp"
 
@@ -62,7 +63,9 @@ void load_head(self_ptr self) {
       *self->state.db, [id](storage::connection& conn) { return storage::head_seq(conn, id); },
       [me, id](auto outcome) {
         if (outcome.ok()) return caf::anon_send(me, loaded_atom::value, *outcome.value);
-        log::error("household_session {}: cannot read its sequence: {}", id, outcome.error);
+        log::error_once("household_session.load",
+                        "cannot read its sequence: " + log::first_line(outcome.error),
+                        "household_session " + id);
         caf::anon_send_exit(me, caf::exit_reason::user_shutdown);
       });
 }
@@ -83,7 +86,9 @@ void backfill(self_ptr self) {
       },
       [me, id, after = gap->after](auto outcome) {
         if (!outcome.ok())
-          log::error("household_session {}: backfill failed, will retry: {}", id, outcome.error);
+          log::error_once("household_session.backfill",
+                          "backfill failed, will retry: " + log::first_line(outcome.error),
+                          "household_session " + id);
         bool ok = outcome.ok();
         caf::anon_send(me, backfill_atom::value, after,
                        ok ? std::move(*outcome.value) : event_list{}, ok);
@@ -93,6 +98,14 @@ void backfill(self_ptr self) {
 // A live event from the notifier: in order, or held behind a gap.
 void on_change(self_ptr self, storage::change_event& e) {
   auto& st = self->state;
+  trace::span span;
+  if (e.trace.valid()) {
+    span = trace::span("household_session.event", trace::kind::internal, e.trace);
+    span.set("hearth.household_id", e.household_id);
+    span.set("hearth.seq", e.seq);
+    span.set("hearth.subscribers", static_cast<std::int64_t>(st.subscribers.size()));
+    e.trace = span.ctx();
+  }
   event_list out;
   auto gap = st.stream.offer(std::move(e), out);
   deliver(self, out);
@@ -219,6 +232,7 @@ http::event_ptr encode_change(const storage::change_event& e) {
   auto out = std::make_shared<http::encoded_event>();
   out->household_id = e.household_id;
   out->seq = e.seq;
+  out->trace = e.trace;
   out->body = http::sse::event_body("change", boost::json::serialize(data));
   return out;
 }

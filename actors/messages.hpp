@@ -24,8 +24,10 @@ namespace hearth::storage {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, change_event& x) {
+  // The trace context crosses to peers with the event (its four fields).
   return f(caf::meta::type_name("hearth.change_event"), x.household_id, x.seq, x.table, x.row_id,
-           x.operation, x.updated);
+           x.operation, x.updated, x.trace.trace_hi, x.trace.trace_lo, x.trace.span_id,
+           x.trace.flags);
 }
 
 template <class Inspector>

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "actors/household_session.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/events.hpp"
 #include "storage/pool.hpp"
@@ -68,7 +69,9 @@ void recheck(self_ptr self) {
       *st.db,
       [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
       [me](auto outcome) {
-        if (!outcome.ok()) log::warn("notifier: cannot read household heads: {}", outcome.error);
+        if (!outcome.ok())
+          log::warn_once("notifier.heads", "notifier: cannot read household heads: " +
+                                               log::first_line(outcome.error));
         caf::anon_send(me, heads_atom::value,
                        outcome.ok() ? std::move(*outcome.value) : head_list{});
       });
@@ -115,7 +118,26 @@ void on_down(self_ptr self, caf::down_msg& dm) {
 // A local commit: once per peer (not per subscriber), then locally.
 void on_publish(self_ptr self, storage::change_event& e) {
   auto& st = self->state;
-  for (const auto& [id, peer] : st.peers) self->send(peer, forward_atom::value, e);
+  trace::span span;
+  if (e.trace.valid()) {
+    span = trace::span("notifier.publish", trace::kind::internal, e.trace);
+    span.set("hearth.household_id", e.household_id);
+    span.set("hearth.seq", e.seq);
+    span.set("hearth.peers", static_cast<std::int64_t>(st.peers.size()));
+    e.trace = span.ctx();
+  }
+  for (const auto& [id, peer] : st.peers) {
+    if (!e.trace.valid()) {
+      self->send(peer, forward_atom::value, e);
+      continue;
+    }
+    // A producer span per peer; the peer's consumer span is its child.
+    trace::span forward("notifier.forward", trace::kind::producer, span.ctx());
+    forward.set("hearth.peer", id);
+    auto copy = e;
+    copy.trace = forward.ctx();
+    self->send(peer, forward_atom::value, std::move(copy));
+  }
   if (st.counters) {
     st.counters->events_forwarded += st.peers.size();
     --st.counters->notifier_mailbox;  // this publish has left the mailbox
@@ -126,6 +148,13 @@ void on_publish(self_ptr self, storage::change_event& e) {
 
 // A peer's commit: this node's cached lists of the household are stale.
 void on_forward(self_ptr self, storage::change_event& e) {
+  trace::span span;
+  if (e.trace.valid()) {
+    span = trace::span("notifier.forward.receive", trace::kind::consumer, e.trace);
+    span.set("hearth.household_id", e.household_id);
+    span.set("hearth.seq", e.seq);
+    e.trace = span.ctx();
+  }
   if (auto& c = self->state.cache) self->send(c, invalidate_atom::value, e.household_id);
   deliver_local(self, std::move(e));
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <caf/io/all.hpp>
+#include <caf/openssl/manager.hpp>
 #include <ctime>
 #include <mutex>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 #include "actors/messages.hpp"
 #include "actors/notifier.hpp"
 #include "actors/read_replica.hpp"
+#include "actors/tls_transport.hpp"
 #include "config/logging.hpp"
 #include "engine/delivery.hpp"
 #include "engine/scheduler.hpp"
@@ -33,6 +35,20 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const runtime
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.load<caf::io::middleman>();
+  if (o.cluster_tls.enabled()) {
+    // Mutual TLS (actors/cluster_tls.hpp): with these set, every TLS session
+    // of the module demands and verifies the peer's certificate against the
+    // CA, on both sides. The cluster actor is published and peers are dialed
+    // only through the TLS middleman (actors/tls_transport.hpp, on the
+    // module's sessions), so no plaintext listener or dial exists.
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_certificate = o.cluster_tls.cert;
+    cfg.openssl_key = o.cluster_tls.key;
+    cfg.openssl_cafile = o.cluster_tls.ca;
+  }
+  // Connections to nodes learned through a peer would be dialed by the plain
+  // middleman, around TLS (off by default in CAF 0.17; kept off).
+  cfg.set("middleman.enable-automatic-connections", false);
   // A frozen peer sends no heartbeats: its connection is closed after the
   // stale limit, which kills its proxies and sends us the down message.
   cfg.set("middleman.heartbeat-interval", caf::timespan{o.cluster_heartbeat});
@@ -64,6 +80,7 @@ runtime_options runtime_options::from_config(const config::config& cfg) {
   runtime_options o;
   std::tie(o.cluster_bind_host, o.cluster_bind_port) = config::split_host_port(cfg.cluster_addr);
   o.cluster_advertise_addr = cfg.cluster_advertise_addr;
+  o.cluster_tls = cluster_tls_files::from_config(cfg);
   o.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
   o.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
   o.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
@@ -73,7 +90,8 @@ runtime_options runtime_options::from_config(const config::config& cfg) {
 }
 
 struct actor_runtime::impl {
-  impl(runtime_options o, storage::pool& d) : options(o), db(d), system(configure(cfg, options)) {
+  impl(runtime_options o, storage::pool& d)
+      : options(checked(std::move(o))), db(d), system(configure(cfg, options)) {
     if (options.cache_bytes > 0) {
       if (!options.io_threads.empty())
         replicas = std::make_unique<read_replicas>(options.io_threads);
@@ -92,13 +110,26 @@ struct actor_runtime::impl {
     eo.heartbeat = options.cluster_heartbeat;
     eo.stale = options.cluster_stale;
     elect = std::make_unique<election>(eo, board);
-    cluster = spawn_cluster(system, {options.node_id}, notifier, scheduler, &board, elect.get());
-    auto bound =
-        system.middleman().publish(caf::actor_cast<peer_actor>(cluster), options.cluster_bind_port,
-                                   options.cluster_bind_host.c_str(), true);
+    if (options.cluster_tls.enabled()) tls_middleman = spawn_tls_middleman(system);
+    cluster_options co;
+    co.node_id = options.node_id;
+    co.tls_middleman = tls_middleman;
+    cluster = spawn_cluster(system, co, notifier, scheduler, &board, elect.get());
+    auto handle = caf::actor_cast<peer_actor>(cluster);
+    caf::expected<std::uint16_t> bound{std::uint16_t{0}};
+    if (tls_middleman) {
+      auto publish = caf::make_function_view(tls_middleman);
+      bound = publish(caf::publish_atom::value, options.cluster_bind_port,
+                      caf::actor_cast<caf::strong_actor_ptr>(handle), system.message_types(handle),
+                      options.cluster_bind_host, true);
+    } else {
+      bound = system.middleman().publish(handle, options.cluster_bind_port,
+                                         options.cluster_bind_host.c_str(), true);
+    }
     if (!bound) {
       auto why = system.render(bound.error());
       shutdown();
+      stop_tls_middleman(system, tls_middleman);  // ~impl does not run: the constructor throws
       throw std::runtime_error("cannot listen for peers on " + options.cluster_bind_host + ":" +
                                std::to_string(options.cluster_bind_port) + ": " + why);
     }
@@ -110,6 +141,15 @@ struct actor_runtime::impl {
       if (r.database_ok) caf::anon_send(c, members_atom::value, std::move(r.nodes));
       caf::anon_send(c, leading_atom::value, r.leading, r.term, std::move(r.leader_id));
     });
+  }
+
+  ~impl() { stop_tls_middleman(system, tls_middleman); }
+
+  // The options, once the cluster TLS files are known to load (before the
+  // actor system, which would read them only at the first connection).
+  static runtime_options checked(runtime_options o) {
+    check_cluster_tls(o.cluster_tls);
+    return o;
   }
 
   // Election first (hands leadership over), then every long-lived actor.
@@ -147,6 +187,9 @@ struct actor_runtime::impl {
   std::unique_ptr<read_replicas> replicas;  // before the system: the cache actor uses it
   caf::actor_system_config cfg;
   caf::actor_system system;
+  // With cluster TLS: the middleman actor of the TLS links (a thread of its
+  // own, ended by ~impl before the system).
+  caf::io::middleman_actor tls_middleman;
   cache_actor cache;  // invalid when cache_bytes == 0
   notifier_actor notifier;
   scheduler_actor scheduler;
@@ -176,6 +219,11 @@ void actor_runtime::publish(const storage::change_event& e) {
     caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id);
   }
   ++impl_->counters.notifier_mailbox;
+  if (trace::enabled()) {  // the fan-out is a child of the span that committed (the pool job)
+    auto traced = e;
+    traced.trace = trace::current();
+    return caf::anon_send(impl_->notifier, publish_atom::value, std::move(traced));
+  }
   caf::anon_send(impl_->notifier, publish_atom::value, e);
 }
 

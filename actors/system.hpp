@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "actors/cluster_status.hpp"
+#include "actors/cluster_tls.hpp"
 #include "actors/cursor.hpp"
 #include "actors/stats.hpp"
 #include "config/config.hpp"
@@ -70,6 +71,8 @@ struct runtime_options {
   std::uint16_t cluster_bind_port = 0;  // 0 = any free port
   std::string cluster_advertise_addr;   // "" = bind host (hostname if wildcard) : bound port
   std::string http_addr;                // registered for operators
+  // Mutual TLS on the cluster links (actors/cluster_tls.hpp); none: plaintext.
+  cluster_tls_files cluster_tls;
   std::chrono::milliseconds cluster_heartbeat{config::defaults().cluster_heartbeat_ms};
   std::chrono::milliseconds cluster_stale{config::defaults().cluster_stale_ms};
   // Read cache (actors/cache.hpp): its memory bound in bytes; 0 = no cache.
@@ -81,20 +84,26 @@ struct runtime_options {
   std::chrono::milliseconds pubsub_poll{config::defaults().pubsub_poll_ms};
   int pubsub_workers = static_cast<int>(config::defaults().pubsub_workers);
 
-  /// clusterAddr (bind host and port), clusterAdvertiseAddr,
-  /// clusterHeartbeatMs, clusterStaleMs, cacheMiB, pubsubPollMs and
-  /// pubsubWorkers of `cfg`; the node's identity, database URL, HTTP address,
-  /// fan-out hub and registry are the caller's (they exist only at run
-  /// time). Throws config::config_error for a bad clusterAddr.
+  /// clusterAddr (bind host and port), clusterAdvertiseAddr, clusterTLSCert,
+  /// clusterTLSKey, clusterTLSCA, clusterHeartbeatMs, clusterStaleMs,
+  /// cacheMiB, pubsubPollMs and pubsubWorkers of `cfg`; the node's identity,
+  /// database URL, HTTP address, fan-out hub and registry are the caller's
+  /// (they exist only at run time). Throws config::config_error for a bad
+  /// clusterAddr.
   static runtime_options from_config(const config::config& cfg);
 };
 
 class actor_runtime {
  public:
-  /// Starts the actor system with the CAF middleman, the notifier, the
-  /// scheduler (following until elected) and the cluster actor, publishes
-  /// the cluster actor on the cluster address and starts the election
-  /// thread. Throws std::runtime_error when the cluster port cannot be bound.
+  /// Starts the actor system with the CAF middleman (and, with cluster TLS,
+  /// CAF's OpenSSL module and the TLS middleman of actors/tls_transport.hpp),
+  /// the notifier, the scheduler (following until elected) and the cluster
+  /// actor, publishes the cluster actor on the cluster address (with cluster
+  /// TLS only through the TLS middleman: no plaintext listener exists) and
+  /// starts the election thread. Throws
+  /// config::config_error when the cluster TLS files do not load or fit
+  /// (check_cluster_tls), std::runtime_error when the cluster port cannot be
+  /// bound.
   actor_runtime(runtime_options options, storage::pool& db);
   ~actor_runtime();  // stop()
   actor_runtime(const actor_runtime&) = delete;

@@ -22,6 +22,9 @@
 namespace hearth::engine {
 class registry;
 }
+namespace hearth::storage {
+class postgres_supervisor;
+}
 
 namespace hearth::api {
 
@@ -35,6 +38,11 @@ struct services {
   const http::server& server;
   const engine::registry& registry;  // topics, subscriptions, cron jobs
   auth_guard& guard;                 // throttles of failed sign-ins, sign-ups, keys
+  /// The SSE fan-out of the HTTP engine: a module that serves its own
+  /// streams (no households) sends them frames with fanout.send().
+  http::fanout_hub& fanout;
+  /// The embedded PostgreSQL's supervisor; nullptr with a databaseURL.
+  const storage::postgres_supervisor* embedded = nullptr;
 };
 
 /// The routes of each part of the API, added to the API group.
@@ -48,7 +56,8 @@ void add_health_routes(http::route_group& r, services& s);
 void add_admin_routes(http::route_group& r, services& s);
 /// GET /api/docs (OpenAPI of `routes`) and /api/docs/ui.
 void add_docs_routes(http::route_group& r, const http::router& routes);
-/// GET / (the web page, web/index.html) and GET /<file> for each file of web/.
+/// GET / (the web page, web/index.html), GET /monitor (the uptime status
+/// page, web/monitor.html) and GET /<file> for each file of web/.
 void add_web_routes(http::route_group& r, services& s);
 
 /// All routes: the API group (CORS when configured, the cross-site check of

@@ -1,13 +1,20 @@
-// GET /api/v1/health: liveness and readiness (the database answers) and this
-// node's view of the cluster: whether it leads, the leader and term, and its
-// peer links.
+// GET /api/v1/health: liveness and readiness (the database answers), what
+// is down (the database, the embedded PostgreSQL while its supervisor
+// restarts it, peer links), and this node's view of the cluster: whether it
+// leads, the leader and term, the transport of its cluster links (mutual TLS
+// or plaintext) and its peer links.
+
+#include <fmt/chrono.h>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <chrono>
+#include <ctime>
 #include <pqxx/pqxx>
 
 #include "api/api.hpp"
 #include "http/envelope.hpp"
+#include "storage/supervisor.hpp"
 
 namespace hearth::api {
 namespace {
@@ -15,44 +22,125 @@ namespace {
 boost::json::object cluster_json(const actors::cluster_status& c) {
   boost::json::array peers;
   for (const auto& p : c.peers)
-    peers.push_back(boost::json::object{{"nodeID", p.node_id}, {"addr", p.addr}, {"link", p.link}});
-  return {{"leading", c.leading},
-          {"leaderID", c.leader_id},
-          {"term", c.term},
-          {"clusterAddr", c.cluster_addr},
-          {"peers", std::move(peers)}};
+    peers.push_back(boost::json::object{
+        {"nodeID", p.node_id}, {"addr", p.addr}, {"link", p.link}, {"security", p.security}});
+  boost::json::object out;
+  out["leading"] = c.leading;
+  out["leaderID"] = c.leader_id;
+  out["term"] = c.term;
+  out["clusterAddr"] = c.cluster_addr;
+  out["transport"] = c.transport;  // of this node's cluster links: "tls" | "plaintext"
+  out["peers"] = std::move(peers);
+  return out;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06}Z", tm, us % 1'000'000);
+}
+
+boost::json::value embedded_json(const storage::postgres_supervisor* supervisor) {
+  if (!supervisor) return nullptr;
+  const auto st = supervisor->status();
+  const bool restarting = st.state == storage::supervisor_status::state_t::restarting;
+  return boost::json::object{
+      {"state", storage::to_string(st.state)},
+      {"pid", st.pid},
+      {"restarts", st.restarts},
+      {"failedAttempts", st.failed_attempts},
+      {"attempt", st.attempt},
+      {"lastError", st.last_error},
+      {"downSince", restarting ? boost::json::value(rfc3339(st.down_since)) : nullptr}};
+}
+
+// The report; `database_error` is "" when the database answered.
+http::response health_report(services& s, const std::string& rid,
+                             const std::string& database_error) {
+  const auto cluster = s.actors.cluster();
+  auto embedded = embedded_json(s.embedded);
+  boost::json::array down;
+  std::string why;
+  const bool restarting =
+      embedded.is_object() && embedded.as_object().at("state").as_string() == "restarting";
+  if (!database_error.empty()) {
+    down.emplace_back("database");
+    why = "database unavailable: " + database_error;
+  }
+  if (restarting) {
+    down.emplace_back("embeddedPostgres");
+    why = "database unavailable: embedded PostgreSQL is restarting";
+    const auto& e = embedded.as_object();
+    if (e.at("attempt").as_uint64() > 0)
+      why += " (attempt " + std::to_string(e.at("attempt").as_uint64()) +
+             " failed: " + std::string(e.at("lastError").as_string()) + ")";
+  }
+  for (const auto& p : cluster.peers)
+    if (p.link == "down") down.emplace_back("peer:" + p.node_id);
+  const unsigned status = database_error.empty() && !restarting ? 200 : 503;
+  auto r = http::envelope(
+      status, rid, "Health",
+      {boost::json::object{{"nodeID", s.node_id},
+                           {"database", database_error.empty() ? "ok" : "unavailable"},
+                           {"databaseError", database_error},
+                           {"queuedJobs", s.db.queued()},
+                           {"embeddedPostgres", std::move(embedded)},
+                           {"down", std::move(down)},
+                           {"cluster", cluster_json(cluster)}}},
+      status == 200 ? std::string() : why);
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 }  // namespace
 
 void add_health_routes(http::route_group& r, services& s) {
-  r.add(
-      {"GET",
-       "/api/v1/health",
-       [&s](const http::request& req, http::responder respond) {
-         run_db(s, req, std::move(respond), [&s, rid = req.request_id](storage::connection& conn) {
-           pqxx::nontransaction tx{conn};
-           tx.exec1("SELECT 1");
-           return http::ok(200, rid, "Health",
-                           {boost::json::object{{"nodeID", s.node_id},
-                                                {"database", "ok"},
-                                                {"queuedJobs", s.db.queued()},
-                                                {"cluster", cluster_json(s.actors.cluster())}}});
-         });
-       },
-       {.doc = {.summary = "Liveness, readiness (the database answers) and the cluster as this "
-                           "node sees it",
-                .tag = "operations",
-                .auth = "none",
-                .data_type = "Health",
-                .data_schema = R"({"type":"object","properties":{
-                  "nodeID":{"type":"string"},"database":{"type":"string"},
-                  "queuedJobs":{"type":"integer"},"cluster":{"type":"object","properties":{
+  r.add({"GET",
+         "/api/v1/health",
+         [&s](const http::request& req, http::responder respond) {
+           run_db(s, req, std::move(respond),
+                  [&s, rid = req.request_id](storage::connection& conn) {
+                    std::string database_error;
+                    try {
+                      pqxx::nontransaction tx{conn};
+                      tx.exec1("SELECT 1");
+                    } catch (const std::exception& e) {
+                      database_error = e.what();
+                      while (!database_error.empty() &&
+                             (database_error.back() == '\n' || database_error.back() == ' '))
+                        database_error.pop_back();
+                      if (database_error.empty()) database_error = "no answer";
+                    }
+                    return health_report(s, rid, database_error);
+                  });
+         },
+         {.doc = {.summary = "Liveness, readiness (the database answers; else 503 with the same "
+                             "report), what is down, and the cluster as this node sees it",
+                  .tag = "operations",
+                  .auth = "none",
+                  .data_type = "Health",
+                  .data_schema = R"({"type":"object","properties":{
+                  "nodeID":{"type":"string"},
+                  "database":{"type":"string","enum":["ok","unavailable"]},
+                  "databaseError":{"type":"string"},
+                  "queuedJobs":{"type":"integer"},
+                  "embeddedPostgres":{"type":"object","nullable":true,"properties":{
+                  "state":{"type":"string","enum":["running","restarting","stopped"]},
+                  "pid":{"type":"integer"},"restarts":{"type":"integer"},
+                  "failedAttempts":{"type":"integer"},"attempt":{"type":"integer"},
+                  "lastError":{"type":"string"},
+                  "downSince":{"type":"string","format":"date-time","nullable":true}}},
+                  "down":{"type":"array","items":{"type":"string"}},
+                  "cluster":{"type":"object","properties":{
                   "leading":{"type":"boolean"},"leaderID":{"type":"string"},
                   "term":{"type":"integer"},"clusterAddr":{"type":"string"},
+                  "transport":{"type":"string","enum":["tls","plaintext"]},
                   "peers":{"type":"array","items":{"type":"object","properties":{
                   "nodeID":{"type":"string"},"addr":{"type":"string"},
-                  "link":{"type":"string","enum":["up","connecting","down"]}}}}}}}})"}}});
+                  "link":{"type":"string","enum":["up","connecting","down"]},
+                  "security":{"type":"string","enum":["tls","plaintext"]}}}}}}}})"}}});
 }
 
 }  // namespace hearth::api

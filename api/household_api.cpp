@@ -1,6 +1,8 @@
 // Households and their members.
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "api/api.hpp"
 #include "http/envelope.hpp"
@@ -21,14 +23,37 @@ boost::json::object to_json(const storage::household& h) {
           {"updated", h.updated}};
 }
 
+boost::json::object to_json(const storage::member& m) {
+  return {{"authHouseholdID", m.household_id},
+          {"authAccountID", m.account_id},
+          {"emailAddress", m.email_address},
+          {"permissions", m.permissions}};
+}
+
+// The answer a keyed write stores (storage/idempotency.hpp): one item.
+storage::stored_response stored(unsigned status, const char* type, boost::json::object item) {
+  return {status, type, boost::json::serialize(boost::json::array{std::move(item)})};
+}
+
 void create_household(services& s, const http::request& req, http::responder respond) {
   http::json_object_reader in(req.body);
   auto name = *in.string("name", true, 1, 200);
   in.reject_unknown();
+  auto idem = idempotency_of(req, 201);
   run_authenticated(
       s, req, std::move(respond),
       [=, &s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-        auto h = storage::create_household(conn, who.account_id, name);
+        storage::household h;
+        if (auto k = keyed_by(idem, who)) {
+          auto out = storage::create_household(conn, who.account_id, name, *k,
+                                               [](const storage::household& created) {
+                                                 return stored(201, kHousehold, to_json(created));
+                                               });
+          if (out.replay) return replayed_response(rid, *out.replay);
+          h = std::move(*out.value);
+        } else {
+          h = storage::create_household(conn, who.account_id, name);
+        }
         s.actors.revoke_account(who.account_id);  // its cached household list grew
         return http::ok(201, rid, kHousehold, {to_json(h)});
       });
@@ -55,16 +80,22 @@ void add_member(services& s, const http::request& req, http::responder respond) 
   if (permissions != "owner" && permissions != "edit" && permissions != "view")
     throw http::input_error("permissions: must be one of owner, edit, view");
   in.reject_unknown();
+  auto idem = idempotency_of(req, 201);
   run_authenticated(
       s, req, std::move(respond),
       [=, &s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
-        auto m = storage::add_member(conn, who.account_id, household_id, email, permissions);
+        storage::member m;
+        if (auto k = keyed_by(idem, who)) {
+          auto out = storage::add_member(
+              conn, who.account_id, household_id, email, permissions, *k,
+              [](const storage::member& added) { return stored(201, kMember, to_json(added)); });
+          if (out.replay) return replayed_response(rid, *out.replay);
+          m = std::move(*out.value);
+        } else {
+          m = storage::add_member(conn, who.account_id, household_id, email, permissions);
+        }
         s.actors.revoke_account(m.account_id);  // its cached household list grew
-        return http::ok(201, rid, kMember,
-                        {boost::json::object{{"authHouseholdID", m.household_id},
-                                             {"authAccountID", m.account_id},
-                                             {"emailAddress", m.email_address},
-                                             {"permissions", m.permissions}}});
+        return http::ok(201, rid, kMember, {to_json(m)});
       });
 }
 
@@ -89,7 +120,8 @@ void add_household_routes(http::route_group& r, services& s) {
                     "maxLength":200}}})",
                   .data_type = kHousehold,
                   .data_schema = kHouseholdSchema,
-                  .success = 201}}});
+                  .success = 201,
+                  .idempotency_key = true}}});
   r.add({"GET",
          "/api/v1/auth/households",
          std::bind(list_households, std::ref(s), _1, _2),
@@ -113,7 +145,8 @@ void add_household_routes(http::route_group& r, services& s) {
                     "authAccountID":{"type":"string","format":"uuid"},
                     "emailAddress":{"type":"string"},
                     "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
-                  .success = 201}}});
+                  .success = 201,
+                  .idempotency_key = true}}});
 }
 
 }  // namespace hearth::api

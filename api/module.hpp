@@ -3,8 +3,8 @@
 // apps/uptime is the worked example): it declares its topics, subscriptions
 // and cron jobs in an engine::registry when the node starts, then adds its
 // routes. A module uses only the public engine API: engine/pubsub.hpp,
-// api/request.hpp (services, run_db, run_authenticated, failure_response), http/ types and
-// storage::pool.
+// api/request.hpp (services, run_db, run_authenticated, failure_response), http/ types
+// (http/fanout.hpp's fanout_hub::send for streams of its own) and storage::pool.
 
 #include <functional>
 #include <string>

@@ -1,15 +1,19 @@
 #include "api/request.hpp"
 
+#include <algorithm>
 #include <boost/algorithm/string/predicate.hpp>
+#include <boost/json/parse.hpp>
 #include <pqxx/pqxx>
 
 #include "api/api.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/errors.hpp"
 
 namespace hearth::api {
+using log::first_line;
 
 unsigned status_of(storage::errc c) {
   switch (c) {
@@ -25,6 +29,8 @@ unsigned status_of(storage::errc c) {
       return 401;
     case storage::errc::busy:
       return 503;
+    case storage::errc::unprocessable:
+      return 422;
   }
   return 500;
 }
@@ -40,12 +46,72 @@ http::response failure_response(const std::string& request_id) {
   } catch (const http::input_error& e) {
     return http::error(400, request_id, e.what());
   } catch (const pqxx::broken_connection& e) {
-    log::warn("request {}: database unavailable: {}", request_id, e.what());
+    log::warn_once("request.database",
+                   fmt::format("database unavailable: {}", first_line(e.what())),
+                   "request " + request_id);
     return unavailable_response(request_id);
+  } catch (const pqxx::in_doubt_error& e) {
+    log::warn_once("request.in_doubt", first_line(e.what()), "request " + request_id);
+    auto r = http::error(503, request_id,
+                         "database connection lost during commit: the change may have been "
+                         "applied; retry with the same Idempotency-Key, or read it back");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  } catch (const pqxx::sql_error& e) {
+    // The server is shutting down, restarting or recovering (class 57P:
+    // operator intervention; class 08: connection exception): not a bug.
+    const std::string& state = e.sqlstate();
+    if (state == "57P01" || state == "57P02" || state == "57P03" || state.rfind("08", 0) == 0) {
+      log::warn_once("request.database",
+                     fmt::format("database unavailable: {}", first_line(e.what())),
+                     "request " + request_id);
+      return unavailable_response(request_id);
+    }
+    log::error("request {}: {}", request_id, e.what());
+    return http::error(500, request_id, "");
   } catch (const std::exception& e) {
     log::error("request {}: {}", request_id, e.what());
     return http::error(500, request_id, "");
   }
+}
+
+std::optional<storage::idempotency> idempotency_of(const http::request& req,
+                                                   unsigned success_status) {
+  bool present = false;
+  std::string_view key;
+  for (const auto& [name, value] : req.headers) {
+    if (name != "idempotency-key") continue;
+    if (present) throw http::input_error("Idempotency-Key: must be sent once");
+    present = true;
+    key = value;
+  }
+  if (!present) return std::nullopt;
+  if (key.empty() || key.size() > 255 ||
+      !std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; }))
+    throw http::input_error("Idempotency-Key: must be 1 to 255 visible ASCII characters");
+  storage::idempotency out;
+  out.key = std::string(key);
+  out.fingerprint = storage::request_fingerprint(req.method, req.target, req.body);
+  out.success_status = success_status;
+  return out;
+}
+
+std::optional<storage::idempotency> keyed_by(std::optional<storage::idempotency> idem,
+                                             const storage::principal& who) {
+  if (idem) idem->account_id = who.account_id;
+  return idem;
+}
+
+http::response replayed_response(const std::string& request_id, const storage::stored_response& r) {
+  std::size_t total = 0;
+  try {
+    total = boost::json::parse(r.data_value).as_array().size();
+  } catch (const std::exception&) {
+    // Written by hearth as a JSON array; an unreadable one counts as empty.
+  }
+  auto res = http::ok_serialized(r.status, request_id, r.data_type, total, r.data_value);
+  res.headers.emplace_back("Idempotent-Replayed", "true");
+  return res;
 }
 
 http::response busy_response(const std::string& request_id) {
@@ -126,7 +192,11 @@ http::response rejected_key_response(services& s, const std::string& remote_addr
 
 namespace {
 
-void run_db_as(services& s, const std::string& rid, http::responder respond, db_work work) {
+// `parent`: the request's server span; the job is its "pool.job" child
+// (storage::pool::submit), whichever thread submits it.
+void run_db_as(services& s, const std::string& rid, const trace::context& parent,
+               http::responder respond, db_work work) {
+  trace::scope in(parent);
   bool queued = s.db.submit([rid, respond, work = std::move(work)](storage::connection& conn) {
     try {
       respond(work(conn));
@@ -140,7 +210,7 @@ void run_db_as(services& s, const std::string& rid, http::responder respond, db_
 }  // namespace
 
 void run_db(services& s, const http::request& req, http::responder respond, db_work work) {
-  run_db_as(s, req.request_id, std::move(respond), std::move(work));
+  run_db_as(s, req.request_id, req.trace, std::move(respond), std::move(work));
 }
 
 namespace {
@@ -169,6 +239,7 @@ void with_principal(services& s, const http::request& req, const http::responder
   if (!key) return;
   if (s.actors.caching())
     return cached_principal(s, std::move(*key), req, respond, std::move(next));
+  trace::scope in(req.trace);
   bool queued = s.db.submit([&s, rid = req.request_id, ip = req.remote_addr, key = *key, respond,
                              next = std::move(next)](storage::connection& conn) {
     std::optional<storage::principal> who;
@@ -192,8 +263,9 @@ void run_authenticated(services& s, const http::request& req, http::responder re
     // then the work on the pool: one transaction less per request.
     return cached_principal(
         s, std::move(*key), req, respond,
-        [&s, rid = req.request_id, respond, work = std::move(work)](const storage::principal& who) {
-          run_db_as(s, rid, respond,
+        [&s, rid = req.request_id, parent = req.trace, respond,
+         work = std::move(work)](const storage::principal& who) {
+          run_db_as(s, rid, parent, respond,
                     [who, work](storage::connection& conn) { return work(conn, who); });
         });
   }

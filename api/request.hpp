@@ -12,6 +12,7 @@
 #include "http/types.hpp"
 #include "storage/accounts.hpp"
 #include "storage/errors.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/pool.hpp"
 
 namespace hearth::api {
@@ -23,14 +24,18 @@ using db_work = std::function<http::response(storage::connection&)>;
 using authed_work = std::function<http::response(storage::connection&, const storage::principal&)>;
 
 /// The status of a domain error: not_found 404, forbidden 403, conflict 409,
-/// invalid 400, unauthorized 401, busy 503.
+/// invalid 400, unauthorized 401, busy 503, unprocessable 422.
 unsigned status_of(storage::errc code);
 
 /// The one mapping of failures to responses; call it inside a catch block
 /// (it rethrows the current exception to inspect it):
 ///   storage::domain_error   status_of(code) with its message (busy: Retry-After: 1)
 ///   http::input_error       400 naming the field
-///   pqxx::broken_connection 503 "database unavailable, try again" (logged at warn)
+///   pqxx::broken_connection 503 "database unavailable, try again" (logged at warn,
+///                           once per repeat interval: config/log_limiter.hpp)
+///   pqxx::sql_error of SQLSTATE class 08 or 57P01-57P03 (server shutting
+///                           down, restarting, recovering): the same 503
+///   pqxx::in_doubt_error    503: the connection broke during COMMIT
 ///   anything else           500 with an empty message (logged at error)
 http::response failure_response(const std::string& request_id);
 
@@ -68,6 +73,23 @@ std::optional<std::string> admitted_session_key(services& s, const http::request
 /// against the client's IP `remote_addr` (auth_guard::key_rejected).
 http::response rejected_key_response(services& s, const std::string& remote_addr,
                                      const std::string& request_id);
+
+/// The Idempotency-Key header of a write (draft-ietf-httpapi-idempotency-key-
+/// header; docs/api.md): nullopt without one; throws http::input_error (400)
+/// unless it is 1–255 visible ASCII characters (0x21–0x7E). The result has
+/// the request's fingerprint (method, target, body) and `success_status`;
+/// the caller sets its account_id once the caller is authenticated.
+std::optional<storage::idempotency> idempotency_of(const http::request& req,
+                                                   unsigned success_status);
+
+/// `idem` (from idempotency_of) for the authenticated caller: keys are per account.
+std::optional<storage::idempotency> keyed_by(std::optional<storage::idempotency> idem,
+                                             const storage::principal& who);
+
+/// The answer to a retry of a keyed write that succeeded before: the stored
+/// status, dataType and dataValue in an envelope with this request's id,
+/// and `Idempotent-Replayed: true`.
+http::response replayed_response(const std::string& request_id, const storage::stored_response& r);
 
 /// Runs `work` on the pool and responds with its result; a throw becomes
 /// failure_response(), a refused job busy_response().

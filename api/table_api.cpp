@@ -192,6 +192,12 @@ http::route_options table_doc(const table_spec& t, std::string summary, unsigned
   return o;
 }
 
+// A write route's documentation: it takes Idempotency-Key.
+http::route_options keyed_doc(http::route_options o) {
+  o.doc.idempotency_key = true;
+  return o;
+}
+
 // GET <path>: the rows of the caller's households, from the read cache or
 // (cacheMiB = 0) the database.
 http::route list_route(services& s, const table_spec& t) {
@@ -251,27 +257,31 @@ http::route create_route(services& s, const table_spec& t) {
             auto input = read_create_body(req.body, t);
             const auto& household = input.household;
             const auto& values = input.values;
+            auto idem = idempotency_of(req, 201);
             // Group commit: creations that arrive together commit together
             // (storage/group_commit.hpp); each gets its own result and event.
-            with_principal(s, req, respond,
-                           [&s, &t, household, values, rid = req.request_id,
-                            respond](const storage::principal& who) {
-                             s.writes.submit({&t, who.account_id, household, values, fanout_gate(s),
-                                              [&s, &t, rid, respond](storage::write_result* w,
-                                                                     std::exception_ptr e) {
-                                                if (!w) {
-                                                  try {
-                                                    std::rethrow_exception(e);
-                                                  } catch (...) {
-                                                    return respond(failure_response(rid));
-                                                  }
-                                                }
-                                                s.actors.publish(w->event);
-                                                respond(one(201, rid, t, std::move(w->row)));
-                                              }});
-                           });
+            with_principal(
+                s, req, respond,
+                [&s, &t, household, values, idem, rid = req.request_id, parent = req.trace,
+                 respond](const storage::principal& who) {
+                  s.writes.submit(
+                      {&t, who.account_id, household, values, fanout_gate(s), keyed_by(idem, who),
+                       [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
+                         if (!w) {
+                           try {
+                             std::rethrow_exception(e);
+                           } catch (...) {
+                             return respond(failure_response(rid));
+                           }
+                         }
+                         if (w->replay) return respond(replayed_response(rid, *w->replay));
+                         s.actors.publish(w->event);
+                         respond(one(201, rid, t, std::move(w->row)));
+                       },
+                       parent});
+                });
           },
-          table_doc(t, "Create a " + t.data_type, 201, true, true)};
+          keyed_doc(table_doc(t, "Create a " + t.data_type, 201, true, true))};
 }
 
 // GET <path>/{id}: one row.
@@ -298,11 +308,15 @@ http::route update_route(services& s, const table_spec& t) {
             auto id = row_id(req, t, respond);
             if (!id) return;
             auto u = read_update_body(req.body, t, *id);
+            auto idem = idempotency_of(req, 200);
             run_authenticated(s, req, std::move(respond),
-                              [&s, &t, id = *id, u = std::move(u), rid = req.request_id](
+                              [&s, &t, id = *id, u = std::move(u), idem, rid = req.request_id](
                                   storage::connection& conn, const storage::principal& who) {
+                                auto keyed = keyed_by(idem, who);
                                 auto w = storage::update_row(conn, t, who.account_id, id, u.values,
-                                                             fanout_gate(s), u.household);
+                                                             fanout_gate(s), u.household,
+                                                             keyed ? &*keyed : nullptr);
+                                if (w.replay) return replayed_response(rid, *w.replay);
                                 // The previous household's "delete" first: a
                                 // client in both sees the row leave, then arrive.
                                 if (w.moved_from) s.actors.publish(*w.moved_from);
@@ -310,11 +324,12 @@ http::route update_route(services& s, const table_spec& t) {
                                 return one(200, rid, t, std::move(w.row));
                               });
           },
-          table_doc(t,
-                    "Update a " + t.data_type +
-                        ": any of its fields, or the whole representation GET returned (id, "
-                        "created and updated are ignored; another authHouseholdID moves the row)",
-                    200, true)};
+          keyed_doc(table_doc(t,
+                              "Update a " + t.data_type +
+                                  ": any of its fields, or the whole representation GET returned "
+                                  "(id, created and updated are ignored; another authHouseholdID "
+                                  "moves the row)",
+                              200, true))};
 }
 
 // DELETE <path>/{id}: a row.
@@ -323,16 +338,20 @@ http::route delete_route(services& s, const table_spec& t) {
           [&s, &t](const http::request& req, http::responder respond) {
             auto id = row_id(req, t, respond);
             if (!id) return;
+            auto idem = idempotency_of(req, 200);
             run_authenticated(s, req, std::move(respond),
-                              [&s, &t, id = *id, rid = req.request_id](
+                              [&s, &t, id = *id, idem, rid = req.request_id](
                                   storage::connection& conn, const storage::principal& who) {
-                                auto w = storage::delete_row(conn, t, who.account_id, id,
-                                                             fanout_gate(s));
+                                auto keyed = keyed_by(idem, who);
+                                auto w =
+                                    storage::delete_row(conn, t, who.account_id, id, fanout_gate(s),
+                                                        keyed ? &*keyed : nullptr);
+                                if (w.replay) return replayed_response(rid, *w.replay);
                                 s.actors.publish(w.event);
                                 return http::ok(200, rid, t.data_type, {});
                               });
           },
-          table_doc(t, "Delete a " + t.data_type)};
+          keyed_doc(table_doc(t, "Delete a " + t.data_type))};
 }
 
 void add_table(http::route_group& r, services& s, const table_spec& t) {

@@ -156,6 +156,7 @@ http::handler serve_directory(std::shared_ptr<const std::filesystem::path> root)
   return [root](const http::request& req, http::responder respond) {
     auto it = req.params.find("path");
     std::string relative = it == req.params.end() ? "index.html" : it->second;
+    if (relative == "monitor") relative = "monitor.html";  // as GET /monitor when embedded
     auto file = resolve_web_file(*root, relative);
     std::string bytes;
     if (file) {
@@ -217,6 +218,15 @@ void add_web_routes(http::route_group& r, services& s) {
              serve(a),
              {.produces = produces,
               .doc = {.summary = "The web page (shopping list and tasks, live)",
+                      .tag = "web",
+                      .auth = "none"}}});
+    }
+    if (a.path == "/monitor.html") {
+      r.add({"GET",
+             "/monitor",
+             serve(a),
+             {.produces = produces,
+              .doc = {.summary = "The uptime monitor's status page (live)",
                       .tag = "web",
                       .auth = "none"}}});
     }

@@ -1,6 +1,7 @@
 // The modules built into hearth: the engine's own housekeeping jobs (as
 // Homechart's task runner: session expiry, the outbox purge, the daily
-// rollup; all cron jobs of the one registry) and the applications.
+// rollup; all cron jobs of the one registry) and the applications: the
+// uptime monitor (apps/uptime) and notifications (apps/notify).
 
 #include "app/modules.hpp"
 
@@ -11,12 +12,14 @@
 #include <ctime>
 
 #include "apps/calendar/calendar.hpp"
+#include "apps/notify/notify.hpp"
 #include "apps/uptime/monitor.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
 #include "engine/store.hpp"
 #include "storage/accounts.hpp"
 #include "storage/housekeeping.hpp"
+#include "storage/idempotency.hpp"
 
 namespace hearth::app {
 
@@ -54,6 +57,13 @@ module core_module() {
       });
       return fmt::format("purged {} delivered messages", n);
     });
+    // Idempotency keys are honoured 24 h (storage/idempotency.hpp); older
+    // ones already count as unused, this only frees their rows.
+    r.cron("engine.purge-idempotency-keys", "every 1h", [&db](const engine::cron_tick&) {
+      auto n = storage::run_sync(
+          db, [](storage::connection& c) { return storage::purge_idempotency_keys(c); });
+      return fmt::format("purged {} idempotency keys", n);
+    });
     // Yesterday's counts per household and table, a few minutes after midnight UTC.
     r.cron("engine.daily-rollup", "5 0 * * *", [&db](const engine::cron_tick& tick) {
       // UTC: fmt 9 would format a time_point in local time.
@@ -71,7 +81,8 @@ module core_module() {
 }  // namespace
 
 std::vector<module> builtin_modules() {
-  return {core_module(), apps::uptime::uptime_module(), apps::calendar::calendar_module()};
+  return {core_module(), apps::uptime::uptime_module(), apps::calendar::calendar_module(),
+          apps::notify::notify_module()};
 }
 
 }  // namespace hearth::app

@@ -8,7 +8,8 @@
 namespace hearth::app {
 
 /// The engine's housekeeping jobs (session expiry on sessionExpirySchedule,
-/// the outbox purge, the daily rollup) and the uptime monitor (apps/uptime).
+/// the outbox purge, the daily rollup), the uptime monitor (apps/uptime) and
+/// notifications (apps/notify).
 std::vector<api::module> builtin_modules();
 
 }  // namespace hearth::app

@@ -16,7 +16,10 @@
 #include <sstream>
 
 #include "api/api.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "storage/supervisor.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::app {
 namespace {
@@ -148,7 +151,12 @@ void observability::on_exchange(const http::exchange_record& r) {
   // Logs first, then the counters: an exchange visible in /metrics has
   // been logged (or not) already.
   if (impl_->access) impl_->access->info(combined_log_line(r));
-  if (r.status >= 500) {
+  if (r.status == 503) {
+    // Refusals (database down, busy, household behind) repeat while the
+    // cause lasts: once per route, then a count (config/log_limiter.hpp).
+    log::warn_once("http.503", fmt::format("{} {} -> 503", r.method, route),
+                   fmt::format("request {} trace {}", r.request_id, r.trace_id));
+  } else if (r.status >= 500) {
     log::warn("request {} trace {}: {} {} -> {} in {} us", r.request_id, r.trace_id, r.method,
               redact_target(r.target), r.status, r.duration.count());
   } else if (log::debug_enabled()) {
@@ -190,6 +198,11 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
   metric(out, "hearth_sse_households_behind", "gauge",
          "Households whose writers get 503 + Retry-After until their streams catch up",
          static_cast<double>(f.households_behind));
+  metric(out, "hearth_trace_spans_exported_total", "counter",
+         "Spans sent to the OTLP collector (otlpEndpoint)", static_cast<double>(trace::exported()));
+  metric(out, "hearth_trace_spans_dropped_total", "counter",
+         "Spans lost: the export queue was full or the collector refused or was unreachable",
+         static_cast<double>(trace::dropped()));
   const auto& c = s.actors.counters();
   metric(out, "hearth_cluster_events_forwarded_total", "counter",
          "Change events sent to peer nodes (once per peer)",
@@ -246,6 +259,25 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
   fmt::format_to(std::back_inserter(out), "hearth_cluster_peers{{link=\"up\"}} {}\n", up);
   fmt::format_to(std::back_inserter(out), "hearth_cluster_peers{{link=\"down\"}} {}\n",
                  cluster.peers.size() - up);
+  if (s.embedded) {
+    const auto st = s.embedded->status();
+    metric(out, "hearth_embedded_postgres_restarts_total", "counter",
+           "Times the supervisor restarted the embedded PostgreSQL after its postmaster exited",
+           static_cast<double>(st.restarts));
+    metric(out, "hearth_embedded_postgres_restart_failures_total", "counter",
+           "Restart attempts of the embedded PostgreSQL that failed (retried with backoff)",
+           static_cast<double>(st.failed_attempts));
+    metric(out, "hearth_embedded_postgres_up", "gauge",
+           "1 while the embedded PostgreSQL's postmaster runs, 0 while it is being restarted",
+           st.state == storage::supervisor_status::state_t::running ? 1 : 0);
+  }
+  out +=
+      "# HELP hearth_log_suppressed_total Log lines held back as repeats of an identical line "
+      "(summarised every logRepeatIntervalMs), by site\n"
+      "# TYPE hearth_log_suppressed_total counter\n";
+  for (const auto& c : log::repeats().suppressed())
+    fmt::format_to(std::back_inserter(out), "hearth_log_suppressed_total{{site=\"{}\"}} {}\n",
+                   c.site, c.count);
   return out;
 }
 

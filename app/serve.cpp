@@ -14,13 +14,17 @@
 #include "app/modules.hpp"
 #include "app/observability.hpp"
 #include "app/takeover.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "http/client.hpp"
 #include "http/server.hpp"
 #include "storage/cluster.hpp"
 #include "storage/crypto.hpp"
 #include "storage/embedded_postgres.hpp"
 #include "storage/migrate.hpp"
 #include "storage/pool.hpp"
+#include "storage/supervisor.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::app {
 namespace {
@@ -40,6 +44,11 @@ void write_ready_file(const std::string& path, std::uint16_t port, std::uint16_t
         << ",\"pid\":" << ::getpid() << "}\n";
   }
   std::filesystem::rename(tmp, path);
+}
+
+// Only this machine can reach a listener on `host`.
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 std::string node_id(const config::config& cfg) {
@@ -127,6 +136,51 @@ int wait_for_stop(const config::config& cfg, const std::function<config::config(
   }
 }
 
+// Tracing (trace/trace.hpp): with otlpEndpoint set, the exporter thread
+// POSTs batches of spans to <otlpEndpoint>/v1/traces (OTLP/HTTP JSON) with
+// the outgoing client, on its own thread; stopped (last batch sent) when
+// the node is gone.
+class tracing_component {
+ public:
+  tracing_component(const config::config& cfg, const std::string& node) {
+    if (cfg.otlp_endpoint.empty()) return;
+    auto url = cfg.otlp_endpoint;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    url += "/v1/traces";
+    if (auto problem = http::url_problem(url))
+      throw config::config_error("otlpEndpoint: " + *problem);
+    trace::exporter_options o;
+    o.node_id = node;
+    o.flush = std::chrono::milliseconds(cfg.otlp_flush_ms);
+    o.sample_ratio = cfg.trace_sample_ratio;
+    o.post = [url](const std::string& body) {
+      http::fetch_request r;
+      r.method = "POST";
+      r.url = url;
+      r.headers = {{"Content-Type", "application/json"}};
+      r.body = body;
+      r.traced = false;  // the exporter's own requests are not traced
+      auto out = http::fetch(r);
+      if (!out.ok || out.status >= 300)
+        log::debug("trace export to {} failed: {}", url,
+                   out.ok ? "HTTP " + std::to_string(out.status) : out.error);
+      return out.ok && out.status < 300;
+    };
+    trace::start(std::move(o));
+    started_ = true;
+    log::info("tracing: spans to {} every {} ms, sample ratio {}", url, cfg.otlp_flush_ms,
+              cfg.trace_sample_ratio);
+  }
+  ~tracing_component() {
+    if (started_) trace::stop();
+  }
+  tracing_component(const tracing_component&) = delete;
+  tracing_component& operator=(const tracing_component&) = delete;
+
+ private:
+  bool started_ = false;
+};
+
 // GET /metrics as a module of the operator group.
 api::module metrics_module(observability& obs) {
   api::module m;
@@ -144,6 +198,9 @@ api::module metrics_module(observability& obs) {
 int serve(const config::config& cfg, const std::function<config::config()>& reload,
           const std::vector<std::string>& argv) {
   log::init(cfg.log_level);
+  // Quiet failure: repeated identical lines are summarised (config/log_limiter.hpp).
+  log::repeats().set_interval(std::chrono::milliseconds(cfg.log_repeat_interval_ms));
+  log::repeat_flusher flush_repeats(log::repeats());
   warn_deprecated(cfg);
   // Keep freed heap memory for the next response instead of handing it back
   // to the kernel after each one (glibc trims the heap top above 128 KiB by
@@ -155,10 +212,19 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // fence it off if it goes silent (storage::fence_stale_nodes).
   ::setenv("PGAPPNAME", storage::process_application_name(id).c_str(), 1);
 
+  // 0. Tracing (first up, last down: the final spans are exported).
+  tracing_component tracing(cfg, id);
+
   // 1. PostgreSQL: the configured URL or the embedded cluster; migrations.
   std::optional<storage::embedded_postgres> embedded;
   const auto url = database_url(cfg, embedded);
   run_migrations(url);
+  // The embedded server is restarted when its postmaster dies (kill -9, OOM).
+  std::optional<storage::postgres_supervisor> supervisor;
+  if (embedded) {
+    supervisor.emplace(*embedded);
+    supervisor->start();
+  }
 
   // 2. The HTTP engine (before the pool and the actors, destroyed after
   //    them: the actors hold its fan-out hub, and SSE streams live on its
@@ -195,13 +261,20 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // 6. The routes, then serve.
   storage::create_batcher writes(db);
   api::auth_guard guard(cfg);
-  api::services s{cfg, db, writes, actors, id, server, registry, guard};
+  api::services s{cfg,      db,    writes,          actors,
+                  id,       server, registry,       guard,
+                  server.fanout(), supervisor ? &*supervisor : nullptr};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
-  log::notice("hearth node {} serving {}://{}:{}, peers on {}", id,
+  log::notice("hearth node {} serving {}://{}:{}, peers on {} ({})", id,
               cfg.tls_cert.empty() ? "http" : "https", so.host, bound,
-              actors.cluster().cluster_addr);
+              actors.cluster().cluster_addr, ro.cluster_tls.enabled() ? "mutual TLS" : "plaintext");
+  if (!ro.cluster_tls.enabled() && !loopback(ro.cluster_bind_host))
+    log::warn(
+        "cluster links on {} are plaintext and unauthenticated: anyone who reaches the port can "
+        "link as a peer; set clusterTLSCert, clusterTLSKey and clusterTLSCA (README, Security)",
+        cfg.cluster_addr);
   notify_ready();
 
   int sig = wait_for_stop(cfg, reload, argv, server);
@@ -216,6 +289,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   actors.stop_handlers();  // deliveries and cron runs under way finish first
   db.stop();
   actors.stop();
+  if (supervisor) supervisor->stop();  // before the server stops: no restart then
   if (embedded) embedded->stop();
   log::notice("stopped");
   return 0;

@@ -30,6 +30,13 @@ void set_from_text(config& cfg, const entry& e, const std::string& text,
     e.set(cfg, text, 0);
     return;
   }
+  if (e.type == kind::boolean) {
+    if (text != "true" && text != "false" && text != "1" && text != "0")
+      throw config_error(
+          fmt::format("{}: {} must be true or false, got \"{}\"", source, e.info.json, text));
+    e.set(cfg, text, text == "true" || text == "1" ? 1 : 0);
+    return;
+  }
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
@@ -78,6 +85,11 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
         throw config_error(fmt::format("{}: {} must not contain the NUL character (\\u0000)",
                                        source, found->info.json));
       found->set(cfg, std::string(s), 0);
+    } else if (found->type == kind::boolean) {
+      bool b = false;
+      if (value.get(b))
+        throw config_error(fmt::format("{}: {} must be true or false", source, found->info.json));
+      found->set(cfg, b ? "true" : "false", b ? 1 : 0);
     } else {
       std::int64_t v = 0;
       if (value.get(v))
@@ -143,6 +155,25 @@ void check_host_port(const std::string& key, const std::string& addr) {
     throw config_error(fmt::format("{}: bad port in \"{}\"", key, addr));
 }
 
+// Mutual TLS on cluster links needs all three files: a partial setting
+// would leave links plaintext (or refuse every peer) by surprise.
+void check_cluster_tls(const config& cfg) {
+  const std::pair<const char*, const std::string*> keys[] = {
+      {"clusterTLSCert", &cfg.cluster_tls_cert},
+      {"clusterTLSKey", &cfg.cluster_tls_key},
+      {"clusterTLSCA", &cfg.cluster_tls_ca}};
+  std::string set, missing;
+  for (const auto& [name, value] : keys) {
+    auto& list = value->empty() ? missing : set;
+    list += list.empty() ? name : std::string(", ") + name;
+  }
+  if (!set.empty() && !missing.empty())
+    throw config_error(fmt::format(
+        "cluster TLS needs clusterTLSCert, clusterTLSKey and clusterTLSCA together: {} set, "
+        "missing {}",
+        set, missing));
+}
+
 }  // namespace
 
 std::pair<std::string, std::uint16_t> split_host_port(const std::string& addr) {
@@ -159,6 +190,7 @@ void validate(const config& cfg) {
   check_host_port("clusterAddr", cfg.cluster_addr);
   if (!cfg.cluster_advertise_addr.empty())
     check_host_port("clusterAdvertiseAddr", cfg.cluster_advertise_addr);
+  check_cluster_tls(cfg);
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     throw config_error("tlsCert and tlsKey go together: set both or neither");
   if (cfg.cluster_stale_ms < 4 * cfg.cluster_heartbeat_ms)

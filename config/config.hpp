@@ -32,6 +32,12 @@ struct config {
   std::string log_level = "info";            // debug|info|notice|warn|error
   std::string ready_file;                    // written as {"httpPort":N} once serving
   std::string web_dir;  // "" = the web page built into the binary; else served from here
+  // Mutual TLS on cluster links (all three or none; "" = plaintext links):
+  // this node's PEM certificate chain and unencrypted key, and the cluster
+  // CA that must have signed every peer's certificate.
+  std::string cluster_tls_cert;
+  std::string cluster_tls_key;
+  std::string cluster_tls_ca;
   int http_threads = 2;
   int db_pool_size = 8;
   std::int64_t body_limit_bytes = 1 << 20;
@@ -68,9 +74,27 @@ struct config {
   std::int64_t uptime_webhook_max_retries = 5;
   std::int64_t uptime_webhook_min_backoff_ms = 1'000;
   std::int64_t uptime_webhook_max_backoff_ms = 300'000;
+  bool uptime_status_public = true;            // the status page's data without auth
+  std::int64_t uptime_status_poll_ms = 1'000;  // new checks polled while status streams are open
+  // Notifications (apps/notify): when, and the e-mail channel.
+  std::string notification_schedule = "every 1m";    // cron job notify.due
+  std::int64_t calendar_reminder_lead_minutes = 15;  // an event is notified this long before it
+  std::int64_t task_due_hour_utc = 0;              // a task is due at this UTC hour of its due date
+  std::string notification_email_default = "off";  // e-mail channel of members who chose none
+  std::string smtp_url;                            // smtp[s]://[user@]host[:port]; "" = no e-mail
+  std::string smtp_from;                   // From: header, e.g. "hearth <hearth@example.com>"
+  std::string smtp_starttls = "required";  // smtp:// only: required | optional | off
+  std::int64_t smtp_timeout_ms = 30'000;   // connect, and the whole exchange, of one e-mail
+  std::int64_t notification_email_max_retries = 10;
+  std::int64_t notification_email_min_backoff_ms = 10'000;
+  std::int64_t notification_email_max_backoff_ms = 1'800'000;
   // Production HTTP (http/middleware.hpp, app/observability.hpp).
-  std::string access_log;    // "" = off, "stdout", or a file (Apache combined format)
-  std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS
+  std::string otlp_endpoint;           // OTLP/HTTP collector base URL; "" = tracing off
+  std::int64_t otlp_flush_ms = 1'000;  // a batch of spans leaves at least this often
+  double trace_sample_ratio = 1.0;     // of new root traces (trace/trace.hpp)
+  std::string access_log;              // "" = off, "stdout", or a file (Apache combined format)
+  std::int64_t log_repeat_interval_ms = 10'000;  // repeated log lines: once, then a count per this
+  std::string cors_origins;            // comma-separated allowed origins, "*" = any, "" = no CORS
   std::string operator_user = "operator";
   std::string operator_password;  // Basic auth for /metrics; "" = open
   std::int64_t max_connections = 10'000;

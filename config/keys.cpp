@@ -4,6 +4,7 @@
 #include "config/keys.hpp"
 
 #include <iterator>
+#include <stdexcept>
 
 namespace hearth::config::detail {
 namespace {
@@ -13,6 +14,7 @@ namespace {
   [](config& c, const std::string&, std::int64_t v) { \
     c.member = static_cast<decltype(c.member)>(v);    \
   }
+#define HEARTH_BOOL(member) [](config& c, const std::string&, std::int64_t v) { c.member = v != 0; }
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
@@ -60,6 +62,25 @@ std::vector<entry> setup_keys() {
        0,
        0,
        HEARTH_TEXT(cluster_advertise_addr)},
+      {{"clusterTLSCert", "HEARTH_CLUSTER_TLS_CERT", "--cluster-tls-cert",
+        "PEM certificate chain of this node for cluster links (mutual TLS; with clusterTLSKey "
+        "and clusterTLSCA); empty = plaintext links"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_tls_cert)},
+      {{"clusterTLSKey", "HEARTH_CLUSTER_TLS_KEY", "--cluster-tls-key",
+        "PEM private key of clusterTLSCert (unencrypted)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_tls_key)},
+      {{"clusterTLSCA", "HEARTH_CLUSTER_TLS_CA", "--cluster-tls-ca",
+        "PEM file of the cluster CA: a peer links only with a certificate it signed"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(cluster_tls_ca)},
       {{"nodeID", "HEARTH_NODE_ID", "--node-id", "this node's id; empty = hostname-pid"},
        kind::text,
        0,
@@ -284,18 +305,144 @@ std::vector<entry> application_keys() {
        1,
        86'400'000,
        HEARTH_INT(uptime_webhook_max_backoff_ms)},
+      {{"uptimeStatusPublic", "HEARTH_UPTIME_STATUS_PUBLIC", "--uptime-status-public",
+        "true: the status page's data (/api/v1/monitor/status, .../events) needs no auth; "
+        "false: operator Basic auth"},
+       kind::boolean,
+       0,
+       1,
+       HEARTH_BOOL(uptime_status_public)},
+      {{"uptimeStatusPollMs", "HEARTH_UPTIME_STATUS_POLL_MS", "--uptime-status-poll-ms",
+        "how often a node reads new uptime checks for its open status streams (none: no reads)"},
+       kind::integer,
+       50,
+       60'000,
+       HEARTH_INT(uptime_status_poll_ms)},
+  };
+}
+
+// Notifications (apps/notify): when they are made, and the e-mail channel.
+std::vector<entry> notification_keys() {
+  return {
+      {{"notificationSchedule", "HEARTH_NOTIFICATION_SCHEDULE", "--notification-schedule",
+        "when notify.due looks for due tasks and starting events: 'every 1m' or a 5-field cron "
+        "expression"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(notification_schedule)},
+      {{"calendarReminderLeadMinutes", "HEARTH_CALENDAR_REMINDER_LEAD_MINUTES",
+        "--calendar-reminder-lead-minutes",
+        "a calendar event is notified this long before it starts"},
+       kind::integer,
+       0,
+       7 * 24 * 60,
+       HEARTH_INT(calendar_reminder_lead_minutes)},
+      {{"taskDueHourUTC", "HEARTH_TASK_DUE_HOUR_UTC", "--task-due-hour-utc",
+        "a task is due at this hour (UTC) of its due date"},
+       kind::integer,
+       0,
+       23,
+       HEARTH_INT(task_due_hour_utc)},
+      {{"notificationEmailDefault", "HEARTH_NOTIFICATION_EMAIL_DEFAULT",
+        "--notification-email-default", "e-mail channel of members who have not chosen: on|off"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(notification_email_default)},
+      {{"smtpURL", "HEARTH_SMTP_URL", "--smtp-url",
+        "SMTP relay for e-mail notifications, smtp://[user@]host[:port] or smtps://…; its password "
+        "is the secret SMTP_PASSWORD; empty = no e-mail"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(smtp_url)},
+      {{"smtpFrom", "HEARTH_SMTP_FROM", "--smtp-from",
+        "From of e-mail notifications, e.g. 'hearth <hearth@example.com>' (ASCII)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(smtp_from)},
+      {{"smtpStartTLS", "HEARTH_SMTP_STARTTLS", "--smtp-starttls",
+        "STARTTLS on smtp:// relays: required|optional|off (smtps:// is TLS from the start)"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(smtp_starttls)},
+      {{"smtpTimeoutMs", "HEARTH_SMTP_TIMEOUT_MS", "--smtp-timeout-ms",
+        "limit of the connection, and of the whole exchange, of one e-mail"},
+       kind::integer,
+       100,
+       600'000,
+       HEARTH_INT(smtp_timeout_ms)},
+      {{"notificationEmailMaxRetries", "HEARTH_NOTIFICATION_EMAIL_MAX_RETRIES",
+        "--notification-email-max-retries", "e-mail retries before it is dead-lettered"},
+       kind::integer,
+       0,
+       1000,
+       HEARTH_INT(notification_email_max_retries)},
+      {{"notificationEmailMinBackoffMs", "HEARTH_NOTIFICATION_EMAIL_MIN_BACKOFF_MS",
+        "--notification-email-min-backoff-ms",
+        "first retry delay of an e-mail (doubles per retry)"},
+       kind::integer,
+       1,
+       3'600'000,
+       HEARTH_INT(notification_email_min_backoff_ms)},
+      {{"notificationEmailMaxBackoffMs", "HEARTH_NOTIFICATION_EMAIL_MAX_BACKOFF_MS",
+        "--notification-email-max-backoff-ms", "longest retry delay of an e-mail"},
+       kind::integer,
+       1,
+       86'400'000,
+       HEARTH_INT(notification_email_max_backoff_ms)},
   };
 }
 
 // Production: logs, CORS, operator auth, connection and rate limits, shutdown, TLS.
 std::vector<entry> production_keys() {
   return {
+      {{"otlpEndpoint", "HEARTH_OTLP_ENDPOINT", "--otlp-endpoint",
+        "OpenTelemetry collector base URL (OTLP/HTTP JSON, spans POSTed to <url>/v1/traces); "
+        "empty = tracing off"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(otlp_endpoint)},
+      {{"otlpFlushMs", "HEARTH_OTLP_FLUSH_MS", "--otlp-flush-ms",
+        "longest time a finished span waits before its batch is sent"},
+       kind::integer,
+       10,
+       60'000,
+       HEARTH_INT(otlp_flush_ms)},
+      {{"traceSampleRatio", "HEARTH_TRACE_SAMPLE_RATIO", "--trace-sample-ratio",
+        "share of new traces recorded, 0..1 (an incoming traceparent's sampled flag wins)"},
+       kind::text,
+       0,
+       0,
+       [](config& c, const std::string& s, std::int64_t) {
+         double v = -1;
+         try {
+           std::size_t used = 0;
+           v = std::stod(s, &used);
+           if (used != s.size()) v = -1;
+         } catch (const std::exception&) {
+         }
+         if (!(v >= 0.0 && v <= 1.0))
+           throw config_error("traceSampleRatio must be a number from 0 to 1, got \"" + s + "\"");
+         c.trace_sample_ratio = v;
+       }},
       {{"accessLog", "HEARTH_ACCESS_LOG", "--access-log",
         "access log in Apache combined format: empty = off, \"stdout\" or a file"},
        kind::text,
        0,
        0,
        HEARTH_TEXT(access_log)},
+      {{"logRepeatIntervalMs", "HEARTH_LOG_REPEAT_INTERVAL_MS", "--log-repeat-interval-ms",
+        "a repeated identical warning is logged once, then as a count every this many ms; "
+        "0 = log every occurrence"},
+       kind::integer,
+       0,
+       kDay,
+       HEARTH_INT(log_repeat_interval_ms)},
       {{"corsOrigins", "HEARTH_CORS_ORIGINS", "--cors-origins",
         "origins allowed by CORS, comma-separated; * = any; empty = no CORS headers"},
        kind::text,
@@ -410,7 +557,7 @@ const std::vector<entry>& table() {
   static const std::vector<entry> all = [] {
     std::vector<entry> out;
     for (auto section : {setup_keys, capacity_keys, sse_keys, background_keys, application_keys,
-                         production_keys, security_keys}) {
+                         notification_keys, production_keys, security_keys}) {
       auto keys = section();
       out.insert(out.end(), std::make_move_iterator(keys.begin()),
                  std::make_move_iterator(keys.end()));

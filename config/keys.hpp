@@ -13,7 +13,8 @@
 
 namespace hearth::config::detail {
 
-enum class kind { text, integer };
+// boolean: JSON true/false; in the environment and flags "true"/"false" (or 1/0).
+enum class kind { text, integer, boolean };
 
 struct entry {
   key_info info;

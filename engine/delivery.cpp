@@ -4,8 +4,10 @@
 #include <boost/json/parse.hpp>
 #include <utility>
 
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "storage/pool.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::engine {
 namespace {
@@ -76,7 +78,8 @@ void claim(self_ptr self, std::size_t index) {
           storage::connection& conn) { return claim_deliveries(conn, name, free, deadline, node); },
       [me, index, name = sub.name](auto outcome) {
         if (!outcome.ok())
-          log::warn("pubsub: cannot claim deliveries of {}: {}", name, outcome.error);
+          log::warn_once("pubsub.claim", fmt::format("pubsub: cannot claim deliveries of {}: {}",
+                                                     name, log::first_line(outcome.error)));
         caf::anon_send(me, claimed_atom::value, index,
                        outcome.ok() ? std::move(*outcome.value) : delivery_list{});
       });
@@ -93,6 +96,21 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
     return;
   }
   engine::message_info info{d.message_id, d.attempt, d.topic, sub.name};
+  // A consumer span per attempt, the root of its own trace (the publisher's
+  // context is not stored with the message: it is linked when the message
+  // was published on this node, engine::detail::publisher_of); the
+  // handler's outgoing HTTP calls and the ack/fail pool jobs are its children.
+  trace::span span;
+  if (trace::enabled()) {
+    span = trace::span("pubsub.deliver " + sub.name, trace::kind::consumer, {});
+    span.set("messaging.system", "hearth");
+    span.set("messaging.destination.name", d.topic);
+    span.set("messaging.message.id", std::to_string(d.message_id));
+    span.set("hearth.subscription", sub.name);
+    span.set("hearth.attempt", static_cast<std::int64_t>(d.attempt));
+    span.add_link(engine::detail::publisher_of(d.message_id));
+  }
+  trace::scope in(span.ctx());
   std::string error;
   try {
     sub.deliver(info, boost::json::parse(d.payload));
@@ -102,6 +120,7 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
   } catch (...) {
     error = "handler failed";
   }
+  if (!error.empty()) span.set_error(error);
   try {
     if (error.empty()) {
       storage::run_sync(
@@ -123,8 +142,10 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
                 d.message_id, d.attempt, error, backoff.count());
   } catch (const std::exception& e) {
     // The delivery stays claimed until its ack deadline and is then retried.
-    log::warn("pubsub: {} cannot record the outcome of message {}: {}", sub.name, d.message_id,
-              e.what());
+    log::warn_once("pubsub.outcome",
+                   fmt::format("{} cannot record the outcome of a message: {}", sub.name,
+                               log::first_line(e.what())),
+                   fmt::format("pubsub: message {}", d.message_id));
   }
 }
 

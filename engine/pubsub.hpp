@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "engine/cron.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::engine {
 
@@ -104,6 +105,12 @@ struct topic_record {
   std::vector<std::string> subscriptions;   // complete once the registry is built
   std::shared_ptr<publish_hook> published;  // the registry's
 };
+/// Tracing (trace/trace.hpp): the span that published message `id` on this
+/// node, remembered (with tracing on) for the last 4096 messages published
+/// here, so that a delivery on this node can link to it; an invalid context
+/// when unknown (published on another node, or long ago). Thread-safe.
+void remember_publisher(std::int64_t id, const trace::context& c);
+trace::context publisher_of(std::int64_t id);
 /// Inserts the message and its delivery rows inside `tx`; returns its id.
 std::int64_t publish_json(pqxx::work& tx, const topic_record& t, const std::string& payload);
 }  // namespace detail

@@ -1,6 +1,9 @@
 #include <fmt/format.h>
 
+#include <deque>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "engine/pubsub.hpp"
 
@@ -32,8 +35,33 @@ std::string text_array(const std::vector<std::string>& items) {
 
 }  // namespace
 
+namespace {
+constexpr std::size_t kRememberedPublishers = 4096;
+std::mutex g_publishers_mutex;
+std::unordered_map<std::int64_t, trace::context> g_publishers;
+std::deque<std::int64_t> g_publisher_order;  // oldest first
+}  // namespace
+
+void remember_publisher(std::int64_t id, const trace::context& c) {
+  std::lock_guard lock(g_publishers_mutex);
+  if (!g_publishers.emplace(id, c).second) return;
+  g_publisher_order.push_back(id);
+  if (g_publisher_order.size() > kRememberedPublishers) {
+    g_publishers.erase(g_publisher_order.front());
+    g_publisher_order.pop_front();
+  }
+}
+
+trace::context publisher_of(std::int64_t id) {
+  std::lock_guard lock(g_publishers_mutex);
+  auto it = g_publishers.find(id);
+  return it == g_publishers.end() ? trace::context{} : it->second;
+}
+
 std::int64_t publish_json(pqxx::work& tx, const topic_record& t, const std::string& payload) {
   auto id = tx.exec_params1(kInsertMessage, t.name, payload)[0].as<std::int64_t>();
+  if (trace::enabled())
+    if (auto c = trace::current(); c.valid()) remember_publisher(id, c);
   if (!t.subscriptions.empty()) {
     tx.exec_params0(kInsertDeliveries, text_array(t.subscriptions), id);
     if (t.published) (*t.published)();

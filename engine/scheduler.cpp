@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "engine/store.hpp"
 #include "storage/pool.hpp"
@@ -51,12 +52,16 @@ void run_tick(storage::pool& db, const cron_job& job, const std::string& task, s
     log::debug("cron {}: tick {}: {}", job.name, tick, outcome);
   } catch (const std::exception& e) {
     outcome = std::string("error: ") + e.what();
-    log::error("cron {}: tick {} failed: {}", job.name, tick, e.what());
+    log::error_once("cron.tick", fmt::format("cron {}: tick failed: {}", job.name, e.what()),
+                    fmt::format("tick {}", tick));
   }
   try {
     storage::run_sync(db, [&](storage::connection& c) { finish_tick(c, task, tick, outcome); });
   } catch (const std::exception& e) {
-    log::warn("cron {}: cannot record tick {}: {}", job.name, tick, e.what());
+    log::warn_once(
+        "cron.record",
+        fmt::format("cron {}: cannot record a tick: {}", job.name, log::first_line(e.what())),
+        fmt::format("tick {}", tick));
   }
 }
 
@@ -122,7 +127,10 @@ void start_tick(self_ptr self, const cron_job& job, std::int64_t tick, bool miss
           try {  // a lost connection reconnects on the next attempt
             r = claim_tick(conn, task, tick, term, node);
           } catch (const std::exception& e) {
-            log::warn("{}: cannot claim tick {} (attempt {}): {}", task, tick, attempt, e.what());
+            log::warn_once(
+                "cron.claim",
+                fmt::format("{}: cannot claim a tick: {}", task, log::first_line(e.what())),
+                fmt::format("tick {} attempt {}", tick, attempt));
           }
         }
         if (r == fenced_run::stale_term) {

@@ -177,6 +177,13 @@ http::router make_routes() {
   api.add({"GET", "/index.html", no_body(), {.produces = "text/html"}});
   api.add({"GET", "/app.js", no_body(), {.produces = "text/javascript"}});
   api.add({"GET", "/style.css", no_body(), {.produces = "text/css"}});
+  api.add({"GET", "/monitor", no_body(), {.produces = "text/html"}});
+  api.add({"GET", "/monitor.html", no_body(), {.produces = "text/html"}});
+  api.add({"GET", "/monitor.js", no_body(), {.produces = "text/javascript"}});
+  api.add({"GET", "/monitor.css", no_body(), {.produces = "text/css"}});
+  // The uptime status page's data (apps/uptime/status.cpp; public by default).
+  api.add({"GET", "/api/v1/monitor/status", no_body()});
+  api.add({"GET", "/api/v1/monitor/status/events", no_body()});
 
   // The operator group (Basic auth) with the uptime module's routes.
   http::route_group ops(r, {http::basic_auth("operator", "fuzz-secret")});

@@ -16,6 +16,8 @@
 #include <exception>
 #include <variant>
 
+#include "trace/trace.hpp"
+
 namespace hearth::http {
 namespace {
 
@@ -217,7 +219,9 @@ std::optional<std::string> url_problem(std::string_view url) {
   return std::nullopt;
 }
 
-fetch_result fetch(const fetch_request& r) {
+namespace {
+
+fetch_result fetch_plain(const fetch_request& r) {
   const auto start = steady::now();
   fetch_result out;
   auto parsed = parse_url(r.url);
@@ -247,6 +251,27 @@ fetch_result fetch(const fetch_request& r) {
   }
   out.duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
+  return out;
+}
+
+}  // namespace
+
+fetch_result fetch(const fetch_request& r) {
+  if (!r.traced || !trace::enabled()) return fetch_plain(r);
+  trace::span span("HTTP " + r.method, trace::kind::client, trace::current());
+  if (!span.ctx().valid()) return fetch_plain(r);
+  // The URL without its query (which may hold a webhook's token).
+  span.set("http.method", r.method);
+  span.set("http.url", r.url.substr(0, r.url.find_first_of("?#")));
+  fetch_request traced = r;
+  traced.headers.emplace_back("traceparent", trace::traceparent(span.ctx()));
+  auto out = fetch_plain(traced);
+  if (out.ok) {
+    span.set("http.status_code", static_cast<std::int64_t>(out.status));
+    if (out.status >= 500) span.set_error("HTTP " + std::to_string(out.status));
+  } else {
+    span.set_error(out.error);
+  }
   return out;
 }
 

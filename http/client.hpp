@@ -38,6 +38,11 @@ struct fetch_request {
   std::chrono::milliseconds read_timeout{5'000};
   /// Response bodies are cut at this many bytes (`truncated` is then set).
   std::size_t body_limit = 1 << 20;
+  /// With tracing on (trace/trace.hpp): a client span, child of this
+  /// thread's current span (trace::current()) or a new trace, and its
+  /// `traceparent` header sent (W3C trace-context §3). false: neither (the
+  /// span exporter's own POSTs).
+  bool traced = true;
 };
 
 /// What came back. `ok` means an HTTP response arrived (any status);

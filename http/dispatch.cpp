@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
 
 #include "http/envelope.hpp"
 #include "http/negotiation.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::http {
 
@@ -20,18 +20,9 @@ bool valid_client_request_id(std::string_view id) {
   return true;
 }
 
-std::string trace_id_of(std::string_view tp) {
-  auto hex = [](std::string_view v) {
-    return std::all_of(v.begin(), v.end(),
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-  };
-  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return "";
-  auto version = tp.substr(0, 2), trace = tp.substr(3, 32), parent = tp.substr(36, 16),
-       flags = tp.substr(53, 2);
-  if (!hex(version) || version == "ff" || !hex(trace) || !hex(parent) || !hex(flags)) return "";
-  if (trace == std::string(32, '0') || parent == std::string(16, '0')) return "";
-  if (version == "00" && tp.size() != 55) return "";
-  return std::string(trace);
+std::string trace_id_of(std::string_view traceparent) {
+  auto c = trace::parse_traceparent(traceparent);
+  return c ? trace::trace_id_hex(*c) : std::string();
 }
 
 routed_request route_request(const router& routes, request& req) {

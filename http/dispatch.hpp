@@ -20,8 +20,9 @@ bool valid_client_request_id(std::string_view id);
 
 /// The trace id (32 lower-case hex digits) of a W3C trace-context
 /// `traceparent` (https://www.w3.org/TR/trace-context/, §3.2:
-/// "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; all-zero ids are
-/// invalid), or "" when the header is absent or invalid.
+/// "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"), or "" when the
+/// header is absent or invalid: read by trace::parse_traceparent, the one
+/// parser of the header, so the logs' trace id and the spans agree.
 std::string trace_id_of(std::string_view traceparent);
 
 /// The outcome of route_request(): the route (set whenever one matched, also when

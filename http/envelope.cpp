@@ -74,6 +74,11 @@ response ok_serialized(unsigned status, const std::string& request_id, const std
   return r;
 }
 
+response envelope(unsigned status, const std::string& request_id, const std::string& data_type,
+                  boost::json::array values, const std::string& message) {
+  return make(status, request_id, data_type, std::move(values), message);
+}
+
 response error(unsigned status, const std::string& request_id, const std::string& message) {
   return make(status, request_id, "", {},
               message.empty() ? default_message(status) : utf8_message(message));

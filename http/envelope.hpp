@@ -23,6 +23,11 @@ response ok_serialized(unsigned status, const std::string& request_id, const std
                        std::size_t total, std::string_view values_json,
                        std::string_view extra_members = {});
 
+/// An envelope with both `values` and a `message`, success = status < 400
+/// (e.g. a 503 health report that still carries what is down).
+response envelope(unsigned status, const std::string& request_id, const std::string& data_type,
+                  boost::json::array values, const std::string& message);
+
 /// An error envelope: success=false, dataValue=[], `message` explains (or
 /// default_message(status) when empty). A message that is not valid UTF-8
 /// (it may quote a percent-decoded path) gets its non-ASCII bytes

@@ -90,6 +90,14 @@ void fanout_hub::replayed(stream_ref r, std::string household, event_batch event
              head] { s.replayed(id, household, events, complete, head); });
 }
 
+void fanout_hub::send(stream_ref r, std::shared_ptr<const std::string> frame) {
+  auto& s = *impl_->shards.at(r.shard);
+  net::post(s.io_context(), [&s, id = r.id, frame = std::move(frame)] {
+    s.send(id, *frame);
+    s.unsent_bytes.store(s.unsent, std::memory_order_relaxed);
+  });
+}
+
 void fanout_hub::close(stream_ref r) {
   auto& s = *impl_->shards.at(r.shard);
   net::post(s.io_context(), [&s, id = r.id] { s.close(id); });
@@ -172,6 +180,15 @@ void fanout_shard::deliver(const event_batch& events) {
   for (const auto& e : events) {
     auto it = households_.find(e->household_id);
     if (it == households_.end()) continue;
+    // The frame goes into each stream's pending output (sent by this
+    // thread's next flush, one corked write per stream).
+    trace::span span;
+    if (e->trace.valid()) {
+      span = trace::span("sse.write", trace::kind::internal, e->trace);
+      span.set("hearth.household_id", e->household_id);
+      span.set("hearth.seq", e->seq);
+      span.set("hearth.streams", static_cast<std::int64_t>(it->second.size()));
+    }
     // Dropping a stream (overflow) never removes it from this list here:
     // removal happens when its socket's operations complete, later.
     for (const auto& m : it->second) m.stream->offer(m.slot, e);
@@ -199,6 +216,10 @@ void fanout_shard::replayed(std::uint64_t id, const std::string& household,
                             const event_batch& events, bool complete, std::int64_t head) {
   if (auto it = streams_.find(id); it != streams_.end())
     it->second->replayed(household, events, complete, head);
+}
+
+void fanout_shard::send(std::uint64_t id, const std::string& frame) {
+  if (auto it = streams_.find(id); it != streams_.end()) it->second->offer_frame(frame);
 }
 
 void fanout_shard::close(std::uint64_t id) {
@@ -302,6 +323,13 @@ void sse_stream_core::offer(std::uint32_t i, const event_ptr& e) {
   }
   if (e->seq <= sl.last) return;  // already sent (replayed, or a resumed cursor ahead)
   append(i, e->seq, e->body);
+  appended();
+}
+
+void sse_stream_core::offer_frame(std::string_view frame) {
+  if (dead() || closing_) return;
+  shard_.frames.store(++shard_.frames_appended, std::memory_order_relaxed);
+  append_raw(frame);
   appended();
 }
 

@@ -17,7 +17,11 @@
 // (`behind()`), and writes to those households get 503 + Retry-After until
 // it catches up, so a client that keeps reading keeps its stream.
 //
-// Threads: deliver/attach/replayed/close/close_all are thread-safe and never
+// Streams need not belong to households: a stream opened with no households
+// (an empty sse_response::start) takes only what its owner sends it with
+// send(), e.g. the uptime monitor's status stream (apps/uptime/status.cpp).
+//
+// Threads: deliver/attach/replayed/send/close/close_all are thread-safe and never
 // block (they post to the shard's I/O thread). Everything inside a shard
 // runs on its thread only; nothing mutable is shared between threads except
 // counters (household_load, fanout_stats).
@@ -32,6 +36,7 @@
 
 #include "config/config.hpp"
 #include "http/sse.hpp"
+#include "trace/trace.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -45,6 +50,9 @@ struct encoded_event {
   std::string household_id;
   std::int64_t seq = 0;
   std::string body;
+  /// The household session's span (trace/trace.hpp), parent of each
+  /// shard's "sse.write" span; invalid for replayed and backfilled events.
+  trace::context trace = {};
 };
 using event_ptr = std::shared_ptr<const encoded_event>;
 using event_batch = std::vector<event_ptr>;
@@ -123,6 +131,14 @@ class fanout_hub {
   /// then gets a `resync` event at `head`. The held live events follow.
   void replayed(stream_ref s, std::string household, event_batch events, bool complete,
                 std::int64_t head);
+
+  /// Appends `frame`, one or more complete SSE events ("event: x\ndata: y\n\n",
+  /// sse::event_body; written as given, with no `id:` line), to stream `s`
+  /// alone: one post to its shard. Counts against the stream's limits like
+  /// any event (http/fanout.hpp, top). Frames sent to one stream from one
+  /// thread arrive in order, after its prelude. Ignored once the stream
+  /// has ended or is closing.
+  void send(stream_ref s, std::shared_ptr<const std::string> frame);
 
   /// Ends stream `s` after what it has queued (it takes no new events from
   /// then on). Idempotent.

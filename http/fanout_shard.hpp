@@ -45,6 +45,7 @@ class sse_stream_core {
   void offer(std::uint32_t slot, const event_ptr& e);  // a live event
   void replayed(const std::string& household, const event_batch& events, bool complete,
                 std::int64_t head);
+  void offer_frame(std::string_view frame);  // a complete frame for this stream alone
   void flush();  // hands pending output to the socket unless a write is under way
   void check_blocked(clock::time_point now);  // stall limit and lag window
   void heartbeat_if_quiet(clock::time_point now);
@@ -126,6 +127,7 @@ class fanout_shard {
               std::shared_ptr<household_load> load);
   void replayed(std::uint64_t id, const std::string& household, const event_batch& events,
                 bool complete, std::int64_t head);
+  void send(std::uint64_t id, const std::string& frame);
   void close(std::uint64_t id);
   void close_all(const std::string& final_frame);
   void mark_dirty(sse_stream_core& s);  // flush it at the end of this loop turn

@@ -21,6 +21,7 @@
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "http/sse_stream.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::http::detail {
 
@@ -140,6 +141,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   }
 
   void reply_and_close(unsigned status, const std::string& message) {
+    span_ = trace::span();
     keep_alive_ = false;
     head_ = false;
     request_id_ = new_request_id();
@@ -179,10 +181,19 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
       in_flight_ = false;
       --state_.in_flight;
     }
+    if (span_.recording()) {
+      span_.set_name(rec_.route.empty() ? rec_.method : rec_.method + " " + rec_.route);
+      if (!rec_.route.empty()) span_.set("http.route", rec_.route);
+      span_.set("http.status_code", static_cast<std::int64_t>(status));
+      if (stream) span_.set("hearth.sse", true);
+      if (status >= 500) span_.set_error(fmt::format("HTTP {}", status));
+      span_.end();
+    }
     state_.observe(rec_);
   }
 
   void handle() {
+    span_ = trace::span();
     auto& breq = parser_->get();
     keep_alive_ = breq.keep_alive();
     head_ = breq.method() == bhttp::verb::head;
@@ -197,8 +208,19 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     auto client_id = req.header("x-request-id");
     req.request_id = valid_client_request_id(client_id) ? std::string(client_id) : new_request_id();
     request_id_ = req.request_id;
-    req.trace_id = trace_id_of(req.header("traceparent"));
-    if (req.trace_id.empty()) req.trace_id = new_request_id();  // 32 hex: a new trace
+    if (trace::enabled()) {
+      // The server span of this request: a child of the caller's span when
+      // a valid traceparent came (its sampled flag decides), else a new trace.
+      auto parent = trace::parse_traceparent(req.header("traceparent"));
+      span_ = trace::span(req.method, trace::kind::server, parent.value_or(trace::context{}));
+      span_.set("http.method", req.method);
+      span_.set("hearth.request_id", req.request_id);
+      req.trace = span_.ctx();
+      req.trace_id = trace::trace_id_hex(req.trace);
+    } else {
+      req.trace_id = trace_id_of(req.header("traceparent"));
+      if (req.trace_id.empty()) req.trace_id = new_request_id();  // 32 hex: a new trace
+    }
     begin_record();
     req.remote_addr = rec_.remote_addr;
     req.tls = is_tls<Stream>;
@@ -224,6 +246,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
                     [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
     try {
+      trace::scope in_span(req.trace);  // what the handler starts inline is a child
       matched->run(req, respond);
     } catch (const input_error& e) {
       respond(error(400, request_id_, e.what()));
@@ -247,6 +270,11 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     h += "\r\nServer: hearth\r\nX-Request-ID: ";
     h += request_id_;
     h += "\r\n";
+    if (span_.ctx().valid()) {  // W3C trace-context: the server span, for the caller's logs
+      h += "traceparent: ";
+      h += trace::traceparent(span_.ctx());
+      h += "\r\n";
+    }
     for (const auto& [k, v] : r.headers) {
       h += k;
       h += ": ";
@@ -297,6 +325,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     header->set(bhttp::field::cache_control, "no-cache");
     header->set("X-Accel-Buffering", "no");
     header->set("X-Request-ID", request_id_);
+    if (span_.ctx().valid()) header->set("traceparent", trace::traceparent(span_.ctx()));
     for (const auto& [k, v] : r.headers) header->insert(k, v);
     header->keep_alive(true);
     header->chunked(true);
@@ -361,6 +390,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   std::string body_buf_;     // the response body being written
   bool remote_known_ = false;
   exchange_record rec_;
+  trace::span span_;  // the server span of the current request (inert when tracing is off)
   std::chrono::steady_clock::time_point started_;
 };
 

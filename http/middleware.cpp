@@ -104,13 +104,14 @@ middleware cors(std::vector<std::string> origins) {
       r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
       r.headers.emplace_back("Access-Control-Allow-Headers",
                              "Authorization, Content-Type, Last-Event-ID, X-Request-ID, "
-                             "If-None-Match, traceparent");
+                             "If-None-Match, traceparent, Idempotency-Key");
       r.headers.emplace_back("Access-Control-Max-Age", "600");
       return respond(std::move(r));
     }
     if (!allowed) return next(req, std::move(respond));
     auto headers = allow_headers(origin);
-    headers.emplace_back("Access-Control-Expose-Headers", "ETag, X-Request-ID");
+    headers.emplace_back("Access-Control-Expose-Headers",
+                         "ETag, X-Request-ID, Idempotent-Replayed");
     next(req, with_headers(std::move(respond), std::move(headers)));
   };
 }

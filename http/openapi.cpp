@@ -70,6 +70,18 @@ json::array parameters(const route& r) {
                                   {"required", false},
                                   {"description", description},
                                   {"schema", json::object{{"type", "string"}}}});
+  if (r.options.doc.idempotency_key)
+    params.push_back(json::object{
+        {"name", "Idempotency-Key"},
+        {"in", "header"},
+        {"required", false},
+        {"description",
+         "1-255 visible ASCII characters, per account, kept 24 h: a retry with the same key "
+         "gets the first successful answer again (Idempotent-Replayed: true) and writes "
+         "nothing; the same key with another request is 422"},
+        {"schema",
+         json::object{
+             {"type", "string"}, {"minLength", 1}, {"maxLength", 255}, {"pattern", "^[!-~]+$"}}}});
   return params;
 }
 

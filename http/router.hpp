@@ -32,6 +32,7 @@ struct route_doc {
   std::string data_schema;       // one dataValue element's schema
   unsigned success = 200;        // status of success
   std::vector<std::pair<std::string, std::string>> query;  // query parameter, description
+  bool idempotency_key = false;  // takes the optional Idempotency-Key header (docs/api.md)
 };
 
 /// What a route produces and consumes, checked before its handler runs.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "http/fanout.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::http {
 
@@ -28,6 +29,7 @@ struct request {
   std::string body;
   std::string request_id;   // from X-Request-ID or generated
   std::string trace_id;     // W3C traceparent's trace id, or a new one
+  trace::context trace;     // the server span (trace/trace.hpp); invalid when tracing is off
   std::string remote_addr;  // the TCP peer's IP address (the client, or its proxy)
   bool tls = false;         // arrived over TLS (https)
 

@@ -12,15 +12,17 @@
 HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Everything needed to build, test and run hearth (embedded PostgreSQL and the
-# tests' throwaway clusters use the postgresql server package).
+# tests' throwaway clusters use the postgresql server package; the notification
+# tests run a local SMTP sink on python3-aiosmtpd).
 HEARTH_PACKAGES=(
   cmake g++ pkg-config git ninja-build ccache procps
   libcaf-dev libpqxx-dev libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
-  libsystemd-dev libssl-dev openssl
+  libsystemd-dev libssl-dev openssl libcurl4-openssl-dev
   libical-dev python3-icalendar
   postgresql
+  python3-aiosmtpd
 )
 
 # What scripts/fuzz adds (CI runs it): clang and its runtime libraries

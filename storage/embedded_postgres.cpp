@@ -380,6 +380,7 @@ embedded_postgres::~embedded_postgres() { stop(); }
 void embedded_postgres::start() {
   const user_ids owner = server_owner(run_as_);
   const fs::path bin = options_.bin_dir.empty() ? find_bin_dir() : options_.bin_dir;
+  bin_ = bin;
   const fs::path in_place = options_.data_dir / "postgres";
   const bool relocated = cluster_dir_ != in_place;
   const std::optional<fs::perms> traversable =
@@ -466,6 +467,51 @@ void embedded_postgres::stop() noexcept {
     // Best effort: the destructor must not throw.
   }
   release_lock();
+}
+
+pid_t embedded_postgres::postmaster_pid() const {
+  const pid_t pid = lock_file_pid(cluster_dir_ / "postmaster.pid");
+  return may_be_postmaster_of(pid, cluster_dir_) ? pid : 0;
+}
+
+pid_t embedded_postgres::restart() {
+  // One restart at a time among the hearth processes sharing this cluster;
+  // the others find the restarted server running next time (pg_ctl status).
+  const auto lock_path = options_.data_dir / "restart.lock";
+  const int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw std::runtime_error("embedded PostgreSQL: cannot open " + lock_path.string() + ": " +
+                             std::strerror(errno));
+  }
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }  // closing releases the flock
+  } guard{fd};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    throw std::runtime_error("embedded PostgreSQL: another hearth process is restarting it");
+  }
+
+  const fs::path tools_log = options_.data_dir / "postgres.log";
+  const fs::path server_log = cluster_dir_ / "server.log";
+  spawn_options as_server;
+  as_server.run_as = run_as_;
+  as_server.log_file = tools_log.string();
+  as_server.work_dir = "/";
+  const std::string pg_ctl = (bin_ / "pg_ctl").string();
+
+  ensure_private_dir(socket_dir_, server_owner(run_as_));
+  remove_stale_locks(cluster_dir_, socket_dir_);
+  int status = run_process({pg_ctl, "status", "-D", cluster_dir_.string()}, as_server);
+  if (status != 0) {
+    start_server(pg_ctl, cluster_dir_, socket_dir_, options_.throwaway, as_server, server_log,
+                 tools_log);
+  }
+  const pid_t pid = postmaster_pid();
+  if (pid <= 0) {
+    throw std::runtime_error("embedded PostgreSQL: started, but no live postmaster in " +
+                             (cluster_dir_ / "postmaster.pid").string());
+  }
+  return pid;
 }
 
 std::string embedded_postgres::url() const { return url(options_.database); }

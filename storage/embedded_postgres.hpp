@@ -8,6 +8,8 @@
 // restart: start() reuses an existing cluster and adopts a server that is
 // still running from an earlier, killed hearth.
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 
@@ -53,11 +55,30 @@ class embedded_postgres {
   /// Creates a database (no-op when it exists).
   void create_database(const std::string& name);
 
+  /// The postmaster's pid from <PGDATA>/postmaster.pid when that process is
+  /// alive and runs in this cluster's directory, else 0 (no server, a dead
+  /// or zombie postmaster, or a reused pid). Thread-safe.
+  pid_t postmaster_pid() const;
+
+  /// Starts the server again after its postmaster died (postgres_supervisor,
+  /// storage/supervisor.hpp): removes the lock files a killed postmaster left
+  /// (stale postmaster.pid and socket lock), adopts a server that another
+  /// hearth process sharing the cluster restarted meanwhile, else
+  /// `pg_ctl start -w` (PostgreSQL runs crash recovery itself). Returns the
+  /// new postmaster's pid. Throws std::runtime_error when the server does not
+  /// start, e.g. while backends of the killed postmaster still hold its shared
+  /// memory ("pre-existing shared memory block is still in use") or while
+  /// another hearth process restarts it (exclusive flock on
+  /// <data_dir>/restart.lock): the caller tries again later. Only after
+  /// start(), and never concurrently with start() or stop().
+  pid_t restart();
+
  private:
   embedded_postgres_options options_;
   std::filesystem::path cluster_dir_;  // PGDATA
   std::filesystem::path socket_dir_;   // short path: unix sockets are ≤ 107 bytes
   std::string run_as_;                 // "postgres" when we are root, else ""
+  std::filesystem::path bin_;          // initdb/pg_ctl, resolved by start()
   bool started_by_us_ = false;
   int lock_fd_ = -1;  // shared flock on <data_dir>/hearth.lock while in use
 

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "trace/trace.hpp"
+
 namespace hearth::storage {
 
 /// One committed change of one row. `seq` counts from 1 per household;
@@ -23,6 +25,11 @@ struct change_event {
   std::string row_id;
   std::string operation;  // "create" | "update" | "delete"
   std::string updated;
+  /// The span that handed the event on (trace/trace.hpp): the writer's pool
+  /// job, then at each hop (notifier, forward to a peer, household session)
+  /// that hop's span, so the next hop is its child. Not stored in the
+  /// outbox: events read back (replay, backfill) have none.
+  trace::context trace = {};
 };
 
 /// Appends the outbox row for a change inside `tx` and returns it.

@@ -23,7 +23,8 @@ bool run_optimistic(connection& conn, const std::deque<create_batcher::request>&
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& r = batch[i];
     try {
-      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit);
+      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
+                                     r.idem ? &*r.idem : nullptr);
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (...) {
@@ -44,7 +45,8 @@ void run_isolated(connection& conn, const std::deque<create_batcher::request>& b
     out.results[i].reset();
     tx.exec0("SAVEPOINT creation");
     try {
-      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit);
+      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
+                                     r.idem ? &*r.idem : nullptr);
       tx.exec0("RELEASE SAVEPOINT creation");
     } catch (const pqxx::broken_connection&) {
       throw;
@@ -66,6 +68,7 @@ create_batcher::create_batcher(pool& db, std::size_t lanes, std::size_t max_batc
 }
 
 void create_batcher::submit(request r) {
+  if (r.trace.valid()) r.queued_ns = trace::now_ns();
   auto& l = *lanes_[std::hash<std::string>{}(r.household_id) % lanes_.size()];
   {
     std::lock_guard lock(l.mutex);
@@ -73,7 +76,12 @@ void create_batcher::submit(request r) {
     if (l.draining) return;  // the drain under way takes it in its next batch
     l.draining = true;
   }
-  if (db_.submit([this, &l](connection& conn) { drain(l, conn); })) return;
+  bool queued = false;
+  {
+    trace::scope none(trace::context{});  // the drain serves many requests: no one's child
+    queued = db_.submit([this, &l](connection& conn) { drain(l, conn); });
+  }
+  if (queued) return;
   // Refused (stopping or full): everything queued in the lane fails, as a refused job.
   std::deque<request> refused;
   {
@@ -108,6 +116,7 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
     return a.household_id < b.household_id;
   });
   outcome out(batch.size());
+  const std::int64_t batch_start = trace::enabled() ? trace::now_ns() : 0;
   try {
     if (!run_optimistic(conn, batch, out)) {
       ++isolated_;
@@ -122,7 +131,18 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
   }
   ++batches_;
   creations_ += batch.size();
+  const std::int64_t batch_end = batch_start ? trace::now_ns() : 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
+    trace::span job;
+    if (batch_start && batch[i].trace.valid()) {
+      job = trace::span("pool.job", trace::kind::internal, batch[i].trace, batch[i].queued_ns);
+      job.set("hearth.group_commit", true);
+      trace::span commit("db.commit", trace::kind::internal, job.ctx(), batch_start);
+      commit.set("hearth.batch_size", static_cast<std::int64_t>(batch.size()));
+      if (!out.results[i]) commit.set_error("creation failed");
+      commit.end(batch_end);
+    }
+    trace::scope in(job.ctx());
     try {
       batch[i].done(out.results[i] ? &*out.results[i] : nullptr, out.errors[i]);
     } catch (...) {

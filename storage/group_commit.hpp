@@ -31,11 +31,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "storage/pool.hpp"
 #include "storage/tables.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::storage {
 
@@ -51,7 +53,19 @@ class create_batcher {
     std::string household_id;
     values v;
     write_gate admit;
+    /// An Idempotency-Key: claimed and recorded inside the creation's own
+    /// part of the batch (its savepoint when the batch runs isolated), so a
+    /// creation and its key commit or roll back together. A replay comes
+    /// back as a write_result with `replay` set.
+    std::optional<idempotency> idem;
     std::function<void(write_result*, std::exception_ptr)> done;
+    /// The caller's span (trace/trace.hpp); when valid, the creation gets a
+    /// "pool.job" child span (from submit() to the end of `done`) with a
+    /// "db.commit" child (its batch's transaction, shared with the batch:
+    /// each creation records its own copy, hearth.batch_size says how many
+    /// shared it), and `done` runs with the "pool.job" span current.
+    trace::context trace = {};
+    std::int64_t queued_ns = 0;  // set by submit()
   };
 
   explicit create_batcher(pool& db, std::size_t lanes = 4, std::size_t max_batch = 256);

@@ -26,15 +26,54 @@ constexpr const char* kSelectAccountByEmail =
 
 }  // namespace
 
-household create_household(pqxx::connection_base& conn, const std::string& account_id,
-                           const std::string& name) {
-  pqxx::work tx{conn};
+namespace {
+
+household create_household_in(pqxx::transaction_base& tx, const std::string& account_id,
+                              const std::string& name) {
   auto r = tx.exec_params1(kInsertHousehold, name);
   household h{r[0].as<std::string>(), r[1].as<std::string>(), "owner", r[2].as<std::string>(),
               r[3].as<std::string>()};
   tx.exec_params0(kInsertMember, h.id, account_id, "owner");
+  return h;
+}
+
+member add_member_in(pqxx::transaction_base& tx, const std::string& caller_account_id,
+                     const std::string& household_id, const std::string& email,
+                     const std::string& permissions) {
+  auto caller = permission_of(tx, caller_account_id, household_id);
+  if (!caller) throw domain_error(errc::not_found, "household not found");
+  if (*caller != "owner")
+    throw domain_error(errc::forbidden, "only an owner of the household may add members");
+  auto acc = tx.exec_params(kSelectAccountByEmail, email);
+  if (acc.empty())
+    throw domain_error(errc::not_found, "emailAddress: no account with this address");
+  member m{household_id, acc[0][0].as<std::string>(), acc[0][1].as<std::string>(), permissions};
+  try {
+    tx.exec_params0(kInsertMember, household_id, m.account_id, permissions);
+  } catch (const pqxx::unique_violation&) {
+    throw domain_error(errc::conflict, "emailAddress: already a member of this household");
+  }
+  return m;
+}
+
+}  // namespace
+
+household create_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& name) {
+  pqxx::work tx{conn};
+  auto h = create_household_in(tx, account_id, name);
   tx.commit();
   return h;
+}
+
+keyed_result<household> create_household(
+    pqxx::connection_base& conn, const std::string& account_id, const std::string& name,
+    const idempotency& k, const std::function<stored_response(const household&)>& answer) {
+  pqxx::work tx{conn};
+  auto out = keyed_write<household>(
+      tx, k, [&] { return create_household_in(tx, account_id, name); }, answer);
+  if (out.value) tx.commit();
+  return out;
 }
 
 std::vector<household> list_households(pqxx::connection_base& conn, const std::string& account_id) {
@@ -66,21 +105,21 @@ member add_member(pqxx::connection_base& conn, const std::string& caller_account
                   const std::string& household_id, const std::string& email,
                   const std::string& permissions) {
   pqxx::work tx{conn};
-  auto caller = permission_of(tx, caller_account_id, household_id);
-  if (!caller) throw domain_error(errc::not_found, "household not found");
-  if (*caller != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may add members");
-  auto acc = tx.exec_params(kSelectAccountByEmail, email);
-  if (acc.empty())
-    throw domain_error(errc::not_found, "emailAddress: no account with this address");
-  member m{household_id, acc[0][0].as<std::string>(), acc[0][1].as<std::string>(), permissions};
-  try {
-    tx.exec_params0(kInsertMember, household_id, m.account_id, permissions);
-  } catch (const pqxx::unique_violation&) {
-    throw domain_error(errc::conflict, "emailAddress: already a member of this household");
-  }
+  auto m = add_member_in(tx, caller_account_id, household_id, email, permissions);
   tx.commit();
   return m;
+}
+
+keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                                const std::string& household_id, const std::string& email,
+                                const std::string& permissions, const idempotency& k,
+                                const std::function<stored_response(const member&)>& answer) {
+  pqxx::work tx{conn};
+  auto out = keyed_write<member>(
+      tx, k, [&] { return add_member_in(tx, caller_account_id, household_id, email, permissions); },
+      answer);
+  if (out.value) tx.commit();
+  return out;
 }
 
 }  // namespace hearth::storage

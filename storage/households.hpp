@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/idempotency.hpp"
+
 namespace hearth::storage {
 
 /// A household as seen by one member (`permissions` is that member's level).
@@ -24,6 +26,15 @@ struct member {
 household create_household(pqxx::connection_base& conn, const std::string& account_id,
                            const std::string& name);
 
+/// create_household with an Idempotency-Key (storage/idempotency.hpp): a
+/// retry of a request that succeeded before returns only `replay` and
+/// creates nothing; otherwise `answer(household)` is stored with the key in
+/// the creation's transaction. domain_error(unprocessable): the key was
+/// used for a different request.
+keyed_result<household> create_household(
+    pqxx::connection_base& conn, const std::string& account_id, const std::string& name,
+    const idempotency& k, const std::function<stored_response(const household&)>& answer);
+
 /// The households `account_id` belongs to, oldest first.
 std::vector<household> list_households(pqxx::connection_base& conn, const std::string& account_id);
 
@@ -33,6 +44,12 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
                   const std::string& household_id, const std::string& email,
                   const std::string& permissions);
+
+/// add_member with an Idempotency-Key, as create_household's keyed form.
+keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                                const std::string& household_id, const std::string& email,
+                                const std::string& permissions, const idempotency& k,
+                                const std::function<stored_response(const member&)>& answer);
 
 /// The last change_event sequence number of every household of `account_id`
 /// (household id → seq): where a new event stream starts.

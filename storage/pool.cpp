@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "trace/trace.hpp"
 
 namespace hearth::storage {
 
@@ -49,6 +51,19 @@ std::size_t pool::run_pending(std::size_t max) {
 }
 
 bool pool::submit(job j) {
+  if (trace::enabled()) {
+    // A job submitted inside a span (trace::scope: a request's handler, a
+    // pool job) runs as its child "pool.job", from submission (queue wait
+    // included) to its end, and is the current span while it runs.
+    if (auto parent = trace::current(); parent.valid()) {
+      j = [parent, queued = trace::now_ns(), inner = std::move(j)](connection& conn) {
+        trace::span span("pool.job", trace::kind::internal, parent, queued);
+        span.set("hearth.queue_wait_us", (trace::now_ns() - queued) / 1000);
+        trace::scope in(span.ctx());
+        inner(conn);
+      };
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || jobs_.size() >= max_queue) return false;
@@ -92,7 +107,8 @@ void pool::run(int index) {
     try {
       j(conn);
     } catch (const std::exception& e) {
-      log::error("db pool[{}]: job failed: {}", index, e.what());
+      log::error_once("pool.job", "db pool: job failed: " + log::first_line(e.what()),
+                      fmt::format("db pool[{}]", index));
     }
     --busy_;
   }

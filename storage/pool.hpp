@@ -66,7 +66,9 @@ class pool {
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
 
-  /// Queues `j`. Returns false (and does not run it) once stop() was called
+  /// Queues `j`. With tracing on and a current span on the calling thread
+  /// (trace::current()), `j` runs inside a child span "pool.job" (queue
+  /// wait + run; trace/trace.hpp). Returns false (and does not run it) once stop() was called
   /// or when more than `max_queue` jobs wait (the caller answers 503).
   bool submit(job j);
 

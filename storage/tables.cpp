@@ -86,15 +86,34 @@ std::vector<std::optional<std::string>> params_of(const table_spec& t, const val
   return params;
 }
 
-// Records the change_event of a written row and commits. The event time is
-// the row's `updated`, or `event_time` when given (a delete happens now, not
-// at the row's last update).
+// The response a keyed write stores: its status, dataType and dataValue.
+void record_response(pqxx::transaction_base& tx, const table_spec& t, const idempotency* idem,
+                     const record* row) {
+  if (!idem) return;
+  record_idempotent_response(
+      tx, *idem,
+      {idem->success_status, t.data_type, row ? "[" + boost::json::serialize(*row) + "]" : "[]"});
+}
+
+// A replay of a key used before: nothing written.
+write_result replayed(stored_response r) {
+  write_result out;
+  out.replay = std::move(r);
+  return out;
+}
+
+// Records the change_event of a written row (and, with `idem`, the stored
+// response) and commits. The event time is the row's `updated`, or
+// `event_time` when given (a delete happens now, not at the row's last
+// update; its response holds no row).
 write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
-                    const std::string& operation, const char* event_time = nullptr) {
+                    const std::string& operation, const idempotency* idem,
+                    const char* event_time = nullptr) {
   write_result out{to_record(t, row), {}};
   out.event = record_change(tx, out.row["authHouseholdID"].as_string().c_str(), t.sql_name,
                             out.row["id"].as_string().c_str(), operation,
                             event_time ? event_time : out.row["updated"].as_string().c_str());
+  record_response(tx, t, idem, operation == "delete" ? nullptr : &out.row);
   tx.commit();
   return out;
 }
@@ -203,7 +222,9 @@ record get_row(pqxx::connection_base& conn, const table_spec& t, const std::stri
 
 write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& household_id,
-                           const values& v, const write_gate& admit) {
+                           const values& v, const write_gate& admit, const idempotency* idem) {
+  if (idem)
+    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
   check_write_permission(tx, account_id, household_id);
   if (admit) admit(household_id);
   std::string assignments, names, placeholders;
@@ -227,6 +248,7 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
         change_event{r[1].c_str(), r[static_cast<int>(4 + t.columns.size())].as<std::int64_t>(),
                      t.sql_name,   r[0].c_str(),
                      "create",     r[3].c_str()};
+    record_response(tx, t, idem, &out.row);
     return out;
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
@@ -235,17 +257,20 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
 
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
-                        const values& v, const write_gate& admit) {
+                        const values& v, const write_gate& admit, const idempotency* idem) {
   pqxx::work tx{conn};
-  auto out = create_row_in(tx, t, account_id, household_id, v, admit);
-  tx.commit();
+  auto out = create_row_in(tx, t, account_id, household_id, v, admit, idem);
+  if (!out.replay) tx.commit();
   return out;
 }
 
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id, const values& v,
-                        const write_gate& admit, const std::optional<std::string>& household) {
+                        const write_gate& admit, const std::optional<std::string>& household,
+                        const idempotency* idem) {
   pqxx::work tx{conn};
+  if (idem)
+    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
   auto household_id = lock_for_write(tx, t, account_id, id);
   const bool move = household && *household != household_id;
   if (move) check_write_permission(tx, account_id, *household);
@@ -275,11 +300,11 @@ write_result update_row(pqxx::connection_base& conn, const table_spec& t,
       t.sql_name, assignments, assignments.empty() ? "" : ", ", select_list(t, "t"));
   try {
     auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-    if (!move) return finish(tx, t, r, "update");
+    if (!move) return finish(tx, t, r, "update", idem);
     // Seen from the previous household the row is gone; from the new one it
     // appears. Both events carry the row's new `updated`.
     auto gone = record_change(tx, household_id, t.sql_name, r[0].c_str(), "delete", r[3].c_str());
-    auto out = finish(tx, t, r, "create");
+    auto out = finish(tx, t, r, "create", idem);
     out.moved_from = std::move(gone);
     return out;
   } catch (const pqxx::check_violation& e) {
@@ -289,15 +314,17 @@ write_result update_row(pqxx::connection_base& conn, const table_spec& t,
 
 write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id,
-                        const write_gate& admit) {
+                        const write_gate& admit, const idempotency* idem) {
   pqxx::work tx{conn};
+  if (idem)
+    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
   auto household_id = lock_for_write(tx, t, account_id, id);
   if (admit) admit(household_id);
   auto r = tx.exec_params1(
       fmt::format("DELETE FROM {0} AS t WHERE id = $1 RETURNING {1}, hearth_ts(now())", t.sql_name,
                   select_list(t, "t")),
       id);
-  return finish(tx, t, r, "delete", r[static_cast<int>(r.size()) - 1].c_str());
+  return finish(tx, t, r, "delete", idem, r[static_cast<int>(r.size()) - 1].c_str());
 }
 
 }  // namespace hearth::storage

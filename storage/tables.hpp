@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "storage/events.hpp"
+#include "storage/idempotency.hpp"
 
 namespace hearth::storage {
 
@@ -128,11 +129,14 @@ using values = std::map<std::string, std::optional<std::string>>;
 /// A committed write: the row after it and the outbox event it recorded.
 /// When an update moved the row to another household, `event` is the
 /// "create" in the new household and `moved_from` the "delete" recorded in
-/// the previous one (publish both).
+/// the previous one (publish both). With an Idempotency-Key seen before
+/// (storage/idempotency.hpp): only `replay`, the first response; nothing
+/// was written.
 struct write_result {
   record row;
   change_event event;
   std::optional<change_event> moved_from = {};
+  std::optional<stored_response> replay = std::nullopt;
 };
 
 /// One row; domain_error(not_found) when missing or not the caller's.
@@ -145,16 +149,22 @@ using write_gate = std::function<void(const std::string& household_id)>;
 
 /// Writes; each checks membership (not_found) and permission (forbidden for
 /// "view") inside the transaction, asks `admit` (when set), and records the
-/// change_event before commit.
+/// change_event before commit. With `idem` (an Idempotency-Key), the key is
+/// claimed first in the same transaction (a replay returns `replay` and
+/// writes nothing; a key used for another request throws
+/// domain_error(unprocessable)) and the response is stored with the write:
+/// {idem->success_status, t.data_type, [row]} ([] for a delete).
 /// create_row's work inside `tx` (a transaction or a savepoint of one),
 /// without committing: the group commit (storage/group_commit.hpp) runs
 /// several in one transaction.
 write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& household_id,
-                           const values& v, const write_gate& admit = nullptr);
+                           const values& v, const write_gate& admit = nullptr,
+                           const idempotency* idem = nullptr);
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
-                        const values& v, const write_gate& admit = nullptr);
+                        const values& v, const write_gate& admit = nullptr,
+                        const idempotency* idem = nullptr);
 /// update_row with `household` (a canonical UUID) other than the row's
 /// moves the row there in the same transaction: the caller needs write
 /// permission in both households (the row's: not_found / forbidden as for
@@ -163,12 +173,14 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
 /// group commit does), and the row gets a "delete" event in the previous
 /// household and a "create" event in the new one, each at its household's
 /// next seq. `household` equal to the row's (or nullopt) is a plain update.
+/// `idem`: as create_row.
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id, const values& v,
                         const write_gate& admit = nullptr,
-                        const std::optional<std::string>& household = std::nullopt);
+                        const std::optional<std::string>& household = std::nullopt,
+                        const idempotency* idem = nullptr);
 write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id,
-                        const write_gate& admit = nullptr);
+                        const write_gate& admit = nullptr, const idempotency* idem = nullptr);
 
 }  // namespace hearth::storage

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "apps/uptime/monitor_impl.hpp"
+#include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "http/client.hpp"
 #include "storage/errors.hpp"
@@ -73,8 +74,10 @@ http::response not_running(const std::string& rid) {
   return http::error(503, rid, "the uptime monitor is not running");
 }
 
-// Stops the probe threads: probes under way finish, queued ones are dropped.
+// Stops the status feed's thread, then the probe threads: probes under way
+// finish, queued ones are dropped.
 monitor::~monitor() {
+  status_.reset();
   if (!probes_) return;
   probes_->stop();
   probes_->join();
@@ -83,6 +86,7 @@ monitor::~monitor() {
 void monitor::declare(engine::registry& r, const config::config& cfg, storage::pool& db) {
   db_ = &db;
   probe_timeout_ = std::chrono::milliseconds(cfg.uptime_probe_timeout_ms);
+  status_poll_ = std::chrono::milliseconds(cfg.uptime_status_poll_ms);
   webhook_url_ = config::secret(cfg, "UPTIME_WEBHOOK_URL");
   if (webhook_url_) {
     // The URL is a secret: the message says what is wrong, not what it is.
@@ -107,6 +111,11 @@ void monitor::declare(engine::registry& r, const config::config& cfg, storage::p
 
   r.cron("uptime.check-all", cfg.uptime_check_schedule,
          [self = shared_from_this()](const engine::cron_tick&) { return self->check_all(); });
+}
+
+std::weak_ptr<status_feed> monitor::serve_status(http::fanout_hub& hub) {
+  if (!status_ && db_) status_ = std::make_shared<status_feed>(*db_, hub, status_poll_);
+  return status_;
 }
 
 // Probes `s` and records the check (blocking: probe threads only).
@@ -299,11 +308,13 @@ void monitor::notify(const engine::message_info& m, const site_transition& t) {
   r.body_limit = kProbeBodyLimit;
   auto res = http::fetch(r);
   if (!res.ok) {
-    log::warn("uptime webhook: message {} attempt {}: {}", m.id, m.attempt, res.error);
+    log::warn_once("uptime.webhook", "uptime webhook: " + res.error,
+                   fmt::format("message {} attempt {}", m.id, m.attempt));
     throw std::runtime_error("webhook: " + res.error);
   }
   if (res.status < 200 || res.status >= 300) {
-    log::warn("uptime webhook: message {} attempt {}: answered {}", m.id, m.attempt, res.status);
+    log::warn_once("uptime.webhook", fmt::format("uptime webhook: answered {}", res.status),
+                   fmt::format("message {} attempt {}", m.id, m.attempt));
     throw std::runtime_error(fmt::format("webhook answered {}", res.status));
   }
   log::info("uptime webhook: message {} delivered ({})", m.id, res.status);
@@ -322,8 +333,8 @@ api::module uptime_module() {
   return {.name = "uptime",
           .declare = [m](engine::registry& r, const config::config& cfg,
                          storage::pool& db) { m->declare(r, cfg, db); },
-          .routes = [m](http::route_group&, http::route_group& ops,
-                        api::services& s) { detail::routes(ops, s, m); }};
+          .routes = [m](http::route_group& open, http::route_group& ops,
+                        api::services& s) { detail::routes(open, ops, s, m); }};
 }
 
 }  // namespace hearth::apps::uptime

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "apps/uptime/monitor.hpp"
+#include "apps/uptime/status.hpp"
 #include "http/envelope.hpp"
 
 namespace hearth::apps::uptime::detail {
@@ -63,6 +64,10 @@ class monitor : public std::enable_shared_from_this<monitor> {
   /// respond from the last probe.
   void check_all(std::string rid, http::responder respond);
 
+  /// Starts the status page's feed on `hub` (after declare()); the status
+  /// routes hold it weakly (apps/uptime/status.hpp).
+  std::weak_ptr<status_feed> serve_status(http::fanout_hub& hub);
+
  private:
   using batch_done = std::function<void(std::vector<check_outcome>, std::exception_ptr)>;
 
@@ -78,11 +83,15 @@ class monitor : public std::enable_shared_from_this<monitor> {
   std::once_flag no_webhook_logged_;
   std::unique_ptr<boost::asio::thread_pool> probes_;
   engine::topic<site_transition> transitions_;
+  std::chrono::milliseconds status_poll_{1'000};
+  std::shared_ptr<status_feed> status_;  // stopped before the probe threads
 };
 
-/// The operator routes under /api/v1/monitor. They outlive the module's
-/// state (the router is destroyed after the database pool, the state
-/// before it): they hold it weakly.
-void routes(http::route_group& ops, api::services& s, std::weak_ptr<monitor> state);
+/// The routes under /api/v1/monitor: the operator API in `ops`, the status
+/// routes in `open` (the API group) when uptimeStatusPublic (else in `ops`). They outlive the
+/// module's state (the router is destroyed after the database pool, the
+/// state before it): they hold it weakly.
+void routes(http::route_group& open, http::route_group& ops, api::services& s,
+            std::weak_ptr<monitor> state);
 
 }  // namespace hearth::apps::uptime::detail

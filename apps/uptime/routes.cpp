@@ -1,5 +1,6 @@
 // The uptime monitor's operator API under /api/v1/monitor (Basic auth):
-// sites to watch (add, list, remove) and checks on demand (one site, all).
+// sites to watch (add, list, remove) and checks on demand (one site, all);
+// and the status page's routes (apps/uptime/status.cpp).
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -176,7 +177,11 @@ http::route check_all_sites(std::weak_ptr<monitor> weak) {
 
 }  // namespace
 
-void routes(http::route_group& ops, api::services& s, std::weak_ptr<monitor> state) {
+void routes(http::route_group& open, http::route_group& ops, api::services& s,
+            std::weak_ptr<monitor> state) {
+  std::weak_ptr<status_feed> feed;
+  if (auto self = state.lock()) feed = self->serve_status(s.fanout);
+  status_routes(s.cfg.uptime_status_public ? open : ops, s, std::move(feed));
   ops.add(add_site(s));
   ops.add(list_sites(s));
   ops.add(delete_site(s));

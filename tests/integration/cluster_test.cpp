@@ -25,7 +25,14 @@ using clock_type = std::chrono::steady_clock;
 
 class ClusterTest : public ::testing::Test {
  protected:
-  virtual cluster_options options() { return {}; }
+  // Cluster links run mutual TLS, as scripts/cluster and the README's
+  // multi-host set-up do (tests/integration/cluster_tls_test.cpp covers
+  // what TLS refuses).
+  virtual cluster_options options() {
+    cluster_options o;
+    o.tls = true;
+    return o;
+  }
 
   void SetUp() override { cluster_ = std::make_unique<test_cluster>(options()); }
 

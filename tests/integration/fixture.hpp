@@ -5,17 +5,20 @@
 // the response in the message) when the server does not answer as expected.
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "tests/support/hearth_process.hpp"
@@ -26,6 +29,28 @@ namespace hearth::testing {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
+
+/// A fresh directory under /tmp, removed with its contents at scope exit.
+/// Traversable by the `postgres` user (hearth runs PostgreSQL as it when
+/// root), so an embedded cluster stays inside it and goes with it.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    char templ[] = "/tmp/hrsXXXXXX";
+    if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = templ;
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                  std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                  std::filesystem::perms::others_exec);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
 
 /// A signed-up, signed-in account.
 struct test_user {

@@ -2,34 +2,11 @@
 // HEARTH_DATA_DIR across a restart.
 
 #include <signal.h>
-#include <stdlib.h>
-
-#include <filesystem>
-#include <system_error>
 
 #include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
 namespace {
-
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    char templ[] = "/tmp/hrsXXXXXX";
-    if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = templ;
-    // Traversable by the `postgres` user (hearth runs PostgreSQL as it when
-    // root), so the cluster stays inside this directory and is removed with it.
-    std::filesystem::permissions(
-        path, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                  std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
-                  std::filesystem::perms::others_exec);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 std::string first_id(const http_response& res) { return str(first_value(res), "id"); }
 

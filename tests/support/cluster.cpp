@@ -59,6 +59,12 @@ std::string cluster_view::link_to(const std::string& peer) const {
   return "";
 }
 
+std::string cluster_view::security_to(const std::string& peer) const {
+  for (const auto& p : peers)
+    if (p.node_id == peer) return p.security;
+  return "";
+}
+
 // ---------------------------------------------------------------- test_cluster
 
 test_cluster::test_cluster(cluster_options options) : options_(std::move(options)) {
@@ -75,6 +81,11 @@ test_cluster::test_cluster(cluster_options options) : options_(std::move(options
       n->ready_file = dir_ / (n->name + ".ready.json");
       names_.push_back(n->name);
       nodes_.push_back(std::move(n));
+    }
+    if (options_.tls) {
+      auto ca = options_.tls_ca ? *options_.tls_ca : make_ca(dir_ / "pki", "cluster-ca");
+      tls_ca_ = ca.cert;
+      for (const auto& name : names_) make_node_certificate(dir_ / "pki", ca, name);
     }
     // One after the other: hearth_process edits this process's environment
     // while it spawns, so starts must not overlap.
@@ -120,7 +131,15 @@ std::map<std::string, std::string> test_cluster::env_for(const node& n) const {
       {"HEARTH_LOG_LEVEL", options_.log_level},
       {"HEARTH_READY_FILE", n.ready_file.string()},
   };
+  if (options_.tls) {
+    const auto pki = dir_ / "pki";
+    env["HEARTH_CLUSTER_TLS_CERT"] = (pki / (n.name + ".pem")).string();
+    env["HEARTH_CLUSTER_TLS_KEY"] = (pki / (n.name + ".key")).string();
+    env["HEARTH_CLUSTER_TLS_CA"] = tls_ca_.string();
+  }
   for (const auto& [k, v] : options_.extra_env) env[k] = v;
+  if (auto it = options_.node_env.find(n.name); it != options_.node_env.end())
+    for (const auto& [k, v] : it->second) env[k] = v;
   return env;
 }
 
@@ -254,10 +273,11 @@ cluster_view test_cluster::health(const std::string& name) const {
     view.leader_id = string_or_empty(c, "leaderID");
     view.term = c.at("term").to_number<std::int64_t>();
     view.cluster_addr = string_or_empty(c, "clusterAddr");
+    view.transport = string_or_empty(c, "transport");
     for (const auto& p : c.at("peers").as_array()) {
       const auto& po = p.as_object();
       view.peers.push_back({string_or_empty(po, "nodeID"), string_or_empty(po, "addr"),
-                            string_or_empty(po, "link")});
+                            string_or_empty(po, "link"), string_or_empty(po, "security")});
     }
   } catch (const std::exception& e) {
     throw std::runtime_error("health of " + name + " is not as expected (" + e.what() +
@@ -359,6 +379,22 @@ std::string test_cluster::log_tails(std::size_t tail_bytes) const {
   }
   out << "---- end of logs ----\n";
   return out.str();
+}
+
+std::string test_cluster::log(const std::string& name) const {
+  std::lock_guard lock(logs_mutex_);
+  const auto& n = at(name);
+  return n.process ? n.process->log() : "";
+}
+
+bool test_cluster::wait_log(const std::string& name, const std::string& needle,
+                            std::chrono::milliseconds timeout) const {
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    if (log(name).find(needle) != std::string::npos) return true;
+    if (clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
 }
 
 std::pair<int, std::string> test_cluster::run_cli(const std::vector<std::string>& args) const {

@@ -29,6 +29,7 @@
 
 #include "tests/support/hearth_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/pki.hpp"
 
 namespace hearth::testing {
 
@@ -36,7 +37,8 @@ namespace hearth::testing {
 struct peer_view {
   std::string node_id;
   std::string addr;
-  std::string link;  // "up" | "connecting" | "down"
+  std::string link;      // "up" | "connecting" | "down"
+  std::string security;  // "tls" | "plaintext"
 };
 
 /// The `cluster` object of a node's health, plus the node's id.
@@ -47,11 +49,14 @@ struct cluster_view {
   std::string leader_id;  // "" when unknown
   std::int64_t term = 0;
   std::string cluster_addr;
+  std::string transport;  // of the node's cluster links: "tls" | "plaintext"
   std::vector<peer_view> peers;
   std::string raw;  // the whole response body, for messages
 
   /// The link state this node reports for `peer` ("" when not listed).
   std::string link_to(const std::string& peer) const;
+  /// The security this node reports for its link to `peer` ("" when not listed).
+  std::string security_to(const std::string& peer) const;
 };
 
 /// A leader found by test_cluster::wait_leader.
@@ -89,6 +94,15 @@ struct cluster_options {
   std::string log_level = "debug";
   /// Added to every node's environment (HEARTH_* names; they override the above).
   std::map<std::string, std::string> extra_env;
+  /// Mutual TLS on the cluster links: a throwaway CA (tests/support/pki.hpp)
+  /// in the cluster's directory and a certificate it signs for every node
+  /// (HEARTH_CLUSTER_TLS_CERT / _KEY / _CA).
+  bool tls = false;
+  /// The CA that signs the nodes' certificates (with tls); none: a fresh one.
+  std::optional<pem_pair> tls_ca;
+  /// Added to one node's environment, by node name, after everything above
+  /// (a "" value leaves the variable unset).
+  std::map<std::string, std::map<std::string, std::string>> node_env;
   /// Empty: a fresh database of throwaway_postgres::shared().
   std::string database_url;
 };
@@ -107,6 +121,11 @@ class test_cluster {
   /// "node-a", "node-b", … in start order.
   const std::vector<std::string>& names() const { return names_; }
   const std::string& database_url() const { return database_url_; }
+  /// The cluster's temporary directory (removed with the cluster): room for
+  /// a test's own certificates.
+  const std::filesystem::path& dir() const { return dir_; }
+  /// The CA certificate of the cluster's TLS (options().tls).
+  const std::filesystem::path& tls_ca() const { return tls_ca_; }
   const cluster_options& options() const { return options_; }
 
   /// The process runs (it may be frozen).
@@ -158,6 +177,11 @@ class test_cluster {
   std::string describe() const;
   /// The last `tail_bytes` of each node's log (earlier runs included).
   std::string log_tails(std::size_t tail_bytes = 6000) const;
+  /// Everything the node's current process has printed ("" when not started).
+  std::string log(const std::string& name) const;
+  /// Polls the node's log until it contains `needle` (false on timeout).
+  bool wait_log(const std::string& name, const std::string& needle,
+                std::chrono::milliseconds timeout) const;
 
   /// `hearth <args>` to completion against the cluster's database.
   std::pair<int, std::string> run_cli(const std::vector<std::string>& args) const;
@@ -189,6 +213,7 @@ class test_cluster {
   cluster_options options_;
   std::string database_url_;
   std::filesystem::path dir_;
+  std::filesystem::path tls_ca_;
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<node>> nodes_;
   mutable std::mutex logs_mutex_;

@@ -66,6 +66,34 @@ TEST(Config, BadValuesAreErrors) {
   EXPECT_THROW(apply_env(c, {{"HEARTH_SSE_HEARTBEAT_MS", "-5"}}), config_error);
 }
 
+// A boolean key: JSON true/false; environment and flags true/false or 1/0.
+TEST(Config, BooleanKeys) {
+  config c;
+  EXPECT_TRUE(c.uptime_status_public);  // the default
+  apply_json(c, R"({"uptimeStatusPublic":false})", "f.json");
+  EXPECT_FALSE(c.uptime_status_public);
+  apply_env(c, {{"HEARTH_UPTIME_STATUS_PUBLIC", "true"}});
+  EXPECT_TRUE(c.uptime_status_public);
+  apply_flags(c, {{"--uptime-status-public", "0"}});
+  EXPECT_FALSE(c.uptime_status_public);
+  apply_flags(c, {{"--uptime-status-public", "1"}});
+  EXPECT_TRUE(c.uptime_status_public);
+  for (const char* bad : {R"({"uptimeStatusPublic":"false"})", R"({"uptimeStatusPublic":0})",
+                          R"({"uptimeStatusPublic":null})"}) {
+    try {
+      apply_json(c, bad, "f.json");
+      FAIL() << "no error for " << bad;
+    } catch (const config_error& e) {
+      EXPECT_NE(std::string(e.what()).find("uptimeStatusPublic must be true or false"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  for (const char* bad : {"yes", "", "TRUE", "2"})
+    EXPECT_THROW(apply_env(c, {{"HEARTH_UPTIME_STATUS_PUBLIC", bad}}), config_error) << bad;
+  EXPECT_TRUE(c.uptime_status_public);  // unchanged by the errors
+}
+
 TEST(Config, ValidateChecksAddressAndLevel) {
   config c;
   c.http_addr = "localhost";
@@ -141,6 +169,47 @@ TEST(Config, EveryKeyHasThreeNames) {
     EXPECT_EQ(k.env.rfind("HEARTH_", 0), 0u) << k.env;
     EXPECT_EQ(k.flag.rfind("--", 0), 0u) << k.flag;
   }
+}
+
+TEST(Config, ClusterTLSNeedsAllThreeFiles) {
+  config c;
+  EXPECT_NO_THROW(validate(c));  // none: plaintext links
+  apply_env(c, {{"HEARTH_CLUSTER_TLS_CERT", "/etc/hearth/node.pem"},
+                {"HEARTH_CLUSTER_TLS_KEY", "/etc/hearth/node.key"}});
+  EXPECT_EQ(c.cluster_tls_cert, "/etc/hearth/node.pem");
+  try {
+    validate(c);
+    ADD_FAILURE() << "a certificate and key without a CA passed";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing clusterTLSCA"), std::string::npos) << e.what();
+  }
+  apply_flags(c, {{"--cluster-tls-ca", "/etc/hearth/cluster-ca.pem"}});
+  EXPECT_NO_THROW(validate(c));
+  apply_json(c, R"({"clusterTLSKey":""})", "f");
+  try {
+    validate(c);
+    ADD_FAILURE() << "a missing key passed";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing clusterTLSKey"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, TracingKeys) {
+  auto c = defaults();
+  EXPECT_EQ(c.otlp_endpoint, "");  // tracing off by default
+  EXPECT_EQ(c.otlp_flush_ms, 1000);
+  EXPECT_EQ(c.trace_sample_ratio, 1.0);
+  apply_env(c, {{"HEARTH_OTLP_ENDPOINT", "http://127.0.0.1:4318"},
+                {"HEARTH_OTLP_FLUSH_MS", "250"},
+                {"HEARTH_TRACE_SAMPLE_RATIO", "0.25"}});
+  EXPECT_EQ(c.otlp_endpoint, "http://127.0.0.1:4318");
+  EXPECT_EQ(c.otlp_flush_ms, 250);
+  EXPECT_EQ(c.trace_sample_ratio, 0.25);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_TRACE_SAMPLE_RATIO", "1.5"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_TRACE_SAMPLE_RATIO", "half"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_TRACE_SAMPLE_RATIO", "0.5x"}}), config_error);
+  EXPECT_THROW(apply_env(c, {{"HEARTH_OTLP_FLUSH_MS", "0"}}), config_error);
+  EXPECT_EQ(c.trace_sample_ratio, 0.25);
 }
 
 }  // namespace

@@ -102,9 +102,10 @@ TEST(Dispatch, TraceparentGivesTheTraceId) {
   EXPECT_EQ(trace_id_of("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), "");
   EXPECT_EQ(trace_id_of("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "");
   EXPECT_EQ(trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"), "");
-  // A later version may append fields.
+  // A later version may append fields, after a '-' (§3.2.4).
   EXPECT_EQ(trace_id_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),
             "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(trace_id_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"), "");
   // Bytes above 0x7f are not hex digits.
   EXPECT_EQ(trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e47\xb6\xb6-00f067aa0ba902b7-01"), "");
 }
