@@ -73,6 +73,15 @@ using engine::scheduler_actor;
 
 using event_list = std::vector<storage::change_event>;
 
+/// Registers with CAF the message types of hearth's own that cross to peer
+/// nodes (a peer's commit: forward, change_event; a backfill: event_list),
+/// under the names peers use on the wire. Every node registers the same
+/// (actors/system.cpp); fuzz/cluster_message.cpp decodes with them.
+inline void add_cluster_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<storage::change_event>("hearth.change_event");
+  cfg.add_message_type<event_list>("hearth.event_list");
+}
+
 /// The control actor of one SSE stream (live events do not pass through
 /// it: they go from the household session to the stream's I/O thread).
 /// Takes the result of its start-up replay from the outbox (household,

@@ -54,8 +54,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const runtime
   cfg.set("middleman.heartbeat-interval", caf::timespan{o.cluster_heartbeat});
   cfg.set("middleman.connection-timeout", caf::timespan{o.cluster_stale});
   // Registered on every node: these cross to peers.
-  cfg.add_message_type<storage::change_event>("hearth.change_event");
-  cfg.add_message_type<event_list>("hearth.event_list");
+  add_cluster_message_types(cfg);
   return cfg;
 }
 

@@ -10,6 +10,7 @@
 #include <cctype>
 
 #include "api/api.hpp"
+#include "api/table_input.hpp"
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
 #include "http/envelope.hpp"
@@ -33,7 +34,7 @@ std::string canonical_uuid(std::string id) {
 // behind on this node (http::fanout_hub::behind), its writes get 503 with
 // Retry-After; writes to other households go on. The household id it gets
 // is canonical: the database's (update, delete) or the request's after
-// canonical_uuid (create).
+// read_create_body (create, api/table_input.hpp).
 storage::write_gate fanout_gate(services& s) {
   return [&hub = s.server.fanout()](const std::string& household) {
     if (hub.behind(household))
@@ -43,56 +44,7 @@ storage::write_gate fanout_gate(services& s) {
   };
 }
 
-using storage::column_type;
 using storage::table_spec;
-
-// Reads the table's writable columns; on create the required ones must be there.
-storage::values read_values(http::json_object_reader& in, const table_spec& t, bool create) {
-  storage::values v;
-  for (const auto& c : t.columns) {
-    if (c.read_only) {
-      if (create && in.has(c.json)) throw http::input_error(c.json + ": read-only");
-      in.ignore(c.json);
-      continue;
-    }
-    if (!in.has(c.json)) {
-      if (create && c.required) throw http::input_error(c.json + ": required");
-      in.string(c.json, false, 0, 0);  // marks it as read
-      continue;
-    }
-    if (in.is_null(c.json)) {
-      if (!c.nullable) throw http::input_error(c.json + ": must not be null");
-      in.string(c.json, false, 0, 0, true);
-      v[c.json] = std::nullopt;
-      continue;
-    }
-    switch (c.type) {
-      case column_type::text:
-        v[c.json] = in.string(c.json, true, c.min_length, c.max_length);
-        break;
-      case column_type::boolean:
-        v[c.json] = *in.boolean(c.json, true) ? "true" : "false";
-        break;
-      case column_type::date: {
-        auto d = in.string(c.json, true, 0, 0);
-        if (!http::is_iso_date(*d))
-          throw http::input_error(c.json + ": must be a date YYYY-MM-DD" +
-                                  (c.nullable ? " or null" : ""));
-        v[c.json] = d;
-        break;
-      }
-      case column_type::timestamp: {
-        auto ts = http::utc_timestamp(*in.string(c.json, true, 0, 0));
-        if (!ts)
-          throw http::input_error(c.json +
-                                  ": must be an RFC 3339 UTC time such as 2026-01-02T03:04:05Z");
-        v[c.json] = ts;
-        break;
-      }
-    }
-  }
-  return v;
-}
 
 http::response one(unsigned status, const std::string& rid, const table_spec& t,
                    storage::record row) {
@@ -210,7 +162,7 @@ std::string write_schema(const table_spec& t, bool create) {
   if (create) {
     required.push_back("authHouseholdID");
   } else {
-    // The representation GET returned is accepted as it is (read_update).
+    // The representation GET returned is accepted as it is (read_update_body).
     props["id"] = boost::json::object{{"type", "string"}, {"format", "uuid"}, {"readOnly", true}};
     for (const char* ro : {"created", "updated"})
       props[ro] =
@@ -302,13 +254,9 @@ http::route list_route(services& s, const table_spec& t) {
 http::route create_route(services& s, const table_spec& t) {
   return {"POST", t.path,
           [&s, &t](const http::request& req, http::responder respond) {
-            http::json_object_reader in(req.body);
-            auto household = *in.string("authHouseholdID", true, 1, 64);
-            if (!http::is_uuid(household))
-              throw http::input_error("authHouseholdID: must be a UUID");
-            household = canonical_uuid(std::move(household));
-            auto values = read_values(in, t, true);
-            in.reject_unknown();
+            auto input = read_create_body(req.body, t);
+            const auto& household = input.household;
+            const auto& values = input.values;
             auto idem = idempotency_of(req, 201);
             // Group commit: creations that arrive together commit together
             // (storage/group_commit.hpp); each gets its own result and event.
@@ -352,40 +300,6 @@ http::route read_route(services& s, const table_spec& t) {
           table_doc(t, "Read one " + t.data_type)};
 }
 
-// What a PUT body asks for: column values and, when it names one, the
-// household the row should belong to.
-struct update_request {
-  storage::values values;
-  std::optional<std::string> household;  // canonical UUID
-};
-
-// PUT takes the representation GET returned, as Homechart's UI sends it
-// back: the server-maintained members `id`, `created` and `updated` are
-// ignored (an `id` must still be the URL's: 400 otherwise, rather than
-// silently updating another row than the client meant), `authHouseholdID`
-// equal to the row's is a no-op and another one moves the row
-// (storage::update_row). Any other member must be a writable column.
-update_request read_update(const http::request& req, const table_spec& t, const std::string& id) {
-  http::json_object_reader in(req.body);
-  update_request u;
-  if (in.has("id")) {
-    auto body_id = *in.string("id", true, 1, 64);
-    if (!http::is_uuid(body_id) || canonical_uuid(body_id) != canonical_uuid(id))
-      throw http::input_error("id: must be the id in the URL (or left out)");
-  }
-  in.ignore("created");
-  in.ignore("updated");
-  if (in.has("authHouseholdID")) {
-    auto household = *in.string("authHouseholdID", true, 1, 64);
-    if (!http::is_uuid(household)) throw http::input_error("authHouseholdID: must be a UUID");
-    u.household = canonical_uuid(std::move(household));
-  }
-  u.values = read_values(in, t, false);
-  in.reject_unknown();
-  if (u.values.empty() && !u.household) throw http::input_error("request body: no field to update");
-  return u;
-}
-
 // PUT <path>/{id}: some or all fields of a row (the representation GET
 // returned is accepted as it is); a different authHouseholdID moves it.
 http::route update_route(services& s, const table_spec& t) {
@@ -393,7 +307,7 @@ http::route update_route(services& s, const table_spec& t) {
           [&s, &t](const http::request& req, http::responder respond) {
             auto id = row_id(req, t, respond);
             if (!id) return;
-            auto u = read_update(req, t, *id);
+            auto u = read_update_body(req.body, t, *id);
             auto idem = idempotency_of(req, 200);
             run_authenticated(s, req, std::move(respond),
                               [&s, &t, id = *id, u = std::move(u), idem, rid = req.request_id](

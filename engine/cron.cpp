@@ -93,35 +93,70 @@ cron_schedule cron_schedule::parse(std::string_view text) {
   return s;
 }
 
-bool cron_schedule::matches_minute(std::int64_t t) const {
+namespace {
+
+constexpr std::int64_t kMinute = 60, kHour = 3'600, kDay = 86'400;
+
+// The start of the unit (day, hour) holding `t`, also for t < 0.
+std::int64_t floor_to(std::int64_t t, std::int64_t unit) {
+  auto q = t / unit;
+  if (t % unit < 0) --q;
+  return q * unit;
+}
+
+}  // namespace
+
+bool cron_schedule::matches_day(std::int64_t day_start) const {
   using namespace std::chrono;
-  auto tp = sys_seconds{seconds{t}};
-  auto day = floor<days>(tp);
+  sys_days day{days{day_start / kDay}};
   year_month_day ymd{day};
-  hh_mm_ss hms{tp - day};
-  auto wd = weekday{day}.c_encoding();
-  if (!minute_[static_cast<std::size_t>(hms.minutes().count())] ||
-      !hour_[static_cast<std::size_t>(hms.hours().count())] ||
-      !month_[static_cast<unsigned>(ymd.month())])
-    return false;
+  if (!month_[static_cast<unsigned>(ymd.month())]) return false;
   bool mday = mday_[static_cast<unsigned>(ymd.day())];
-  bool wday = wday_[wd];
+  bool wday = wday_[weekday{day}.c_encoding()];
   if (mday_any_ || wday_any_) return mday && wday;
   return mday || wday;
 }
 
+// Both searches go minute by minute, but skip a whole day or hour that
+// cannot match: a schedule that fires once in four years (29 February) or
+// never costs a few thousand steps, not two million.
 std::int64_t cron_schedule::next(std::int64_t t) const {
   if (every_) return (t / every_ + 1) * every_;
-  auto m = (t / 60 + 1) * 60;
-  for (int i = 0; i < 4 * 366 * 24 * 60; ++i, m += 60)
-    if (matches_minute(m)) return m;
+  auto m = (t / kMinute + 1) * kMinute;
+  const auto end = m + 4 * 366 * kDay;  // looks at most four years ahead
+  while (m < end) {
+    auto day = floor_to(m, kDay);
+    if (!matches_day(day)) {
+      m = day + kDay;
+      continue;
+    }
+    auto hour = floor_to(m, kHour);
+    if (!hour_[static_cast<std::size_t>((hour - day) / kHour)]) {
+      m = hour + kHour;
+      continue;
+    }
+    if (minute_[static_cast<std::size_t>((m - hour) / kMinute)]) return m;
+    m += kMinute;
+  }
   return -1;
 }
 
 std::int64_t cron_schedule::previous(std::int64_t t, std::int64_t horizon) const {
   if (every_) return t / every_ * every_;
-  for (auto m = t / 60 * 60; m >= t - horizon; m -= 60)
-    if (matches_minute(m)) return m;
+  for (auto m = t / kMinute * kMinute; m >= t - horizon;) {
+    auto day = floor_to(m, kDay);
+    if (!matches_day(day)) {
+      m = day - kMinute;
+      continue;
+    }
+    auto hour = floor_to(m, kHour);
+    if (!hour_[static_cast<std::size_t>((hour - day) / kHour)]) {
+      m = hour - kMinute;
+      continue;
+    }
+    if (minute_[static_cast<std::size_t>((m - hour) / kMinute)]) return m;
+    m -= kMinute;
+  }
   return -1;
 }
 

@@ -20,7 +20,9 @@ class cron_schedule {
   /// Parses `text`; throws std::invalid_argument naming the problem.
   static cron_schedule parse(std::string_view text);
 
-  /// The first scheduled time strictly after `t`.
+  /// The first scheduled time strictly after `t`, looking at most four
+  /// years (4 x 366 days) ahead; -1 when there is none (a schedule such as
+  /// "0 0 1 1 0", 1 January on a Sunday, can skip more than that).
   std::int64_t next(std::int64_t t) const;
   /// The last scheduled time at or before `t`, searching back at most
   /// `horizon` seconds; -1 when there is none within it.
@@ -30,7 +32,7 @@ class cron_schedule {
   const std::string& text() const { return text_; }
 
  private:
-  bool matches_minute(std::int64_t minute_start) const;
+  bool matches_day(std::int64_t day_start) const;  // month and day fields
   std::string text_;
   std::int64_t every_ = 0;  // seconds; 0 = a cron expression
   std::vector<bool> minute_, hour_, mday_, month_, wday_;

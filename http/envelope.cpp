@@ -1,9 +1,30 @@
 #include "http/envelope.hpp"
 
+#include <fmt/format.h>
+#include <simdjson.h>
+
 #include <boost/json/serialize.hpp>
 
 namespace hearth::http {
 namespace {
+
+// JSON text is UTF-8 (RFC 8259 §8.1), and Boost.JSON writes a string's bytes
+// as they are. A message may quote the request, whose percent-decoded path
+// or query can be any bytes ("/%E2%9C"): when it is not valid UTF-8, its
+// non-ASCII bytes are percent-encoded again, as the client sent them.
+std::string utf8_message(std::string_view message) {
+  if (simdjson::validate_utf8(message.data(), message.size())) return std::string(message);
+  std::string out;
+  out.reserve(message.size() * 3);
+  for (char c : message) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x80)
+      out += c;
+    else
+      out += fmt::format("%{:02X}", byte);
+  }
+  return out;
+}
 
 response make(unsigned status, const std::string& request_id, const std::string& data_type,
               boost::json::array values, const std::string& message) {
@@ -59,7 +80,8 @@ response envelope(unsigned status, const std::string& request_id, const std::str
 }
 
 response error(unsigned status, const std::string& request_id, const std::string& message) {
-  return make(status, request_id, "", {}, message.empty() ? default_message(status) : message);
+  return make(status, request_id, "", {},
+              message.empty() ? default_message(status) : utf8_message(message));
 }
 
 const char* default_message(unsigned status) {

@@ -28,7 +28,10 @@ response ok_serialized(unsigned status, const std::string& request_id, const std
 response envelope(unsigned status, const std::string& request_id, const std::string& data_type,
                   boost::json::array values, const std::string& message);
 
-/// An error envelope: success=false, dataValue=[], `message` explains.
+/// An error envelope: success=false, dataValue=[], `message` explains (or
+/// default_message(status) when empty). A message that is not valid UTF-8
+/// (it may quote a percent-decoded path) gets its non-ASCII bytes
+/// percent-encoded: the body is always valid JSON (RFC 8259 §8.1).
 response error(unsigned status, const std::string& request_id, const std::string& message);
 
 /// The reason phrase style message for a status when a handler gives none.

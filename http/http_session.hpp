@@ -11,48 +11,21 @@
 
 #include <array>
 #include <boost/asio/write.hpp>
-#include <boost/url/parse.hpp>
 #include <cctype>
 #include <optional>
 #include <random>
 #include <string>
 
+#include "http/dispatch.hpp"
 #include "http/engine_state.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
-#include "http/negotiation.hpp"
 #include "http/sse_stream.hpp"
 #include "trace/trace.hpp"
 
 namespace hearth::http::detail {
 
 inline constexpr int kSseSendBufferBytes = 32 * 1024;
-
-inline bool valid_client_request_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-          c == ':'))
-      return false;
-  return true;
-}
-
-// A W3C trace-context traceparent (https://www.w3.org/TR/trace-context/):
-// "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; all-zero ids are
-// invalid. Returns the trace id, or "" when the header is absent or invalid.
-inline std::string trace_id_of(std::string_view tp) {
-  auto hex = [](std::string_view v) {
-    return std::all_of(v.begin(), v.end(),
-                       [](char c) { return std::isdigit(c) || (c >= 'a' && c <= 'f'); });
-  };
-  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return "";
-  auto version = tp.substr(0, 2), trace = tp.substr(3, 32), parent = tp.substr(36, 16),
-       flags = tp.substr(53, 2);
-  if (!hex(version) || version == "ff" || !hex(trace) || !hex(parent) || !hex(flags)) return "";
-  if (trace == std::string(32, '0') || parent == std::string(16, '0')) return "";
-  if (version == "00" && tp.size() != 55) return "";
-  return std::string(trace);
-}
 
 // ---------------------------------------------------------------------------
 // One HTTP connection.
@@ -258,29 +231,10 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     rec_.referer = std::string(req.header("referer"));
     if (state_.draining) keep_alive_ = false;
 
-    auto url = boost::urls::parse_origin_form(req.target);
-    if (!url) return write(error(400, request_id_, "malformed request target"));
-    req.path = url->path();
-    for (auto p : url->params()) {
-      // PostgreSQL text cannot hold NUL (%00): refuse it, never truncate.
-      if (p.key.find('\0') != std::string::npos || p.value.find('\0') != std::string::npos)
-        return write(error(400, request_id_,
-                           fmt::format("query parameter {}: must not contain the NUL character",
-                                       p.key.find('\0') != std::string::npos ? "name" : p.key)));
-      req.query[p.key] = p.value;
-    }
-
-    auto m = routes_.find(req.method, req.path);
-    if (m.result == router::outcome::not_found)
-      return write(error(404, request_id_, fmt::format("no route for {}", req.path)));
-    if (m.result == router::outcome::method_not_allowed) {
-      auto r = error(405, request_id_, fmt::format("{} is not allowed here", req.method));
-      r.headers.emplace_back("Allow", m.allow);
-      return write(std::move(r));
-    }
-    rec_.route = m.matched->pattern;
-    if (auto status = negotiate(*m.matched, req)) return write(error(*status, request_id_, ""));
-    req.params = std::move(m.params);
+    auto routed = route_request(routes_, req);
+    if (routed.matched) rec_.route = routed.matched->pattern;
+    if (routed.refusal) return write(std::move(*routed.refusal));
+    auto* matched = routed.matched;
     req.body = std::move(breq.body());
 
     auto done = std::make_shared<std::atomic<bool>>(false);
@@ -293,7 +247,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     };
     try {
       trace::scope in_span(req.trace);  // what the handler starts inline is a child
-      m.matched->run(req, respond);
+      matched->run(req, respond);
     } catch (const input_error& e) {
       respond(error(400, request_id_, e.what()));
     } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/run, scripts/test and .ci/run. Source it; it
-# does not change the caller's shell options (the callers set -euo pipefail).
+# Shared helpers for scripts/run, scripts/test, scripts/fuzz and .ci/run.
+# Source it; it does not change the caller's shell options (the callers set
+# -euo pipefail).
 #
 #   hearth_root          absolute path of the checkout
 #   hearth_deps          install missing Debian packages (no-op when all present)
@@ -23,6 +24,11 @@ HEARTH_PACKAGES=(
   postgresql
   python3-aiosmtpd
 )
+
+# What scripts/fuzz adds (CI runs it): clang and its runtime libraries
+# (libFuzzer, ASan, UBSan) for the fuzz preset.
+# shellcheck disable=SC2034  # used by scripts/fuzz
+HEARTH_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 hearth_root() {
   printf '%s\n' "$HEARTH_ROOT"

@@ -59,6 +59,28 @@ TEST(cron_schedule, cron_expressions_match_fields_in_utc) {
   EXPECT_EQ(cron_schedule::parse("5/20 * * * *").next(kNow), kNow - 450 + 25 * kMinute);
 }
 
+// Found by fuzz/cron.cpp: the search went minute by minute, so a schedule
+// that fires once in four years took two million steps per call (parse()
+// itself calls next()). It now skips days and hours that cannot match, with
+// the same answers.
+TEST(cron_schedule, rare_schedules_are_found_years_ahead) {
+  const std::int64_t leap_day = 1'835'395'200;  // 2028-02-29T00:00:00Z
+  auto leap = cron_schedule::parse("0 0 29 2 *");
+  EXPECT_EQ(leap.next(kNow), leap_day);
+  EXPECT_EQ(leap.next(leap_day), leap_day + 1461 * kDay);  // 2032-02-29
+  EXPECT_EQ(leap.previous(leap_day + kDay + 5, 2 * kDay), leap_day);
+  EXPECT_EQ(leap.previous(leap_day - 1, 300 * kDay), -1);
+  // Sunday 23:30 seen from Monday 14:07:30: back across the day boundary.
+  const auto midnight = kNow - kNow % kDay;
+  auto sunday_night = cron_schedule::parse("30 23 * * 0");
+  EXPECT_EQ(sunday_night.previous(kNow), midnight - 30 * kMinute);
+  EXPECT_EQ(sunday_night.next(kNow), midnight + 6 * kDay + 23 * kHour + 30 * kMinute);
+  // Minutes within a matching hour of a matching day.
+  auto late = cron_schedule::parse("58 14 23 11 *");
+  EXPECT_EQ(late.next(kNow), midnight + 14 * kHour + 58 * kMinute);
+  EXPECT_EQ(late.previous(kNow), -1);
+}
+
 TEST(cron_schedule, bad_expressions_name_the_problem) {
   for (const char* bad :
        {"* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8",
