@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "storage/errors.hpp"
+#include "storage/households.hpp"
 
 namespace hearth::storage {
 namespace {
@@ -30,6 +35,76 @@ bool run_optimistic(connection& conn, const std::deque<create_batcher::request>&
     } catch (...) {
       return false;  // tx rolls back; the batch runs again with savepoints
     }
+  }
+  tx.commit();
+  return true;
+}
+
+// The common path: the whole batch in a handful of statements, whatever its
+// size: the permissions of every creation (one statement), the households'
+// locks in id order (one, when there are several), then one multi-row
+// statement per table and column set (storage/tables.hpp, create_rows_in).
+// A creation refused by permission or admission fails alone, with no
+// database work undone. False when a statement failed (a CHECK violation,
+// say): the transaction is rolled back, and the batch runs again one
+// creation at a time with savepoints.
+bool run_bulk(connection& conn, const std::deque<create_batcher::request>& batch, outcome& out) {
+  pqxx::work tx{conn};
+  try {
+    std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    pairs.reserve(batch.size());
+    for (const auto& r : batch) pairs.emplace_back(r.account_id, r.household_id);
+    const auto permissions = permissions_of(tx, pairs);
+    std::vector<std::string_view> households;  // admitted, in id order (the batch is sorted)
+    std::vector<bool> admitted(batch.size(), false);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& r = batch[i];
+      try {
+        if (!permissions[i])
+          throw domain_error(errc::not_found, "authHouseholdID: household not found");
+        if (*permissions[i] == "view")
+          throw domain_error(errc::forbidden, "view-only members cannot change this household");
+        if (r.admit) r.admit(r.household_id);
+      } catch (...) {
+        out.errors[i] = std::current_exception();
+        continue;
+      }
+      admitted[i] = true;
+      if (households.empty() || households.back() != r.household_id)
+        households.push_back(r.household_id);
+    }
+    if (households.size() > 1) lock_households(tx, households);
+    // Groups of one table and one set of columns, in order of first arrival.
+    struct group {
+      const table_spec* table;
+      std::vector<std::size_t> members;
+      std::vector<creation> rows;
+    };
+    std::vector<group> groups;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!admitted[i]) continue;
+      const auto& r = batch[i];
+      auto same = [&](const group& g) {
+        if (g.table != r.table) return false;
+        const auto& v = *g.rows.front().v;
+        return v.size() == r.v.size() &&
+               std::equal(v.begin(), v.end(), r.v.begin(),
+                          [](const auto& a, const auto& b) { return a.first == b.first; });
+      };
+      auto g = std::find_if(groups.begin(), groups.end(), same);
+      if (g == groups.end()) g = groups.insert(groups.end(), group{r.table, {}, {}});
+      g->members.push_back(i);
+      g->rows.push_back(creation{&r.household_id, &r.v});
+    }
+    for (auto& g : groups) {
+      auto results = create_rows_in(tx, *g.table, g.rows);
+      for (std::size_t k = 0; k < g.members.size(); ++k)
+        out.results[g.members[k]] = std::move(results[k]);
+    }
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (...) {
+    return false;  // tx rolls back; the batch runs again with savepoints
   }
   tx.commit();
   return true;
@@ -117,9 +192,14 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
   });
   outcome out(batch.size());
   const std::int64_t batch_start = trace::enabled() ? trace::now_ns() : 0;
+  // A keyed creation claims its Idempotency-Key in its own statements: such
+  // a batch runs one creation at a time (still one transaction, one commit).
+  const bool keyed = std::any_of(batch.begin(), batch.end(),
+                                 [](const request& r) { return r.idem.has_value(); });
   try {
-    if (!run_optimistic(conn, batch, out)) {
+    if (keyed ? !run_optimistic(conn, batch, out) : !run_bulk(conn, batch, out)) {
       ++isolated_;
+      out = outcome(batch.size());
       run_isolated(conn, batch, out);
     }
   } catch (...) {  // the connection broke or the commit failed: in doubt, all fail
@@ -132,7 +212,20 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
   ++batches_;
   creations_ += batch.size();
   const std::int64_t batch_end = batch_start ? trace::now_ns() : 0;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+  // Answers in each household's seq order (the callers publish the events
+  // as they hear of them): with several tables or column sets in one
+  // household, batch order and seq order can differ.
+  std::vector<std::size_t> order(batch.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto seq_of = [&](std::size_t i) {
+    return out.results[i] && !out.results[i]->replay ? out.results[i]->event.seq : 0;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    if (batch[a].household_id != batch[b].household_id)
+      return batch[a].household_id < batch[b].household_id;
+    return seq_of(a) < seq_of(b);
+  });
+  for (std::size_t i : order) {
     trace::span job;
     if (batch_start && batch[i].trace.valid()) {
       job = trace::span("pool.job", trace::kind::internal, batch[i].trace, batch[i].queued_ns);

@@ -7,22 +7,34 @@
 // the same lane, so lanes lock disjoint households and never deadlock each
 // other); each lane runs one drain job at a time on the storage pool. A
 // drain takes every queued creation of its lane (up to max_batch) and runs
-// them in one transaction: first without savepoints; if one fails (a CHECK
-// violation, a permission refusal, the fan-out's backpressure), that
-// transaction is rolled back and the batch runs again with one savepoint
-// per creation (SAVEPOINT, then RELEASE or ROLLBACK TO), so the failure
-// fails only its own request. Then it commits once and hands every result
-// to its caller. A lone creation on an idle server is drained at once: the
-// batch window is simply the time the previous commit took. Creations are ordered by
-// household (stable), so each household's seqs are taken in arrival order
-// and its events are published in commit order. Every success is durable
-// when its caller hears of it (the commit has returned; fsync and
-// synchronous_commit as the server has them).
+// them in one transaction with one commit:
+//   - the bulk path (a batch without an Idempotency-Key): one statement
+//     reads every creation's permission; one locks the batch's households
+//     in id order (when there are several); then one multi-row statement
+//     per table and set of columns inserts the rows, bumps each household's
+//     event_seq once by its count and records the events
+//     (storage/tables.hpp, create_rows_in). A batch costs about four round
+//     trips whatever its size. A creation refused by permission or by
+//     `admit` fails alone, with nothing undone;
+//   - a batch with a keyed creation runs one creation after another in the
+//     transaction (each claims its key in its own statements);
+//   - if a statement fails (a CHECK violation, say), the transaction is
+//     rolled back and the batch runs again with one savepoint per creation
+//     (SAVEPOINT, then RELEASE or ROLLBACK TO), so the failure fails only
+//     its own request.
+// Then every result goes to its caller, in each household's seq order. A
+// lone creation on an idle server is drained at once: the batch window is
+// simply the time the previous commit took. Creations are ordered by
+// household (stable), so each household's seqs follow arrival order within
+// a table and column set. Every success is durable when its caller hears of
+// it (the commit has returned; fsync and synchronous_commit as the server
+// has them).
 //
-// Why savepoints and not libpq's pipeline mode: libpqxx 6.4 has no pipeline
-// API, and a batch's commit already saves the fsync per write, which is
-// where a lone write's time goes; the statements of a batch still make one
-// round trip each (figures: bench/results/latest.md).
+// Why multi-row statements and not libpq's pipeline mode: libpqxx 6.4 has
+// no pipeline API, and one statement per group does what a pipeline would
+// (no round trip per write) and also saves the executor's per-statement
+// work; the batch's commit saves the fsync per write (figures:
+// bench/results/latest.md).
 
 #include <atomic>
 #include <cstdint>

@@ -1,5 +1,8 @@
 #include "storage/households.hpp"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
 #include "storage/errors.hpp"
 
 namespace hearth::storage {
@@ -21,6 +24,16 @@ constexpr const char* kSelectHeads =
 constexpr const char* kSelectPermission =
     "SELECT permissions FROM auth_household_member "
     "WHERE auth_household_id = $1 AND auth_account_id = $2";
+// permissions_of: $1 = [{"i": index, "a": account id, "h": household id}].
+constexpr const char* kSelectPermissions =
+    "SELECT p.i, m.permissions FROM json_to_recordset($1::json) AS p(i int, a uuid, h uuid) "
+    "LEFT JOIN auth_household_member m ON m.auth_household_id = p.h AND m.auth_account_id = p.a";
+// lock_households: $1 = [household id, ...]; ORDER BY sorts before the rows
+// are locked, so the locks are taken in id order.
+constexpr const char* kLockHouseholds =
+    "SELECT a.id FROM auth_household a "
+    "WHERE a.id IN (SELECT e::uuid FROM json_array_elements_text($1::json) AS e) "
+    "ORDER BY a.id FOR NO KEY UPDATE";
 constexpr const char* kSelectAccountByEmail =
     "SELECT id, email_address FROM auth_account WHERE lower(email_address) = lower($1)";
 
@@ -99,6 +112,26 @@ std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::
   auto r = tx.exec_params(kSelectPermission, household_id, account_id);
   if (r.empty()) return std::nullopt;
   return r[0][0].as<std::string>();
+}
+
+std::vector<std::optional<std::string>> permissions_of(
+    pqxx::transaction_base& tx,
+    const std::vector<std::pair<std::string_view, std::string_view>>& pairs) {
+  boost::json::array in;
+  in.reserve(pairs.size());
+  for (std::size_t i = 0; i < pairs.size(); ++i)
+    in.push_back({{"i", i}, {"a", pairs[i].first}, {"h", pairs[i].second}});
+  std::vector<std::optional<std::string>> out(pairs.size());
+  for (const auto& r : tx.exec_params(kSelectPermissions, boost::json::serialize(in)))
+    if (!r[1].is_null()) out.at(r[0].as<std::size_t>()) = r[1].as<std::string>();
+  return out;
+}
+
+void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_view>& ids) {
+  boost::json::array in;
+  in.reserve(ids.size());
+  for (auto id : ids) in.emplace_back(id);
+  tx.exec_params(kLockHouseholds, boost::json::serialize(in));
 }
 
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,

@@ -7,6 +7,8 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/idempotency.hpp"
@@ -59,5 +61,18 @@ std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
 /// The caller's permission level in a household, or nullopt for non-members.
 std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::string& account_id,
                                          const std::string& household_id);
+
+/// permission_of for many (account id, household id) pairs in one statement
+/// (one round trip): the i-th answer is the i-th pair's level, or nullopt
+/// for a non-member. Throws pqxx errors (a pair that is not a UUID: pqxx::data_exception).
+std::vector<std::optional<std::string>> permissions_of(
+    pqxx::transaction_base& tx,
+    const std::vector<std::pair<std::string_view, std::string_view>>& pairs);
+
+/// Locks the rows of households `ids` (auth_household, FOR NO KEY UPDATE) in
+/// id order, in one statement: a transaction that bumps several households'
+/// event_seq takes their locks in the order every such writer uses, so two
+/// of them cannot deadlock (storage/group_commit.hpp, update_row's move).
+void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_view>& ids);
 
 }  // namespace hearth::storage

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <stdexcept>
 
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
@@ -253,6 +255,76 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }
+}
+
+std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::vector<creation>& rows) {
+  std::vector<write_result> out;
+  if (rows.empty()) return out;
+  // The columns given (the same in every row); the others take their defaults.
+  std::string names, from_json, from_input;
+  for (const auto& c : t.columns)
+    if (rows.front().v->count(c.json)) {
+      names += fmt::format(", {}", c.sql);
+      from_json += fmt::format(", r.{}", c.sql);
+      from_input += fmt::format(", input.{}", c.sql);
+    }
+  // The rows as a JSON array of objects keyed by column (SQL names), read
+  // into the table's own row type (json_populate_recordset), so each value
+  // is converted by its column's type, as a parameter would be.
+  boost::json::array in;
+  in.reserve(rows.size());
+  for (const auto& r : rows) {
+    boost::json::object o;
+    o["auth_household_id"] = *r.household_id;
+    for (const auto& c : t.columns) {
+      auto it = r.v->find(c.json);
+      if (it == r.v->end()) continue;
+      if (it->second)
+        o[c.sql] = *it->second;
+      else
+        o[c.sql] = nullptr;
+    }
+    in.emplace_back(std::move(o));
+  }
+  // One statement: new ids; each household's seq range (event_seq bumped
+  // once by its count); the rows; their events, numbered base + position in
+  // the household in input order. Data-modifying CTEs run as one statement.
+  auto sql = fmt::format(
+      "WITH input AS MATERIALIZED (SELECT gen_random_uuid() AS id, r.auth_household_id AS h, "
+      "r.ordinality AS hearth_ord{2} "
+      "FROM json_populate_recordset(NULL::{0}, $1::json) WITH ORDINALITY AS r), "
+      "n AS (SELECT h, count(*) AS n FROM input GROUP BY h), "
+      "s AS (UPDATE auth_household a SET event_seq = a.event_seq + n.n FROM n WHERE a.id = n.h "
+      "RETURNING a.id, a.event_seq - n.n AS base), "
+      "ins AS (INSERT INTO {0} AS t (id, auth_household_id{1}) "
+      "SELECT input.id, input.h{3} FROM input ORDER BY input.hearth_ord RETURNING t.*), "
+      "q AS (SELECT ins.*, input.hearth_ord, s.base + row_number() OVER "
+      "(PARTITION BY input.h ORDER BY input.hearth_ord) AS hearth_seq "
+      "FROM ins JOIN input ON input.id = ins.id JOIN s ON s.id = input.h), "
+      "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
+      "updated) SELECT q.auth_household_id, q.hearth_seq, '{0}', q.id, 'create', q.updated "
+      "FROM q) "
+      "SELECT {4}, q.hearth_seq FROM q ORDER BY q.hearth_ord",
+      t.sql_name, names, from_json, from_input, select_list(t, "q"));
+  pqxx::result result;
+  try {
+    result = tx.exec_params(sql, boost::json::serialize(in));
+  } catch (const pqxx::check_violation& e) {
+    rethrow_check(t, e);
+  }
+  if (result.size() != rows.size())
+    throw std::runtime_error(fmt::format("{}: {} rows inserted of {}", t.data_type,
+                                         result.size(), rows.size()));
+  out.reserve(rows.size());
+  const auto seq_column = static_cast<int>(4 + t.columns.size());
+  for (const auto& r : result) {
+    write_result w{to_record(t, r), {}};
+    w.event = change_event{r[1].c_str(), r[seq_column].as<std::int64_t>(), t.sql_name,
+                           r[0].c_str(),  "create",  r[3].c_str()};
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,

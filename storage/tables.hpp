@@ -161,6 +161,22 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& household_id,
                            const values& v, const write_gate& admit = nullptr,
                            const idempotency* idem = nullptr);
+/// Several creations of table `t` that give the same set of columns, in one
+/// statement (storage/group_commit.hpp): each row's values (`rows[i].v`,
+/// validated, permission and admission already checked by the caller) go
+/// to `rows[i].household_id`; each household's event_seq is bumped once by
+/// its number of rows, its rows taking the seqs in `rows` order, with one
+/// "create" change_event each. Returns the results in `rows` order. With
+/// rows of several households the caller must hold their locks already,
+/// taken in id order (lock_households). Throws as create_row_in (a CHECK
+/// violation: domain_error(invalid), and then nothing of the statement
+/// was written); a failure fails every row of the call.
+struct creation {
+  const std::string* household_id;
+  const values* v;
+};
+std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::vector<creation>& rows);
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
                         const values& v, const write_gate& admit = nullptr,

@@ -1,0 +1,238 @@
+// The group commit's batches themselves (storage/group_commit.hpp), driven
+// through a manual storage pool against a real PostgreSQL: every creation
+// submitted before the pool runs lands in one batch, so what a batch does
+// with mixed tables, column sets, households, refusals and a failing row is
+// asserted deterministically (group_commit_test.cpp drives the binary).
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "domain/tables.hpp"
+#include "storage/errors.hpp"
+#include "storage/group_commit.hpp"
+#include "storage/migrate.hpp"
+#include "storage/pool.hpp"
+#include "tests/support/throwaway_postgres.hpp"
+
+namespace hearth::testing {
+namespace {
+
+const storage::table_spec& table_named(const std::string& name) {
+  for (const auto* t : domain::household_tables())
+    if (t->sql_name == name) return *t;
+  throw std::runtime_error("no table " + name);
+}
+
+class group_commit_batch : public ::testing::Test {
+ protected:
+  group_commit_batch() : url_(throwaway_postgres::shared().create_database()) {
+    pqxx::connection conn{url_};
+    storage::migrate(conn);
+    db_ = storage::pool::manual(url_);
+  }
+
+  std::string account(const std::string& email) {
+    pqxx::connection conn{url_};
+    pqxx::work tx{conn};
+    auto id = tx.exec_params1("INSERT INTO auth_account (email_address, name, password_hash) "
+                              "VALUES ($1, 'x', 'x') RETURNING id::text",
+                              email)[0]
+                  .as<std::string>();
+    tx.commit();
+    return id;
+  }
+
+  std::string household(const std::string& owner) {
+    pqxx::connection conn{url_};
+    pqxx::work tx{conn};
+    auto id =
+        tx.exec1("INSERT INTO auth_household (name) VALUES ('Home') RETURNING id::text")[0]
+            .as<std::string>();
+    tx.exec_params0("INSERT INTO auth_household_member (auth_household_id, auth_account_id, "
+                    "permissions) VALUES ($1, $2, 'owner')",
+                    id, owner);
+    tx.commit();
+    return id;
+  }
+
+  void add_viewer(const std::string& hh, const std::string& viewer) {
+    pqxx::connection conn{url_};
+    pqxx::work tx{conn};
+    tx.exec_params0("INSERT INTO auth_household_member (auth_household_id, auth_account_id, "
+                    "permissions) VALUES ($1, $2, 'view')",
+                    hh, viewer);
+    tx.commit();
+  }
+
+  /// What one creation came to: its result, or its error, in answer order.
+  struct answer {
+    std::string name;  // the request's "name" value, to find it
+    std::optional<storage::write_result> result;
+    std::optional<storage::errc> code;  // a domain_error's code
+    std::string error;
+  };
+
+  void submit(storage::create_batcher& b, const std::string& table, const std::string& acc,
+              const std::string& hh, storage::values v, storage::write_gate admit = nullptr) {
+    storage::create_batcher::request r;
+    r.table = &table_named(table);
+    r.account_id = acc;
+    r.household_id = hh;
+    const auto name = v.count("name") && v.at("name") ? *v.at("name") : std::string();
+    r.v = std::move(v);
+    r.admit = std::move(admit);
+    r.done = [this, name](storage::write_result* w, std::exception_ptr e) {
+      answer a{name, {}, {}, {}};
+      if (w) a.result = *w;
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const storage::domain_error& d) {
+          a.code = d.code;
+          a.error = d.what();
+        } catch (const std::exception& x) {
+          a.error = x.what();
+        }
+      }
+      answers_.push_back(std::move(a));
+    };
+    b.submit(std::move(r));
+  }
+
+  const answer& answer_for(const std::string& name) {
+    for (const auto& a : answers_)
+      if (a.name == name) return a;
+    throw std::runtime_error("no answer for " + name);
+  }
+
+  /// Every household's change_event seqs are 1..event_seq with no gap, and
+  /// each event names a row that exists.
+  std::string seq_gaps() {
+    pqxx::connection conn{url_};
+    pqxx::read_transaction tx{conn};
+    std::string out;
+    for (const auto& r :
+         tx.exec("SELECT h.id, h.event_seq, count(e.seq), coalesce(max(e.seq), 0) "
+                 "FROM auth_household h LEFT JOIN change_event e ON e.auth_household_id = h.id "
+                 "GROUP BY h.id, h.event_seq")) {
+      const auto head = r[1].as<std::int64_t>();
+      if (r[2].as<std::int64_t>() != head || r[3].as<std::int64_t>() != head)
+        out += std::string(r[0].c_str()) + ": event_seq " + r[1].c_str() + ", " + r[2].c_str() +
+               " events, max seq " + r[3].c_str() + "\n";
+    }
+    return out;
+  }
+
+  std::string url_;
+  std::unique_ptr<storage::pool> db_;
+  std::vector<answer> answers_;
+};
+
+storage::values named(const std::string& name) { return {{"name", name}}; }
+
+TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_refusals) {
+  const auto owner = account("owner@example.com");
+  const auto viewer = account("viewer@example.com");
+  const auto h1 = household(owner), h2 = household(owner), stranger = household(viewer);
+  add_viewer(h1, viewer);
+  storage::create_batcher batcher(*db_, /*lanes=*/1);
+  // All queued behind the first's drain job, which has not run yet.
+  submit(batcher, "shop_item", owner, h1, named("i1"));
+  submit(batcher, "shop_item", owner, h2, named("j1"));
+  submit(batcher, "plan_task", owner, h1, {{"name", "t1"}, {"dueDate", "2026-03-04"}});
+  submit(batcher, "shop_item", owner, h1, {{"name", "i2"}, {"done", "true"}});
+  submit(batcher, "shop_item", viewer, h1, named("viewer's"));
+  submit(batcher, "shop_item", owner, stranger, named("stranger's"));
+  submit(batcher, "shop_item", owner, h2, named("refused"), [](const std::string&) {
+    throw storage::domain_error(storage::errc::busy, "behind");
+  });
+  submit(batcher, "plan_task", owner, h1, {{"name", "t2"}, {"dueDate", std::nullopt}});
+  submit(batcher, "shop_item", owner, h1, named("i3"));
+  submit(batcher, "shop_item", owner, h2, named("j2"));
+  ASSERT_TRUE(answers_.empty());
+  db_->run_pending();
+  ASSERT_EQ(answers_.size(), 10u);
+  EXPECT_EQ(batcher.batches(), 1u);
+  EXPECT_EQ(batcher.creations(), 10u);
+  EXPECT_EQ(batcher.isolated(), 0u) << "a refusal by permission or admission is no failure";
+
+  EXPECT_EQ(answer_for("viewer's").code, storage::errc::forbidden);
+  EXPECT_EQ(answer_for("stranger's").code, storage::errc::not_found);
+  EXPECT_EQ(answer_for("refused").code, storage::errc::busy);
+  // Each success: its row as written, its own event; a household's seqs
+  // come in arrival order within a table and column set, and the answers
+  // come in seq order per household (callers publish as they hear).
+  std::map<std::string, std::int64_t> last_seq;
+  for (const auto& a : answers_) {
+    if (!a.result) continue;
+    const auto& w = *a.result;
+    EXPECT_EQ(w.event.operation, "create");
+    EXPECT_EQ(w.event.row_id, std::string(w.row.at("id").as_string()));
+    EXPECT_EQ(w.event.household_id, std::string(w.row.at("authHouseholdID").as_string()));
+    EXPECT_EQ(w.event.updated, std::string(w.row.at("updated").as_string()));
+    EXPECT_GT(w.event.seq, last_seq[w.event.household_id]) << a.name << " answered out of order";
+    last_seq[w.event.household_id] = w.event.seq;
+  }
+  EXPECT_EQ(last_seq[h1], 5);
+  EXPECT_EQ(last_seq[h2], 2);
+  EXPECT_LT(answer_for("i1").result->event.seq, answer_for("i3").result->event.seq);
+  EXPECT_LT(answer_for("t1").result->event.seq, answer_for("t2").result->event.seq);
+  EXPECT_EQ(answer_for("i2").result->row.at("done").as_bool(), true);
+  EXPECT_EQ(answer_for("i1").result->row.at("done").as_bool(), false) << "a default was lost";
+  EXPECT_EQ(answer_for("t1").result->row.at("dueDate").as_string(), "2026-03-04");
+  EXPECT_TRUE(answer_for("t2").result->row.at("dueDate").is_null());
+
+  pqxx::connection conn{url_};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM shop_item")[0].as<int>(), 5);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM plan_task")[0].as<int>(), 2);
+  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1",
+                            stranger)[0]
+                .as<int>(),
+            0);
+  // Each event names its row in the right table.
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM change_event e WHERE NOT EXISTS (SELECT 1 FROM "
+                     "shop_item i WHERE i.id = e.row_id) AND NOT EXISTS (SELECT 1 FROM plan_task "
+                     "t WHERE t.id = e.row_id)")[0]
+                .as<int>(),
+            0);
+  EXPECT_EQ(seq_gaps(), "");
+}
+
+TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_no_seq) {
+  const auto owner = account("owner@example.com");
+  const auto h1 = household(owner), h2 = household(owner);
+  storage::create_batcher batcher(*db_, /*lanes=*/1);
+  auto event = [](const std::string& name, bool bad) {
+    return storage::values{{"name", name},
+                           {"startsAt", "2026-05-01T10:00:00Z"},
+                           {"endsAt", bad ? "2026-05-01T09:00:00Z" : "2026-05-01T11:00:00Z"}};
+  };
+  for (int i = 0; i < 12; ++i)
+    submit(batcher, "calendar_event", owner, i % 2 ? h1 : h2, event("e" + std::to_string(i), i == 5));
+  db_->run_pending();
+  ASSERT_EQ(answers_.size(), 12u);
+  EXPECT_EQ(batcher.batches(), 1u);
+  EXPECT_EQ(batcher.isolated(), 1u) << "the failing statement sends the batch to savepoints";
+  for (const auto& a : answers_) {
+    if (a.name == "e5") {
+      EXPECT_EQ(a.code, storage::errc::invalid);
+      EXPECT_NE(a.error.find("endsAt"), std::string::npos) << a.error;
+    } else {
+      EXPECT_TRUE(a.result) << a.name << ": " << a.error;
+    }
+  }
+  pqxx::connection conn{url_};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM calendar_event")[0].as<int>(), 11);
+  EXPECT_EQ(tx.exec_params1("SELECT event_seq FROM auth_household WHERE id = $1", h1)[0].as<int>(),
+            5);
+  EXPECT_EQ(seq_gaps(), "");
+}
+
+}  // namespace
+}  // namespace hearth::testing
