@@ -194,8 +194,8 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
   const std::int64_t batch_start = trace::enabled() ? trace::now_ns() : 0;
   // A keyed creation claims its Idempotency-Key in its own statements: such
   // a batch runs one creation at a time (still one transaction, one commit).
-  const bool keyed = std::any_of(batch.begin(), batch.end(),
-                                 [](const request& r) { return r.idem.has_value(); });
+  const bool keyed =
+      std::any_of(batch.begin(), batch.end(), [](const request& r) { return r.idem.has_value(); });
   try {
     if (keyed ? !run_optimistic(conn, batch, out) : !run_bulk(conn, batch, out)) {
       ++isolated_;

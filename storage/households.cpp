@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include "storage/errors.hpp"
+#include "storage/pool.hpp"
 
 namespace hearth::storage {
 namespace {
@@ -122,7 +123,8 @@ std::vector<std::optional<std::string>> permissions_of(
   for (std::size_t i = 0; i < pairs.size(); ++i)
     in.push_back({{"i", i}, {"a", pairs[i].first}, {"h", pairs[i].second}});
   std::vector<std::optional<std::string>> out(pairs.size());
-  for (const auto& r : tx.exec_params(kSelectPermissions, boost::json::serialize(in)))
+  for (const auto& r :
+       exec_prepared_sql(tx, "hearth_permissions", kSelectPermissions, boost::json::serialize(in)))
     if (!r[1].is_null()) out.at(r[0].as<std::size_t>()) = r[1].as<std::string>();
   return out;
 }
@@ -131,7 +133,7 @@ void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_v
   boost::json::array in;
   in.reserve(ids.size());
   for (auto id : ids) in.emplace_back(id);
-  tx.exec_params(kLockHouseholds, boost::json::serialize(in));
+  exec_prepared_sql(tx, "hearth_lock_households", kLockHouseholds, boost::json::serialize(in));
 }
 
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,

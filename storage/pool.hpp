@@ -35,6 +35,18 @@ namespace hearth::storage {
 using connection = pqxx::connection_base;
 using job = std::function<void(connection&)>;
 
+/// Runs `sql` as the prepared statement `name` of tx's connection: parsed
+/// and planned once per connection rather than per run (libpqxx 6 sends
+/// PQprepare on first use, and again after a reconnect). For statements a
+/// hot path runs over and over (the group commit's). A `name` must always
+/// name the same `sql` (pqxx::argument_error otherwise).
+template <typename... Args>
+pqxx::result exec_prepared_sql(pqxx::transaction_base& tx, const std::string& name,
+                               const std::string& sql, Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
 /// The error text of a job the pool refused (stopping, or full).
 inline constexpr const char* kRefused = "database pool is stopping or full";
 

@@ -10,6 +10,7 @@
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
 #include "storage/households.hpp"
+#include "storage/pool.hpp"
 
 namespace hearth::storage {
 namespace {
@@ -263,8 +264,10 @@ std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table
   if (rows.empty()) return out;
   // The columns given (the same in every row); the others take their defaults.
   std::string names, from_json, from_input;
+  std::string name = "hearth_create_" + t.sql_name + "_";  // the statement's, per column set
   for (const auto& c : t.columns)
     if (rows.front().v->count(c.json)) {
+      name += std::to_string(&c - t.columns.data()) + "_";
       names += fmt::format(", {}", c.sql);
       from_json += fmt::format(", r.{}", c.sql);
       from_input += fmt::format(", input.{}", c.sql);
@@ -309,19 +312,20 @@ std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table
       t.sql_name, names, from_json, from_input, select_list(t, "q"));
   pqxx::result result;
   try {
-    result = tx.exec_params(sql, boost::json::serialize(in));
+    result = exec_prepared_sql(tx, name, sql, boost::json::serialize(in));
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }
   if (result.size() != rows.size())
-    throw std::runtime_error(fmt::format("{}: {} rows inserted of {}", t.data_type,
-                                         result.size(), rows.size()));
+    throw std::runtime_error(
+        fmt::format("{}: {} rows inserted of {}", t.data_type, result.size(), rows.size()));
   out.reserve(rows.size());
   const auto seq_column = static_cast<int>(4 + t.columns.size());
   for (const auto& r : result) {
     write_result w{to_record(t, r), {}};
-    w.event = change_event{r[1].c_str(), r[seq_column].as<std::int64_t>(), t.sql_name,
-                           r[0].c_str(),  "create",  r[3].c_str()};
+    w.event = change_event{r[1].c_str(), r[seq_column].as<std::int64_t>(),
+                           t.sql_name,   r[0].c_str(),
+                           "create",     r[3].c_str()};
     out.push_back(std::move(w));
   }
   return out;

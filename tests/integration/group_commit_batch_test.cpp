@@ -38,9 +38,10 @@ class group_commit_batch : public ::testing::Test {
   std::string account(const std::string& email) {
     pqxx::connection conn{url_};
     pqxx::work tx{conn};
-    auto id = tx.exec_params1("INSERT INTO auth_account (email_address, name, password_hash) "
-                              "VALUES ($1, 'x', 'x') RETURNING id::text",
-                              email)[0]
+    auto id = tx.exec_params1(
+                    "INSERT INTO auth_account (email_address, name, password_hash) "
+                    "VALUES ($1, 'x', 'x') RETURNING id::text",
+                    email)[0]
                   .as<std::string>();
     tx.commit();
     return id;
@@ -49,12 +50,12 @@ class group_commit_batch : public ::testing::Test {
   std::string household(const std::string& owner) {
     pqxx::connection conn{url_};
     pqxx::work tx{conn};
-    auto id =
-        tx.exec1("INSERT INTO auth_household (name) VALUES ('Home') RETURNING id::text")[0]
-            .as<std::string>();
-    tx.exec_params0("INSERT INTO auth_household_member (auth_household_id, auth_account_id, "
-                    "permissions) VALUES ($1, $2, 'owner')",
-                    id, owner);
+    auto id = tx.exec1("INSERT INTO auth_household (name) VALUES ('Home') RETURNING id::text")[0]
+                  .as<std::string>();
+    tx.exec_params0(
+        "INSERT INTO auth_household_member (auth_household_id, auth_account_id, "
+        "permissions) VALUES ($1, $2, 'owner')",
+        id, owner);
     tx.commit();
     return id;
   }
@@ -62,9 +63,10 @@ class group_commit_batch : public ::testing::Test {
   void add_viewer(const std::string& hh, const std::string& viewer) {
     pqxx::connection conn{url_};
     pqxx::work tx{conn};
-    tx.exec_params0("INSERT INTO auth_household_member (auth_household_id, auth_account_id, "
-                    "permissions) VALUES ($1, $2, 'view')",
-                    hh, viewer);
+    tx.exec_params0(
+        "INSERT INTO auth_household_member (auth_household_id, auth_account_id, "
+        "permissions) VALUES ($1, $2, 'view')",
+        hh, viewer);
     tx.commit();
   }
 
@@ -147,9 +149,8 @@ TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_ref
   submit(batcher, "shop_item", owner, h1, {{"name", "i2"}, {"done", "true"}});
   submit(batcher, "shop_item", viewer, h1, named("viewer's"));
   submit(batcher, "shop_item", owner, stranger, named("stranger's"));
-  submit(batcher, "shop_item", owner, h2, named("refused"), [](const std::string&) {
-    throw storage::domain_error(storage::errc::busy, "behind");
-  });
+  submit(batcher, "shop_item", owner, h2, named("refused"),
+         [](const std::string&) { throw storage::domain_error(storage::errc::busy, "behind"); });
   submit(batcher, "plan_task", owner, h1, {{"name", "t2"}, {"dueDate", std::nullopt}});
   submit(batcher, "shop_item", owner, h1, named("i3"));
   submit(batcher, "shop_item", owner, h2, named("j2"));
@@ -190,10 +191,10 @@ TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_ref
   pqxx::read_transaction tx{conn};
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM shop_item")[0].as<int>(), 5);
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM plan_task")[0].as<int>(), 2);
-  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1",
-                            stranger)[0]
-                .as<int>(),
-            0);
+  EXPECT_EQ(
+      tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1", stranger)[0]
+          .as<int>(),
+      0);
   // Each event names its row in the right table.
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM change_event e WHERE NOT EXISTS (SELECT 1 FROM "
                      "shop_item i WHERE i.id = e.row_id) AND NOT EXISTS (SELECT 1 FROM plan_task "
@@ -213,7 +214,8 @@ TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_n
                            {"endsAt", bad ? "2026-05-01T09:00:00Z" : "2026-05-01T11:00:00Z"}};
   };
   for (int i = 0; i < 12; ++i)
-    submit(batcher, "calendar_event", owner, i % 2 ? h1 : h2, event("e" + std::to_string(i), i == 5));
+    submit(batcher, "calendar_event", owner, i % 2 ? h1 : h2,
+           event("e" + std::to_string(i), i == 5));
   db_->run_pending();
   ASSERT_EQ(answers_.size(), 12u);
   EXPECT_EQ(batcher.batches(), 1u);
