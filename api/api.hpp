@@ -32,7 +32,7 @@ namespace hearth::api {
 struct services {
   const config::config& cfg;
   storage::pool& db;
-  storage::create_batcher& writes;  // group commit of row creations
+  storage::write_batcher& writes;  // group commit of row writes (storage/group_commit.hpp)
   actors::actor_runtime& actors;
   std::string node_id;
   const http::server& server;

@@ -67,11 +67,30 @@ http::response failure_response(const std::string& request_id) {
                      "request " + request_id);
       return unavailable_response(request_id);
     }
+    // A deadlock or serialization failure (class 40): the transaction was
+    // rolled back whole, so retrying is safe.
+    if (state.rfind("40", 0) == 0) {
+      log::warn_once("request.retry", first_line(e.what()), "request " + request_id);
+      auto r = http::error(503, request_id, "the write collided with another; retry");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
     log::error("request {}: {}", request_id, e.what());
     return http::error(500, request_id, "");
   } catch (const std::exception& e) {
     log::error("request {}: {}", request_id, e.what());
     return http::error(500, request_id, "");
+  }
+}
+
+http::response failure_of(const std::string& request_id, std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::runtime_error& r) {
+    if (std::string_view(r.what()) == storage::kRefused) return busy_response(request_id);
+    return failure_response(request_id);
+  } catch (...) {
+    return failure_response(request_id);
   }
 }
 

@@ -5,6 +5,7 @@
 // exactly one place (failure_response). Statuses follow RFC 9110 §15; the
 // envelope is described in docs/api.md ("Errors").
 
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -36,8 +37,15 @@ unsigned status_of(storage::errc code);
 ///   pqxx::sql_error of SQLSTATE class 08 or 57P01-57P03 (server shutting
 ///                           down, restarting, recovering): the same 503
 ///   pqxx::in_doubt_error    503: the connection broke during COMMIT
+///   pqxx::sql_error of SQLSTATE class 40 (deadlock, serialization): 503
+///                           with Retry-After: 1 (rolled back whole)
 ///   anything else           500 with an empty message (logged at error)
 http::response failure_response(const std::string& request_id);
+
+/// failure_response for an exception held in `e` (a write_batcher's
+/// answer; storage/group_commit.hpp); a refused job (kRefused) is
+/// busy_response's 503.
+http::response failure_of(const std::string& request_id, std::exception_ptr e);
 
 /// The answer when the pool refuses a job (stopping, or max_queue full):
 /// 503 with Retry-After: 1.

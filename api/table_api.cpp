@@ -267,13 +267,7 @@ http::route create_route(services& s, const table_spec& t) {
                   s.writes.submit(
                       {&t, who.account_id, household, values, fanout_gate(s), keyed_by(idem, who),
                        [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
-                         if (!w) {
-                           try {
-                             std::rethrow_exception(e);
-                           } catch (...) {
-                             return respond(failure_response(rid));
-                           }
-                         }
+                         if (!w) return respond(failure_of(rid, e));
                          if (w->replay) return respond(replayed_response(rid, *w->replay));
                          s.actors.publish(w->event);
                          respond(one(201, rid, t, std::move(w->row)));
@@ -309,20 +303,31 @@ http::route update_route(services& s, const table_spec& t) {
             if (!id) return;
             auto u = read_update_body(req.body, t, *id);
             auto idem = idempotency_of(req, 200);
-            run_authenticated(s, req, std::move(respond),
-                              [&s, &t, id = *id, u = std::move(u), idem, rid = req.request_id](
-                                  storage::connection& conn, const storage::principal& who) {
-                                auto keyed = keyed_by(idem, who);
-                                auto w = storage::update_row(conn, t, who.account_id, id, u.values,
-                                                             fanout_gate(s), u.household,
-                                                             keyed ? &*keyed : nullptr);
-                                if (w.replay) return replayed_response(rid, *w.replay);
-                                // The previous household's "delete" first: a
-                                // client in both sees the row leave, then arrive.
-                                if (w.moved_from) s.actors.publish(*w.moved_from);
-                                s.actors.publish(w.event);
-                                return one(200, rid, t, std::move(w.row));
-                              });
+            // Group commit (storage/group_commit.hpp), as creations.
+            with_principal(
+                s, req, respond,
+                [&s, &t, id = *id, u = std::move(u), idem, rid = req.request_id, parent = req.trace,
+                 respond](const storage::principal& who) {
+                  storage::write_batcher::change_request c{
+                      &t,
+                      who.account_id,
+                      id,
+                      u.values,
+                      u.household,
+                      fanout_gate(s),
+                      keyed_by(idem, who),
+                      [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
+                        if (!w) return respond(failure_of(rid, e));
+                        if (w->replay) return respond(replayed_response(rid, *w->replay));
+                        // The previous household's "delete" first: a
+                        // client in both sees the row leave, then arrive.
+                        if (w->moved_from) s.actors.publish(*w->moved_from);
+                        s.actors.publish(w->event);
+                        respond(one(200, rid, t, std::move(w->row)));
+                      },
+                      parent};
+                  s.writes.submit(std::move(c));
+                });
           },
           keyed_doc(table_doc(t,
                               "Update a " + t.data_type +
@@ -339,17 +344,27 @@ http::route delete_route(services& s, const table_spec& t) {
             auto id = row_id(req, t, respond);
             if (!id) return;
             auto idem = idempotency_of(req, 200);
-            run_authenticated(s, req, std::move(respond),
-                              [&s, &t, id = *id, idem, rid = req.request_id](
-                                  storage::connection& conn, const storage::principal& who) {
-                                auto keyed = keyed_by(idem, who);
-                                auto w =
-                                    storage::delete_row(conn, t, who.account_id, id, fanout_gate(s),
-                                                        keyed ? &*keyed : nullptr);
-                                if (w.replay) return replayed_response(rid, *w.replay);
-                                s.actors.publish(w.event);
-                                return http::ok(200, rid, t.data_type, {});
-                              });
+            with_principal(
+                s, req, respond,
+                [&s, &t, id = *id, idem, rid = req.request_id, parent = req.trace,
+                 respond](const storage::principal& who) {
+                  storage::write_batcher::change_request c{
+                      &t,
+                      who.account_id,
+                      id,
+                      std::nullopt,
+                      std::nullopt,
+                      fanout_gate(s),
+                      keyed_by(idem, who),
+                      [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
+                        if (!w) return respond(failure_of(rid, e));
+                        if (w->replay) return respond(replayed_response(rid, *w->replay));
+                        s.actors.publish(w->event);
+                        respond(http::ok(200, rid, t.data_type, {}));
+                      },
+                      parent};
+                  s.writes.submit(std::move(c));
+                });
           },
           keyed_doc(table_doc(t, "Delete a " + t.data_type))};
 }

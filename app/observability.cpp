@@ -239,13 +239,17 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
   metric(out, "hearth_db_pool_wait_seconds_total", "counter",
          "Time jobs waited for a database connection, summed", pool.wait_seconds_total);
   metric(out, "hearth_write_batches_total", "counter",
-         "Group commits of row creations (one transaction each)",
+         "Group commits of row writes (one transaction each)",
          static_cast<double>(s.writes.batches()));
   metric(out, "hearth_write_batched_total", "counter",
-         "Row creations committed by group commit (divide by batches: mean batch size)",
+         "Row creations committed by group commit (with changes, divided by batches: mean batch "
+         "size)",
          static_cast<double>(s.writes.creations()));
+  metric(out, "hearth_write_batched_changes_total", "counter",
+         "Row updates and deletes committed by group commit",
+         static_cast<double>(s.writes.changes()));
   metric(out, "hearth_write_batches_isolated_total", "counter",
-         "Group commits rerun with a savepoint per creation because one creation failed",
+         "Group commits rerun with a savepoint per write because one write failed",
          static_cast<double>(s.writes.isolated()));
   auto cluster = s.actors.cluster();
   metric(out, "hearth_cluster_leader", "gauge", "1 when this node leads the cluster",

@@ -259,7 +259,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   actors::actor_runtime actors(ro, db);
 
   // 6. The routes, then serve.
-  storage::create_batcher writes(db);
+  storage::write_batcher writes(db);
   api::auth_guard guard(cfg);
   api::services s{cfg,      db,    writes,          actors,
                   id,       server, registry,       guard,

@@ -1,6 +1,7 @@
 #include "storage/group_commit.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -11,29 +12,68 @@
 #include "storage/households.hpp"
 
 namespace hearth::storage {
-namespace {
 
-struct outcome {
+struct write_batcher::outcome {
   std::vector<std::optional<write_result>> results;
   std::vector<std::exception_ptr> errors;
   explicit outcome(std::size_t n) : results(n), errors(n) {}
 };
 
-// The fast path: every creation of the batch in one transaction with no
-// savepoint (two statements fewer each). False when one failed: the
-// transaction is then rolled back and nothing of it was committed.
-bool run_optimistic(connection& conn, const std::deque<create_batcher::request>& batch,
-                    outcome& out) {
+namespace {
+
+using write_batcher_outcome = write_batcher::outcome;
+using create_request = write_batcher::create_request;
+using change_request = write_batcher::change_request;
+
+// One write's own statements (keyed creations, every change).
+write_result run_one(pqxx::transaction_base& tx, const create_request& r, const std::string*) {
+  return create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
+                       r.idem ? &*r.idem : nullptr);
+}
+write_result run_one(pqxx::transaction_base& tx, const change_request& r,
+                     const std::string* locked) {
+  const auto* idem = r.idem ? &*r.idem : nullptr;
+  if (!r.v) return delete_row_in(tx, *r.table, r.account_id, r.row_id, *locked, r.admit, idem);
+  return update_row_in(tx, *r.table, r.account_id, r.row_id, *r.v, *locked, r.admit, r.household,
+                       idem);
+}
+
+// The writes of a batch one after another in one transaction, in `order`
+// (indices into batch; `locked[i]`: the household lock held for write i,
+// changes only). Without savepoints (`isolated` false): false as soon as
+// one fails, the transaction rolled back and nothing of it committed.
+// With a savepoint per write: a failure fails only its write. Writes with
+// an error already (refused before any statement) are skipped.
+template <typename Request>
+bool run_each(connection& conn, const std::deque<Request>& batch,
+              const std::vector<std::size_t>& order, const std::vector<std::string>& locked,
+              bool isolated, write_batcher_outcome& out,
+              const std::function<void(pqxx::transaction_base&)>& prologue) {
   pqxx::work tx{conn};
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& r = batch[i];
+  if (prologue) prologue(tx);
+  for (std::size_t i : order) {
+    if (out.errors[i]) continue;
+    const std::string* lock = locked.empty() ? nullptr : &locked[i];
+    if (!isolated) {
+      try {
+        out.results[i] = run_one(tx, batch[i], lock);
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (...) {
+        return false;  // tx rolls back; the batch runs again with savepoints
+      }
+      continue;
+    }
+    tx.exec0("SAVEPOINT write");
     try {
-      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
-                                     r.idem ? &*r.idem : nullptr);
+      out.results[i] = run_one(tx, batch[i], lock);
+      tx.exec0("RELEASE SAVEPOINT write");
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (...) {
-      return false;  // tx rolls back; the batch runs again with savepoints
+      out.results[i].reset();
+      out.errors[i] = std::current_exception();
+      tx.exec0("ROLLBACK TO SAVEPOINT write");
     }
   }
   tx.commit();
@@ -48,7 +88,8 @@ bool run_optimistic(connection& conn, const std::deque<create_batcher::request>&
 // database work undone. False when a statement failed (a CHECK violation,
 // say): the transaction is rolled back, and the batch runs again one
 // creation at a time with savepoints.
-bool run_bulk(connection& conn, const std::deque<create_batcher::request>& batch, outcome& out) {
+bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>& batch,
+              write_batcher_outcome& out) {
   pqxx::work tx{conn};
   try {
     std::vector<std::pair<std::string_view, std::string_view>> pairs;
@@ -110,41 +151,24 @@ bool run_bulk(connection& conn, const std::deque<create_batcher::request>& batch
   return true;
 }
 
-// The careful path: one savepoint per creation (SAVEPOINT, then RELEASE or
-// ROLLBACK TO, as plain statements), so a failure fails only its request.
-void run_isolated(connection& conn, const std::deque<create_batcher::request>& batch,
-                  outcome& out) {
-  pqxx::work tx{conn};
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& r = batch[i];
-    out.results[i].reset();
-    tx.exec0("SAVEPOINT creation");
-    try {
-      out.results[i] = create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
-                                     r.idem ? &*r.idem : nullptr);
-      tx.exec0("RELEASE SAVEPOINT creation");
-    } catch (const pqxx::broken_connection&) {
-      throw;
-    } catch (...) {
-      out.results[i].reset();
-      out.errors[i] = std::current_exception();
-      tx.exec0("ROLLBACK TO SAVEPOINT creation");
-    }
-  }
-  tx.commit();
-}
-
 }  // namespace
 
-create_batcher::create_batcher(pool& db, std::size_t lanes, std::size_t max_batch)
+write_batcher::write_batcher(pool& db, std::size_t lanes, std::size_t max_batch)
     : db_(db), max_batch_(std::max<std::size_t>(max_batch, 1)) {
   for (std::size_t i = 0; i < std::max<std::size_t>(lanes, 1); ++i)
-    lanes_.push_back(std::make_unique<lane>());
+    create_lanes_.push_back(std::make_unique<lane<create_request>>());
 }
 
-void create_batcher::submit(request r) {
+void write_batcher::submit(create_request r) {
+  auto& l = *create_lanes_[std::hash<std::string>{}(r.household_id) % create_lanes_.size()];
+  enqueue(l, std::move(r));
+}
+
+void write_batcher::submit(change_request r) { enqueue(change_lane_, std::move(r)); }
+
+template <typename Request>
+void write_batcher::enqueue(lane<Request>& l, Request r) {
   if (r.trace.valid()) r.queued_ns = trace::now_ns();
-  auto& l = *lanes_[std::hash<std::string>{}(r.household_id) % lanes_.size()];
   {
     std::lock_guard lock(l.mutex);
     l.queue.push_back(std::move(r));
@@ -158,7 +182,7 @@ void create_batcher::submit(request r) {
   }
   if (queued) return;
   // Refused (stopping or full): everything queued in the lane fails, as a refused job.
-  std::deque<request> refused;
+  std::deque<Request> refused;
   {
     std::lock_guard lock(l.mutex);
     refused.swap(l.queue);
@@ -168,9 +192,10 @@ void create_batcher::submit(request r) {
   for (auto& q : refused) q.done(nullptr, why);
 }
 
-void create_batcher::drain(lane& l, connection& conn) {
+template <typename Request>
+void write_batcher::drain(lane<Request>& l, connection& conn) {
   for (;;) {
-    std::deque<request> batch;
+    std::deque<Request> batch;
     {
       std::lock_guard lock(l.mutex);
       if (l.queue.empty()) {
@@ -186,21 +211,25 @@ void create_batcher::drain(lane& l, connection& conn) {
   }
 }
 
-void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
-  std::stable_sort(batch.begin(), batch.end(), [](const request& a, const request& b) {
-    return a.household_id < b.household_id;
-  });
+void write_batcher::run_batch(connection& conn, std::deque<create_request>& batch) {
+  std::stable_sort(batch.begin(), batch.end(),
+                   [](const create_request& a, const create_request& b) {
+                     return a.household_id < b.household_id;
+                   });
   outcome out(batch.size());
   const std::int64_t batch_start = trace::enabled() ? trace::now_ns() : 0;
   // A keyed creation claims its Idempotency-Key in its own statements: such
   // a batch runs one creation at a time (still one transaction, one commit).
-  const bool keyed =
-      std::any_of(batch.begin(), batch.end(), [](const request& r) { return r.idem.has_value(); });
+  const bool keyed = std::any_of(batch.begin(), batch.end(),
+                                 [](const create_request& r) { return r.idem.has_value(); });
+  std::vector<std::size_t> order(batch.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   try {
-    if (keyed ? !run_optimistic(conn, batch, out) : !run_bulk(conn, batch, out)) {
+    if (keyed ? !run_each(conn, batch, order, {}, false, out, nullptr)
+              : !run_bulk(conn, batch, out)) {
       ++isolated_;
       out = outcome(batch.size());
-      run_isolated(conn, batch, out);
+      run_each(conn, batch, order, {}, true, out, nullptr);
     }
   } catch (...) {  // the connection broke or the commit failed: in doubt, all fail
     auto why = std::current_exception();
@@ -209,22 +238,113 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
       if (!out.errors[i]) out.errors[i] = why;
     }
   }
-  ++batches_;
   creations_ += batch.size();
+  answer(batch, out, batch_start);
+}
+
+void write_batcher::run_batch(connection& conn, std::deque<change_request>& batch) {
+  outcome out(batch.size());
+  const std::int64_t batch_start = trace::enabled() ? trace::now_ns() : 0;
+  // Each change's household, looked up before the transaction's locks (a
+  // row not found fails alone), then the order the changes run in: by
+  // household, in arrival order within one.
+  std::vector<std::string> locked(batch.size());
+  std::vector<std::size_t> order;
+  // Looks the households up and locks them with every move's target, in id
+  // order: the start of each attempt's transaction.
+  auto prologue = [&](pqxx::transaction_base& tx) {
+    std::map<const table_spec*, std::vector<std::string_view>> ids;
+    for (const auto& r : batch) ids[r.table].push_back(r.row_id);
+    std::map<const table_spec*, std::map<std::string, std::string>> found;
+    for (const auto& [t, list] : ids) found[t] = households_of(tx, *t, list);
+    // Refusals before any lock (as update_row_in would refuse them, but
+    // without failing the batch's transaction): a row not found, a caller
+    // not a member (not_found) or view-only (forbidden) in the row's
+    // household or a move's target.
+    std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    std::vector<std::size_t> asked;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& r = batch[i];
+      const auto& of = found[r.table];
+      auto it = of.find(r.row_id);
+      if (it == of.end()) {
+        out.errors[i] = std::make_exception_ptr(
+            domain_error(errc::not_found, r.table->data_type + " not found"));
+        continue;
+      }
+      locked[i] = it->second;
+      pairs.emplace_back(r.account_id, locked[i]);
+      if (r.household && *r.household != locked[i]) pairs.emplace_back(r.account_id, *r.household);
+      asked.push_back(i);
+    }
+    const auto permissions = permissions_of(tx, pairs);
+    std::vector<std::string_view> households;
+    order.clear();
+    std::size_t p = 0;
+    for (std::size_t i : asked) {
+      const auto& r = batch[i];
+      const bool move = r.household && *r.household != locked[i];
+      const auto& mine = permissions[p++];
+      const std::optional<std::string>* target = move ? &permissions[p++] : nullptr;
+      // In update_row's order: the row's household, then the target.
+      auto refuse = [&](errc code, std::string message) {
+        out.errors[i] = std::make_exception_ptr(domain_error(code, std::move(message)));
+      };
+      if (!mine)
+        refuse(errc::not_found, r.table->data_type + " not found");
+      else if (*mine == "view")
+        refuse(errc::forbidden, "view-only members cannot change this household");
+      else if (target && !*target)
+        refuse(errc::not_found, "authHouseholdID: household not found");
+      else if (target && **target == "view")
+        refuse(errc::forbidden, "view-only members cannot change this household");
+      if (out.errors[i]) continue;
+      households.push_back(locked[i]);
+      if (move) households.push_back(*r.household);
+      order.push_back(i);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return locked[a] < locked[b]; });
+    std::sort(households.begin(), households.end());
+    households.erase(std::unique(households.begin(), households.end()), households.end());
+    if (!households.empty()) lock_households(tx, households);
+  };
+  try {
+    if (!run_each(conn, batch, order, locked, false, out, prologue)) {
+      ++isolated_;
+      out = outcome(batch.size());
+      run_each(conn, batch, order, locked, true, out, prologue);
+    }
+  } catch (...) {  // the connection broke, a lookup or the commit failed: in doubt, all fail
+    auto why = std::current_exception();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      out.results[i].reset();
+      if (!out.errors[i]) out.errors[i] = why;
+    }
+  }
+  changes_ += batch.size();
+  answer(batch, out, batch_start);
+}
+
+// Hands every result to its caller, each household's in seq order (the
+// callers publish the events as they hear of them: with several tables or
+// column sets in one household, or changes, batch order and seq order can
+// differ), each inside its own trace spans.
+template <typename Request>
+void write_batcher::answer(std::deque<Request>& batch, outcome& out, std::int64_t batch_start) {
+  ++batches_;
   const std::int64_t batch_end = batch_start ? trace::now_ns() : 0;
-  // Answers in each household's seq order (the callers publish the events
-  // as they hear of them): with several tables or column sets in one
-  // household, batch order and seq order can differ.
   std::vector<std::size_t> order(batch.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto seq_of = [&](std::size_t i) {
-    return out.results[i] && !out.results[i]->replay ? out.results[i]->event.seq : 0;
+  auto key = [&](std::size_t i) {
+    const auto& w = out.results[i];
+    if (!w || w->replay) return std::pair<std::string_view, std::int64_t>{{}, 0};
+    // A move's answer publishes the previous household's delete first.
+    const auto& e = w->moved_from ? *w->moved_from : w->event;
+    return std::pair<std::string_view, std::int64_t>{e.household_id, e.seq};
   };
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    if (batch[a].household_id != batch[b].household_id)
-      return batch[a].household_id < batch[b].household_id;
-    return seq_of(a) < seq_of(b);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
   for (std::size_t i : order) {
     trace::span job;
     if (batch_start && batch[i].trace.valid()) {
@@ -232,7 +352,7 @@ void create_batcher::run_batch(connection& conn, std::deque<request>& batch) {
       job.set("hearth.group_commit", true);
       trace::span commit("db.commit", trace::kind::internal, job.ctx(), batch_start);
       commit.set("hearth.batch_size", static_cast<std::int64_t>(batch.size()));
-      if (!out.results[i]) commit.set_error("creation failed");
+      if (!out.results[i]) commit.set_error("write failed");
       commit.end(batch_end);
     }
     trace::scope in(job.ctx());

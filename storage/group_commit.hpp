@@ -1,13 +1,13 @@
 #pragma once
-// Group commit of row creations (POST of a household table): creations that
-// arrive together commit together, in one transaction with one fsync,
-// instead of one transaction and one fsync each.
+// Group commit of writes to household tables: creations (POST) and changes
+// (PUT, DELETE) that arrive together commit together, in one transaction
+// with one fsync, instead of one transaction and one fsync each.
 //
 // Creations are spread over `lanes` by household (a household always in
-// the same lane, so lanes lock disjoint households and never deadlock each
-// other); each lane runs one drain job at a time on the storage pool. A
-// drain takes every queued creation of its lane (up to max_batch) and runs
-// them in one transaction with one commit:
+// the same lane, so lanes lock disjoint households); each lane runs one
+// drain job at a time on the storage pool. A drain takes every queued
+// creation of its lane (up to max_batch) and runs them in one transaction
+// with one commit:
 //   - the bulk path (a batch without an Idempotency-Key): one statement
 //     reads every creation's permission; one locks the batch's households
 //     in id order (when there are several); then one multi-row statement
@@ -17,18 +17,27 @@
 //     trips whatever its size. A creation refused by permission or by
 //     `admit` fails alone, with nothing undone;
 //   - a batch with a keyed creation runs one creation after another in the
-//     transaction (each claims its key in its own statements);
-//   - if a statement fails (a CHECK violation, say), the transaction is
-//     rolled back and the batch runs again with one savepoint per creation
-//     (SAVEPOINT, then RELEASE or ROLLBACK TO), so the failure fails only
-//     its own request.
-// Then every result goes to its caller, in each household's seq order. A
-// lone creation on an idle server is drained at once: the batch window is
-// simply the time the previous commit took. Creations are ordered by
-// household (stable), so each household's seqs follow arrival order within
-// a table and column set. Every success is durable when its caller hears of
-// it (the commit has returned; fsync and synchronous_commit as the server
-// has them).
+//     transaction (each claims its key in its own statements).
+// Changes (updates, deletes) name a row, not a household, so they queue in
+// one lane of their own. Its drain looks up the households of the batch's
+// rows (one statement per table), locks them and every move's target in id
+// order (one statement), then runs each change's statements in household
+// order (update_row_in / delete_row_in). A row not found fails alone.
+//
+// In both, if a statement fails (a CHECK violation, say), the transaction
+// is rolled back and the batch runs again with one savepoint per write
+// (SAVEPOINT, then RELEASE or ROLLBACK TO), so the failure fails only its
+// own request. Then every result goes to its caller, in each household's
+// seq order. A lone write on an idle server is drained at once: the batch
+// window is simply the time the previous commit took. Each household's
+// seqs follow arrival order (for creations: within a table and column
+// set). Every success is durable when its caller hears of it (the commit
+// has returned; fsync and synchronous_commit as the server has them).
+//
+// Deadlocks: every writer takes household locks before row locks, and
+// several households' locks in id order in one statement (lock_households;
+// update_row and delete_row do the same), so two writers never wait on each
+// other in a cycle.
 //
 // Why multi-row statements and not libpq's pipeline mode: libpqxx 6.4 has
 // no pipeline API, and one statement per group does what a pipeline would
@@ -53,58 +62,92 @@
 
 namespace hearth::storage {
 
-class create_batcher {
+class write_batcher {
  public:
-  /// One creation. `done` is called exactly once, on a pool thread (or on
-  /// the caller's thread when the pool refuses the drain job): with the
-  /// committed result, or with null and the exception that failed it
-  /// (domain_error, pqxx errors; a refused job: std::runtime_error(kRefused)).
-  struct request {
+  /// What every write gets back: `done` is called exactly once, on a pool
+  /// thread (or on the caller's thread when the pool refuses the drain
+  /// job), with the committed result, or with null and the exception that
+  /// failed it (domain_error, pqxx errors; a refused job:
+  /// std::runtime_error(kRefused)).
+  using callback = std::function<void(write_result*, std::exception_ptr)>;
+
+  /// One creation (POST).
+  struct create_request {
     const table_spec* table = nullptr;
     std::string account_id;
     std::string household_id;
     values v;
     write_gate admit;
-    /// An Idempotency-Key: claimed and recorded inside the creation's own
-    /// part of the batch (its savepoint when the batch runs isolated), so a
-    /// creation and its key commit or roll back together. A replay comes
-    /// back as a write_result with `replay` set.
+    /// An Idempotency-Key: claimed and recorded inside the write's own part
+    /// of the batch (its savepoint when the batch runs isolated), so a write
+    /// and its key commit or roll back together. A replay comes back as a
+    /// write_result with `replay` set.
     std::optional<idempotency> idem;
-    std::function<void(write_result*, std::exception_ptr)> done;
-    /// The caller's span (trace/trace.hpp); when valid, the creation gets a
+    callback done;
+    /// The caller's span (trace/trace.hpp); when valid, the write gets a
     /// "pool.job" child span (from submit() to the end of `done`) with a
     /// "db.commit" child (its batch's transaction, shared with the batch:
-    /// each creation records its own copy, hearth.batch_size says how many
+    /// each write records its own copy, hearth.batch_size says how many
     /// shared it), and `done` runs with the "pool.job" span current.
     trace::context trace = {};
     std::int64_t queued_ns = 0;  // set by submit()
   };
 
-  explicit create_batcher(pool& db, std::size_t lanes = 4, std::size_t max_batch = 256);
-  create_batcher(const create_batcher&) = delete;
-  create_batcher& operator=(const create_batcher&) = delete;
+  /// One change (PUT or DELETE) of row `row_id`: an update of the columns
+  /// in `v`, or a delete when `v` is nullopt. `household`: an update's
+  /// authHouseholdID (a move when not the row's; storage/tables.hpp,
+  /// update_row). Answers as update_row / delete_row.
+  struct change_request {
+    const table_spec* table = nullptr;
+    std::string account_id;
+    std::string row_id;
+    std::optional<values> v;
+    std::optional<std::string> household;
+    write_gate admit;
+    std::optional<idempotency> idem;
+    callback done;
+    trace::context trace = {};
+    std::int64_t queued_ns = 0;
+  };
 
-  void submit(request r);
+  explicit write_batcher(pool& db, std::size_t lanes = 4, std::size_t max_batch = 256);
+  write_batcher(const write_batcher&) = delete;
+  write_batcher& operator=(const write_batcher&) = delete;
+
+  void submit(create_request r);
+  void submit(change_request r);
 
   std::uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   std::uint64_t creations() const { return creations_.load(std::memory_order_relaxed); }
+  std::uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
   /// Batches that had a failure and ran again with savepoints.
   std::uint64_t isolated() const { return isolated_.load(std::memory_order_relaxed); }
 
+  struct outcome;  // a batch's results and errors (group_commit.cpp)
+
  private:
+  template <typename Request>
   struct lane {
     std::mutex mutex;
-    std::deque<request> queue;
+    std::deque<Request> queue;
     bool draining = false;
   };
-  void drain(lane& l, connection& conn);
-  void run_batch(connection& conn, std::deque<request>& batch);
+  template <typename Request>
+  void enqueue(lane<Request>& l, Request r);
+  template <typename Request>
+  void drain(lane<Request>& l, connection& conn);
+  template <typename Request>
+  void answer(std::deque<Request>& batch, outcome& out, std::int64_t batch_start);
+  void run_batch(connection& conn, std::deque<create_request>& batch);
+  void run_batch(connection& conn, std::deque<change_request>& batch);
 
   pool& db_;
   const std::size_t max_batch_;
-  std::vector<std::unique_ptr<lane>> lanes_;
+  std::vector<std::unique_ptr<lane<create_request>>> create_lanes_;
+  lane<change_request> change_lane_;
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> creations_{0};
+  std::atomic<std::uint64_t> changes_{0};
   std::atomic<std::uint64_t> isolated_{0};
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <map>
 #include <stdexcept>
 
 #include "storage/crypto.hpp"
@@ -49,8 +50,8 @@ record to_record(const table_spec& t, const pqxx::row& r) {
 
 // Locks the row and returns its household, enforcing membership and write
 // permission of the caller.
-std::string lock_for_write(pqxx::work& tx, const table_spec& t, const std::string& account_id,
-                           const std::string& id) {
+std::string lock_for_write(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& id) {
   auto r = tx.exec_params(
       fmt::format("SELECT auth_household_id, {} FROM {} WHERE id = $1 FOR UPDATE",
                   t.locked_by.empty() ? "false" : t.locked_by + " IS NOT NULL", t.sql_name),
@@ -106,10 +107,10 @@ write_result replayed(stored_response r) {
 }
 
 // Records the change_event of a written row (and, with `idem`, the stored
-// response) and commits. The event time is the row's `updated`, or
+// response), without committing. The event time is the row's `updated`, or
 // `event_time` when given (a delete happens now, not at the row's last
 // update; its response holds no row).
-write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
+write_result finish(pqxx::transaction_base& tx, const table_spec& t, const pqxx::row& row,
                     const std::string& operation, const idempotency* idem,
                     const char* event_time = nullptr) {
   write_result out{to_record(t, row), {}};
@@ -117,8 +118,28 @@ write_result finish(pqxx::work& tx, const table_spec& t, const pqxx::row& row,
                             out.row["id"].as_string().c_str(), operation,
                             event_time ? event_time : out.row["updated"].as_string().c_str());
   record_response(tx, t, idem, operation == "delete" ? nullptr : &out.row);
-  tx.commit();
   return out;
+}
+
+// The household of row `id` (no lock); domain_error(not_found) when missing.
+std::string household_of(pqxx::transaction_base& tx, const table_spec& t, const std::string& id) {
+  auto r =
+      tx.exec_params(fmt::format("SELECT auth_household_id FROM {} WHERE id = $1", t.sql_name), id);
+  if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  return r[0][0].as<std::string>();
+}
+
+// Locks row `id` (lock_for_write), its household's lock being held already
+// (`locked`): a row moved to another household since throws busy, since its
+// new household's lock taken now could come out of order.
+std::string lock_row_in_locked_household(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::string& account_id, const std::string& id,
+                                         const std::string& locked) {
+  auto household_id = lock_for_write(tx, t, account_id, id);
+  if (household_id != locked)
+    throw domain_error(errc::busy,
+                       fmt::format("{} moved to another household meanwhile", t.data_type));
+  return household_id;
 }
 
 // A CHECK constraint of the table broke: the table's message as a 400.
@@ -340,28 +361,35 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
   return out;
 }
 
-write_result update_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& id, const values& v,
-                        const write_gate& admit, const std::optional<std::string>& household,
-                        const idempotency* idem) {
-  pqxx::work tx{conn};
+std::map<std::string, std::string> households_of(pqxx::transaction_base& tx, const table_spec& t,
+                                                 const std::vector<std::string_view>& ids) {
+  boost::json::array in;
+  in.reserve(ids.size());
+  for (auto id : ids) in.emplace_back(id);
+  std::map<std::string, std::string> out;
+  for (const auto& r : exec_prepared_sql(
+           tx, "hearth_households_of_" + t.sql_name,
+           fmt::format("SELECT t.id, t.auth_household_id FROM {} t WHERE t.id IN "
+                       "(SELECT e::uuid FROM json_array_elements_text($1::json) AS e)",
+                       t.sql_name),
+           boost::json::serialize(in)))
+    out.emplace(r[0].as<std::string>(), r[1].as<std::string>());
+  return out;
+}
+
+write_result update_row_in(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& id, const values& v,
+                           const std::string& locked, const write_gate& admit,
+                           const std::optional<std::string>& household, const idempotency* idem) {
   if (idem)
     if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
-  auto household_id = lock_for_write(tx, t, account_id, id);
+  auto household_id = lock_row_in_locked_household(tx, t, account_id, id, locked);
   const bool move = household && *household != household_id;
   if (move) check_write_permission(tx, account_id, *household);
   if (admit) {
     admit(household_id);
     if (move) admit(*household);
   }
-  if (move)
-    // Both households' seq rows in id order, before either is bumped: two
-    // moves in opposite directions (or a group commit, which sorts its
-    // batch by household) cannot deadlock on them.
-    tx.exec_params(
-        "SELECT id FROM auth_household WHERE id = ANY(ARRAY[$1, $2]::uuid[]) ORDER BY id "
-        "FOR NO KEY UPDATE",
-        household_id, *household);
   std::string assignments, names, placeholders;
   auto params = params_of(t, v, assignments, names, placeholders, 2);
   params.insert(params.begin(), id);
@@ -388,19 +416,53 @@ write_result update_row(pqxx::connection_base& conn, const table_spec& t,
   }
 }
 
-write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& id,
-                        const write_gate& admit, const idempotency* idem) {
-  pqxx::work tx{conn};
+write_result delete_row_in(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& id,
+                           const std::string& locked, const write_gate& admit,
+                           const idempotency* idem) {
   if (idem)
     if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
-  auto household_id = lock_for_write(tx, t, account_id, id);
+  auto household_id = lock_row_in_locked_household(tx, t, account_id, id, locked);
   if (admit) admit(household_id);
   auto r = tx.exec_params1(
       fmt::format("DELETE FROM {0} AS t WHERE id = $1 RETURNING {1}, hearth_ts(now())", t.sql_name,
                   select_list(t, "t")),
       id);
   return finish(tx, t, r, "delete", idem, r[static_cast<int>(r.size()) - 1].c_str());
+}
+
+write_result update_row(pqxx::connection_base& conn, const table_spec& t,
+                        const std::string& account_id, const std::string& id, const values& v,
+                        const write_gate& admit, const std::optional<std::string>& household,
+                        const idempotency* idem) {
+  pqxx::work tx{conn};
+  if (idem)
+    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+  // Households first, in id order (the row's and a move's target), then
+  // the row: the order every writer takes them in (storage/group_commit.hpp).
+  const auto locked = household_of(tx, t, id);
+  std::vector<std::string_view> households{locked};
+  if (household && *household != locked) households.push_back(*household);
+  std::sort(households.begin(), households.end());
+  lock_households(tx, households);
+  auto out = update_row_in(tx, t, account_id, id, v, locked, admit, household, nullptr);
+  record_response(tx, t, idem, &out.row);
+  tx.commit();
+  return out;
+}
+
+write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
+                        const std::string& account_id, const std::string& id,
+                        const write_gate& admit, const idempotency* idem) {
+  pqxx::work tx{conn};
+  if (idem)
+    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+  const auto locked = household_of(tx, t, id);
+  lock_households(tx, {locked});
+  auto out = delete_row_in(tx, t, account_id, id, locked, admit, nullptr);
+  record_response(tx, t, idem, nullptr);
+  tx.commit();
+  return out;
 }
 
 }  // namespace hearth::storage

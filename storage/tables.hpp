@@ -181,15 +181,36 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
                         const values& v, const write_gate& admit = nullptr,
                         const idempotency* idem = nullptr);
+/// The household of each of rows `ids` of table `t` (row id → household
+/// id), without locking; rows not found are absent. One statement.
+std::map<std::string, std::string> households_of(pqxx::transaction_base& tx, const table_spec& t,
+                                                 const std::vector<std::string_view>& ids);
+/// update_row's and delete_row's work inside `tx` (a transaction or a
+/// savepoint of one), without committing, for a caller that holds the lock
+/// of household `locked` (and of a move's target), taken in id order before
+/// the row's (lock_households): the group commit (storage/group_commit.hpp).
+/// A row no longer in `locked` (moved meanwhile) throws domain_error(busy);
+/// otherwise as update_row / delete_row.
+write_result update_row_in(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& id, const values& v,
+                           const std::string& locked, const write_gate& admit = nullptr,
+                           const std::optional<std::string>& household = std::nullopt,
+                           const idempotency* idem = nullptr);
+write_result delete_row_in(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& id,
+                           const std::string& locked, const write_gate& admit = nullptr,
+                           const idempotency* idem = nullptr);
 /// update_row with `household` (a canonical UUID) other than the row's
 /// moves the row there in the same transaction: the caller needs write
 /// permission in both households (the row's: not_found / forbidden as for
 /// any update; the target's: not_found "authHouseholdID: household not
-/// found" / forbidden), both households' rows are locked in id order (as the
-/// group commit does), and the row gets a "delete" event in the previous
+/// found" / forbidden), and the row gets a "delete" event in the previous
 /// household and a "create" event in the new one, each at its household's
 /// next seq. `household` equal to the row's (or nullopt) is a plain update.
-/// `idem`: as create_row.
+/// `idem`: as create_row. Locks are taken households first (the row's and
+/// the target's, in id order), then the row: the order of every writer, so
+/// these never deadlock with the group commit. A row moved between the
+/// lookup of its household and the lock throws domain_error(busy).
 write_result update_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& id, const values& v,
                         const write_gate& admit = nullptr,

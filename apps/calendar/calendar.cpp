@@ -299,6 +299,9 @@ import_result apply_import(storage::connection& conn, const std::string& subscri
       subscription_id);
   if (sub.empty()) return out;
   const std::string household = sub[0][0].c_str();
+  // The household's lock before any event row's: every writer's order
+  // (storage/group_commit.hpp, "Deadlocks").
+  storage::lock_households(tx, {household});
   struct existing_row {
     std::string id, name, details, starts_at, ends_at;
     bool all_day = false;
@@ -590,6 +593,7 @@ http::route delete_subscription(api::services& s) {
                     throw domain_error(errc::not_found, "CalendarSubscription not found");
                   const std::string household = sub[0][0].c_str();
                   require_edit(tx, who.account_id, household, "CalendarSubscription not found");
+                  storage::lock_households(tx, {household});  // before the event rows' locks
                   std::vector<storage::change_event> events;
                   for (const auto& r : tx.exec_params(
                            "DELETE FROM calendar_event WHERE calendar_subscription_id = $1 "

@@ -27,6 +27,8 @@ const storage::table_spec& table_named(const std::string& name) {
   throw std::runtime_error("no table " + name);
 }
 
+storage::values named(const std::string& name) { return {{"name", name}}; }
+
 class group_commit_batch : public ::testing::Test {
  protected:
   group_commit_batch() : url_(throwaway_postgres::shared().create_database()) {
@@ -78,31 +80,61 @@ class group_commit_batch : public ::testing::Test {
     std::string error;
   };
 
-  void submit(storage::create_batcher& b, const std::string& table, const std::string& acc,
+  void submit(storage::write_batcher& b, const std::string& table, const std::string& acc,
               const std::string& hh, storage::values v, storage::write_gate admit = nullptr) {
-    storage::create_batcher::request r;
+    storage::write_batcher::create_request r;
     r.table = &table_named(table);
     r.account_id = acc;
     r.household_id = hh;
     const auto name = v.count("name") && v.at("name") ? *v.at("name") : std::string();
     r.v = std::move(v);
     r.admit = std::move(admit);
-    r.done = [this, name](storage::write_result* w, std::exception_ptr e) {
-      answer a{name, {}, {}, {}};
-      if (w) a.result = *w;
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const storage::domain_error& d) {
-          a.code = d.code;
-          a.error = d.what();
-        } catch (const std::exception& x) {
-          a.error = x.what();
-        }
-      }
-      answers_.push_back(std::move(a));
-    };
+    r.done = [this, name](storage::write_result* w, std::exception_ptr e) { record(name, w, e); };
     b.submit(std::move(r));
+  }
+
+  /// A change of row `id`: an update of `v`, or a delete when v is nullopt;
+  /// its answer is named `name`.
+  void change(storage::write_batcher& b, const std::string& name, const std::string& table,
+              const std::string& acc, const std::string& id, std::optional<storage::values> v,
+              std::optional<std::string> household = std::nullopt) {
+    storage::write_batcher::change_request r;
+    r.table = &table_named(table);
+    r.account_id = acc;
+    r.row_id = id;
+    r.v = std::move(v);
+    r.household = std::move(household);
+    r.done = [this, name](storage::write_result* w, std::exception_ptr e) { record(name, w, e); };
+    b.submit(std::move(r));
+  }
+
+  void record(const std::string& name, storage::write_result* w, std::exception_ptr e) {
+    answer a{name, {}, {}, {}};
+    if (w) a.result = *w;
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const storage::domain_error& d) {
+        a.code = d.code;
+        a.error = d.what();
+      } catch (const std::exception& x) {
+        a.error = x.what();
+      }
+    }
+    answers_.push_back(std::move(a));
+  }
+
+  /// Creates one row per name in household `hh` (one batch); returns the ids.
+  std::vector<std::string> rows(storage::write_batcher& b, const std::string& table,
+                                const std::string& acc, const std::string& hh,
+                                const std::vector<std::string>& names) {
+    for (const auto& n : names) submit(b, table, acc, hh, named(n));
+    db_->run_pending();
+    std::vector<std::string> ids;
+    for (const auto& n : names)
+      ids.push_back(std::string(answer_for(n).result.value().row.at("id").as_string()));
+    answers_.clear();
+    return ids;
   }
 
   const answer& answer_for(const std::string& name) {
@@ -134,14 +166,12 @@ class group_commit_batch : public ::testing::Test {
   std::vector<answer> answers_;
 };
 
-storage::values named(const std::string& name) { return {{"name", name}}; }
-
 TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_refusals) {
   const auto owner = account("owner@example.com");
   const auto viewer = account("viewer@example.com");
   const auto h1 = household(owner), h2 = household(owner), stranger = household(viewer);
   add_viewer(h1, viewer);
-  storage::create_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*lanes=*/1);
   // All queued behind the first's drain job, which has not run yet.
   submit(batcher, "shop_item", owner, h1, named("i1"));
   submit(batcher, "shop_item", owner, h2, named("j1"));
@@ -207,7 +237,7 @@ TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_ref
 TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_no_seq) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner), h2 = household(owner);
-  storage::create_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*lanes=*/1);
   auto event = [](const std::string& name, bool bad) {
     return storage::values{{"name", name},
                            {"startsAt", "2026-05-01T10:00:00Z"},
@@ -233,6 +263,110 @@ TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_n
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM calendar_event")[0].as<int>(), 11);
   EXPECT_EQ(tx.exec_params1("SELECT event_seq FROM auth_household WHERE id = $1", h1)[0].as<int>(),
             5);
+  EXPECT_EQ(seq_gaps(), "");
+}
+
+TEST_F(group_commit_batch, one_batch_of_updates_deletes_and_a_move_commits_once_in_seq_order) {
+  const auto owner = account("owner@example.com");
+  const auto viewer = account("viewer@example.com");
+  const auto h1 = household(owner), h2 = household(owner);
+  add_viewer(h1, viewer);
+  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  const auto a = rows(batcher, "shop_item", owner, h1, {"a0", "a1", "a2", "a3"});
+  const auto b = rows(batcher, "shop_item", owner, h2, {"b0", "b1"});
+  const auto batches_before = batcher.batches();
+  change(batcher, "b0 done", "shop_item", owner, b[0], storage::values{{"done", "true"}});
+  change(batcher, "a0 renamed", "shop_item", owner, a[0], storage::values{{"name", "A0"}});
+  change(batcher, "a1 deleted", "shop_item", owner, a[1], std::nullopt);
+  change(batcher, "a2 moved", "shop_item", owner, a[2], storage::values{{"name", "A2"}}, h2);
+  change(batcher, "a0 again", "shop_item", owner, a[0], storage::values{{"done", "true"}});
+  change(batcher, "viewer's", "shop_item", viewer, a[3], storage::values{{"name", "no"}});
+  change(batcher, "missing", "shop_item", owner, "00000000-0000-4000-8000-000000000000",
+         std::nullopt);
+  ASSERT_TRUE(answers_.empty());
+  db_->run_pending();
+  ASSERT_EQ(answers_.size(), 7u);
+  EXPECT_EQ(batcher.batches(), batches_before + 1) << "the changes were not one batch";
+  EXPECT_EQ(batcher.changes(), 7u);
+  EXPECT_EQ(batcher.isolated(), 0u);
+
+  EXPECT_EQ(answer_for("viewer's").code, storage::errc::forbidden);
+  EXPECT_EQ(answer_for("missing").code, storage::errc::not_found);
+  for (const auto* n : {"b0 done", "a0 renamed", "a1 deleted", "a2 moved", "a0 again"})
+    EXPECT_TRUE(answer_for(n).result) << n << ": " << answer_for(n).error;
+  // Two changes of one row in one batch apply in arrival order.
+  EXPECT_EQ(answer_for("a0 again").result->row.at("name").as_string(), "A0");
+  EXPECT_EQ(answer_for("a0 again").result->row.at("done").as_bool(), true);
+  EXPECT_EQ(answer_for("a1 deleted").result->event.operation, "delete");
+  const auto& moved = *answer_for("a2 moved").result;
+  ASSERT_TRUE(moved.moved_from);
+  EXPECT_EQ(moved.moved_from->household_id, h1);
+  EXPECT_EQ(moved.event.household_id, h2);
+  EXPECT_EQ(moved.event.operation, "create");
+  // Answers in each household's seq order, a move's counted at its
+  // previous household's delete (published first).
+  std::map<std::string, std::int64_t> last_seq{{h1, 4}, {h2, 2}};  // after the creations
+  for (const auto& x : answers_) {
+    if (!x.result) continue;
+    const auto& w = *x.result;
+    if (w.moved_from) {
+      EXPECT_GT(w.moved_from->seq, last_seq[h1]) << x.name;
+      last_seq[h1] = w.moved_from->seq;
+      continue;  // its create in h2 is checked by seq_gaps()
+    }
+    EXPECT_GT(w.event.seq, last_seq[w.event.household_id]) << x.name << " answered out of order";
+    last_seq[w.event.household_id] = w.event.seq;
+  }
+  EXPECT_EQ(seq_gaps(), "");
+  pqxx::connection conn{url_};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1", h1)[0]
+                .as<int>(),
+            2);  // a0, a3
+  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1", h2)[0]
+                .as<int>(),
+            3);  // b0, b1, a2
+  EXPECT_EQ(tx.exec_params1("SELECT name FROM shop_item WHERE id = $1", a[3])[0].as<std::string>(),
+            "a3")
+      << "the viewer's change was applied";
+}
+
+TEST_F(group_commit_batch, a_failing_change_fails_only_itself) {
+  const auto owner = account("owner@example.com");
+  const auto h1 = household(owner);
+  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  for (int i = 0; i < 6; ++i)
+    submit(batcher, "calendar_event", owner, h1,
+           {{"name", "e" + std::to_string(i)},
+            {"startsAt", "2026-05-01T10:00:00Z"},
+            {"endsAt", "2026-05-01T11:00:00Z"}});
+  db_->run_pending();
+  std::vector<std::string> ids;
+  for (const auto& x : answers_)
+    ids.push_back(std::string(x.result.value().row.at("id").as_string()));
+  answers_.clear();
+  for (int i = 0; i < 6; ++i)
+    change(batcher, "c" + std::to_string(i), "calendar_event", owner, ids[i],
+           storage::values{{"endsAt", i == 2 ? "2026-05-01T09:00:00Z" : "2026-05-01T12:00:00Z"}});
+  db_->run_pending();
+  ASSERT_EQ(answers_.size(), 6u);
+  EXPECT_EQ(batcher.isolated(), 1u);
+  for (const auto& x : answers_) {
+    if (x.name == "c2") {
+      EXPECT_EQ(x.code, storage::errc::invalid);
+      EXPECT_NE(x.error.find("endsAt"), std::string::npos) << x.error;
+    } else {
+      EXPECT_TRUE(x.result) << x.name << ": " << x.error;
+    }
+  }
+  pqxx::connection conn{url_};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM calendar_event WHERE ends_at = "
+                     "'2026-05-01T12:00:00Z'")[0]
+                .as<int>(),
+            5);
+  EXPECT_EQ(tx.exec_params1("SELECT event_seq FROM auth_household WHERE id = $1", h1)[0].as<int>(),
+            11);  // 6 creations, 5 updates
   EXPECT_EQ(seq_gaps(), "");
 }
 

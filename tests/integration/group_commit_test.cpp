@@ -1,6 +1,6 @@
-// Group commit of creations (storage/group_commit.hpp): writes that arrive
-// together commit in one transaction, each in its own savepoint, against
-// the real binary and a real PostgreSQL.
+// Group commit of writes (storage/group_commit.hpp): writes that arrive
+// together commit in one transaction, against the real binary and a real
+// PostgreSQL (group_commit_batch_test.cpp drives single batches).
 
 #include <csignal>
 #include <pqxx/pqxx>
@@ -151,6 +151,66 @@ TEST_F(group_commit, kill_9_during_batched_commits_loses_no_acknowledged_write_a
   }
   EXPECT_GE(checked, 300u);
   EXPECT_EQ(seq_gaps(), "");
+}
+
+TEST_F(group_commit, creations_updates_moves_and_deletes_in_flight_together_never_deadlock) {
+  auto user = new_user("mixed");
+  std::vector<std::string> households;
+  for (int h = 0; h < 3; ++h)
+    households.push_back(create_household(user.key, "H" + std::to_string(h)));
+  constexpr int writers = 6;
+  constexpr int rounds = 25;
+  std::vector<std::string> errors(writers);
+  std::vector<int> kept(writers, 0), updates(writers, 0);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      try {
+        http_client client(port());
+        auto expect = [&](const http_response& res, unsigned status, const char* what) {
+          if (res.status != status)
+            errors[w] += std::string(what) + " answered " + std::to_string(res.status) + ": " +
+                         res.body.substr(0, 300) + "\n";
+          return res.status == status;
+        };
+        for (int i = 0; i < rounds; ++i) {
+          // Create in one household, update, move to the next, delete every third.
+          const auto& from = households[(w + i) % 3];
+          const auto& to = households[(w + i + 1) % 3];
+          auto res = client.request_as(
+              user.key, "POST", "/api/v1/shop/items",
+              json::serialize(json::object{{"authHouseholdID", from}, {"name", "m"}}));
+          if (!expect(res, 201, "POST")) continue;
+          const auto id = str(first_value(res), "id");
+          const auto path = "/api/v1/shop/items/" + id;
+          if (expect(client.request_as(user.key, "PUT", path, R"({"done":true})"), 200, "PUT"))
+            ++updates[w];
+          expect(client.request_as(
+                     user.key, "PUT", path,
+                     json::serialize(json::object{{"authHouseholdID", to}, {"name", "moved"}})),
+                 200, "move");
+          if (i % 3 == 0)
+            expect(client.request_as(user.key, "DELETE", path, ""), 200, "DELETE");
+          else
+            ++kept[w];
+        }
+      } catch (const std::exception& e) {
+        errors[w] += e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int total = 0;
+  for (int w = 0; w < writers; ++w) {
+    EXPECT_TRUE(errors[w].empty()) << "writer " << w << ":\n" << errors[w];
+    total += kept[w];
+  }
+  pqxx::connection db{database_url_};
+  pqxx::read_transaction tx{db};
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM shop_item WHERE name = 'moved' AND done")[0].as<int>(),
+            total);
+  EXPECT_EQ(seq_gaps(), "");
+  EXPECT_GT(metric("hearth_write_batched_changes_total"), 0);
 }
 
 }  // namespace
