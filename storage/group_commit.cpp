@@ -155,8 +155,10 @@ bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>&
 
 write_batcher::write_batcher(pool& db, std::size_t lanes, std::size_t max_batch)
     : db_(db), max_batch_(std::max<std::size_t>(max_batch, 1)) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(lanes, 1); ++i)
+  for (std::size_t i = 0; i < std::max<std::size_t>(lanes, 1); ++i) {
     create_lanes_.push_back(std::make_unique<lane<create_request>>());
+    change_lanes_.push_back(std::make_unique<lane<change_request>>());
+  }
 }
 
 void write_batcher::submit(create_request r) {
@@ -164,7 +166,10 @@ void write_batcher::submit(create_request r) {
   enqueue(l, std::move(r));
 }
 
-void write_batcher::submit(change_request r) { enqueue(change_lane_, std::move(r)); }
+void write_batcher::submit(change_request r) {
+  auto& l = *change_lanes_[std::hash<std::string>{}(r.row_id) % change_lanes_.size()];
+  enqueue(l, std::move(r));
+}
 
 template <typename Request>
 void write_batcher::enqueue(lane<Request>& l, Request r) {
@@ -175,6 +180,15 @@ void write_batcher::enqueue(lane<Request>& l, Request r) {
     if (l.draining) return;  // the drain under way takes it in its next batch
     l.draining = true;
   }
+  schedule(l);
+}
+
+// Queues lane l's drain job (l.draining is set). One job runs one batch and
+// queues the next job if writes are waiting, so under load a lane holds a
+// pool thread only batch by batch, and other jobs queued meanwhile (reads,
+// sessions, the engine's) run in between.
+template <typename Request>
+void write_batcher::schedule(lane<Request>& l) {
   bool queued = false;
   {
     trace::scope none(trace::context{});  // the drain serves many requests: no one's child
@@ -194,21 +208,23 @@ void write_batcher::enqueue(lane<Request>& l, Request r) {
 
 template <typename Request>
 void write_batcher::drain(lane<Request>& l, connection& conn) {
-  for (;;) {
-    std::deque<Request> batch;
-    {
-      std::lock_guard lock(l.mutex);
-      if (l.queue.empty()) {
-        l.draining = false;
-        return;
-      }
-      const auto n = std::min(l.queue.size(), max_batch_);
-      batch.insert(batch.end(), std::make_move_iterator(l.queue.begin()),
-                   std::make_move_iterator(l.queue.begin() + static_cast<std::ptrdiff_t>(n)));
-      l.queue.erase(l.queue.begin(), l.queue.begin() + static_cast<std::ptrdiff_t>(n));
-    }
-    run_batch(conn, batch);
+  std::deque<Request> batch;
+  {
+    std::lock_guard lock(l.mutex);
+    const auto n = std::min(l.queue.size(), max_batch_);
+    batch.insert(batch.end(), std::make_move_iterator(l.queue.begin()),
+                 std::make_move_iterator(l.queue.begin() + static_cast<std::ptrdiff_t>(n)));
+    l.queue.erase(l.queue.begin(), l.queue.begin() + static_cast<std::ptrdiff_t>(n));
   }
+  if (!batch.empty()) run_batch(conn, batch);
+  {
+    std::lock_guard lock(l.mutex);
+    if (l.queue.empty()) {
+      l.draining = false;
+      return;
+    }
+  }
+  schedule(l);
 }
 
 void write_batcher::run_batch(connection& conn, std::deque<create_request>& batch) {
@@ -263,10 +279,24 @@ void write_batcher::run_batch(connection& conn, std::deque<change_request>& batc
     // household or a move's target.
     std::vector<std::pair<std::string_view, std::string_view>> pairs;
     std::vector<std::size_t> asked;
+    std::vector<std::string_view> households;
+    order.clear();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const auto& r = batch[i];
       const auto& of = found[r.table];
       auto it = of.find(r.row_id);
+      if (r.idem) {
+        // A keyed change claims its key before any check (a retry of a
+        // delete finds no row but must get its first answer): its own
+        // statements refuse it, and a row not found locks nothing.
+        locked[i] = it == of.end() ? std::string() : it->second;
+        if (!locked[i].empty()) {
+          households.push_back(locked[i]);
+          if (r.household) households.push_back(*r.household);
+        }
+        order.push_back(i);
+        continue;
+      }
       if (it == of.end()) {
         out.errors[i] = std::make_exception_ptr(
             domain_error(errc::not_found, r.table->data_type + " not found"));
@@ -278,8 +308,6 @@ void write_batcher::run_batch(connection& conn, std::deque<change_request>& batc
       asked.push_back(i);
     }
     const auto permissions = permissions_of(tx, pairs);
-    std::vector<std::string_view> households;
-    order.clear();
     std::size_t p = 0;
     for (std::size_t i : asked) {
       const auto& r = batch[i];

@@ -7,7 +7,8 @@
 // the same lane, so lanes lock disjoint households); each lane runs one
 // drain job at a time on the storage pool. A drain takes every queued
 // creation of its lane (up to max_batch) and runs them in one transaction
-// with one commit:
+// with one commit, then leaves its pool thread (the next batch is a new
+// job, queued behind whatever else waits for the pool):
 //   - the bulk path (a batch without an Idempotency-Key): one statement
 //     reads every creation's permission; one locks the batch's households
 //     in id order (when there are several); then one multi-row statement
@@ -19,10 +20,13 @@
 //   - a batch with a keyed creation runs one creation after another in the
 //     transaction (each claims its key in its own statements).
 // Changes (updates, deletes) name a row, not a household, so they queue in
-// one lane of their own. Its drain looks up the households of the batch's
-// rows (one statement per table), locks them and every move's target in id
-// order (one statement), then runs each change's statements in household
-// order (update_row_in / delete_row_in). A row not found fails alone.
+// `lanes` lanes of their own, by row id. A drain looks up the households of
+// the batch's rows (one statement per table) and the callers' permissions
+// (one; a row not found, a non-member or a viewer fails alone), locks the
+// households and every move's target in id order (one statement), then
+// runs each change's statements in household order (update_row_in /
+// delete_row_in). Two change lanes may share a household: they wait for
+// each other on its lock, never in a cycle (below).
 //
 // In both, if a statement fails (a CHECK violation, say), the transaction
 // is rolled back and the batch runs again with one savepoint per write
@@ -34,10 +38,12 @@
 // set). Every success is durable when its caller hears of it (the commit
 // has returned; fsync and synchronous_commit as the server has them).
 //
-// Deadlocks: every writer takes household locks before row locks, and
-// several households' locks in id order in one statement (lock_households;
-// update_row and delete_row do the same), so two writers never wait on each
-// other in a cycle.
+// Deadlocks: every writer takes household locks before row locks, several
+// households' locks in id order in one statement (lock_households;
+// update_row, delete_row and the calendar import do the same), and a row
+// only while holding its household's lock. So two writers that want the
+// same row are serialised on its household before either locks a row, and
+// households are always locked in one order: no wait cycle.
 //
 // Why multi-row statements and not libpq's pipeline mode: libpqxx 6.4 has
 // no pipeline API, and one statement per group does what a pipeline would
@@ -135,6 +141,8 @@ class write_batcher {
   template <typename Request>
   void enqueue(lane<Request>& l, Request r);
   template <typename Request>
+  void schedule(lane<Request>& l);
+  template <typename Request>
   void drain(lane<Request>& l, connection& conn);
   template <typename Request>
   void answer(std::deque<Request>& batch, outcome& out, std::int64_t batch_start);
@@ -144,7 +152,7 @@ class write_batcher {
   pool& db_;
   const std::size_t max_batch_;
   std::vector<std::unique_ptr<lane<create_request>>> create_lanes_;
-  lane<change_request> change_lane_;
+  std::vector<std::unique_ptr<lane<change_request>>> change_lanes_;
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> creations_{0};
   std::atomic<std::uint64_t> changes_{0};
