@@ -385,6 +385,7 @@ void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started
 
 cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t max_bytes,
                                  runtime_counters* counters, read_replicas* replicas) {
+  self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   auto& st = self->state;
   st.db = db;
   st.replicas = replicas;

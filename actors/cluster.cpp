@@ -122,6 +122,7 @@ void dial(self_ptr self, const std::string& id) {
 cluster_actor::behavior_type cluster(self_ptr self, cluster_options options,
                                      notifier_actor notifier, scheduler_actor scheduler,
                                      status_board* board, election* elect) {
+  self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   auto& st = self->state;
   st.options = std::move(options);
   st.notifier = std::move(notifier);

@@ -47,6 +47,7 @@ connection_actor::behavior_type connection(self_ptr self, http::fanout_hub* hub,
                                            http::stream_ref ref, std::vector<stream_start> start,
                                            notifier_actor notifier, storage::pool* db,
                                            connection_options options) {
+  self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   auto& st = self->state;
   st.hub = hub;
   st.ref = ref;

@@ -187,6 +187,7 @@ void on_backfill(self_ptr self, std::int64_t after, event_list& events, bool ok)
 household_session_actor::behavior_type household_session(self_ptr self, std::string household_id,
                                                          storage::pool* db, http::fanout_hub* hub,
                                                          std::chrono::milliseconds gap_wait) {
+  self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   self->state.household_id = std::move(household_id);
   self->state.db = db;
   self->state.hub = hub;

@@ -220,6 +220,7 @@ caf::result<std::int64_t> on_subscribe(self_ptr self, const std::string& househo
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::fanout_hub* hub,
                                        std::chrono::milliseconds gap_wait,
                                        runtime_counters* counters, cache_actor cache) {
+  self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   self->state.db = db;
   self->state.hub = hub;
   self->state.cache = cache;

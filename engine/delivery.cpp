@@ -6,6 +6,7 @@
 
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "engine/messages.hpp"
 #include "storage/pool.hpp"
 #include "trace/trace.hpp"
 
@@ -153,6 +154,7 @@ delivery_actor::behavior_type delivery(self_ptr self, storage::pool* db,
                                        const engine::registry* registry, std::string node_id,
                                        std::chrono::milliseconds poll,
                                        boost::asio::thread_pool* handlers, int threads) {
+  self->set_default_handler(drop_unexpected);  // never print a peer's values
   auto& st = self->state;
   st.db = db;
   st.registry = registry;

@@ -211,6 +211,7 @@ void run_cron(self_ptr self, bool catch_up, bool rearm) {
 scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::string node_id,
                                          const registry* jobs, boost::asio::thread_pool* handlers,
                                          const std::atomic<bool>* accepting) {
+  self->set_default_handler(drop_unexpected);  // never print a peer's values
   auto& st = self->state;
   st.accepting = accepting;
   st.jobs = jobs;

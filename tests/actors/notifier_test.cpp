@@ -121,6 +121,23 @@ TEST_F(notifier_test, publish_is_forwarded_to_peers_and_a_peers_forward_is_not_f
 // notifier reads the heads of its active households on the pool, each
 // session learns the head, waits its gap time, then backfills the missed
 // events from the outbox.
+// A message no handler matches, from a peer, is dropped without printing
+// its values: CAF's default handler prints them, and stringifying a
+// caf::duration with an invalid unit crashes CAF 0.17.6 (found by
+// fuzz/cluster_message.cpp). The notifier then goes on as before.
+TEST_F(notifier_test, an_unexpected_message_with_a_value_caf_cannot_print_is_dropped) {
+  subscribe();
+  caf::duration bad;
+  bad.unit = static_cast<caf::time_unit>(0x21212121);  // as the fuzzer's input decoded
+  bad.count = 7;
+  self->send(caf::actor_cast<caf::actor>(notifier_), bad, std::string("x"));
+  sched.run();
+  inject((publish_atom, change_event),
+         from(self).to(notifier_).with(publish_atom::value, event(1)));
+  settle();
+  EXPECT_EQ(delivered(), seqs{1});
+}
+
 TEST_F(notifier_test, recheck_reads_household_heads_and_backfills_what_was_missed) {
   subscribe();
   const auto missed = commit_changes(household_, 2);  // seq 1..2: never reached this node
