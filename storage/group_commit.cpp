@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -142,6 +143,84 @@ bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>&
       for (std::size_t k = 0; k < g.members.size(); ++k)
         out.results[g.members[k]] = std::move(results[k]);
     }
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (...) {
+    return false;  // tx rolls back; the batch runs again with savepoints
+  }
+  tx.commit();
+  return true;
+}
+
+// The common path for changes: after the prologue (households looked up,
+// refusals, their locks), the rows' locks in id order (one statement per
+// table), then one statement per table and set of columns for the updates
+// and one per table for the deletes (storage/tables.hpp, change_rows_in).
+// A keyed change, a move, and a second change of a row already in the
+// batch run their own statements after those, in order. A row gone, moved
+// or locked against changes fails alone. False when a statement failed
+// (the transaction rolled back): the batch runs again with savepoints.
+bool run_bulk_changes(connection& conn, const std::deque<change_request>& batch,
+                      const std::vector<std::size_t>& order, const std::vector<std::string>& locked,
+                      write_batcher_outcome& out,
+                      const std::function<void(pqxx::transaction_base&)>& prologue) {
+  pqxx::work tx{conn};
+  try {
+    prologue(tx);
+    std::vector<std::size_t> bulk, each;
+    std::set<std::pair<const table_spec*, std::string_view>> seen;
+    for (std::size_t i : order) {
+      if (out.errors[i]) continue;
+      const auto& r = batch[i];
+      const bool plain = !r.idem && !(r.household && *r.household != locked[i]);
+      const bool first = seen.emplace(r.table, r.row_id).second;
+      (plain && first ? bulk : each).push_back(i);
+    }
+    std::map<const table_spec*, std::vector<std::string_view>> ids;
+    for (std::size_t i : bulk) ids[batch[i].table].push_back(batch[i].row_id);
+    std::map<const table_spec*, std::map<std::string, row_lock>> rows;
+    for (const auto& [t, list] : ids) rows[t] = lock_rows(tx, *t, list);
+    struct group {
+      const table_spec* table;
+      const values* v;  // the first member's (null: deletes)
+      std::vector<std::size_t> members;
+      std::vector<change> changes;
+    };
+    std::vector<group> groups;
+    for (std::size_t i : bulk) {
+      const auto& r = batch[i];
+      const auto& found = rows[r.table];
+      auto it = found.find(r.row_id);
+      try {
+        if (it == found.end())
+          throw domain_error(errc::not_found, r.table->data_type + " not found");
+        if (it->second.household_id != locked[i])
+          throw domain_error(errc::busy,
+                             r.table->data_type + " moved to another household meanwhile");
+        if (it->second.locked) throw domain_error(errc::conflict, r.table->locked_message);
+        if (r.admit) r.admit(locked[i]);
+      } catch (...) {
+        out.errors[i] = std::current_exception();
+        continue;
+      }
+      const values* v = r.v ? &*r.v : nullptr;
+      auto same = [&](const group& g) {
+        if (g.table != r.table || (g.v == nullptr) != (v == nullptr)) return false;
+        return !v || (g.v->size() == v->size() &&
+                      std::equal(g.v->begin(), g.v->end(), v->begin(),
+                                 [](const auto& a, const auto& b) { return a.first == b.first; }));
+      };
+      auto g = std::find_if(groups.begin(), groups.end(), same);
+      if (g == groups.end()) g = groups.insert(groups.end(), group{r.table, v, {}, {}});
+      g->members.push_back(i);
+      g->changes.push_back(change{&r.row_id, v});
+    }
+    for (auto& g : groups) {
+      auto results = change_rows_in(tx, *g.table, g.changes);
+      for (std::size_t k = 0; k < g.members.size(); ++k)
+        out.results[g.members[k]] = std::move(results[k]);
+    }
+    for (std::size_t i : each) out.results[i] = run_one(tx, batch[i], &locked[i]);
   } catch (const pqxx::broken_connection&) {
     throw;
   } catch (...) {
@@ -338,7 +417,7 @@ void write_batcher::run_batch(connection& conn, std::deque<change_request>& batc
     if (!households.empty()) lock_households(tx, households);
   };
   try {
-    if (!run_each(conn, batch, order, locked, false, out, prologue)) {
+    if (!run_bulk_changes(conn, batch, order, locked, out, prologue)) {
       ++isolated_;
       out = outcome(batch.size());
       run_each(conn, batch, order, locked, true, out, prologue);

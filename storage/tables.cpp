@@ -377,6 +377,103 @@ std::map<std::string, std::string> households_of(pqxx::transaction_base& tx, con
   return out;
 }
 
+std::map<std::string, row_lock> lock_rows(pqxx::transaction_base& tx, const table_spec& t,
+                                          const std::vector<std::string_view>& ids) {
+  boost::json::array in;
+  in.reserve(ids.size());
+  for (auto id : ids) in.emplace_back(id);
+  std::map<std::string, row_lock> out;
+  for (const auto& r : exec_prepared_sql(
+           tx, "hearth_lock_rows_" + t.sql_name,
+           fmt::format("SELECT t.id, t.auth_household_id, {} FROM {} t WHERE t.id IN "
+                       "(SELECT e::uuid FROM json_array_elements_text($1::json) AS e) "
+                       "ORDER BY t.id FOR UPDATE",
+                       t.locked_by.empty() ? "false" : "t." + t.locked_by + " IS NOT NULL",
+                       t.sql_name),
+           boost::json::serialize(in)))
+    out.emplace(r[0].as<std::string>(), row_lock{r[1].as<std::string>(), r[2].as<bool>()});
+  return out;
+}
+
+std::vector<write_result> change_rows_in(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::vector<change>& changes) {
+  std::vector<write_result> out;
+  if (changes.empty()) return out;
+  const bool deleting = changes.front().v == nullptr;
+  // The columns set (the same in every update), and the statement's name.
+  std::string name = fmt::format("hearth_{}_{}_", deleting ? "delete" : "update", t.sql_name);
+  std::string assignments;
+  for (const auto& c : t.columns)
+    if (!deleting && changes.front().v->count(c.json)) {
+      name += std::to_string(&c - t.columns.data()) + "_";
+      assignments += fmt::format("{} = input.{}, ", c.sql, c.sql);
+    }
+  boost::json::array in;
+  in.reserve(changes.size());
+  for (const auto& ch : changes) {
+    boost::json::object o;
+    o["id"] = *ch.row_id;
+    if (!deleting)
+      for (const auto& c : t.columns) {
+        auto it = ch.v->find(c.json);
+        if (it == ch.v->end()) continue;
+        if (it->second)
+          o[c.sql] = *it->second;
+        else
+          o[c.sql] = nullptr;
+      }
+    in.emplace_back(std::move(o));
+  }
+  // One statement: the rows changed, each household's seq range (event_seq
+  // bumped once by its count), the events numbered base + position in the
+  // household in input order. A delete's event time is now().
+  const std::string input = fmt::format(
+      "input AS (SELECT r.*, r.ordinality AS hearth_ord FROM "
+      "json_populate_recordset(NULL::{}, $1::json) WITH ORDINALITY AS r)",
+      t.sql_name);
+  const std::string write =
+      deleting ? fmt::format(
+                     "w AS (DELETE FROM {0} AS t USING input WHERE t.id = input.id "
+                     "RETURNING t.*, input.hearth_ord, now() AS hearth_at)",
+                     t.sql_name)
+               : fmt::format(
+                     "w AS (UPDATE {0} AS t SET {1}updated = greatest(now(), t.updated + "
+                     "interval '1 microsecond') FROM input WHERE t.id = input.id "
+                     "RETURNING t.*, input.hearth_ord, t.updated AS hearth_at)",
+                     t.sql_name, assignments);
+  auto sql = fmt::format(
+      "WITH {0}, {1}, "
+      "n AS (SELECT auth_household_id AS h, count(*) AS n FROM w GROUP BY auth_household_id), "
+      "s AS (UPDATE auth_household a SET event_seq = a.event_seq + n.n FROM n WHERE a.id = n.h "
+      "RETURNING a.id, a.event_seq - n.n AS base), "
+      "q AS (SELECT w.*, s.base + row_number() OVER (PARTITION BY w.auth_household_id "
+      "ORDER BY w.hearth_ord) AS hearth_seq FROM w JOIN s ON s.id = w.auth_household_id), "
+      "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
+      "updated) SELECT q.auth_household_id, q.hearth_seq, '{2}', q.id, '{3}', q.hearth_at "
+      "FROM q) "
+      "SELECT {4}, q.hearth_seq, hearth_ts(q.hearth_at) FROM q ORDER BY q.hearth_ord",
+      input, write, t.sql_name, deleting ? "delete" : "update", select_list(t, "q"));
+  pqxx::result result;
+  try {
+    result = exec_prepared_sql(tx, name, sql, boost::json::serialize(in));
+  } catch (const pqxx::check_violation& e) {
+    rethrow_check(t, e);
+  }
+  if (result.size() != changes.size())
+    throw std::runtime_error(
+        fmt::format("{}: {} rows changed of {}", t.data_type, result.size(), changes.size()));
+  out.reserve(changes.size());
+  const auto seq_column = static_cast<int>(4 + t.columns.size());
+  for (const auto& r : result) {
+    write_result w{to_record(t, r), {}};
+    w.event =
+        change_event{r[1].c_str(), r[seq_column].as<std::int64_t>(), t.sql_name,
+                     r[0].c_str(), deleting ? "delete" : "update",   r[seq_column + 1].c_str()};
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 write_result update_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& id, const values& v,
                            const std::string& locked, const write_gate& admit,

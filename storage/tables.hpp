@@ -185,6 +185,33 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
 /// id), without locking; rows not found are absent. One statement.
 std::map<std::string, std::string> households_of(pqxx::transaction_base& tx, const table_spec& t,
                                                  const std::vector<std::string_view>& ids);
+/// A row as lock_rows found it: its household, and whether it is locked
+/// against changes (table_spec::locked_by).
+struct row_lock {
+  std::string household_id;
+  bool locked = false;
+};
+/// Locks rows `ids` of table `t` (FOR UPDATE, in id order), one statement;
+/// rows not found are absent. The caller holds their households' locks.
+std::map<std::string, row_lock> lock_rows(pqxx::transaction_base& tx, const table_spec& t,
+                                          const std::vector<std::string_view>& ids);
+
+/// Several updates of table `t` that set the same columns, or several
+/// deletes (`v` null in every change), in one statement each
+/// (storage/group_commit.hpp): rows locked by the caller (lock_rows) and
+/// checked (household, permission, locked_by), each row at most once.
+/// Each household's event_seq is bumped once by its count, its events
+/// numbered in `changes` order. Returns the results in `changes` order
+/// (a delete's: the row as it was, its event at now()). Throws as
+/// update_row (a CHECK violation: domain_error(invalid)); a failure fails
+/// every change of the call.
+struct change {
+  const std::string* row_id;
+  const values* v;  // null: a delete
+};
+std::vector<write_result> change_rows_in(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::vector<change>& changes);
+
 /// update_row's and delete_row's work inside `tx` (a transaction or a
 /// savepoint of one), without committing, for a caller that holds the lock
 /// of household `locked` (and of a move's target), taken in id order before
