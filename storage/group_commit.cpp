@@ -157,8 +157,8 @@ bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>&
 // table), then one statement per table and set of columns for the updates
 // and one per table for the deletes (storage/tables.hpp, change_rows_in).
 // A keyed change, a move, and a second change of a row already in the
-// batch run their own statements after those, in order. A row gone, moved
-// or locked against changes fails alone. False when a statement failed
+// batch run their own statements after those, in order, each in a
+// savepoint. A row gone, moved or locked against changes fails alone. False when a statement failed
 // (the transaction rolled back): the batch runs again with savepoints.
 bool run_bulk_changes(connection& conn, const std::deque<change_request>& batch,
                       const std::vector<std::size_t>& order, const std::vector<std::string>& locked,
@@ -220,7 +220,20 @@ bool run_bulk_changes(connection& conn, const std::deque<change_request>& batch,
       for (std::size_t k = 0; k < g.members.size(); ++k)
         out.results[g.members[k]] = std::move(results[k]);
     }
-    for (std::size_t i : each) out.results[i] = run_one(tx, batch[i], &locked[i]);
+    // The others one by one, each in a savepoint (they are few: a failure
+    // fails only its own).
+    for (std::size_t i : each) {
+      tx.exec0("SAVEPOINT write");
+      try {
+        out.results[i] = run_one(tx, batch[i], &locked[i]);
+        tx.exec0("RELEASE SAVEPOINT write");
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (...) {
+        out.errors[i] = std::current_exception();
+        tx.exec0("ROLLBACK TO SAVEPOINT write");
+      }
+    }
   } catch (const pqxx::broken_connection&) {
     throw;
   } catch (...) {

@@ -23,10 +23,14 @@
 // `lanes` lanes of their own, by row id. A drain looks up the households of
 // the batch's rows (one statement per table) and the callers' permissions
 // (one; a row not found, a non-member or a viewer fails alone), locks the
-// households and every move's target in id order (one statement), then
-// runs each change's statements in household order (update_row_in /
-// delete_row_in). Two change lanes may share a household: they wait for
-// each other on its lock, never in a cycle (below).
+// households and every move's target in id order (one statement), locks
+// the rows in id order (one per table; a row gone, moved or locked against
+// changes fails alone), then changes them with one statement per table and
+// column set for updates and one per table for deletes (storage/tables.hpp,
+// change_rows_in). A keyed change, a move, and a second change of a row
+// already in the batch run their own statements after those, in order
+// (update_row_in / delete_row_in). Two change lanes may share a household:
+// they wait for each other on its lock, never in a cycle (below).
 //
 // In both, if a statement fails (a CHECK violation, say), the transaction
 // is rolled back and the batch runs again with one savepoint per write

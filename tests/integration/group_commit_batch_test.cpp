@@ -370,5 +370,49 @@ TEST_F(group_commit_batch, a_failing_change_fails_only_itself) {
   EXPECT_EQ(seq_gaps(), "");
 }
 
+TEST_F(group_commit_batch, a_row_locked_against_changes_fails_alone_with_its_message) {
+  const auto owner = account("owner@example.com");
+  const auto h1 = household(owner);
+  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  for (int i = 0; i < 3; ++i)
+    submit(batcher, "calendar_event", owner, h1,
+           {{"name", "e" + std::to_string(i)},
+            {"startsAt", "2026-05-01T10:00:00Z"},
+            {"endsAt", "2026-05-01T11:00:00Z"}});
+  db_->run_pending();
+  std::vector<std::string> ids;
+  for (const auto& x : answers_)
+    ids.push_back(std::string(x.result.value().row.at("id").as_string()));
+  answers_.clear();
+  {  // e1 becomes an imported event (read-only: table_spec::locked_by)
+    pqxx::connection conn{url_};
+    pqxx::work tx{conn};
+    auto sub = tx.exec_params1(
+                     "INSERT INTO calendar_subscription (auth_household_id, url) VALUES "
+                     "($1, 'https://example.com/a.ics') RETURNING id::text",
+                     h1)[0]
+                   .as<std::string>();
+    tx.exec_params0("UPDATE calendar_event SET calendar_subscription_id = $1 WHERE id = $2", sub,
+                    ids[1]);
+    tx.commit();
+  }
+  change(batcher, "rename e0", "calendar_event", owner, ids[0], storage::values{{"name", "E0"}});
+  change(batcher, "rename e1", "calendar_event", owner, ids[1], storage::values{{"name", "E1"}});
+  change(batcher, "delete e1", "calendar_event", owner, ids[1], std::nullopt);
+  change(batcher, "delete e2", "calendar_event", owner, ids[2], std::nullopt);
+  db_->run_pending();
+  ASSERT_EQ(answers_.size(), 4u);
+  EXPECT_EQ(batcher.isolated(), 0u) << "a locked row is refused without failing the batch";
+  EXPECT_EQ(answer_for("rename e1").code, storage::errc::conflict);
+  EXPECT_NE(answer_for("rename e1").error.find("read-only"), std::string::npos);
+  // e1's second change runs its own statements (after the bulk ones): refused too.
+  EXPECT_EQ(answer_for("delete e1").code, storage::errc::conflict);
+  ASSERT_TRUE(answer_for("rename e0").result) << answer_for("rename e0").error;
+  EXPECT_EQ(answer_for("rename e0").result->row.at("name").as_string(), "E0");
+  ASSERT_TRUE(answer_for("delete e2").result) << answer_for("delete e2").error;
+  EXPECT_EQ(answer_for("delete e2").result->event.operation, "delete");
+  EXPECT_EQ(seq_gaps(), "");
+}
+
 }  // namespace
 }  // namespace hearth::testing
