@@ -1,6 +1,5 @@
 #include "api/request.hpp"
 
-#include <algorithm>
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/parse.hpp>
 #include <pqxx/pqxx>
@@ -9,6 +8,7 @@
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
+#include "http/idempotency_key.hpp"
 #include "http/json_input.hpp"
 #include "storage/errors.hpp"
 
@@ -96,20 +96,10 @@ http::response failure_of(const std::string& request_id, std::exception_ptr e) {
 
 std::optional<storage::idempotency> idempotency_of(const http::request& req,
                                                    unsigned success_status) {
-  bool present = false;
-  std::string_view key;
-  for (const auto& [name, value] : req.headers) {
-    if (name != "idempotency-key") continue;
-    if (present) throw http::input_error("Idempotency-Key: must be sent once");
-    present = true;
-    key = value;
-  }
-  if (!present) return std::nullopt;
-  if (key.empty() || key.size() > 255 ||
-      !std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; }))
-    throw http::input_error("Idempotency-Key: must be 1 to 255 visible ASCII characters");
+  auto key = http::idempotency_key(req);
+  if (!key) return std::nullopt;
   storage::idempotency out;
-  out.key = std::string(key);
+  out.key = std::move(*key);
   out.fingerprint = storage::request_fingerprint(req.method, req.target, req.body);
   out.success_status = success_status;
   return out;

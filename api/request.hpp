@@ -84,7 +84,8 @@ http::response rejected_key_response(services& s, const std::string& remote_addr
 
 /// The Idempotency-Key header of a write (draft-ietf-httpapi-idempotency-key-
 /// header; docs/api.md): nullopt without one; throws http::input_error (400)
-/// unless it is 1–255 visible ASCII characters (0x21–0x7E). The result has
+/// when it is sent twice or is not 1–255 visible ASCII characters (0x21–0x7E;
+/// http::idempotency_key, http/idempotency_key.hpp). The result has
 /// the request's fingerprint (method, target, body) and `success_status`;
 /// the caller sets its account_id once the caller is authenticated.
 std::optional<storage::idempotency> idempotency_of(const http::request& req,

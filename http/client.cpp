@@ -12,7 +12,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/url/parse.hpp>
 #include <exception>
 #include <variant>
 
@@ -28,43 +27,7 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using steady = std::chrono::steady_clock;
 
-constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
-
-// Where a request goes, from its URL.
-struct destination {
-  bool tls = false;
-  std::string host;         // to resolve, for SNI and verification (IPv6 without brackets)
-  bool host_is_ip = false;  // no SNI for address literals (RFC 6066 §3)
-  std::string port;
-  std::string host_header;  // host[:port] as written in the URL
-  std::string target;       // origin-form: path and query
-};
-
-// The destination of `url`, or why there is none.
-std::variant<destination, std::string> parse_url(std::string_view url) {
-  if (url.size() > kMaxUrlBytes) return "longer than 2048 bytes";
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) return "not an absolute URL";
-  auto u = *parsed;
-  destination d;
-  if (u.scheme_id() == boost::urls::scheme::https)
-    d.tls = true;
-  else if (u.scheme_id() != boost::urls::scheme::http)
-    return "scheme must be http or https";
-  if (!u.has_authority() || u.encoded_host().empty()) return "has no host";
-  if (u.has_userinfo()) return "must not contain user information (user:password@)";
-  if (u.host_type() == boost::urls::host_type::ipvfuture) return "unsupported host";
-  if (u.has_port() && u.port_number() == 0) return "bad port";
-  d.host = u.host_address();
-  d.host_is_ip = u.host_type() == boost::urls::host_type::ipv4 ||
-                 u.host_type() == boost::urls::host_type::ipv6;
-  d.port = u.has_port() ? std::string(u.port()) : (d.tls ? "443" : "80");
-  d.host_header = std::string(u.encoded_host_and_port());
-  d.target = std::string(u.encoded_target());
-  if (d.target.empty() || d.target.front() != '/') d.target.insert(0, "/");
-  return d;
-}
 
 // One shared client TLS context: the system's CA store, peer verification.
 // SSL_CTX is safe to share between threads once configured.
@@ -100,7 +63,7 @@ std::string describe(const beast::error_code& ec) {
 
 class exchange {
  public:
-  exchange(net::io_context& ioc, const fetch_request& r, destination d)
+  exchange(net::io_context& ioc, const fetch_request& r, url_destination d)
       : ioc_(ioc), r_(r), d_(std::move(d)), resolver_(ioc), timer_(ioc) {}
 
   // Runs the whole exchange; never throws for network errors.
@@ -206,32 +169,22 @@ class exchange {
 
   net::io_context& ioc_;
   const fetch_request& r_;
-  destination d_;
+  url_destination d_;
   tcp::resolver resolver_;
   net::steady_timer timer_;
 };
 
-}  // namespace
-
-std::optional<std::string> url_problem(std::string_view url) {
-  auto parsed = parse_url(url);
-  if (auto* problem = std::get_if<std::string>(&parsed)) return *problem;
-  return std::nullopt;
-}
-
-namespace {
-
 fetch_result fetch_plain(const fetch_request& r) {
   const auto start = steady::now();
   fetch_result out;
-  auto parsed = parse_url(r.url);
+  auto parsed = parse_fetch_url(r.url);
   if (auto* problem = std::get_if<std::string>(&parsed)) {
     out.error = "invalid url: " + *problem;
   } else if (r.method.empty() || r.method.find_first_of(" \r\n") != std::string::npos) {
     out.error = "invalid method";
   } else {
     net::io_context ioc(1);
-    exchange x(ioc, r, std::get<destination>(std::move(parsed)));
+    exchange x(ioc, r, std::get<url_destination>(std::move(parsed)));
     std::exception_ptr failure;
     net::co_spawn(ioc, x.run(), [&](std::exception_ptr e, fetch_result result) {
       failure = e;

@@ -16,13 +16,15 @@
 #include <utility>
 #include <vector>
 
+#include "http/url.hpp"  // url_problem(): the URLs fetch() accepts
+
 namespace hearth::http {
 
 /// One outgoing request.
 struct fetch_request {
   std::string method = "GET";
-  /// An absolute http:// or https:// URL (see url_problem()); the fragment
-  /// is not sent.
+  /// An absolute http:// or https:// URL (url_problem(), http/url.hpp);
+  /// the fragment is not sent.
   std::string url;
   /// Extra header fields. Host, Content-Length, Connection (close) and a
   /// default User-Agent are set by fetch().
@@ -58,11 +60,6 @@ struct fetch_result {
   std::string error;
   std::int64_t duration_ms = 0;  // from the call to its return, milliseconds
 };
-
-/// Why `url` is not one fetch() accepts, or nullopt when it is: an absolute
-/// URL with scheme http or https, a non-empty host, no userinfo
-/// (user:password@) and at most 2048 bytes.
-std::optional<std::string> url_problem(std::string_view url);
 
 /// Performs `r` on the calling thread (a private io_context) and returns
 /// the outcome. Never throws for invalid URLs, network, TLS or protocol

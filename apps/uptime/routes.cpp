@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "apps/uptime/monitor_impl.hpp"
-#include "http/client.hpp"
 #include "http/json_input.hpp"
+#include "http/url.hpp"
 #include "storage/errors.hpp"
 
 namespace hearth::apps::uptime::detail {

@@ -1,0 +1,323 @@
+#include "fuzz/routes.hpp"
+
+#include <cctype>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/table_input.hpp"
+#include "domain/tables.hpp"
+#include "fuzz/check.hpp"
+#include "http/envelope.hpp"
+#include "http/idempotency_key.hpp"
+#include "http/json_input.hpp"
+#include "http/middleware.hpp"
+#include "http/sse.hpp"
+#include "http/url.hpp"
+#include "storage/idempotency.hpp"
+
+namespace hearth::fuzz {
+namespace {
+
+using http::input_error;
+
+// A string field of a JSON body with its byte limits (api/auth_api.cpp,
+// api/household_api.cpp, the modules' routes).
+struct field {
+  const char* name;
+  std::size_t min, max;
+  bool required = true;
+};
+
+void ok(const http::request& req, const http::responder& respond, unsigned status = 200) {
+  respond(http::ok(status, req.request_id, "Fuzz", {}));
+}
+
+http::handler no_body() {
+  return [](const http::request& req, http::responder respond) { ok(req, respond); };
+}
+
+void read_fields(http::json_object_reader& in, const std::vector<field>& fields) {
+  for (const auto& f : fields) in.string(f.name, f.required, f.min, f.max);
+}
+
+http::handler json_body(std::vector<field> fields, unsigned status = 200) {
+  return [fields, status](const http::request& req, http::responder respond) {
+    http::json_object_reader in(req.body);
+    read_fields(in, fields);
+    in.reject_unknown();
+    ok(req, respond, status);
+  };
+}
+
+// A path id: not a UUID is 404 (api/table_api.cpp row_id, and the others).
+bool path_uuid(const http::request& req, const http::responder& respond, const char* name = "id") {
+  if (http::is_uuid(req.params.at(name))) return true;
+  respond(http::error(404, req.request_id, "not found"));
+  return false;
+}
+
+// api::idempotency_of (api/request.cpp): the header's syntax, then the
+// request's fingerprint.
+void keyed(const http::request& req) {
+  auto key = http::idempotency_key(req);
+  if (!key) return;
+  FUZZ_CHECK(!key->empty() && key->size() <= http::kMaxIdempotencyKeyBytes);
+  for (char c : *key) FUZZ_CHECK(c >= 0x21 && c <= 0x7e);
+  FUZZ_CHECK(req.header("idempotency-key") == *key);
+  FUZZ_CHECK(storage::request_fingerprint(req.method, req.target, req.body).size() == 32);
+}
+
+// A household id from a JSON body (apps/calendar/calendar.cpp household_of).
+void household_of(http::json_object_reader& in) {
+  auto h = *in.string("authHouseholdID", true, 1, 64);
+  if (!http::is_uuid(h)) throw input_error("authHouseholdID: must be a UUID");
+}
+
+void add_table(http::route_group& g, const storage::table_spec& t) {
+  g.add({"GET", t.path, [](const http::request& req, http::responder respond) {
+           if (auto it = req.query.find("authHouseholdID"); it != req.query.end())
+             if (!http::is_uuid(it->second)) throw input_error("authHouseholdID: must be a UUID");
+           if (auto it = req.query.find("updatedAfter"); it != req.query.end())
+             if (!http::utc_timestamp(it->second))
+               throw input_error("updatedAfter: must be an RFC 3339 UTC time");
+           ok(req, respond);
+         }});
+  g.add({"POST",
+         t.path,
+         [&t](const http::request& req, http::responder respond) {
+           auto in = api::read_create_body(req.body, t);
+           FUZZ_CHECK(http::is_uuid(in.household));
+           keyed(req);
+           ok(req, respond, 201);
+         },
+         {.json_body = true}});
+  g.add({"GET", t.path + "/{id}", [](const http::request& req, http::responder respond) {
+           if (path_uuid(req, respond)) ok(req, respond);
+         }});
+  g.add({"PUT",
+         t.path + "/{id}",
+         [&t](const http::request& req, http::responder respond) {
+           if (!path_uuid(req, respond)) return;
+           auto u = api::read_update_body(req.body, t, req.params.at("id"));
+           FUZZ_CHECK(!u.values.empty() || u.household);
+           keyed(req);
+           ok(req, respond);
+         },
+         {.json_body = true}});
+  g.add({"DELETE", t.path + "/{id}", [](const http::request& req, http::responder respond) {
+           if (!path_uuid(req, respond)) return;
+           keyed(req);
+           ok(req, respond);
+         }});
+}
+
+// apps/notify/routes.cpp: the caller's notifications and channels.
+void add_notifications(http::route_group& api) {
+  api.add({"GET", "/api/v1/notifications", [](const http::request& req, http::responder respond) {
+             if (auto it = req.query.find("dismissed"); it != req.query.end())
+               if (it->second != "true" && it->second != "false")
+                 throw input_error("dismissed: must be true or false");
+             if (auto it = req.query.find("limit"); it != req.query.end()) {
+               const auto& text = it->second;
+               int v = 0;
+               bool digits = !text.empty() && text.size() <= 3;
+               for (char c : text) digits = digits && c >= '0' && c <= '9';
+               if (digits) v = std::stoi(text);
+               if (!digits || v < 1 || v > 500)
+                 throw input_error("limit: must be an integer from 1 to 500");
+             }
+             ok(req, respond);
+           }});
+  api.add({"GET", "/api/v1/notifications/preferences", no_body()});
+  api.add({"PUT",
+           "/api/v1/notifications/preferences",
+           [](const http::request& req, http::responder respond) {
+             http::json_object_reader in(req.body);
+             auto in_app = in.boolean("inApp", false);
+             auto email = in.boolean("email", false);
+             in.reject_unknown();
+             if (!in_app && !email) throw input_error("request body: no field to update");
+             ok(req, respond);
+           },
+           {.json_body = true}});
+  api.add({"POST", "/api/v1/notifications/{id}/dismiss",
+           [](const http::request& req, http::responder respond) {
+             if (path_uuid(req, respond)) ok(req, respond);
+           }});
+}
+
+// apps/calendar/calendar.cpp: feeds and subscriptions.
+void add_calendar(http::route_group& api) {
+  api.add({"POST",
+           "/api/v1/calendar/feeds",
+           [](const http::request& req, http::responder respond) {
+             http::json_object_reader in(req.body);
+             household_of(in);
+             in.reject_unknown();
+             ok(req, respond, 201);
+           },
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/calendar/feeds/{token}", no_body(), {.produces = "text/calendar"}});
+  api.add({"POST",
+           "/api/v1/calendar/subscriptions",
+           [](const http::request& req, http::responder respond) {
+             http::json_object_reader in(req.body);
+             household_of(in);
+             auto url = *in.string("url", true, 1, 2048);
+             in.string("name", false, 0, 200);
+             in.reject_unknown();
+             // webcal:// is fetched as https:// (calendar.cpp fetch_url).
+             std::string fetched = url;
+             if (fetched.size() >= 9) {
+               std::string scheme = fetched.substr(0, 9);
+               for (auto& c : scheme)
+                 c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+               if (scheme == "webcal://") fetched = "https://" + fetched.substr(9);
+             }
+             if (auto problem = http::url_problem(fetched))
+               throw input_error("url: " + *problem + " (http, https or webcal)");
+             ok(req, respond, 201);
+           },
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/calendar/subscriptions",
+           [](const http::request& req, http::responder respond) {
+             if (auto it = req.query.find("authHouseholdID"); it != req.query.end())
+               if (!http::is_uuid(it->second)) throw input_error("authHouseholdID: must be a UUID");
+             ok(req, respond);
+           }});
+  api.add({"DELETE", "/api/v1/calendar/subscriptions/{id}",
+           [](const http::request& req, http::responder respond) {
+             if (path_uuid(req, respond)) ok(req, respond);
+           }});
+}
+
+// The operator group's routes say so (doc.auth), as the real ones do.
+void add_operator(http::route_group& ops, http::route r) {
+  r.options.doc.auth = "operator";
+  ops.add(std::move(r));
+}
+
+}  // namespace
+
+http::router make_routes() {
+  http::router r;
+  // The API group as configured with corsOrigins and a rate limit. The
+  // cross-site check applies to cookie-authenticated requests
+  // (api::cookie_authenticated: a hearth_session cookie and no bearer key).
+  std::vector<std::string> origins = {"https://app.example", "http://localhost:8080"};
+  auto cookie_authenticated = [](const http::request& req) {
+    return req.header("authorization").substr(0, 7) != "Bearer " &&
+           req.header("cookie").find("hearth_session=") != std::string_view::npos;
+  };
+  http::route_group api(
+      r,
+      {http::cors(origins), http::same_origin_writes(origins, false, cookie_authenticated),
+       http::rate_limit(1e9, 1e9), http::concurrency_limit(1024)},
+      true);
+  // api/auth_api.cpp
+  api.add({"POST",
+           "/api/v1/auth/signup",
+           json_body({{"emailAddress", 3, 254}, {"password", 8, 1024}, {"name", 1, 200}}, 201),
+           {.json_body = true}});
+  api.add({"POST",
+           "/api/v1/auth/signin",
+           json_body({{"emailAddress", 1, 254}, {"password", 1, 1024}}),
+           {.json_body = true}});
+  api.add({"DELETE", "/api/v1/auth/signin", no_body()});
+  api.add({"GET", "/api/v1/auth/accounts/me", no_body()});
+  // api/household_api.cpp
+  api.add({"POST",
+           "/api/v1/auth/households",
+           [](const http::request& req, http::responder respond) {
+             http::json_object_reader in(req.body);
+             read_fields(in, {{"name", 1, 200}});
+             in.reject_unknown();
+             keyed(req);
+             ok(req, respond, 201);
+           },
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/auth/households", no_body()});
+  api.add({"POST",
+           "/api/v1/auth/households/{id}/members",
+           [](const http::request& req, http::responder respond) {
+             if (!path_uuid(req, respond)) return;
+             http::json_object_reader in(req.body);
+             in.string("emailAddress", true, 1, 254);
+             auto permissions = *in.string("permissions", true, 1, 10);
+             if (permissions != "owner" && permissions != "edit" && permissions != "view")
+               throw input_error("permissions: must be one of owner, edit, view");
+             in.reject_unknown();
+             keyed(req);
+             ok(req, respond, 201);
+           },
+           {.json_body = true}});
+  // api/table_api.cpp, for every table of domain/tables.cpp
+  for (const auto* t : domain::household_tables()) add_table(api, *t);
+  // api/sse_api.cpp
+  api.add({"GET",
+           "/api/v1/sse",
+           [](const http::request& req, http::responder respond) {
+             if (auto last = req.header("last-event-id"); !last.empty())
+               if (!http::sse::decode_cursor(last))
+                 throw input_error("Last-Event-ID: not a cursor sent by this server");
+             ok(req, respond);
+           },
+           {.produces = "text/event-stream"}});
+  // api/health_api.cpp, api/docs_api.cpp
+  api.add({"GET", "/api/v1/health", no_body()});
+  api.add({"GET", "/api/docs", no_body()});
+  api.add({"GET", "/api/docs/ui", no_body(), {.produces = "text/html"}});
+  // api/web_api.cpp: the embedded web page (web/)
+  api.add({"GET", "/", no_body(), {.produces = "text/html"}});
+  api.add({"GET", "/monitor", no_body(), {.produces = "text/html"}});
+  for (const char* html : {"/index.html", "/monitor.html"})
+    api.add({"GET", html, no_body(), {.produces = "text/html"}});
+  for (const char* js : {"/app.js", "/monitor.js"})
+    api.add({"GET", js, no_body(), {.produces = "text/javascript"}});
+  for (const char* css : {"/style.css", "/monitor.css"})
+    api.add({"GET", css, no_body(), {.produces = "text/css"}});
+
+  // The modules (app/modules.cpp builtin_modules()).
+  add_calendar(api);
+  add_notifications(api);
+  // apps/uptime/status.cpp: the status page's data (public by default).
+  api.add({"GET", "/api/v1/monitor/status", no_body()});
+  api.add({"GET", "/api/v1/monitor/status/events", no_body(), {.produces = "text/event-stream"}});
+
+  // The operator group (Basic auth): api/admin_api.cpp, /metrics
+  // (app/observability.cpp), the uptime module (apps/uptime/routes.cpp).
+  http::route_group ops(r, {http::basic_auth("operator", "fuzz-secret")});
+  add_operator(ops, {"GET", "/api/v1/admin/cron", no_body()});
+  add_operator(ops, {"GET", "/metrics", no_body(), {.produces = "text/plain"}});
+  add_operator(ops, {"POST",
+                     "/api/v1/monitor/sites",
+                     [](const http::request& req, http::responder respond) {
+                       http::json_object_reader in(req.body);
+                       auto url = *in.string("url", true, 1, 2048);
+                       in.reject_unknown();
+                       if (auto problem = http::url_problem(url))
+                         throw input_error("url: " + *problem);
+                       ok(req, respond, 201);
+                     },
+                     {.json_body = true}});
+  add_operator(ops, {"GET", "/api/v1/monitor/sites", no_body()});
+  add_operator(ops, {"DELETE", "/api/v1/monitor/sites/{id}",
+                     [](const http::request& req, http::responder respond) {
+                       if (path_uuid(req, respond)) ok(req, respond);
+                     }});
+  add_operator(ops, {"POST", "/api/v1/monitor/check/{siteID}",
+                     [](const http::request& req, http::responder respond) {
+                       if (path_uuid(req, respond, "siteID")) ok(req, respond);
+                     }});
+  add_operator(ops, {"POST", "/api/v1/monitor/check-all", no_body()});
+
+  // A virtual host group (http::require_host, for modules bound to a host):
+  // the mirror's own, hidden.
+  http::route_group vhost(r, {http::require_host("Admin.Example")});
+  vhost.add({"GET", "/vhost/{name}", no_body(), {.hidden = true}});
+  return r;
+}
+
+}  // namespace hearth::fuzz
