@@ -69,7 +69,7 @@ void keyed(const http::request& req) {
   FUZZ_CHECK(storage::request_fingerprint(req.method, req.target, req.body).size() == 32);
 }
 
-// A household id from a JSON body (apps/calendar/calendar.cpp household_of).
+// A household id from a JSON body (apps/calendar/routes.cpp household_of).
 void household_of(http::json_object_reader& in) {
   auto h = *in.string("authHouseholdID", true, 1, 64);
   if (!http::is_uuid(h)) throw input_error("authHouseholdID: must be a UUID");
@@ -148,7 +148,7 @@ void add_notifications(http::route_group& api) {
            }});
 }
 
-// apps/calendar/calendar.cpp: feeds and subscriptions.
+// apps/calendar/routes.cpp: feeds and subscriptions.
 void add_calendar(http::route_group& api) {
   api.add({"POST",
            "/api/v1/calendar/feeds",
@@ -168,7 +168,7 @@ void add_calendar(http::route_group& api) {
              auto url = *in.string("url", true, 1, 2048);
              in.string("name", false, 0, 200);
              in.reject_unknown();
-             // webcal:// is fetched as https:// (calendar.cpp fetch_url).
+             // webcal:// is fetched as https:// (apps/calendar/import.cpp fetch_url).
              std::string fetched = url;
              if (fetched.size() >= 9) {
                std::string scheme = fetched.substr(0, 9);

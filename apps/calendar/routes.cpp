@@ -1,35 +1,33 @@
-// The calendar module (apps/calendar/calendar.hpp): iCalendar feeds of
-// households and subscriptions to external calendars.
-
-#include "apps/calendar/calendar.hpp"
+// The calendar module (apps/calendar/calendar.hpp): the routes of
+// households' iCalendar feeds and of subscriptions to external calendars,
+// and the module itself. Imports are in apps/calendar/import.cpp.
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cctype>
-#include <chrono>
-#include <map>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
-#include <set>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "apps/calendar/calendar.hpp"
 #include "apps/calendar/ical.hpp"
-#include "config/logging.hpp"
-#include "http/client.hpp"
+#include "apps/calendar/import.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "http/url.hpp"
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
 #include "storage/events.hpp"
 #include "storage/households.hpp"
 
 namespace hearth::apps::calendar {
+namespace detail {
 namespace {
 
 namespace json = boost::json;
@@ -40,7 +38,6 @@ constexpr const char* kFeed = "CalendarFeed";
 constexpr const char* kSubscription = "CalendarSubscription";
 constexpr const char* kFeedPath = "/api/v1/calendar/feeds";
 constexpr const char* kSubscriptionPath = "/api/v1/calendar/subscriptions";
-constexpr std::size_t kMaxCalendarBytes = 5u << 20;  // a subscribed calendar, at most
 
 constexpr const char* kFeedSchema = R"({"type":"object","properties":{
   "authHouseholdID":{"type":"string","format":"uuid"},
@@ -62,11 +59,6 @@ constexpr const char* kSubscriptionColumns =
     "s.id::text, s.auth_household_id::text, s.url, s.name, hearth_ts(s.last_fetched), "
     "s.last_error, hearth_ts(s.created), hearth_ts(s.updated)";
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 json::value nullable(const pqxx::field& f) {
   return f.is_null() ? json::value(nullptr) : json::value(f.c_str());
 }
@@ -76,6 +68,18 @@ json::object subscription_json(const pqxx::row& r) {
       {"id", r[0].c_str()},      {"authHouseholdID", r[1].c_str()}, {"url", r[2].c_str()},
       {"name", r[3].c_str()},    {"lastFetched", nullable(r[4])},   {"lastError", nullable(r[5])},
       {"created", r[6].c_str()}, {"updated", r[7].c_str()}};
+}
+
+// A route's API description under the "calendar" tag, answering `data_type`
+// envelopes of `data_schema` elements; `request_schema` for a JSON body.
+http::route_doc calendar_doc(std::string summary, const char* data_type, const char* data_schema,
+                             std::string request_schema = "", unsigned success = 200) {
+  return {.summary = std::move(summary),
+          .tag = "calendar",
+          .request_schema = std::move(request_schema),
+          .data_type = data_type,
+          .data_schema = data_schema,
+          .success = success};
 }
 
 // Write permission in a household, as for its rows: not a member → 404,
@@ -226,15 +230,13 @@ http::route create_feed(api::services& s) {
                 });
           },
           {.json_body = true,
-           .doc = {.summary = "Create or rotate the household's secret iCalendar feed URL "
-                              "(edit permission; the previous URL stops working)",
-                   .tag = "calendar",
-                   .request_schema = R"({"type":"object","additionalProperties":false,
+           .doc = calendar_doc("Create or rotate the household's secret iCalendar feed URL "
+                               "(edit permission; the previous URL stops working)",
+                               kFeed, kFeedSchema,
+                               R"({"type":"object","additionalProperties":false,
                         "required":["authHouseholdID"],"properties":{
                         "authHouseholdID":{"type":"string","format":"uuid"}}})",
-                   .data_type = kFeed,
-                   .data_schema = kFeedSchema,
-                   .success = 201}}};
+                               201)}};
 }
 
 // GET /api/v1/calendar/feeds/{token}: the feed, with no other credential.
@@ -274,215 +276,6 @@ http::route read_feed_route(api::services& s) {
 
 // --- subscriptions -----------------------------------------------------------
 
-// A subscribed URL as fetched: webcal:// is https:// (the scheme calendar
-// links use to open a calendar application).
-std::string fetch_url(std::string url) {
-  if (lower(url.substr(0, 9)) == "webcal://") url = "https://" + url.substr(9);
-  return url;
-}
-
-// What one import changed, and the events to publish after its commit.
-struct import_result {
-  std::size_t created = 0, updated = 0, deleted = 0;
-  std::vector<storage::change_event> events;
-};
-
-// Applies a fetched calendar to the subscription's imported events in one
-// transaction: new keys are inserted, changed ones updated, missing ones
-// deleted, each with its change event. Nothing when the subscription is gone.
-import_result apply_import(storage::connection& conn, const std::string& subscription_id,
-                           const parsed_calendar& cal) {
-  import_result out;
-  pqxx::work tx(conn);
-  auto sub = tx.exec_params(
-      "SELECT auth_household_id::text FROM calendar_subscription WHERE id = $1 FOR UPDATE",
-      subscription_id);
-  if (sub.empty()) return out;
-  const std::string household = sub[0][0].c_str();
-  // The household's lock before any event row's: every writer's order
-  // (storage/group_commit.hpp, "Deadlocks").
-  storage::lock_households(tx, {household});
-  struct existing_row {
-    std::string id, name, details, starts_at, ends_at;
-    bool all_day = false;
-  };
-  std::map<std::string, existing_row> existing;
-  for (const auto& r : tx.exec_params(
-           "SELECT external_uid, id::text, name, details, hearth_ts(starts_at), "
-           "hearth_ts(ends_at), all_day FROM calendar_event WHERE calendar_subscription_id = $1",
-           subscription_id))
-    existing[r[0].c_str()] = {r[1].c_str(), r[2].c_str(), r[3].c_str(),
-                              r[4].c_str(), r[5].c_str(), r[6].as<bool>()};
-  std::set<std::string> seen;
-  for (const auto& e : cal.events) {
-    if (!seen.insert(e.key).second) continue;  // a duplicate UID: the first wins
-    auto it = existing.find(e.key);
-    if (it == existing.end()) {
-      auto r = tx.exec_params1(
-          "INSERT INTO calendar_event (auth_household_id, name, details, starts_at, ends_at, "
-          "all_day, calendar_subscription_id, external_uid) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text, hearth_ts(updated)",
-          household, e.name, e.details, e.starts_at, e.ends_at, e.all_day, subscription_id, e.key);
-      out.events.push_back(storage::record_change(tx, household, "calendar_event", r[0].c_str(),
-                                                  "create", r[1].c_str()));
-      ++out.created;
-      continue;
-    }
-    const auto& x = it->second;
-    if (x.name == e.name && x.details == e.details && x.starts_at == e.starts_at &&
-        x.ends_at == e.ends_at && x.all_day == e.all_day)
-      continue;
-    auto r = tx.exec_params1(
-        "UPDATE calendar_event AS t SET name = $2, details = $3, starts_at = $4, ends_at = $5, "
-        "all_day = $6, updated = greatest(now(), t.updated + interval '1 microsecond') "
-        "WHERE id = $1 RETURNING hearth_ts(t.updated)",
-        x.id, e.name, e.details, e.starts_at, e.ends_at, e.all_day);
-    out.events.push_back(
-        storage::record_change(tx, household, "calendar_event", x.id, "update", r[0].c_str()));
-    ++out.updated;
-  }
-  for (const auto& [key, x] : existing) {
-    if (seen.count(key)) continue;
-    auto r = tx.exec_params1("DELETE FROM calendar_event WHERE id = $1 RETURNING hearth_ts(now())",
-                             x.id);
-    out.events.push_back(
-        storage::record_change(tx, household, "calendar_event", x.id, "delete", r[0].c_str()));
-    ++out.deleted;
-  }
-  tx.exec_params0(
-      "UPDATE calendar_subscription SET last_fetched = now(), last_error = NULL, "
-      "name = CASE WHEN name = '' THEN $2 ELSE name END, updated = now() WHERE id = $1",
-      subscription_id, cal.name);
-  tx.commit();
-  return out;
-}
-
-void record_failure(storage::connection& conn, const std::string& subscription_id,
-                    const std::string& error) {
-  pqxx::work tx(conn);
-  tx.exec_params0(
-      "UPDATE calendar_subscription SET last_fetched = now(), last_error = $2, updated = now() "
-      "WHERE id = $1",
-      subscription_id, error);
-  tx.commit();
-}
-
-// The module's state: shared by its declarations (the import subscription,
-// the cron job) and its routes.
-class module_state : public std::enable_shared_from_this<module_state> {
- public:
-  void declare(engine::registry& r, const config::config& cfg, storage::pool& db) {
-    auto self = shared_from_this();
-    db_ = &db;
-    fetch_timeout_ = std::chrono::milliseconds(cfg.calendar_fetch_timeout_ms);
-    added_ = r.declare_topic<subscription_added>("calendar.subscription-added");
-    engine::subscription_options o;
-    o.ack_deadline = 2 * fetch_timeout_ + std::chrono::seconds(60);
-    o.max_concurrency = 2;
-    r.subscribe<subscription_added>(
-        added_, "import", o, [self](const engine::message_info&, const subscription_added& m) {
-          if (!self->services_.load()) throw std::runtime_error("calendar module not serving yet");
-          self->refresh(m.subscription_id, self->url_of(m.subscription_id));
-        });
-    r.cron("calendar.refresh-subscriptions", cfg.calendar_refresh_schedule,
-           [self](const engine::cron_tick&) { return self->refresh_all(); });
-  }
-
-  void set_services(api::services& s) { services_.store(&s); }
-  const engine::topic<subscription_added>& added() const { return added_; }
-
- private:
-  // The subscription's URL, or "" when it is gone.
-  std::string url_of(const std::string& id) {
-    return storage::run_sync(*db_, [&](storage::connection& conn) {
-      pqxx::read_transaction tx(conn);
-      auto r = tx.exec_params("SELECT url FROM calendar_subscription WHERE id = $1", id);
-      return r.empty() ? std::string() : std::string(r[0][0].c_str());
-    });
-  }
-
-  // Fetches, parses and applies one subscription (on a handler thread: it
-  // blocks on the network). Failures are recorded as its lastError; the
-  // imported events stay as they were. Returns the outcome, or nullopt on
-  // failure (with `error` set).
-  std::optional<import_result> refresh(const std::string& id, const std::string& url,
-                                       std::string* error = nullptr) {
-    if (url.empty()) return import_result{};
-    http::fetch_request f;
-    f.url = fetch_url(url);
-    f.headers = {{"Accept", "text/calendar, */*;q=0.5"}};
-    f.connect_timeout = fetch_timeout_;
-    f.read_timeout = fetch_timeout_;
-    f.body_limit = kMaxCalendarBytes;
-    auto got = http::fetch(f);
-    std::string problem;
-    std::optional<parsed_calendar> cal;
-    if (!got.ok)
-      problem = got.error;
-    else if (got.status < 200 || got.status > 299)
-      problem = fmt::format("HTTP {}", got.status);
-    else if (got.truncated)
-      problem = fmt::format("calendar larger than {} bytes", kMaxCalendarBytes);
-    if (problem.empty()) {
-      try {
-        read_limits limits;
-        limits.now_unix = std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-        cal = read_calendar(got.body, limits);
-      } catch (const std::exception& e) {
-        problem = e.what();
-      }
-    }
-    if (!problem.empty()) {
-      log::info("calendar subscription {}: {}", id, problem);
-      storage::run_sync(*db_,
-                        [&](storage::connection& conn) { record_failure(conn, id, problem); });
-      if (error) *error = problem;
-      return std::nullopt;
-    }
-    auto result = storage::run_sync(
-        *db_, [&](storage::connection& conn) { return apply_import(conn, id, *cal); });
-    // After the commit, as every write: the cache drops the household's
-    // lists and the streams get the changes.
-    if (auto* s = services_.load())
-      for (const auto& e : result.events) s->actors.publish(e);
-    return result;
-  }
-
-  std::string refresh_all() {
-    auto subs = storage::run_sync(*db_, [](storage::connection& conn) {
-      pqxx::read_transaction tx(conn);
-      std::vector<std::pair<std::string, std::string>> out;
-      for (const auto& r :
-           tx.exec("SELECT id::text, url FROM calendar_subscription ORDER BY created, id"))
-        out.emplace_back(r[0].c_str(), r[1].c_str());
-      return out;
-    });
-    if (!services_.load()) return "not serving yet";
-    std::size_t failed = 0;
-    import_result total;
-    for (const auto& [id, url] : subs) {
-      std::string error;
-      auto r = refresh(id, url, &error);
-      if (!r) {
-        ++failed;
-        continue;
-      }
-      total.created += r->created;
-      total.updated += r->updated;
-      total.deleted += r->deleted;
-    }
-    return fmt::format("{} subscriptions, {} failed: {} events created, {} updated, {} deleted",
-                       subs.size(), failed, total.created, total.updated, total.deleted);
-  }
-
-  storage::pool* db_ = nullptr;
-  std::chrono::milliseconds fetch_timeout_{10'000};
-  engine::topic<subscription_added> added_;
-  std::atomic<api::services*> services_{nullptr};
-};
-
 // POST /api/v1/calendar/subscriptions {authHouseholdID, url, name}.
 http::route create_subscription(api::services& s, std::shared_ptr<module_state> state) {
   return {
@@ -521,18 +314,16 @@ http::route create_subscription(api::services& s, std::shared_ptr<module_state> 
             });
       },
       {.json_body = true,
-       .doc = {.summary = "Subscribe a household to an external iCalendar URL (edit "
-                          "permission); its events are imported read-only",
-               .tag = "calendar",
-               .request_schema = R"({"type":"object","additionalProperties":false,
+       .doc = calendar_doc("Subscribe a household to an external iCalendar URL (edit "
+                           "permission); its events are imported read-only",
+                           kSubscription, kSubscriptionSchema,
+                           R"({"type":"object","additionalProperties":false,
                         "required":["authHouseholdID","url"],"properties":{
                         "authHouseholdID":{"type":"string","format":"uuid"},
                         "url":{"type":"string","format":"uri","maxLength":2048,
                           "description":"http, https or webcal, without user:password@"},
                         "name":{"type":"string","maxLength":200}}})",
-               .data_type = kSubscription,
-               .data_schema = kSubscriptionSchema,
-               .success = 201}}};
+                           201)}};
 }
 
 // GET /api/v1/calendar/subscriptions[?authHouseholdID=]: the caller's.
@@ -564,11 +355,12 @@ http::route list_subscriptions(api::services& s) {
                   return http::ok(200, rid, kSubscription, std::move(out));
                 });
           },
-          {.doc = {.summary = "The calendar subscriptions of the caller's households",
-                   .tag = "calendar",
-                   .data_type = kSubscription,
-                   .data_schema = kSubscriptionSchema,
-                   .query = {{"authHouseholdID", "only this household's subscriptions"}}}}};
+          {.doc = [] {
+            auto d = calendar_doc("The calendar subscriptions of the caller's households",
+                                  kSubscription, kSubscriptionSchema);
+            d.query = {{"authHouseholdID", "only this household's subscriptions"}};
+            return d;
+          }()}};
 }
 
 // DELETE /api/v1/calendar/subscriptions/{id}: the subscription and its
@@ -607,27 +399,26 @@ http::route delete_subscription(api::services& s) {
                   return http::ok(200, rid, kSubscription, {});
                 });
           },
-          {.doc = {.summary = "Unsubscribe: the subscription and the events imported from it",
-                   .tag = "calendar",
-                   .data_type = kSubscription,
-                   .data_schema = kSubscriptionSchema}}};
+          {.doc = calendar_doc("Unsubscribe: the subscription and the events imported from it",
+                               kSubscription, kSubscriptionSchema)}};
 }
 
 }  // namespace
+}  // namespace detail
 
 api::module calendar_module() {
-  auto state = std::make_shared<module_state>();
+  auto state = std::make_shared<detail::module_state>();
   return {.name = "calendar",
           .declare = [state](engine::registry& r, const config::config& cfg,
                              storage::pool& db) { state->declare(r, cfg, db); },
           .routes =
               [state](http::route_group& api, http::route_group&, api::services& s) {
                 state->set_services(s);
-                api.add(create_feed(s));
-                api.add(read_feed_route(s));
-                api.add(create_subscription(s, state));
-                api.add(list_subscriptions(s));
-                api.add(delete_subscription(s));
+                api.add(detail::create_feed(s));
+                api.add(detail::read_feed_route(s));
+                api.add(detail::create_subscription(s, state));
+                api.add(detail::list_subscriptions(s));
+                api.add(detail::delete_subscription(s));
               }};
 }
 
