@@ -237,8 +237,16 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   http::server server(so, routes);
   const auto bound = server.bind();
 
-  // 3. The storage pool.
+  // 3. The storage pool. After an embedded restart its connections open
+  //    anew instead of each failing one job on the dead server.
   storage::pool db(url, cfg.db_pool_size);
+  if (supervisor) supervisor->on_restarted([&db] { db.reconnect(); });
+  struct unhook {  // before db goes: no call on a destroyed pool
+    storage::postgres_supervisor* s;
+    ~unhook() {
+      if (s) s->on_restarted(nullptr);
+    }
+  } unhook_restarted{supervisor ? &*supervisor : nullptr};
 
   // 4. The engine's registry: every module's topics, subscriptions and cron
   //    jobs, declared before the actors that run them.
@@ -261,9 +269,8 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // 6. The routes, then serve.
   storage::write_batcher writes(db);
   api::auth_guard guard(cfg);
-  api::services s{cfg,      db,    writes,          actors,
-                  id,       server, registry,       guard,
-                  server.fanout(), supervisor ? &*supervisor : nullptr};
+  api::services s{cfg,    db,       writes, actors,          id,
+                  server, registry, guard,  server.fanout(), supervisor ? &*supervisor : nullptr};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());

@@ -41,6 +41,10 @@ std::size_t pool::run_pending(std::size_t max) {
   job j;
   while (ran < max && next(j)) {
     ++ran;
+    if (const auto g = generation_.load(); g != manual_generation_) {
+      manual_generation_ = g;
+      manual_conn_->disconnect();  // reopened by the job's first statement
+    }
     try {
       j(*manual_conn_);
     } catch (const std::exception& e) {
@@ -93,6 +97,7 @@ void pool::stop() {
 void pool::run(int index) {
   pthread_setname_np(pthread_self(), "hearth.db");  // per-thread CPU in top -H, /proc
   pqxx::lazyconnection conn{url_};
+  std::uint64_t generation = generation_.load();
   for (;;) {
     job j;
     {
@@ -102,6 +107,10 @@ void pool::run(int index) {
     }
     if (!next(j)) continue;  // another thread took it
     ++busy_;
+    if (const auto g = generation_.load(); g != generation) {
+      generation = g;
+      conn.disconnect();  // opened before a restart: reopened by the job's first statement
+    }
     // A failed job is never retried here: its commit may have reached the
     // server before the connection broke (in doubt).
     try {

@@ -84,6 +84,14 @@ class pool {
   /// or when more than `max_queue` jobs wait (the caller answers 503).
   bool submit(job j);
 
+  /// Marks every connection stale: each pool thread (and a manual pool's
+  /// connection) closes its connection before its next job, which then
+  /// opens a new one. For a server known to have restarted (the embedded
+  /// PostgreSQL's supervisor, storage/supervisor.hpp): otherwise each
+  /// connection opened before the restart fails its next job once
+  /// (pqxx::broken_connection: a 503 to a client). Thread-safe.
+  void reconnect() { generation_.fetch_add(1); }
+
   /// Runs the queued jobs, then joins the threads. Idempotent.
   void stop();
 
@@ -109,6 +117,8 @@ class pool {
   };
   std::deque<queued_job> jobs_;
   std::atomic<std::size_t> busy_{0};
+  std::atomic<std::uint64_t> generation_{0};  // reconnect() calls
+  std::uint64_t manual_generation_ = 0;       // the manual connection's
   std::atomic<std::uint64_t> jobs_total_{0};
   std::atomic<std::uint64_t> wait_ns_total_{0};
   bool stopping_ = false;

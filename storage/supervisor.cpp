@@ -59,6 +59,8 @@ struct postgres_supervisor::impl {
   supervisor_options options;
   mutable std::mutex mutex;
   supervisor_status status;
+  std::mutex restarted_mutex;  // held while on_restarted runs
+  std::function<void()> on_restarted;
   int wake_fd = -1;  // eventfd: stop() writes it
   bool stopping = false;
   std::thread thread;
@@ -125,6 +127,10 @@ struct postgres_supervisor::impl {
         {
           std::lock_guard lock(mutex);
           ++status.restarts;
+        }
+        {
+          std::lock_guard lock(restarted_mutex);
+          if (on_restarted) on_restarted();
         }
         set_running(pid);
         log::notice("embedded PostgreSQL: restarted (postmaster {}) after {} attempt(s), {} ms",
@@ -194,6 +200,11 @@ void postgres_supervisor::stop() noexcept {
 supervisor_status postgres_supervisor::status() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->status;
+}
+
+void postgres_supervisor::on_restarted(std::function<void()> f) {
+  std::lock_guard lock(impl_->restarted_mutex);
+  impl_->on_restarted = std::move(f);
 }
 
 }  // namespace hearth::storage

@@ -2,9 +2,10 @@
 // Supervision of the embedded PostgreSQL (storage/embedded_postgres.hpp):
 // one thread watches the postmaster and, when it exits (kill -9, OOM killer,
 // a crash), starts it again with exponential backoff until it runs, without
-// restarting hearth. The pool's connections reconnect by themselves on their
-// next job (storage/pool.hpp); meanwhile requests get 503 and /api/v1/health
-// says the database is restarting.
+// restarting hearth. Meanwhile requests get 503 and /api/v1/health says the
+// database is restarting; after a restart, on_restarted's callback runs
+// (hearth serve: storage::pool::reconnect, so no job meets a connection
+// to the dead server).
 //
 // Watching: a pidfd of the postmaster (pidfd_open(2), Linux ≥ 5.3; the
 // postmaster is not our child: pg_ctl daemonises it, so waitpid cannot see
@@ -21,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -73,6 +75,12 @@ class postgres_supervisor {
 
   /// Thread-safe snapshot.
   supervisor_status status() const;
+
+  /// Calls `f` (on the supervisor's thread) after each successful restart,
+  /// before the status says "running" again: `hearth serve` has the pool
+  /// reconnect (storage::pool::reconnect). Replaces the previous callback;
+  /// nullptr removes it, waiting for a call under way to return.
+  void on_restarted(std::function<void()> f);
 
  private:
   struct impl;
