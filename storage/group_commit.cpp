@@ -39,6 +39,33 @@ write_result run_one(pqxx::transaction_base& tx, const change_request& r,
                        idem);
 }
 
+// Write i of a batch in a savepoint of `tx`: its result, or its error with
+// the savepoint rolled back, so a failure fails only that write (a broken
+// connection fails the transaction).
+template <typename Request>
+void run_in_savepoint(pqxx::transaction_base& tx, const Request& r, const std::string* locked,
+                      std::size_t i, write_batcher_outcome& out) {
+  tx.exec0("SAVEPOINT write");
+  try {
+    out.results[i] = run_one(tx, r, locked);
+    tx.exec0("RELEASE SAVEPOINT write");
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (...) {
+    out.results[i].reset();
+    out.errors[i] = std::current_exception();
+    tx.exec0("ROLLBACK TO SAVEPOINT write");
+  }
+}
+
+// Whether two writes give the same set of columns (one multi-row statement
+// serves both).
+bool same_columns(const values& a, const values& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](const auto& x, const auto& y) { return x.first == y.first; });
+}
+
 // The writes of a batch one after another in one transaction, in `order`
 // (indices into batch; `locked[i]`: the household lock held for write i,
 // changes only). Without savepoints (`isolated` false): false as soon as
@@ -55,26 +82,16 @@ bool run_each(connection& conn, const std::deque<Request>& batch,
   for (std::size_t i : order) {
     if (out.errors[i]) continue;
     const std::string* lock = locked.empty() ? nullptr : &locked[i];
-    if (!isolated) {
-      try {
-        out.results[i] = run_one(tx, batch[i], lock);
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (...) {
-        return false;  // tx rolls back; the batch runs again with savepoints
-      }
+    if (isolated) {
+      run_in_savepoint(tx, batch[i], lock, i, out);
       continue;
     }
-    tx.exec0("SAVEPOINT write");
     try {
       out.results[i] = run_one(tx, batch[i], lock);
-      tx.exec0("RELEASE SAVEPOINT write");
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (...) {
-      out.results[i].reset();
-      out.errors[i] = std::current_exception();
-      tx.exec0("ROLLBACK TO SAVEPOINT write");
+      return false;  // tx rolls back; the batch runs again with savepoints
     }
   }
   tx.commit();
@@ -127,11 +144,7 @@ bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>&
       if (!admitted[i]) continue;
       const auto& r = batch[i];
       auto same = [&](const group& g) {
-        if (g.table != r.table) return false;
-        const auto& v = *g.rows.front().v;
-        return v.size() == r.v.size() &&
-               std::equal(v.begin(), v.end(), r.v.begin(),
-                          [](const auto& a, const auto& b) { return a.first == b.first; });
+        return g.table == r.table && same_columns(*g.rows.front().v, r.v);
       };
       auto g = std::find_if(groups.begin(), groups.end(), same);
       if (g == groups.end()) g = groups.insert(groups.end(), group{r.table, {}, {}});
@@ -206,9 +219,7 @@ bool run_bulk_changes(connection& conn, const std::deque<change_request>& batch,
       const values* v = r.v ? &*r.v : nullptr;
       auto same = [&](const group& g) {
         if (g.table != r.table || (g.v == nullptr) != (v == nullptr)) return false;
-        return !v || (g.v->size() == v->size() &&
-                      std::equal(g.v->begin(), g.v->end(), v->begin(),
-                                 [](const auto& a, const auto& b) { return a.first == b.first; }));
+        return !v || same_columns(*g.v, *v);
       };
       auto g = std::find_if(groups.begin(), groups.end(), same);
       if (g == groups.end()) g = groups.insert(groups.end(), group{r.table, v, {}, {}});
@@ -222,18 +233,7 @@ bool run_bulk_changes(connection& conn, const std::deque<change_request>& batch,
     }
     // The others one by one, each in a savepoint (they are few: a failure
     // fails only its own).
-    for (std::size_t i : each) {
-      tx.exec0("SAVEPOINT write");
-      try {
-        out.results[i] = run_one(tx, batch[i], &locked[i]);
-        tx.exec0("RELEASE SAVEPOINT write");
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (...) {
-        out.errors[i] = std::current_exception();
-        tx.exec0("ROLLBACK TO SAVEPOINT write");
-      }
-    }
+    for (std::size_t i : each) run_in_savepoint(tx, batch[i], &locked[i], i, out);
   } catch (const pqxx::broken_connection&) {
     throw;
   } catch (...) {

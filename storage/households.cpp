@@ -129,11 +129,15 @@ std::vector<std::optional<std::string>> permissions_of(
   return out;
 }
 
-void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_view>& ids) {
+std::string json_ids(const std::vector<std::string_view>& ids) {
   boost::json::array in;
   in.reserve(ids.size());
   for (auto id : ids) in.emplace_back(id);
-  exec_prepared_sql(tx, "hearth_lock_households", kLockHouseholds, boost::json::serialize(in));
+  return boost::json::serialize(in);
+}
+
+void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_view>& ids) {
+  exec_prepared_sql(tx, "hearth_lock_households", kLockHouseholds, json_ids(ids));
 }
 
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,

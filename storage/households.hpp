@@ -69,6 +69,11 @@ std::vector<std::optional<std::string>> permissions_of(
     pqxx::transaction_base& tx,
     const std::vector<std::pair<std::string_view, std::string_view>>& pairs);
 
+/// `ids` as a JSON array of strings: the parameter of a statement that
+/// reads them with json_array_elements_text (any number of ids, one
+/// prepared statement).
+std::string json_ids(const std::vector<std::string_view>& ids);
+
 /// Locks the rows of households `ids` (auth_household, FOR NO KEY UPDATE) in
 /// id order, in one statement: a transaction that bumps several households'
 /// event_seq takes their locks in the order every such writer uses, so two

@@ -48,6 +48,46 @@ record to_record(const table_spec& t, const pqxx::row& r) {
   return o;
 }
 
+// The write_result of a row a write statement returned: select_list(t),
+// then its event's seq, then with `timed` its event's time (a delete's);
+// otherwise the event's time is the row's `updated`.
+write_result written(const table_spec& t, const pqxx::row& r, const char* operation,
+                     bool timed = false) {
+  const auto seq = static_cast<int>(4 + t.columns.size());
+  write_result w{to_record(t, r), {}};
+  w.event = change_event{r[1].c_str(), r[seq].as<std::int64_t>(),
+                         t.sql_name,   r[0].c_str(),
+                         operation,    timed ? r[seq + 1].c_str() : r[3].c_str()};
+  return w;
+}
+
+// written() of every row of a multi-row write, in order: `expected` rows,
+// else std::runtime_error ("<type>: n rows <verb> of expected").
+std::vector<write_result> written_rows(const table_spec& t, const pqxx::result& result,
+                                       std::size_t expected, const char* operation,
+                                       const char* verb, bool timed = false) {
+  if (result.size() != expected)
+    throw std::runtime_error(
+        fmt::format("{}: {} rows {} of {}", t.data_type, result.size(), verb, expected));
+  std::vector<write_result> out;
+  out.reserve(expected);
+  for (const auto& r : result) out.push_back(written(t, r, operation, timed));
+  return out;
+}
+
+// Puts the columns `v` gives into `o`, keyed by SQL name (null for SQL
+// NULL): one row of a json_populate_recordset parameter.
+void put_columns(const table_spec& t, const values& v, boost::json::object& o) {
+  for (const auto& c : t.columns) {
+    auto it = v.find(c.json);
+    if (it == v.end()) continue;
+    if (it->second)
+      o[c.sql] = *it->second;
+    else
+      o[c.sql] = nullptr;
+  }
+}
+
 // Locks the row and returns its household, enforcing membership and write
 // permission of the caller.
 std::string lock_for_write(pqxx::transaction_base& tx, const table_spec& t,
@@ -121,12 +161,12 @@ write_result finish(pqxx::transaction_base& tx, const table_spec& t, const pqxx:
   return out;
 }
 
-// The household of row `id` (no lock); domain_error(not_found) when missing.
+// The household of row `id` (no lock; households_of); domain_error(not_found)
+// when missing.
 std::string household_of(pqxx::transaction_base& tx, const table_spec& t, const std::string& id) {
-  auto r =
-      tx.exec_params(fmt::format("SELECT auth_household_id FROM {} WHERE id = $1", t.sql_name), id);
-  if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
-  return r[0][0].as<std::string>();
+  auto found = households_of(tx, t, {id});
+  if (found.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  return std::move(found.begin()->second);
 }
 
 // Locks row `id` (lock_for_write), its household's lock being held already
@@ -267,11 +307,7 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
       t.sql_name, names, placeholders, select_list(t, "ins"));
   try {
     auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-    write_result out{to_record(t, r), {}};
-    out.event =
-        change_event{r[1].c_str(), r[static_cast<int>(4 + t.columns.size())].as<std::int64_t>(),
-                     t.sql_name,   r[0].c_str(),
-                     "create",     r[3].c_str()};
+    auto out = written(t, r, "create");
     record_response(tx, t, idem, &out.row);
     return out;
   } catch (const pqxx::check_violation& e) {
@@ -281,8 +317,7 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
 
 std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
                                          const std::vector<creation>& rows) {
-  std::vector<write_result> out;
-  if (rows.empty()) return out;
+  if (rows.empty()) return {};
   // The columns given (the same in every row); the others take their defaults.
   std::string names, from_json, from_input;
   std::string name = "hearth_create_" + t.sql_name + "_";  // the statement's, per column set
@@ -301,14 +336,7 @@ std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table
   for (const auto& r : rows) {
     boost::json::object o;
     o["auth_household_id"] = *r.household_id;
-    for (const auto& c : t.columns) {
-      auto it = r.v->find(c.json);
-      if (it == r.v->end()) continue;
-      if (it->second)
-        o[c.sql] = *it->second;
-      else
-        o[c.sql] = nullptr;
-    }
+    put_columns(t, *r.v, o);
     in.emplace_back(std::move(o));
   }
   // One statement: new ids; each household's seq range (event_seq bumped
@@ -337,19 +365,7 @@ std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }
-  if (result.size() != rows.size())
-    throw std::runtime_error(
-        fmt::format("{}: {} rows inserted of {}", t.data_type, result.size(), rows.size()));
-  out.reserve(rows.size());
-  const auto seq_column = static_cast<int>(4 + t.columns.size());
-  for (const auto& r : result) {
-    write_result w{to_record(t, r), {}};
-    w.event = change_event{r[1].c_str(), r[seq_column].as<std::int64_t>(),
-                           t.sql_name,   r[0].c_str(),
-                           "create",     r[3].c_str()};
-    out.push_back(std::move(w));
-  }
-  return out;
+  return written_rows(t, result, rows.size(), "create", "inserted");
 }
 
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
@@ -363,25 +379,19 @@ write_result create_row(pqxx::connection_base& conn, const table_spec& t,
 
 std::map<std::string, std::string> households_of(pqxx::transaction_base& tx, const table_spec& t,
                                                  const std::vector<std::string_view>& ids) {
-  boost::json::array in;
-  in.reserve(ids.size());
-  for (auto id : ids) in.emplace_back(id);
   std::map<std::string, std::string> out;
   for (const auto& r : exec_prepared_sql(
            tx, "hearth_households_of_" + t.sql_name,
            fmt::format("SELECT t.id, t.auth_household_id FROM {} t WHERE t.id IN "
                        "(SELECT e::uuid FROM json_array_elements_text($1::json) AS e)",
                        t.sql_name),
-           boost::json::serialize(in)))
+           json_ids(ids)))
     out.emplace(r[0].as<std::string>(), r[1].as<std::string>());
   return out;
 }
 
 std::map<std::string, row_lock> lock_rows(pqxx::transaction_base& tx, const table_spec& t,
                                           const std::vector<std::string_view>& ids) {
-  boost::json::array in;
-  in.reserve(ids.size());
-  for (auto id : ids) in.emplace_back(id);
   std::map<std::string, row_lock> out;
   for (const auto& r : exec_prepared_sql(
            tx, "hearth_lock_rows_" + t.sql_name,
@@ -390,15 +400,14 @@ std::map<std::string, row_lock> lock_rows(pqxx::transaction_base& tx, const tabl
                        "ORDER BY t.id FOR UPDATE",
                        t.locked_by.empty() ? "false" : "t." + t.locked_by + " IS NOT NULL",
                        t.sql_name),
-           boost::json::serialize(in)))
+           json_ids(ids)))
     out.emplace(r[0].as<std::string>(), row_lock{r[1].as<std::string>(), r[2].as<bool>()});
   return out;
 }
 
 std::vector<write_result> change_rows_in(pqxx::transaction_base& tx, const table_spec& t,
                                          const std::vector<change>& changes) {
-  std::vector<write_result> out;
-  if (changes.empty()) return out;
+  if (changes.empty()) return {};
   const bool deleting = changes.front().v == nullptr;
   // The columns set (the same in every update), and the statement's name.
   std::string name = fmt::format("hearth_{}_{}_", deleting ? "delete" : "update", t.sql_name);
@@ -413,15 +422,7 @@ std::vector<write_result> change_rows_in(pqxx::transaction_base& tx, const table
   for (const auto& ch : changes) {
     boost::json::object o;
     o["id"] = *ch.row_id;
-    if (!deleting)
-      for (const auto& c : t.columns) {
-        auto it = ch.v->find(c.json);
-        if (it == ch.v->end()) continue;
-        if (it->second)
-          o[c.sql] = *it->second;
-        else
-          o[c.sql] = nullptr;
-      }
+    if (!deleting) put_columns(t, *ch.v, o);
     in.emplace_back(std::move(o));
   }
   // One statement: the rows changed, each household's seq range (event_seq
@@ -459,19 +460,8 @@ std::vector<write_result> change_rows_in(pqxx::transaction_base& tx, const table
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }
-  if (result.size() != changes.size())
-    throw std::runtime_error(
-        fmt::format("{}: {} rows changed of {}", t.data_type, result.size(), changes.size()));
-  out.reserve(changes.size());
-  const auto seq_column = static_cast<int>(4 + t.columns.size());
-  for (const auto& r : result) {
-    write_result w{to_record(t, r), {}};
-    w.event =
-        change_event{r[1].c_str(), r[seq_column].as<std::int64_t>(), t.sql_name,
-                     r[0].c_str(), deleting ? "delete" : "update",   r[seq_column + 1].c_str()};
-    out.push_back(std::move(w));
-  }
-  return out;
+  return written_rows(t, result, changes.size(), deleting ? "delete" : "update", "changed",
+                      /*timed=*/true);
 }
 
 write_result update_row_in(pqxx::transaction_base& tx, const table_spec& t,
