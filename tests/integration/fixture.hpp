@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -258,6 +259,25 @@ class hearth_test : public ::testing::Test {
   std::unique_ptr<hearth_process> hearth_;
   std::unique_ptr<http_client> http_;
 };
+
+/// Every household of the database at `url` whose change_event seqs are
+/// not exactly 1..event_seq (a gap, a duplicate, a seq taken by nothing),
+/// one line each; "" when there is none.
+inline std::string seq_gaps(const std::string& url) {
+  pqxx::connection conn{url};
+  pqxx::read_transaction tx{conn};
+  std::string out;
+  for (const auto& r :
+       tx.exec("SELECT h.id, h.event_seq, count(e.seq), coalesce(max(e.seq), 0) "
+               "FROM auth_household h LEFT JOIN change_event e ON e.auth_household_id = h.id "
+               "GROUP BY h.id, h.event_seq")) {
+    const auto head = r[1].as<std::int64_t>();
+    if (r[2].as<std::int64_t>() != head || r[3].as<std::int64_t>() != head)
+      out += std::string(r[0].c_str()) + ": event_seq " + r[1].c_str() + ", " + r[2].c_str() +
+             " events, max seq " + r[3].c_str() + "\n";
+  }
+  return out;
+}
 
 /// The JSON data of a `change` event.
 inline json::object change_data(const sse_event& ev) { return json::parse(ev.data).as_object(); }

@@ -16,6 +16,7 @@
 #include "storage/group_commit.hpp"
 #include "storage/migrate.hpp"
 #include "storage/pool.hpp"
+#include "tests/integration/fixture.hpp"
 #include "tests/support/throwaway_postgres.hpp"
 
 namespace hearth::testing {
@@ -28,6 +29,21 @@ const storage::table_spec& table_named(const std::string& name) {
 }
 
 storage::values named(const std::string& name) { return {{"name", name}}; }
+
+/// A CalendarEvent's values; a `bad` one ends before it starts (the
+/// table's CHECK refuses it).
+storage::values event_values(const std::string& name, bool bad = false) {
+  return {{"name", name},
+          {"startsAt", "2026-05-01T10:00:00Z"},
+          {"endsAt", bad ? "2026-05-01T09:00:00Z" : "2026-05-01T11:00:00Z"}};
+}
+
+/// Events e0 … e<n-1>, all valid.
+std::vector<storage::values> events(int n) {
+  std::vector<storage::values> out;
+  for (int i = 0; i < n; ++i) out.push_back(event_values("e" + std::to_string(i)));
+  return out;
+}
 
 class group_commit_batch : public ::testing::Test {
  protected:
@@ -124,41 +140,32 @@ class group_commit_batch : public ::testing::Test {
     answers_.push_back(std::move(a));
   }
 
-  /// Creates one row per name in household `hh` (one batch); returns the ids.
+  /// Creates one row per element of `list` (each with a distinct "name") in
+  /// household `hh`, in one batch; returns their ids, in order.
   std::vector<std::string> rows(storage::write_batcher& b, const std::string& table,
                                 const std::string& acc, const std::string& hh,
-                                const std::vector<std::string>& names) {
-    for (const auto& n : names) submit(b, table, acc, hh, named(n));
+                                const std::vector<storage::values>& list) {
+    for (const auto& v : list) submit(b, table, acc, hh, v);
     db_->run_pending();
     std::vector<std::string> ids;
-    for (const auto& n : names)
-      ids.push_back(std::string(answer_for(n).result.value().row.at("id").as_string()));
+    for (const auto& v : list)
+      ids.push_back(std::string(answer_for(*v.at("name")).result.value().row.at("id").as_string()));
     answers_.clear();
     return ids;
+  }
+  /// rows() named `names` (their only column).
+  std::vector<std::string> named_rows(storage::write_batcher& b, const std::string& table,
+                                      const std::string& acc, const std::string& hh,
+                                      const std::vector<std::string>& names) {
+    std::vector<storage::values> list;
+    for (const auto& n : names) list.push_back(named(n));
+    return rows(b, table, acc, hh, list);
   }
 
   const answer& answer_for(const std::string& name) {
     for (const auto& a : answers_)
       if (a.name == name) return a;
     throw std::runtime_error("no answer for " + name);
-  }
-
-  /// Every household's change_event seqs are 1..event_seq with no gap, and
-  /// each event names a row that exists.
-  std::string seq_gaps() {
-    pqxx::connection conn{url_};
-    pqxx::read_transaction tx{conn};
-    std::string out;
-    for (const auto& r :
-         tx.exec("SELECT h.id, h.event_seq, count(e.seq), coalesce(max(e.seq), 0) "
-                 "FROM auth_household h LEFT JOIN change_event e ON e.auth_household_id = h.id "
-                 "GROUP BY h.id, h.event_seq")) {
-      const auto head = r[1].as<std::int64_t>();
-      if (r[2].as<std::int64_t>() != head || r[3].as<std::int64_t>() != head)
-        out += std::string(r[0].c_str()) + ": event_seq " + r[1].c_str() + ", " + r[2].c_str() +
-               " events, max seq " + r[3].c_str() + "\n";
-    }
-    return out;
   }
 
   std::string url_;
@@ -231,21 +238,16 @@ TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_ref
                      "t WHERE t.id = e.row_id)")[0]
                 .as<int>(),
             0);
-  EXPECT_EQ(seq_gaps(), "");
+  EXPECT_EQ(seq_gaps(url_), "");
 }
 
 TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_no_seq) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner), h2 = household(owner);
   storage::write_batcher batcher(*db_, /*lanes=*/1);
-  auto event = [](const std::string& name, bool bad) {
-    return storage::values{{"name", name},
-                           {"startsAt", "2026-05-01T10:00:00Z"},
-                           {"endsAt", bad ? "2026-05-01T09:00:00Z" : "2026-05-01T11:00:00Z"}};
-  };
   for (int i = 0; i < 12; ++i)
     submit(batcher, "calendar_event", owner, i % 2 ? h1 : h2,
-           event("e" + std::to_string(i), i == 5));
+           event_values("e" + std::to_string(i), i == 5));
   db_->run_pending();
   ASSERT_EQ(answers_.size(), 12u);
   EXPECT_EQ(batcher.batches(), 1u);
@@ -263,7 +265,7 @@ TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_n
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM calendar_event")[0].as<int>(), 11);
   EXPECT_EQ(tx.exec_params1("SELECT event_seq FROM auth_household WHERE id = $1", h1)[0].as<int>(),
             5);
-  EXPECT_EQ(seq_gaps(), "");
+  EXPECT_EQ(seq_gaps(url_), "");
 }
 
 TEST_F(group_commit_batch, one_batch_of_updates_deletes_and_a_move_commits_once_in_seq_order) {
@@ -272,8 +274,8 @@ TEST_F(group_commit_batch, one_batch_of_updates_deletes_and_a_move_commits_once_
   const auto h1 = household(owner), h2 = household(owner);
   add_viewer(h1, viewer);
   storage::write_batcher batcher(*db_, /*lanes=*/1);
-  const auto a = rows(batcher, "shop_item", owner, h1, {"a0", "a1", "a2", "a3"});
-  const auto b = rows(batcher, "shop_item", owner, h2, {"b0", "b1"});
+  const auto a = named_rows(batcher, "shop_item", owner, h1, {"a0", "a1", "a2", "a3"});
+  const auto b = named_rows(batcher, "shop_item", owner, h2, {"b0", "b1"});
   const auto batches_before = batcher.batches();
   change(batcher, "b0 done", "shop_item", owner, b[0], storage::values{{"done", "true"}});
   change(batcher, "a0 renamed", "shop_item", owner, a[0], storage::values{{"name", "A0"}});
@@ -312,12 +314,12 @@ TEST_F(group_commit_batch, one_batch_of_updates_deletes_and_a_move_commits_once_
     if (w.moved_from) {
       EXPECT_GT(w.moved_from->seq, last_seq[h1]) << x.name;
       last_seq[h1] = w.moved_from->seq;
-      continue;  // its create in h2 is checked by seq_gaps()
+      continue;  // its create in h2 is checked by seq_gaps
     }
     EXPECT_GT(w.event.seq, last_seq[w.event.household_id]) << x.name << " answered out of order";
     last_seq[w.event.household_id] = w.event.seq;
   }
-  EXPECT_EQ(seq_gaps(), "");
+  EXPECT_EQ(seq_gaps(url_), "");
   pqxx::connection conn{url_};
   pqxx::read_transaction tx{conn};
   EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1", h1)[0]
@@ -335,16 +337,7 @@ TEST_F(group_commit_batch, a_failing_change_fails_only_itself) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner);
   storage::write_batcher batcher(*db_, /*lanes=*/1);
-  for (int i = 0; i < 6; ++i)
-    submit(batcher, "calendar_event", owner, h1,
-           {{"name", "e" + std::to_string(i)},
-            {"startsAt", "2026-05-01T10:00:00Z"},
-            {"endsAt", "2026-05-01T11:00:00Z"}});
-  db_->run_pending();
-  std::vector<std::string> ids;
-  for (const auto& x : answers_)
-    ids.push_back(std::string(x.result.value().row.at("id").as_string()));
-  answers_.clear();
+  const auto ids = rows(batcher, "calendar_event", owner, h1, events(6));
   for (int i = 0; i < 6; ++i)
     change(batcher, "c" + std::to_string(i), "calendar_event", owner, ids[i],
            storage::values{{"endsAt", i == 2 ? "2026-05-01T09:00:00Z" : "2026-05-01T12:00:00Z"}});
@@ -367,23 +360,14 @@ TEST_F(group_commit_batch, a_failing_change_fails_only_itself) {
             5);
   EXPECT_EQ(tx.exec_params1("SELECT event_seq FROM auth_household WHERE id = $1", h1)[0].as<int>(),
             11);  // 6 creations, 5 updates
-  EXPECT_EQ(seq_gaps(), "");
+  EXPECT_EQ(seq_gaps(url_), "");
 }
 
 TEST_F(group_commit_batch, a_row_locked_against_changes_fails_alone_with_its_message) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner);
   storage::write_batcher batcher(*db_, /*lanes=*/1);
-  for (int i = 0; i < 3; ++i)
-    submit(batcher, "calendar_event", owner, h1,
-           {{"name", "e" + std::to_string(i)},
-            {"startsAt", "2026-05-01T10:00:00Z"},
-            {"endsAt", "2026-05-01T11:00:00Z"}});
-  db_->run_pending();
-  std::vector<std::string> ids;
-  for (const auto& x : answers_)
-    ids.push_back(std::string(x.result.value().row.at("id").as_string()));
-  answers_.clear();
+  const auto ids = rows(batcher, "calendar_event", owner, h1, events(3));
   {  // e1 becomes an imported event (read-only: table_spec::locked_by)
     pqxx::connection conn{url_};
     pqxx::work tx{conn};
@@ -411,7 +395,7 @@ TEST_F(group_commit_batch, a_row_locked_against_changes_fails_alone_with_its_mes
   EXPECT_EQ(answer_for("rename e0").result->row.at("name").as_string(), "E0");
   ASSERT_TRUE(answer_for("delete e2").result) << answer_for("delete e2").error;
   EXPECT_EQ(answer_for("delete e2").result->event.operation, "delete");
-  EXPECT_EQ(seq_gaps(), "");
+  EXPECT_EQ(seq_gaps(url_), "");
 }
 
 }  // namespace
