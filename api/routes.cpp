@@ -48,7 +48,8 @@ void add_routes(http::router& r, services& s, const std::vector<module>& modules
   add_docs_routes(api, r);
   add_web_routes(api, s);
 
-  http::route_group ops(r, {http::basic_auth(cfg.operator_user, cfg.operator_password)});
+  http::route_group ops(
+      r, {http::operator_access(cfg.operator_user, cfg.operator_password, cfg.operator_open)});
   add_admin_routes(ops, s);
   for (const auto& m : modules)
     if (m.routes) m.routes(api, ops, s);

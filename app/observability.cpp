@@ -18,6 +18,7 @@
 #include "api/api.hpp"
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "http/outbound.hpp"
 #include "storage/supervisor.hpp"
 #include "trace/trace.hpp"
 
@@ -275,6 +276,15 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
            "1 while the embedded PostgreSQL's postmaster runs, 0 while it is being restarted",
            st.state == storage::supervisor_status::state_t::running ? 1 : 0);
   }
+  const auto& refused = http::outbound_stats();
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP hearth_outbound_refused_total Outgoing requests refused before connecting "
+                 "because no resolved address was allowed (http/outbound.hpp), by whose URL it "
+                 "was\n"
+                 "# TYPE hearth_outbound_refused_total counter\n"
+                 "hearth_outbound_refused_total{{source=\"user\"}} {}\n"
+                 "hearth_outbound_refused_total{{source=\"operator\"}} {}\n",
+                 refused.user_refused.load(), refused.operator_refused.load());
   out +=
       "# HELP hearth_log_suppressed_total Log lines held back as repeats of an identical line "
       "(summarised every logRepeatIntervalMs), by site\n"

@@ -1,6 +1,9 @@
 #include "app/serve.hpp"
 
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -49,6 +52,50 @@ void write_ready_file(const std::string& path, std::uint16_t port, std::uint16_t
 // Only this machine can reach a listener on `host`.
 bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The address HTTP listens on: the inherited socket's, else httpAddr's host.
+std::string listen_host(const config::config& cfg, int listen_fd) {
+  if (listen_fd >= 0) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      if (addr.ss_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, text, sizeof text);
+      else if (addr.ss_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, text,
+                    sizeof text);
+    }
+    return text;
+  }
+  return config::split_host_port(cfg.http_addr).first;
+}
+
+// The operator routes answer loopback clients only while no
+// operatorPassword is set (http::operator_access). A node listening on any
+// other address without one is refused, unless the operator chose
+// operatorOpen: a node on a public address with open operator routes is a
+// mistake more often than a wish (README, Security).
+void check_operator_exposure(const config::config& cfg, int listen_fd) {
+  if (!cfg.operator_password.empty()) return;
+  const auto host = listen_host(cfg, listen_fd);
+  auto addr = http::parse_ip_address(host);
+  const bool local = host == "localhost" || (addr && http::is_loopback(*addr));
+  if (cfg.operator_open) {
+    log::warn(
+        "operatorOpen is true and operatorPassword is empty: /metrics, /api/v1/admin/* and the "
+        "monitor's operator routes answer every client that reaches {}",
+        host);
+    return;
+  }
+  if (!local)
+    throw config::config_error(fmt::format(
+        "httpAddr {} is not a loopback address and operatorPassword is empty: set "
+        "operatorPassword (HEARTH_OPERATOR_PASSWORD, or a secretsFile) so that the operator "
+        "routes (/metrics, /api/v1/admin/*, the monitor's sites) need it, or set operatorOpen "
+        "true (HEARTH_OPERATOR_OPEN=true) to leave them open to every client",
+        host));
 }
 
 std::string node_id(const config::config& cfg) {
@@ -157,6 +204,7 @@ class tracing_component {
       http::fetch_request r;
       r.method = "POST";
       r.url = url;
+      r.source = http::url_source::operator_config;  // otlpEndpoint
       r.headers = {{"Content-Type", "application/json"}};
       r.body = body;
       r.traced = false;  // the exporter's own requests are not traced
@@ -202,6 +250,10 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   log::repeats().set_interval(std::chrono::milliseconds(cfg.log_repeat_interval_ms));
   log::repeat_flusher flush_repeats(log::repeats());
   warn_deprecated(cfg);
+  // A predecessor's listening socket (zero-downtime restart) or systemd's.
+  const int listen_fd = inherited_listen_fd();
+  check_operator_exposure(cfg, listen_fd);
+  http::configure_outbound(cfg);  // outboundAllow, outboundDeny
   // Keep freed heap memory for the next response instead of handing it back
   // to the kernel after each one (glibc trims the heap top above 128 KiB by
   // default; a busy node then page-faults on every response body).
@@ -233,7 +285,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   observability obs(cfg.access_log);
   auto so = http::server_options::from_config(cfg);
   so.on_exchange = [&obs](const http::exchange_record& r) { obs.on_exchange(r); };
-  so.listen_fd = inherited_listen_fd();  // a predecessor's (zero-downtime restart) or systemd's
+  so.listen_fd = listen_fd;
   http::server server(so, routes);
   const auto bound = server.bind();
 

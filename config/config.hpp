@@ -94,9 +94,15 @@ struct config {
   double trace_sample_ratio = 1.0;     // of new root traces (trace/trace.hpp)
   std::string access_log;              // "" = off, "stdout", or a file (Apache combined format)
   std::int64_t log_repeat_interval_ms = 10'000;  // repeated log lines: once, then a count per this
-  std::string cors_origins;            // comma-separated allowed origins, "*" = any, "" = no CORS
+  std::string cors_origins;  // comma-separated allowed origins, "*" = any, "" = no CORS
   std::string operator_user = "operator";
-  std::string operator_password;  // Basic auth for /metrics; "" = open
+  std::string operator_password;  // Basic auth for operator routes; "" = loopback clients only
+  bool operator_open = false;     // no password, any client: the operator's explicit choice
+  // Outgoing requests (http/outbound.hpp): CIDR lists, comma-separated.
+  std::string outbound_allow;  // internal ranges a user's fetch may reach
+  std::string outbound_deny;   // ranges no fetch may reach (operators' included)
+  // Proxies whose X-Forwarded-For names the client (http/server.hpp).
+  std::string trusted_proxies;  // CIDR list; "" = the TCP peer is the client
   std::int64_t max_connections = 10'000;
   std::int64_t concurrency_limit = 1'024;  // API requests in flight before 503
   std::int64_t rate_limit_per_second = 0;  // per client IP; 0 = off

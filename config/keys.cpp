@@ -456,11 +456,42 @@ std::vector<entry> production_keys() {
        0,
        HEARTH_TEXT(operator_user)},
       {{"operatorPassword", "HEARTH_OPERATOR_PASSWORD", "--operator-password",
-        "Basic auth password for operator endpoints; empty = no auth"},
+        "Basic auth password for the operator routes (/metrics, /api/v1/admin/*, the "
+        "monitor's sites and checks); empty = only loopback clients may use them, and an "
+        "httpAddr other than loopback needs operatorOpen"},
        kind::text,
        0,
        0,
        HEARTH_TEXT(operator_password)},
+      {{"operatorOpen", "HEARTH_OPERATOR_OPEN", "--operator-open",
+        "true: with no operatorPassword, the operator routes answer every client (a warning "
+        "is logged at start); needed to start on a non-loopback httpAddr without a password"},
+       kind::boolean,
+       0,
+       0,
+       HEARTH_BOOL(operator_open)},
+      {{"outboundAllow", "HEARTH_OUTBOUND_ALLOW", "--outbound-allow",
+        "CIDR ranges, comma-separated, that fetches of users' URLs (calendar subscriptions) "
+        "may reach although internal (loopback, private, link-local, ...); empty = none"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(outbound_allow)},
+      {{"outboundDeny", "HEARTH_OUTBOUND_DENY", "--outbound-deny",
+        "CIDR ranges, comma-separated, that no outgoing request may reach, operators' ones "
+        "(uptime sites, webhook, OTLP) included; empty = none"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(outbound_deny)},
+      {{"trustedProxies", "HEARTH_TRUSTED_PROXIES", "--trusted-proxies",
+        "CIDR ranges, comma-separated, of proxies whose X-Forwarded-For names the client "
+        "(per-address limits, sign-in throttles, the operator routes' loopback check, logs); "
+        "empty = the TCP peer is the client"},
+       kind::text,
+       0,
+       0,
+       HEARTH_TEXT(trusted_proxies)},
       {{"maxConnections", "HEARTH_MAX_CONNECTIONS", "--max-connections",
         "open connections (SSE included) beyond which new ones get 503"},
        kind::integer,

@@ -63,8 +63,9 @@ std::string describe(const beast::error_code& ec) {
 
 class exchange {
  public:
-  exchange(net::io_context& ioc, const fetch_request& r, url_destination d)
-      : ioc_(ioc), r_(r), d_(std::move(d)), resolver_(ioc), timer_(ioc) {}
+  exchange(net::io_context& ioc, const fetch_request& r, url_destination d,
+           const outbound_policy& policy)
+      : ioc_(ioc), r_(r), d_(std::move(d)), policy_(policy), resolver_(ioc), timer_(ioc) {}
 
   // Runs the whole exchange; never throws for network errors.
   net::awaitable<fetch_result> run() {
@@ -88,6 +89,22 @@ class exchange {
       out.error = describe(ec);
       co_return out;
     }
+    // Only the addresses the policy allows are connected to: the check is
+    // on what resolution returned, not on the URL's text.
+    std::vector<tcp::endpoint> allowed;
+    std::string refused;
+    for (const auto& e : endpoints) {
+      auto why = refusal(policy_, e.endpoint().address());
+      if (why.empty())
+        allowed.push_back(e.endpoint());
+      else if (refused.empty())
+        refused = "refused address: " + e.endpoint().address().to_string() + " (" + why + ")";
+    }
+    if (allowed.empty()) {
+      out.error = refused.empty() ? "host not found" : refused;
+      out.refused_address = !refused.empty();
+      co_return out;
+    }
 
     if (d_.tls) {
       beast::ssl_stream<beast::tcp_stream> stream(ioc_, tls_context());
@@ -98,7 +115,7 @@ class exchange {
       stream.set_verify_callback(ssl::host_name_verification(d_.host));
       auto& tcp_layer = beast::get_lowest_layer(stream);
       tcp_layer.expires_at(connect_deadline);
-      co_await tcp_layer.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+      co_await tcp_layer.async_connect(allowed, net::redirect_error(net::use_awaitable, ec));
       if (!ec)
         co_await stream.async_handshake(ssl::stream_base::client,
                                         net::redirect_error(net::use_awaitable, ec));
@@ -110,7 +127,7 @@ class exchange {
     }
     beast::tcp_stream stream(ioc_);
     stream.expires_at(connect_deadline);
-    co_await stream.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+    co_await stream.async_connect(allowed, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       out.error = describe(ec);
       co_return out;
@@ -170,6 +187,7 @@ class exchange {
   net::io_context& ioc_;
   const fetch_request& r_;
   url_destination d_;
+  const outbound_policy& policy_;
   tcp::resolver resolver_;
   net::steady_timer timer_;
 };
@@ -183,8 +201,9 @@ fetch_result fetch_plain(const fetch_request& r) {
   } else if (r.method.empty() || r.method.find_first_of(" \r\n") != std::string::npos) {
     out.error = "invalid method";
   } else {
+    const auto policy = outbound_policy_for(r.source);
     net::io_context ioc(1);
-    exchange x(ioc, r, std::get<url_destination>(std::move(parsed)));
+    exchange x(ioc, r, std::get<url_destination>(std::move(parsed)), policy);
     std::exception_ptr failure;
     net::co_spawn(ioc, x.run(), [&](std::exception_ptr e, fetch_result result) {
       failure = e;
@@ -200,6 +219,13 @@ fetch_result fetch_plain(const fetch_request& r) {
         out = {};
         out.error = e.what();
       }
+    }
+    if (out.refused_address)
+      ++(r.source == url_source::user ? outbound_stats().user_refused
+                                      : outbound_stats().operator_refused);
+    if (!out.ok && policy.conceal_network_errors) {
+      out.detail = std::move(out.error);
+      out.error = kConcealedNetworkError;
     }
   }
   out.duration_ms =

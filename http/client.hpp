@@ -16,7 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "http/url.hpp"  // url_problem(): the URLs fetch() accepts
+#include "http/outbound.hpp"  // which addresses a fetch may reach
+#include "http/url.hpp"       // url_problem(): the URLs fetch() accepts
 
 namespace hearth::http {
 
@@ -26,6 +27,11 @@ struct fetch_request {
   /// An absolute http:// or https:// URL (url_problem(), http/url.hpp);
   /// the fragment is not sent.
   std::string url;
+  /// Whose say-so the URL comes from: the policy of http/outbound.hpp for
+  /// it decides which resolved addresses may be connected to. user (the
+  /// default) refuses internal addresses; set operator_config only for URLs
+  /// that only an operator can set.
+  url_source source = url_source::user;
   /// Extra header fields. Host, Content-Length, Connection (close) and a
   /// default User-Agent are set by fetch().
   std::vector<std::pair<std::string, std::string>> headers;
@@ -54,10 +60,16 @@ struct fetch_result {
   unsigned status = 0;  // the response's status code (0 when !ok)
   std::string body;     // at most body_limit bytes
   bool truncated = false;
-  /// "" when ok; else "invalid url: …", "timeout", "connection refused",
-  /// "host not found", "connection reset", "tls: …" or another network
-  /// error's description.
+  /// "" when ok; else "invalid url: …", "refused address: <address>
+  /// (<why>)", "timeout", "connection refused", "host not found",
+  /// "connection reset", "tls: …" or another network error's description.
+  /// Under a policy that conceals network errors (users' fetches) every
+  /// failure but "invalid url: …" reads kConcealedNetworkError, and
+  /// `detail` keeps the cause for the server's log.
   std::string error;
+  std::string detail;  // the cause behind `error`, for logs only
+  /// No resolved address of the host was allowed by the policy.
+  bool refused_address = false;
   std::int64_t duration_ms = 0;  // from the call to its return, milliseconds
 };
 

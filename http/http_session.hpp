@@ -143,6 +143,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   void reply_and_close(unsigned status, const std::string& message) {
     span_ = trace::span();
     keep_alive_ = false;
+    linger_ = true;  // the rest of the request may still be arriving
     head_ = false;
     request_id_ = new_request_id();
     begin_record();
@@ -222,6 +223,21 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
       if (req.trace_id.empty()) req.trace_id = new_request_id();  // 32 hex: a new trace
     }
     begin_record();
+    req.peer_addr = remote_addr_;
+    const auto& trusted = state_.options.trusted_proxies;
+    const bool names_client = !req.header("x-forwarded-for").empty() ||
+                              !req.header("forwarded").empty() || !req.header("x-real-ip").empty();
+    // Only X-Forwarded-For is read, and only from a trusted proxy; a
+    // request naming a client any other way is marked (operator routes).
+    if (!req.header("x-forwarded-for").empty() && !trusted.empty() &&
+        in_ranges(trusted, remote_addr_)) {
+      std::string xff;  // every X-Forwarded-For field, in order (RFC 9110 §5.3)
+      for (const auto& [k, v] : req.headers)
+        if (k == "x-forwarded-for") xff += (xff.empty() ? "" : ",") + v;
+      rec_.remote_addr = forwarded_client(trusted, remote_addr_, xff);
+    } else {
+      req.forwarded_untrusted = names_client;
+    }
     req.remote_addr = rec_.remote_addr;
     req.tls = is_tls<Stream>;
     rec_.method = req.method;
@@ -313,7 +329,8 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
                        self->end_record(status, self->body_buf_.size(), false);
                        ++self->served_;
                        if (ec) return self->close();
-                       if (!self->keep_alive_) return self->close();
+                       if (!self->keep_alive_)
+                         return self->linger_ ? self->linger_close() : self->close();
                        self->read_header();
                      });
   }
@@ -370,6 +387,40 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     }
   }
 
+  // After an early error answer (413, 431, 400) the client may still be
+  // sending its request. Closing a socket with unread data makes the kernel
+  // send a reset, which can destroy the answer before the client reads it
+  // (a client that writes its whole body before reading, as Python's
+  // http.client does, then sees a broken pipe). So, as nginx's default
+  // lingering_close: stop sending, then read and discard what arrives until
+  // the client closes, for at most kLingerTime and kLingerBytes, then close.
+  // TLS connections close as before (close_notify, bounded).
+  static constexpr std::chrono::milliseconds kLingerTime{5'000};
+  static constexpr std::size_t kLingerBytes = 16 << 20;
+
+  void linger_close() {
+    if constexpr (is_tls<Stream>) {
+      close();
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec) return;
+      stream_.expires_after(kLingerTime);  // on expiry the stream closes the socket
+      linger_buf_ = std::make_unique<std::array<char, 16 * 1024>>();
+      linger_read();
+    }
+  }
+
+  void linger_read() {
+    stream_.async_read_some(net::buffer(*linger_buf_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (!ec && self->lingered_ < kLingerBytes) return self->linger_read();
+                              beast::error_code ignored;
+                              tcp_of(self->stream_).socket().close(ignored);
+                            });
+  }
+
   Stream stream_;
   typename Stream::executor_type executor_;  // the connection's I/O thread
   beast::flat_buffer buffer_;
@@ -389,6 +440,9 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   std::string head_buf_;     // the response head being written
   std::string body_buf_;     // the response body being written
   bool remote_known_ = false;
+  bool linger_ = false;  // close lingeringly after the answer (linger_close())
+  std::size_t lingered_ = 0;
+  std::unique_ptr<std::array<char, 16 * 1024>> linger_buf_;
   exchange_record rec_;
   trace::span span_;  // the server span of the current request (inert when tracing is off)
   std::chrono::steady_clock::time_point started_;

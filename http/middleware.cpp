@@ -11,7 +11,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "config/logging.hpp"
 #include "http/envelope.hpp"
+#include "http/ip_range.hpp"
 
 namespace hearth::http {
 namespace {
@@ -174,6 +176,38 @@ middleware basic_auth(std::string user, std::string password) {
     auto r = error(401, req.request_id, "operator credentials required");
     r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"hearth\", charset=\"UTF-8\"");
     respond(std::move(r));
+  };
+}
+
+middleware operator_access(std::string user, std::string password, bool open) {
+  if (!password.empty()) {
+    auto check = basic_auth(std::move(user), std::move(password));
+    return [check](const request& req, responder respond, const handler& next) {
+      check(
+          req,
+          [respond = std::move(respond), rid = req.request_id,
+           ip = req.remote_addr](response r) mutable {
+            if (r.status == 401)
+              log::notice("security: operator sign-in failed: request {} from {}", rid, ip);
+            respond(std::move(r));
+          },
+          next);
+    };
+  }
+  if (open)
+    return [](const request& req, responder respond, const handler& next) {
+      next(req, std::move(respond));
+    };
+  return [](const request& req, responder respond, const handler& next) {
+    auto client = parse_ip_address(req.remote_addr);
+    if (client && is_loopback(*client) && !req.forwarded_untrusted)
+      return next(req, std::move(respond));
+    log::notice("security: operator route refused to a non-loopback client: request {} from {}{}",
+                req.request_id, req.remote_addr,
+                req.forwarded_untrusted ? " (forwarded by a proxy not in trustedProxies)" : "");
+    respond(error(403, req.request_id,
+                  "the operator routes answer only loopback clients while operatorPassword is "
+                  "not set (set operatorPassword, or list your proxy in trustedProxies)"));
   };
 }
 

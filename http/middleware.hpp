@@ -71,6 +71,18 @@ middleware same_origin_writes(std::vector<std::string> origins, bool require_hea
 /// (constant-time comparison). An empty password disables the check.
 middleware basic_auth(std::string user, std::string password);
 
+/// The operator routes' gate (/metrics, /api/v1/admin/*, the monitor's
+/// operator routes). With a `password`: basic_auth(user, password). Without
+/// one: the request passes only when `open` (operatorOpen) or when its
+/// client (request::remote_addr, the real client behind a trusted proxy) is
+/// a loopback address and it names no client that was not believed
+/// (request::forwarded_untrusted: a proxy on this machine, not listed in
+/// trustedProxies, would make every client look local); otherwise 403
+/// naming operatorPassword. Security events: a failed Basic sign-in and a
+/// refused remote client are logged at NOTICE with the request id and the
+/// address (never the credentials).
+middleware operator_access(std::string user, std::string password, bool open);
+
 /// At most `limit` requests of the group in flight at once; beyond that 503
 /// with `Retry-After: 1` (the request is not queued).
 middleware concurrency_limit(std::size_t limit);

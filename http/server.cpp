@@ -148,6 +148,11 @@ server_options server_options::from_config(const config::config& cfg) {
   o.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
   o.tls_cert_file = cfg.tls_cert;
   o.tls_key_file = cfg.tls_key;
+  try {
+    o.trusted_proxies = parse_ip_ranges(cfg.trusted_proxies);
+  } catch (const std::invalid_argument& e) {
+    throw config::config_error(std::string("trustedProxies: ") + e.what());
+  }
   return o;
 }
 

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "http/fanout.hpp"
+#include "http/ip_range.hpp"
 #include "http/router.hpp"
 
 namespace hearth::http {
@@ -73,12 +74,16 @@ struct server_options {
   /// from the predecessor in a zero-downtime restart, or from systemd
   /// socket activation); -1 = bind.
   int listen_fd = -1;
+  /// Proxies whose X-Forwarded-For names the client (request::remote_addr);
+  /// empty: the TCP peer is the client.
+  std::vector<ip_range> trusted_proxies;
   /// Called once per exchange on a network thread; must not block.
   std::function<void(const exchange_record&)> on_exchange;
 
   /// httpAddr (host, port), httpThreads, body/header limits, timeouts,
-  /// maxConnections, sseRetryMs, TLS files and the SSE keys of `cfg`.
-  /// Throws config::config_error for a bad httpAddr.
+  /// maxConnections, sseRetryMs, TLS files, trustedProxies and the SSE keys
+  /// of `cfg`. Throws config::config_error for a bad httpAddr or
+  /// trustedProxies.
   static server_options from_config(const config::config& cfg);
 };
 

@@ -27,11 +27,20 @@ struct request {
   std::map<std::string, std::string> params;  // path parameters from the route ({id})
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
-  std::string request_id;   // from X-Request-ID or generated
-  std::string trace_id;     // W3C traceparent's trace id, or a new one
-  trace::context trace;     // the server span (trace/trace.hpp); invalid when tracing is off
-  std::string remote_addr;  // the TCP peer's IP address (the client, or its proxy)
-  bool tls = false;         // arrived over TLS (https)
+  std::string request_id;  // from X-Request-ID or generated
+  std::string trace_id;    // W3C traceparent's trace id, or a new one
+  trace::context trace;    // the server span (trace/trace.hpp); invalid when tracing is off
+  /// The client's IP address: the TCP peer's, or, when the peer is a
+  /// trusted proxy (server_options::trusted_proxies), the client its
+  /// X-Forwarded-For names (forwarded_client(), http/ip_range.hpp).
+  std::string remote_addr;
+  std::string peer_addr;  // the TCP peer's IP address (the client, or its proxy)
+  /// The request names a client of its own (X-Forwarded-For, Forwarded or
+  /// X-Real-IP) that was not believed: its peer is no trusted proxy. The
+  /// operator routes' loopback check refuses such a request, since a proxy
+  /// on this machine would make every client look local.
+  bool forwarded_untrusted = false;
+  bool tls = false;  // arrived over TLS (https)
 
   /// The first header of that (lower-case) name, or "".
   std::string_view header(std::string_view lower_name) const {

@@ -152,9 +152,11 @@ std::optional<import_result> module_state::refresh(const std::string& id, const 
   f.connect_timeout = fetch_timeout_;
   f.read_timeout = fetch_timeout_;
   f.body_limit = kMaxCalendarBytes;
-  auto got = http::fetch(f);
+  auto got = http::fetch(f);  // a user's URL: internal addresses are refused
   std::string problem;
   std::optional<parsed_calendar> cal;
+  if (got.refused_address)
+    log::notice("security: outgoing fetch refused: calendar subscription {}: {}", id, got.detail);
   if (!got.ok)
     problem = got.error;
   else if (got.status < 200 || got.status > 299)
@@ -173,7 +175,7 @@ std::optional<import_result> module_state::refresh(const std::string& id, const 
     }
   }
   if (!problem.empty()) {
-    log::info("calendar subscription {}: {}", id, problem);
+    log::info("calendar subscription {}: {}", id, got.detail.empty() ? problem : got.detail);
     storage::run_sync(*db_, [&](storage::connection& conn) { record_failure(conn, id, problem); });
     if (error) *error = problem;
     return std::nullopt;

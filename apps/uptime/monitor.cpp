@@ -122,6 +122,7 @@ std::weak_ptr<status_feed> monitor::serve_status(http::fanout_hub& hub) {
 check_outcome monitor::check(const site& s) {
   http::fetch_request r;
   r.url = s.url;
+  r.source = http::url_source::operator_config;  // sites are the operator's
   r.connect_timeout = probe_timeout_;
   r.read_timeout = probe_timeout_;
   r.body_limit = kProbeBodyLimit;
@@ -301,6 +302,7 @@ void monitor::notify(const engine::message_info& m, const site_transition& t) {
   http::fetch_request r;
   r.method = "POST";
   r.url = *webhook_url_;
+  r.source = http::url_source::operator_config;  // a secret only the operator sets
   r.headers = {{"Content-Type", "application/json"}, {"X-Hearth-Message-ID", std::to_string(m.id)}};
   r.body = json::serialize(json::object{{"text", transition_text(t)}});
   r.connect_timeout = probe_timeout_;

@@ -258,7 +258,10 @@ std::string utc_day(int days) {
 class calendar_subscription : public hearth_test {
  protected:
   std::map<std::string, std::string> extra_env() override {
-    return {{"HEARTH_CALENDAR_REFRESH_SCHEDULE", "every 1s"}};
+    // The fake calendar server is on loopback, which users' fetches may
+    // not reach unless the operator allows it.
+    return {{"HEARTH_CALENDAR_REFRESH_SCHEDULE", "every 1s"},
+            {"HEARTH_OUTBOUND_ALLOW", "127.0.0.1/32"}};
   }
 
   // The household's imported events (calendarSubscriptionID set), by name.

@@ -1,6 +1,7 @@
 // Request validation, routing errors, content negotiation and pipelining.
 
 #include "tests/integration/fixture.hpp"
+#include "tests/support/raw_connection.hpp"
 
 namespace hearth::testing {
 namespace {
@@ -133,6 +134,32 @@ TEST_F(small_body_limit, limit_is_configurable) {
   auto too_big =
       json::serialize(json::object{{"authHouseholdID", hh}, {"name", std::string(2000, 'z')}});
   check_envelope(http().request_as(user.key, "POST", "/api/v1/shop/items", too_big), 413);
+}
+
+// A client that writes its whole body before it reads (Python's
+// http.client does) must still read the early 413: the server answers, then
+// reads and discards the rest before it closes (lingering close), instead
+// of closing on unread data, which resets the connection and can destroy
+// the answer on its way.
+TEST_F(small_body_limit, an_early_413_reaches_a_client_that_sends_its_whole_body_first) {
+  for (int round = 0; round < 3; ++round) {
+    raw_connection c(port());
+    // More than loopback buffers before the server reads, so that the
+    // client is still sending when the server answers, as a slower network
+    // would make it (without the lingering close: a reset, every round).
+    const std::string body(12 * 1024 * 1024, 'x');
+    EXPECT_NO_THROW(
+        c.send("POST /api/v1/auth/signup HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body))
+        << "the server reset the connection while the body was being sent (round " << round << ")";
+    std::string data;
+    ASSERT_TRUE(c.read_until("\r\n\r\n", data, 10s)) << data;
+    EXPECT_EQ(data.rfind("HTTP/1.1 413", 0), 0u) << data.substr(0, 200);
+    auto [rest, closed] = c.read_until_closed(10s);
+    EXPECT_TRUE(closed) << "the connection was not closed after the 413";
+  }
+  check_envelope(http().request("GET", "/api/v1/health"), 200);
 }
 
 TEST_F(errors, unknown_path_is_404) {

@@ -247,6 +247,7 @@ TEST(tracing_client, fetch_sends_traceparent_and_records_a_client_span) {
     parent = outer.ctx();
     trace::scope in(outer.ctx());
     http::fetch_request r;
+    r.source = http::url_source::operator_config;
     r.url = site.url("/probe?token=secret");
     got = http::fetch(r);
   }

@@ -56,6 +56,7 @@ std::string text_of(const fake_http_server::recorded_request& r) {
 TEST(uptime_fetch, answers_statuses_bodies_and_sends_what_it_is_given) {
   fake_http_server server(200);
   http::fetch_request r;
+  r.source = http::url_source::operator_config;
   r.url = server.url("/some/path?q=1#fragment");
   auto ok = http::fetch(r);
   ASSERT_TRUE(ok.ok) << ok.error;
@@ -92,6 +93,7 @@ TEST(uptime_fetch, network_failures_are_results_with_a_reason) {
     closed_port = gone.port();
   }
   http::fetch_request refused;
+  refused.source = http::url_source::operator_config;
   refused.url = "http://127.0.0.1:" + std::to_string(closed_port) + "/";
   auto r = http::fetch(refused);
   EXPECT_FALSE(r.ok);
@@ -102,6 +104,7 @@ TEST(uptime_fetch, network_failures_are_results_with_a_reason) {
   fake_http_server hung;
   hung.set_hang(true);
   http::fetch_request slow;
+  slow.source = http::url_source::operator_config;
   slow.url = hung.url("/");
   slow.read_timeout = 300ms;
   const auto start = steady::now();
@@ -117,6 +120,7 @@ TEST(uptime_fetch, network_failures_are_results_with_a_reason) {
   for (const char* bad : {"ftp://example.com/", "example.com", "http://", "http:///path",
                           "http://user:secret@example.com/", "not a url"}) {
     http::fetch_request b;
+    b.source = http::url_source::operator_config;
     b.url = bad;
     auto res = http::fetch(b);
     EXPECT_FALSE(res.ok) << bad;
@@ -137,6 +141,7 @@ TEST(uptime_fetch, https_verifies_the_peer_certificate) {
                          {"HEARTH_TLS_CERT", (dir / "cert.pem").string()},
                          {"HEARTH_TLS_KEY", (dir / "key.pem").string()}});
   http::fetch_request r;
+  r.source = http::url_source::operator_config;
   r.url = "https://127.0.0.1:" + std::to_string(server.port()) + "/api/v1/health";
   auto res = http::fetch(r);
   std::filesystem::remove_all(dir);
