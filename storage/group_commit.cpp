@@ -165,6 +165,46 @@ bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>&
   return true;
 }
 
+// A batch of one creation without an Idempotency-Key (a lone write:
+// households write one at a time): one statement that checks the
+// permission and writes, in autocommit. One round trip where run_bulk takes
+// four (BEGIN, permission, write, COMMIT); durable as soon as the statement
+// returns, as a commit is. The admission check (memory only) runs first;
+// only a refusal costs a second statement, which tells a non-member (404)
+// from a viewer (403) before an admission refusal is told, as run_bulk does.
+void run_lone(connection& conn, const write_batcher::create_request& r,
+              write_batcher_outcome& out) {
+  pqxx::nontransaction tx{conn};
+  try {
+    std::exception_ptr not_admitted;
+    if (r.admit) {
+      try {
+        r.admit(r.household_id);
+      } catch (...) {
+        not_admitted = std::current_exception();
+      }
+    }
+    if (!not_admitted) {
+      auto w = create_row_if_permitted(tx, *r.table, r.account_id, creation{&r.household_id, &r.v});
+      if (w) {
+        out.results[0] = std::move(*w);
+        return;
+      }
+    }
+    const auto permission = permissions_of(tx, {{r.account_id, r.household_id}}).front();
+    if (!permission) throw domain_error(errc::not_found, "authHouseholdID: household not found");
+    if (*permission == "view")
+      throw domain_error(errc::forbidden, "view-only members cannot change this household");
+    if (not_admitted) std::rethrow_exception(not_admitted);
+    // Refused, yet owner or edit now: the membership changed during the write.
+    throw domain_error(errc::busy, "household membership changed during the write, try again");
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (...) {
+    out.errors[0] = std::current_exception();
+  }
+}
+
 // The common path for changes: after the prologue (households looked up,
 // refusals, their locks), the rows' locks in id order (one statement per
 // table), then one statement per table and set of columns for the updates
@@ -333,8 +373,10 @@ void write_batcher::run_batch(connection& conn, std::deque<create_request>& batc
   std::vector<std::size_t> order(batch.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   try {
-    if (keyed ? !run_each(conn, batch, order, {}, false, out, nullptr)
-              : !run_bulk(conn, batch, out)) {
+    if (batch.size() == 1 && !keyed) {
+      run_lone(conn, batch.front(), out);
+    } else if (keyed ? !run_each(conn, batch, order, {}, false, out, nullptr)
+                     : !run_bulk(conn, batch, out)) {
       ++isolated_;
       out = outcome(batch.size());
       run_each(conn, batch, order, {}, true, out, nullptr);

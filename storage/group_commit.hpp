@@ -17,6 +17,11 @@
 //     (storage/tables.hpp, create_rows_in). A batch costs about four round
 //     trips whatever its size. A creation refused by permission or by
 //     `admit` fails alone, with nothing undone;
+//   - a batch of one creation without an Idempotency-Key (the lone write a
+//     household makes) runs as one statement in autocommit that checks the
+//     permission and writes (storage/tables.hpp, create_row_if_permitted):
+//     one round trip instead of four (BEGIN, permission, write, COMMIT); a
+//     refused one costs a second statement to say why;
 //   - a batch with a keyed creation runs one creation after another in the
 //     transaction (each claims its key in its own statements).
 // Changes (updates, deletes) name a row, not a household, so they queue in

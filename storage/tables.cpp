@@ -315,12 +315,18 @@ write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
   }
 }
 
-std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
-                                         const std::vector<creation>& rows) {
-  if (rows.empty()) return {};
+namespace {
+
+// create_rows_in() and create_row_if_permitted(): with `account_id`, the
+// input keeps only rows whose household `account_id` may write (owner,
+// edit), and the result may then be empty.
+pqxx::result insert_rows(pqxx::transaction_base& tx, const table_spec& t,
+                         const std::vector<creation>& rows, const std::string* account_id) {
   // The columns given (the same in every row); the others take their defaults.
   std::string names, from_json, from_input;
-  std::string name = "hearth_create_" + t.sql_name + "_";  // the statement's, per column set
+  // The statement's name, per column set (and guard).
+  std::string name =
+      (account_id ? "hearth_create_permitted_" : "hearth_create_") + t.sql_name + "_";
   for (const auto& c : t.columns)
     if (rows.front().v->count(c.json)) {
       name += std::to_string(&c - t.columns.data()) + "_";
@@ -345,7 +351,7 @@ std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table
   auto sql = fmt::format(
       "WITH input AS MATERIALIZED (SELECT gen_random_uuid() AS id, r.auth_household_id AS h, "
       "r.ordinality AS hearth_ord{2} "
-      "FROM json_populate_recordset(NULL::{0}, $1::json) WITH ORDINALITY AS r), "
+      "FROM json_populate_recordset(NULL::{0}, $1::json) WITH ORDINALITY AS r{5}), "
       "n AS (SELECT h, count(*) AS n FROM input GROUP BY h), "
       "s AS (UPDATE auth_household a SET event_seq = a.event_seq + n.n FROM n WHERE a.id = n.h "
       "RETURNING a.id, a.event_seq - n.n AS base), "
@@ -358,14 +364,34 @@ std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table
       "updated) SELECT q.auth_household_id, q.hearth_seq, '{0}', q.id, 'create', q.updated "
       "FROM q) "
       "SELECT {4}, q.hearth_seq FROM q ORDER BY q.hearth_ord",
-      t.sql_name, names, from_json, from_input, select_list(t, "q"));
-  pqxx::result result;
+      t.sql_name, names, from_json, from_input, select_list(t, "q"),
+      account_id ? " WHERE EXISTS (SELECT 1 FROM auth_household_member m "
+                   "WHERE m.auth_household_id = r.auth_household_id AND m.auth_account_id = $2 "
+                   "AND m.permissions IN ('owner', 'edit'))"
+                 : "");
   try {
-    result = exec_prepared_sql(tx, name, sql, boost::json::serialize(in));
+    if (account_id)
+      return exec_prepared_sql(tx, name, sql, boost::json::serialize(in), *account_id);
+    return exec_prepared_sql(tx, name, sql, boost::json::serialize(in));
   } catch (const pqxx::check_violation& e) {
     rethrow_check(t, e);
   }
-  return written_rows(t, result, rows.size(), "create", "inserted");
+}
+
+}  // namespace
+
+std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::vector<creation>& rows) {
+  if (rows.empty()) return {};
+  return written_rows(t, insert_rows(tx, t, rows, nullptr), rows.size(), "create", "inserted");
+}
+
+std::optional<write_result> create_row_if_permitted(pqxx::transaction_base& tx, const table_spec& t,
+                                                    const std::string& account_id,
+                                                    const creation& row) {
+  auto result = insert_rows(tx, t, {row}, &account_id);
+  if (result.empty()) return std::nullopt;
+  return written_rows(t, result, 1, "create", "inserted").front();
 }
 
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,

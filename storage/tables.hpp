@@ -177,6 +177,16 @@ struct creation {
 };
 std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
                                          const std::vector<creation>& rows);
+/// One creation in one statement that also checks the permission: the row
+/// is written only when `account_id` is an `owner` or `edit` member of its
+/// household. Run on a pqxx::nontransaction, the statement is its own
+/// transaction (autocommit): one round trip for a lone write, instead of
+/// BEGIN, the permission's statement, the write's and COMMIT. nullopt when
+/// the permission refused it (nothing written: permissions_of() then says
+/// why); throws as create_rows_in.
+std::optional<write_result> create_row_if_permitted(pqxx::transaction_base& tx, const table_spec& t,
+                                                    const std::string& account_id,
+                                                    const creation& row);
 write_result create_row(pqxx::connection_base& conn, const table_spec& t,
                         const std::string& account_id, const std::string& household_id,
                         const values& v, const write_gate& admit = nullptr,
