@@ -20,7 +20,19 @@ auth_guard::auth_guard(const config::config& cfg)
     : accounts_(options(cfg, cfg.auth_failure_limit)),
       signin_ips_(options(cfg, cfg.auth_ip_failure_limit)),
       signup_ips_(options(cfg, cfg.auth_ip_failure_limit)),
-      key_ips_(options(cfg, cfg.auth_ip_failure_limit)) {}
+      key_ips_(options(cfg, cfg.auth_ip_failure_limit)),
+      streams_by_account_(static_cast<std::size_t>(cfg.max_streams_per_account)),
+      streams_by_address_(static_cast<std::size_t>(cfg.max_streams_per_address)) {}
+
+http::keyed_quota::slot auth_guard::admit_stream(const std::string& account,
+                                                 const std::string& ip) {
+  auto by_account = streams_by_account_.acquire(account);
+  if (!by_account) return nullptr;
+  auto by_address = streams_by_address_.acquire(ip);
+  if (!by_address) return nullptr;  // by_account's slot goes back with it
+  return std::make_shared<std::pair<http::keyed_quota::slot, http::keyed_quota::slot>>(
+      std::move(by_account), std::move(by_address));
+}
 
 std::int64_t auth_guard::admit_signin_ip(const std::string& ip) { return signin_ips_.admit(ip); }
 

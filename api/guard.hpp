@@ -5,6 +5,10 @@
 // session keys per client IP (key guessing). A throttled attempt is
 // answered 429 with Retry-After and costs no password hash.
 //
+// It also bounds what one account or one client address may hold: SSE
+// streams (maxStreamsPerAccount, maxStreamsPerAddress; the connections per
+// address are bounded by the HTTP engine, maxConnectionsPerAddress).
+//
 // In memory and per node, on purpose: a check is a hash-map lookup under a
 // small mutex, with no database round trip before it and no database write
 // per failed attempt (which would make failures an amplifier against
@@ -15,6 +19,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "http/quota.hpp"
 #include "http/throttle.hpp"
 #include "http/types.hpp"
 
@@ -53,6 +58,15 @@ class auth_guard {
   /// A session key that is unknown or expired.
   void key_rejected(const std::string& ip);
 
+  /// An SSE stream of `account` from client address `ip`: the slots it
+  /// holds in both quotas (null when either is full: 429, counted; the
+  /// NOTICE line is the caller's). The stream keeps the slot while it is
+  /// open.
+  http::keyed_quota::slot admit_stream(const std::string& account, const std::string& ip);
+  /// Streams refused since start, per account and per address (metrics).
+  std::uint64_t streams_refused_per_account() const { return streams_by_account_.refused(); }
+  std::uint64_t streams_refused_per_address() const { return streams_by_address_.refused(); }
+
   /// The 429 envelope with `message` and `Retry-After: <wait in whole
   /// seconds, rounded up>` (RFC 6585 §4, RFC 9110 §10.2.3).
   static http::response too_many(const std::string& request_id, std::int64_t wait_ms,
@@ -60,6 +74,7 @@ class auth_guard {
 
  private:
   http::failure_throttle accounts_, signin_ips_, signup_ips_, key_ips_;
+  http::keyed_quota streams_by_account_, streams_by_address_;
 };
 
 }  // namespace hearth::api

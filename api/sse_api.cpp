@@ -7,12 +7,16 @@
 #include <fmt/format.h>
 
 #include "api/api.hpp"
+#include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/households.hpp"
 
 namespace hearth::api {
 namespace {
+
+// The Retry-After of a refused stream: streams end when their tabs close.
+constexpr std::int64_t kStreamRetryAfterMs = 5'000;
 
 void stream(services& s, const http::request& req, http::responder respond) {
   std::optional<actors::cursor> resume;
@@ -22,7 +26,18 @@ void stream(services& s, const http::request& req, http::responder respond) {
   }
   run_authenticated(
       s, req, std::move(respond),
-      [&s, resume, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+      [&s, resume, rid = req.request_id, ip = req.remote_addr](storage::connection& conn,
+                                                               const storage::principal& who) {
+        // maxStreamsPerAccount, maxStreamsPerAddress: the slot lives as long
+        // as the stream (or this response, if the stream never opens).
+        auto slot = s.guard.admit_stream(who.account_id, ip);
+        if (!slot) {
+          log::notice("security: stream refused: request {} account {} from {}: too many streams",
+                      rid, who.account_id, ip);
+          return auth_guard::too_many(rid, kStreamRetryAfterMs,
+                                      "too many open streams for this account or address: close "
+                                      "one, or retry later");
+        }
         // Read the heads before the header goes out: every change the client
         // can cause or see after receiving the header is after them.
         auto start = actors::plan_stream_start(storage::household_heads(conn, who.account_id),
@@ -30,7 +45,11 @@ void stream(services& s, const http::request& req, http::responder respond) {
         http::response r;
         r.sse = http::sse_response{
             start, http::sse::retry_frame(static_cast<unsigned>(s.cfg.sse_retry_ms)),
-            [&s, start](http::stream_ref ref) { return s.actors.open_stream(ref, start); }};
+            [&s, start, slot = std::move(slot)](http::stream_ref ref) {
+              return [slot, close = s.actors.open_stream(ref, start)] {
+                if (close) close();
+              };
+            }};
         return r;
       });
 }

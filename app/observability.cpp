@@ -180,6 +180,15 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          static_cast<double>(server.open_connections));
   metric(out, "hearth_sse_open_streams", "gauge", "Open SSE streams",
          static_cast<double>(server.open_streams));
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP hearth_limit_refusals_total Connections and SSE streams refused by a "
+                 "per-address or per-account limit (429), by limit\n"
+                 "# TYPE hearth_limit_refusals_total counter\n"
+                 "hearth_limit_refusals_total{{limit=\"maxConnectionsPerAddress\"}} {}\n"
+                 "hearth_limit_refusals_total{{limit=\"maxStreamsPerAccount\"}} {}\n"
+                 "hearth_limit_refusals_total{{limit=\"maxStreamsPerAddress\"}} {}\n",
+                 server.refused_per_address, s.guard.streams_refused_per_account(),
+                 s.guard.streams_refused_per_address());
   const auto& f = server.fanout;
   metric(out, "hearth_sse_unsent_bytes", "gauge",
          "Bytes appended to SSE streams and not yet taken by their sockets",

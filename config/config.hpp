@@ -104,8 +104,11 @@ struct config {
   // Proxies whose X-Forwarded-For names the client (http/server.hpp).
   std::string trusted_proxies;  // CIDR list; "" = the TCP peer is the client
   std::int64_t max_connections = 10'000;
-  std::int64_t concurrency_limit = 1'024;  // API requests in flight before 503
-  std::int64_t rate_limit_per_second = 0;  // per client IP; 0 = off
+  std::int64_t max_connections_per_address = 1'024;  // TCP peers that are not trusted proxies
+  std::int64_t max_streams_per_account = 64;         // SSE streams
+  std::int64_t max_streams_per_address = 1'024;      // SSE streams, by the real client address
+  std::int64_t concurrency_limit = 1'024;            // API requests in flight before 503
+  std::int64_t rate_limit_per_second = 0;            // per client IP; 0 = off
   std::int64_t rate_limit_burst = 50;
   std::int64_t shutdown_timeout_ms = 10'000;
   std::string tls_cert;  // PEM certificate chain: serve HTTPS (with tls_key)

@@ -20,6 +20,7 @@
 #include "http/engine_state.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "http/quota.hpp"
 #include "http/sse_stream.hpp"
 #include "trace/trace.hpp"
 
@@ -63,6 +64,17 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
       socket.shutdown(tcp::socket::shutdown_both, ec);
       socket.close(ec);
     });
+  }
+
+  /// Before run(): the connection's place in the per-address quota (null:
+  /// not counted), held while the connection and its SSE stream live, and
+  /// the peer's address as the listener read it ("" = read it later).
+  void hold(keyed_quota::slot slot, const std::string& address) {
+    slot_ = std::move(slot);
+    if (!address.empty()) {
+      remote_addr_ = address;
+      remote_known_ = true;
+    }
   }
 
   void run() {
@@ -360,7 +372,13 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     stream->start(std::move(header), std::move(sse.prelude));
     // Its owner learns the stream and says what to run when it ends, before
     // this handler returns: nothing can end the stream before that.
-    if (sse.on_open) stream->on_close(sse.on_open(stream->ref()));
+    // The connection's per-address slot now lives as long as the stream.
+    std::function<void()> closer;
+    if (sse.on_open) closer = sse.on_open(stream->ref());
+    if (closer || slot_)
+      stream->on_close([closer = std::move(closer), slot = std::move(slot_)] {
+        if (closer) closer();
+      });
   }
 
   // Plain TCP: the SSE stream takes the bare socket (Beast's timers are not
@@ -440,7 +458,8 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   std::string head_buf_;     // the response head being written
   std::string body_buf_;     // the response body being written
   bool remote_known_ = false;
-  bool linger_ = false;  // close lingeringly after the answer (linger_close())
+  keyed_quota::slot slot_;  // this connection's place in maxConnectionsPerAddress
+  bool linger_ = false;     // close lingeringly after the answer (linger_close())
   std::size_t lingered_ = 0;
   std::unique_ptr<std::array<char, 16 * 1024>> linger_buf_;
   exchange_record rec_;

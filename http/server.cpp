@@ -15,6 +15,7 @@
 
 #include "http/http_session.hpp"
 #include "http/io_thread.hpp"
+#include "http/quota.hpp"
 
 namespace hearth::http {
 using namespace detail;
@@ -73,47 +74,72 @@ struct server::impl {
         });
         return;
       }
-      if (state.open_connections + state.open_streams >= options.max_connections)
-        refuse(std::move(socket));
-      else
-        serve(std::move(socket), t);
+      if (state.open_connections + state.open_streams >= options.max_connections) {
+        refuse(std::move(socket), 503, "too many connections, retry shortly");
+      } else {
+        // One client address may hold maxConnectionsPerAddress at most; a
+        // trusted proxy carries many clients and is not limited here.
+        keyed_quota::slot slot;
+        beast::error_code peer_ec;
+        auto peer = socket.remote_endpoint(peer_ec);
+        const auto address = peer_ec ? std::string() : peer.address().to_string();
+        if (!address.empty() && !in_ranges(options.trusted_proxies, address)) {
+          slot = per_address.acquire(address);
+          if (!slot) {
+            log::notice("security: connection refused: {} holds {} connections", address,
+                        options.max_connections_per_address);
+            refuse(std::move(socket), 429, "too many connections from this address, retry later");
+            if (!state.draining) accept();
+            return;
+          }
+        }
+        serve(std::move(socket), t, std::move(slot), address);
+      }
       if (!state.draining) accept();
     });
   }
 
-  void serve(tcp::socket socket, std::uint32_t thread) {
+  // `slot`: the connection's place in per_address (null: not counted),
+  // held for as long as the connection, and its SSE stream, lives.
+  void serve(tcp::socket socket, std::uint32_t thread, keyed_quota::slot slot,
+             const std::string& address) {
     // hearth writes whole responses and corked SSE chunks itself: Nagle's
     // algorithm would only hold small writes back behind delayed ACKs.
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     if (tls) {
-      std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *tls), state, routes,
-                                                 hub->shard(thread))
-          ->run();
+      auto s = std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *tls),
+                                                          state, routes, hub->shard(thread));
+      s->hold(std::move(slot), address);
+      s->run();
     } else {
-      std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state,
-                                                        routes, hub->shard(thread))
-          ->run();
+      auto s = std::make_shared<http_session<beast::tcp_stream>>(
+          beast::tcp_stream(std::move(socket)), state, routes, hub->shard(thread));
+      s->hold(std::move(slot), address);
+      s->run();
     }
   }
 
-  // Over maxConnections: a 503 envelope, then close (the request is not read;
-  // a TLS client just sees the connection closed).
-  void refuse(tcp::socket socket) {
+  // Over maxConnections (503) or maxConnectionsPerAddress (429): an error
+  // envelope, then close (the request is not read; a TLS client just sees
+  // the connection closed).
+  void refuse(tcp::socket socket, unsigned status, const char* message) {
     if (tls) {
       beast::error_code ignored;
       socket.close(ignored);
       return;
     }
     auto rid = new_request_id();
-    auto body = error(503, rid, "too many connections, retry shortly").body;
+    auto body = error(status, rid, message).body;
     auto text = std::make_shared<std::string>(
-        fmt::format("HTTP/1.1 503 Service Unavailable\r\nServer: hearth\r\nX-Request-ID: {}\r\n"
-                    "Retry-After: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+        fmt::format("HTTP/1.1 {} {}\r\nServer: hearth\r\nX-Request-ID: {}\r\n"
+                    "Retry-After: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
                     "Connection: close\r\n\r\n{}",
-                    rid, body.size(), body));
+                    status, status == 429 ? "Too Many Requests" : "Service Unavailable", rid,
+                    status == 429 ? 5 : 1, body.size(), body));
     auto sock = std::make_shared<tcp::socket>(std::move(socket));
-    log::warn("http: {} connections open, refusing one", options.max_connections);
+    if (status == 503)
+      log::warn("http: {} connections open, refusing one", options.max_connections);
     net::async_write(*sock, net::buffer(*text), [sock, text](beast::error_code, std::size_t) {
       beast::error_code ignored;
       sock->shutdown(tcp::socket::shutdown_send, ignored);
@@ -122,6 +148,7 @@ struct server::impl {
 
   server_options options;
   engine_state state;
+  keyed_quota per_address{options.max_connections_per_address};  // by TCP peer address
   std::optional<net::ssl::context> tls;  // HTTPS when a certificate is configured
   const router& routes;
   std::vector<std::unique_ptr<net::io_context>> threads_io;  // one per I/O thread
@@ -145,6 +172,7 @@ server_options server_options::from_config(const config::config& cfg) {
   o.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   o.fanout = fanout_options::from_config(cfg);
   o.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  o.max_connections_per_address = static_cast<std::size_t>(cfg.max_connections_per_address);
   o.sse_retry_ms = static_cast<unsigned>(cfg.sse_retry_ms);
   o.tls_cert_file = cfg.tls_cert;
   o.tls_key_file = cfg.tls_key;
@@ -256,7 +284,7 @@ int server::listen_fd() const { return impl_->acceptor ? impl_->acceptor->native
 server_stats server::stats() const {
   const auto& st = impl_->state;
   return {st.open_connections.load(), st.in_flight.load(), st.open_streams.load(),
-          impl_->hub->stats()};
+          impl_->hub->stats(), impl_->per_address.refused()};
 }
 
 void server::stop() {

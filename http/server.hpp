@@ -48,6 +48,8 @@ struct server_stats {
   std::size_t in_flight = 0;  // requests read and not yet answered
   std::size_t open_streams = 0;
   fanout_stats fanout;  // SSE fan-out: unsent bytes, frames, writes, drops
+  /// Connections refused because their address held maxConnectionsPerAddress.
+  std::uint64_t refused_per_address = 0;
 };
 
 /// The HTTP engine's configuration; defaults from config::defaults().
@@ -64,6 +66,12 @@ struct server_options {
   fanout_options fanout;
   /// Connections beyond this get a 503 envelope and are closed at once.
   std::size_t max_connections = static_cast<std::size_t>(config::defaults().max_connections);
+  /// Connections (SSE streams included) of one TCP peer address beyond this
+  /// get a 429 envelope with Retry-After and are closed at once; peers in
+  /// trusted_proxies are not limited (their clients are judged by address
+  /// on their SSE streams instead); 0 = no limit.
+  std::size_t max_connections_per_address =
+      static_cast<std::size_t>(config::defaults().max_connections_per_address);
   /// `retry:` hint (ms) sent to SSE clients when the server drains.
   unsigned sse_retry_ms = static_cast<unsigned>(config::defaults().sse_retry_ms);
   /// HTTPS (and SSE over HTTPS) when set: PEM certificate chain and key
