@@ -4,6 +4,7 @@
 #include <list>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "config/log_limiter.hpp"
@@ -42,10 +43,11 @@ class lru {
     return true;
   }
 
+  /// Erases the entries for which p(key, value) is true.
   template <class Predicate>
   void erase_if(Predicate p) {
     for (auto it = map_.begin(); it != map_.end();) {
-      if (p(it->second.value)) {
+      if (p(it->first, it->second.value)) {
         bytes_ -= it->second.bytes;
         order_.erase(it->second.pos);
         it = map_.erase(it);
@@ -91,7 +93,25 @@ struct cache_state {
   runtime_counters* counters = nullptr;
   read_replicas* replicas = nullptr;  // the I/O threads' copies (may be null)
 
-  lru<list_ptr> lists;       // household + '/' + table → rows
+  // Interest routing (actors/notifier.hpp): with a notifier attached, a
+  // household's lists are stored only once the notifier confirmed that
+  // every peer forwards its events here; they live at most `ttl` after
+  // their read, and the interest is released when none is left.
+  notifier_actor notifier;  // invalid: single node, nothing to confirm
+  std::chrono::milliseconds ttl{60'000};
+  std::unordered_set<std::string> confirmed;
+  struct awaiting_read {
+    std::string key;
+    const storage::table_spec* table;
+  };
+  std::unordered_map<std::string, std::vector<awaiting_read>> awaiting_interest;  // household →
+  std::unordered_map<std::string, caf::actor_clock::time_point> held;  // household → last read
+
+  struct cached_list {
+    list_ptr list;
+    caf::actor_clock::time_point read_at;
+  };
+  lru<cached_list> lists;    // household + '/' + table → rows
   lru<cached_grant> grants;  // session key → grant
   // Logical clock of invalidations: a read that started at `clock` is stored
   // only when nothing it covers was invalidated after that.
@@ -186,19 +206,13 @@ void load_grant(self_ptr self, const std::string& key, std::uint64_t id) {
       });
 }
 
-void load_list(self_ptr self, const std::string& household, const storage::table_spec& t,
-               std::uint64_t id) {
+// Reads list `key` on the pool; the answer comes back as listload.
+void start_read(self_ptr self, const std::string& key, const std::string& household,
+                const storage::table_spec* table) {
   auto& st = self->state;
-  auto key = list_key(household, t);
-  auto& waiters = st.waiting_list[key];
-  for (const auto& w : waiters)
-    if (w.id == id) return;  // already waiting for this read
-  waiters.push_back({id, st.clock});
-  if (waiters.size() > 1) return;
-  if (st.counters) ++st.counters->cache_misses;
+  st.held[household] = self->clock().now();
   cache_actor me = self;
   auto started = st.clock;
-  const storage::table_spec* table = &t;
   storage::run_on_pool(
       *st.db,
       [household, table](storage::connection& conn) {
@@ -216,6 +230,74 @@ void load_list(self_ptr self, const std::string& household, const storage::table
               "cache: household " + household);
         caf::anon_send(me, loaded_list_atom::value, key, started, std::move(r));
       });
+}
+
+void load_list(self_ptr self, const std::string& household, const storage::table_spec& t,
+               std::uint64_t id) {
+  auto& st = self->state;
+  auto key = list_key(household, t);
+  auto& waiters = st.waiting_list[key];
+  for (const auto& w : waiters)
+    if (w.id == id) return;  // already waiting for this read
+  waiters.push_back({id, st.clock});
+  if (waiters.size() > 1) return;
+  if (st.counters) ++st.counters->cache_misses;
+  if (!st.notifier || st.confirmed.count(household)) return start_read(self, key, household, &t);
+  // The peers may not forward this household's events here yet: ask the
+  // notifier first (on_interest starts the read).
+  auto& awaiting = st.awaiting_interest[household];
+  awaiting.push_back({key, &t});
+  if (awaiting.size() == 1) self->send(st.notifier, interest_atom::value, household, true);
+}
+
+// The notifier's answer to interest h: with `ok`, every peer forwards h's
+// events here from now on, so reads started now may be stored; without,
+// the reads waiting for it still answer their queries but are not stored.
+void on_interest(self_ptr self, const std::string& household, bool ok) {
+  auto& st = self->state;
+  auto it = st.awaiting_interest.find(household);
+  if (ok) st.confirmed.insert(household);
+  if (it == st.awaiting_interest.end()) return;
+  auto reads = std::move(it->second);
+  st.awaiting_interest.erase(it);
+  for (const auto& r : reads) start_read(self, r.key, household, r.table);
+  // Reads started before this count as stale, so they are not stored;
+  // the queries that joined them before now still get their answer.
+  if (!ok) st.invalidated[household] = ++st.clock;
+}
+
+// Every ttl/4: lists read more than ttl ago go, and the interest in
+// households with nothing left (and no read under way) is released.
+void on_expire(self_ptr self) {
+  auto& st = self->state;
+  self->delayed_send(self, std::max(st.ttl / 4, std::chrono::milliseconds(250)), sweep_atom::value);
+  const auto cutoff = self->clock().now() - st.ttl;
+  std::vector<std::string> expired;
+  st.lists.erase_if([&](const std::string& key, const cache_state::cached_list& l) {
+    if (l.read_at > cutoff) return false;
+    expired.push_back(key);
+    return true;
+  });
+  if (st.replicas)
+    for (const auto& key : expired) st.replicas->erase_list(key);
+  for (auto it = st.held.begin(); it != st.held.end();) {
+    const auto& household = it->first;
+    if (it->second > cutoff || st.awaiting_interest.count(household)) {
+      ++it;
+      continue;
+    }
+    bool reading = false;
+    for (const auto* t : domain::household_tables())
+      if (st.waiting_list.count(list_key(household, *t))) reading = true;
+    if (reading) {
+      ++it;
+      continue;
+    }
+    st.confirmed.erase(household);
+    if (st.notifier) self->send(st.notifier, interest_atom::value, household, false);
+    it = st.held.erase(it);
+  }
+  if (!expired.empty()) publish_sizes(st);
 }
 
 // Answers query `id` when everything it needs is known; otherwise starts
@@ -246,7 +328,7 @@ void advance(self_ptr self, std::uint64_t id) {
   for (const auto& h : households) {
     if (q.resolved.count(h)) continue;
     if (auto* cached = st.lists.find(list_key(h, *query.table))) {
-      q.resolved.emplace(h, *cached);
+      q.resolved.emplace(h, cached->list);
       continue;
     }
     q.missed = true;
@@ -303,7 +385,8 @@ void on_invalidate(self_ptr self, const std::string& household, bool local) {
 void on_revoke(self_ptr self, const std::string& account, bool local) {
   auto& st = self->state;
   st.revoked_at = ++st.clock;
-  st.grants.erase_if([&](const cached_grant& g) { return g.grant.account_id == account; });
+  st.grants.erase_if(
+      [&](const std::string&, const cached_grant& g) { return g.grant.account_id == account; });
   if (st.replicas) {
     if (local)
       st.replicas->settle_revoke(account);
@@ -317,6 +400,7 @@ void on_revoke(self_ptr self, const std::string& account, bool local) {
 void on_flush(self_ptr self) {
   auto& st = self->state;
   st.flushed_at = ++st.clock;
+  st.confirmed.clear();  // a peer came or went: the notifier confirms again
   st.lists.clear();
   st.grants.clear();
   if (st.replicas) st.replicas->flush();
@@ -364,7 +448,7 @@ void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started
   const bool fresh = started >= stale_since;
   if (r.list && fresh) {
     if (st.replicas) st.replicas->put_list(household, key, r.list);
-    st.lists.put(key, r.list, r.list->bytes);
+    st.lists.put(key, cache_state::cached_list{r.list, self->clock().now()}, r.list->bytes);
     enforce_bound(st);
   }
   // Invalidation times matter only to reads under way.
@@ -384,9 +468,12 @@ void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started
 }
 
 cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t max_bytes,
-                                 runtime_counters* counters, read_replicas* replicas) {
+                                 runtime_counters* counters, read_replicas* replicas,
+                                 std::chrono::milliseconds ttl) {
   self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   auto& st = self->state;
+  st.ttl = ttl;
+  self->delayed_send(self, std::max(ttl / 4, std::chrono::milliseconds(250)), sweep_atom::value);
   st.db = db;
   st.replicas = replicas;
   st.max_bytes = max_bytes;
@@ -401,6 +488,11 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
       [=](revoke_atom, const std::string& account) { on_revoke(self, account, false); },
       [=](revoke_atom, const std::string& account, bool local) { on_revoke(self, account, local); },
       [=](flush_atom) { on_flush(self); },
+      [=](attach_atom, notifier_actor& n) { self->state.notifier = std::move(n); },
+      [=](interest_atom, const std::string& household, bool ok) {
+        on_interest(self, household, ok);
+      },
+      [=](sweep_atom) { on_expire(self); },
       [=](grant_atom, const std::string& key, std::uint64_t started, grant_result& r) {
         on_grant(self, key, started, r);
       },
@@ -413,8 +505,9 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
 }  // namespace
 
 cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
-                        runtime_counters* counters, read_replicas* replicas) {
-  return sys.spawn(cache, db, max_bytes, counters, replicas);
+                        runtime_counters* counters, read_replicas* replicas,
+                        std::chrono::milliseconds ttl) {
+  return sys.spawn(cache, db, max_bytes, counters, replicas, ttl);
 }
 
 }  // namespace hearth::actors

@@ -25,11 +25,19 @@
 // request waiting for it but is not stored (per-household generation
 // numbers), so a stale list never enters the cache.
 //
+// Cluster: peers forward a household's events only to nodes interested in
+// it (actors/notifier.hpp). Before it stores a list of a household, the
+// cache asks the notifier (interest h, on) and waits for its answer: only
+// reads started after every peer knows the interest are stored, so a peer's
+// commit is either visible to the read or forwarded here as an
+// invalidation. A list lives at most the ttl after its read; a household
+// with no list left and no read under way is released (interest h, off).
+//
 // Homechart keeps its cache in an UNLOGGED PostgreSQL table invalidated by
 // triggers; hearth keeps it in each node's memory because the hit path is
 // then free of any database round trip (the point of the read benchmark),
-// and every node already receives every change event for SSE fan-out, which
-// is exactly the invalidation signal the cache needs.
+// and the change events the node receives for the households it caches are
+// exactly the invalidation signal the cache needs.
 
 #include "actors/messages.hpp"
 #include "actors/read_replica.hpp"
@@ -64,6 +72,10 @@ struct list_load {
 };
 
 /// The cache actor's interface.
+///   attach notifier                the notifier that confirms interest (cluster)
+///   interest household, ok         the notifier's answer: every peer forwards
+///                                  the household's events here (ok)
+///   sweep                          (timer) expire lists older than the ttl
 ///   lookup r                       answer r.done for r.query
 ///   invalidate household           forget that household's lists (a peer's write)
 ///   invalidate household, true     the same for a local write whose replicas
@@ -77,6 +89,8 @@ using cache_actor = caf::typed_actor<
     caf::reacts_to<lookup_atom, cache_request>, caf::reacts_to<invalidate_atom, std::string>,
     caf::reacts_to<invalidate_atom, std::string, bool>, caf::reacts_to<revoke_atom, std::string>,
     caf::reacts_to<revoke_atom, std::string, bool>, caf::reacts_to<flush_atom>,
+    caf::reacts_to<attach_atom, notifier_actor>, caf::reacts_to<interest_atom, std::string, bool>,
+    caf::reacts_to<sweep_atom>,
     caf::reacts_to<grant_atom, std::string, std::uint64_t, grant_result>,
     caf::reacts_to<loaded_list_atom, std::string, std::uint64_t, list_load>>;
 
@@ -86,9 +100,12 @@ class read_replicas;
 /// hits, misses, evictions, invalidations and the bytes held. With
 /// `replicas` (actors/read_replica.hpp; may be null), every entry it stores
 /// or drops, and every invalidation, revoke and flush it receives, is
-/// mirrored to each I/O thread's replica, in order.
+/// mirrored to each I/O thread's replica, in order. A household list lives
+/// at most `ttl` after its read (cacheTtlMs), so a node that served one
+/// read of a household stops receiving its events within ttl + 10 s.
 cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
-                        runtime_counters* counters, read_replicas* replicas = nullptr);
+                        runtime_counters* counters, read_replicas* replicas = nullptr,
+                        std::chrono::milliseconds ttl = std::chrono::milliseconds(60'000));
 
 }  // namespace hearth::actors
 

@@ -68,6 +68,9 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using interest_atom = caf::atom_constant<caf::atom("interest")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using engine::leading_atom;
 using engine::scheduler_actor;
 
@@ -106,27 +109,43 @@ using household_session_actor = caf::typed_actor<
 /// when peer links change, and by the periodic sweep).
 using head_list = std::vector<std::pair<std::string, std::int64_t>>;
 
+/// Household ids, as a peer's interest travels (CAF's builtin @strvec).
+using household_ids = std::vector<std::string>;
+
 /// Routes committed change events to the household sessions of this node
-/// and to every peer node's notifier; owns the household → session table,
-/// spawning sessions on first subscribe and stopping them when their last
-/// connection is gone.
+/// and to the notifiers of the peer nodes interested in the household (the
+/// interest table, docs/architecture.md "Interest routing"); owns the
+/// household → session table, spawning sessions on first subscribe and
+/// stopping them when their last connection is gone.
 ///   publish e          a local commit: to local sessions and to each peer
+///                      interested in e's household
 ///   forward e          a peer's commit: to local sessions only
 ///   peerup id, h       a peer's notifier `h` is reachable (from the cluster actor)
 ///   peerdown id        the link to peer `id` is gone
 ///   recheck            re-read the heads of active households and backfill
-///                      what was missed (sent by peers when they link up)
+///                      what was missed
+///   watch node, snapshot, add, drop
+///                      (from peer `node`) the households it now needs
+///                      events of (`add`) or no longer does (`drop`);
+///                      `snapshot`: `add` replaces all it said before.
+///                      Answered `true` once recorded: every local commit
+///                      published after the answer reaches that peer
+///   interest h, on     (from the cache) the cache holds (on) or dropped
+///                      (off) lists of household h; "on" is answered with
+///                      interest h, ok to the cache once every peer knows
 ///   revoke a, remote   drop account a's cached sessions here (and, when
 ///                      the revoke is local, on every peer)
-using notifier_actor =
-    caf::typed_actor<caf::reacts_to<publish_atom, storage::change_event>,
-                     caf::reacts_to<forward_atom, storage::change_event>,
-                     caf::replies_to<subscribe_atom, std::string, connection_actor,
-                                     http::stream_ref>::with<std::int64_t>,
-                     caf::reacts_to<peer_up_atom, std::string, caf::actor>,
-                     caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
-                     caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
-                     caf::reacts_to<revoke_atom, std::string, bool>>;
+using notifier_actor = caf::typed_actor<
+    caf::reacts_to<publish_atom, storage::change_event>,
+    caf::reacts_to<forward_atom, storage::change_event>,
+    caf::replies_to<subscribe_atom, std::string, connection_actor,
+                    http::stream_ref>::with<std::int64_t>,
+    caf::reacts_to<peer_up_atom, std::string, caf::actor>,
+    caf::reacts_to<peer_down_atom, std::string>, caf::reacts_to<recheck_atom>,
+    caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
+    caf::replies_to<watch_atom, std::string, bool, household_ids, household_ids>::with<bool>,
+    caf::reacts_to<interest_atom, std::string, bool>,
+    caf::reacts_to<revoke_atom, std::string, bool>>;
 
 /// What peers may call on a node's published cluster actor: `hello` from the
 /// dialing peer (its node id, its cluster actor, its notifier), answered with

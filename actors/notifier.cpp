@@ -1,7 +1,11 @@
 #include "actors/notifier.hpp"
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "actors/household_session.hpp"
@@ -18,11 +22,33 @@ struct notifier_state {
   storage::pool* db = nullptr;
   http::fanout_hub* hub = nullptr;
   std::chrono::milliseconds gap_wait{25};
+  std::string node_id;  // this node's, as peers know it
   struct household_entry {
     household_session_actor session;
     std::size_t connections = 0;
+    // The highest seq routed or announced (as a head) to the session: a
+    // recheck head at or below it is not sent again.
+    std::int64_t routed = 0;
   };
   std::map<std::string, household_entry> households;
+  // Interest routing (docs/architecture.md "Interest routing"). What this
+  // node needs its peers' events of: households with a local stream (the
+  // table above) or with lists in the read cache.
+  struct interest_entry {
+    bool cache = false;       // the cache holds (or is reading) lists of it
+    bool confirmed = false;   // every linked peer answered our add, since the last link-up
+    bool announcing = false;  // an add is waiting for the peers' answers
+    std::optional<caf::actor_clock::time_point> released;  // no longer needed, since
+  };
+  std::unordered_map<std::string, interest_entry> interest;
+  std::uint64_t link_epoch = 0;  // peer links come up: confirmations made before are void
+  // What each peer needs (from its watch messages), and the same by household.
+  struct peer_interest {
+    notifier_actor handle;
+    std::unordered_set<std::string> households;
+  };
+  std::unordered_map<std::string, peer_interest> remote;
+  std::unordered_map<std::string, std::vector<std::string>> interested;  // household → nodes
   struct connection_entry {
     connection_actor handle;
     std::set<std::string> households;
@@ -33,7 +59,8 @@ struct notifier_state {
   runtime_counters* counters = nullptr;
   cache_actor cache;  // invalid when there is no read cache
   bool recheck_queued = false;
-  bool recheck_again = false;  // asked for while one was under way
+  bool recheck_again = false;                    // all asked for while one was under way
+  std::unordered_set<std::string> recheck_some;  // some asked for while one was under way
 };
 
 using self_ptr = notifier_actor::stateful_pointer<notifier_state>;
@@ -44,25 +71,48 @@ using self_ptr = notifier_actor::stateful_pointer<notifier_state>;
 constexpr std::chrono::seconds kSweepInterval{5};
 constexpr std::chrono::milliseconds kRecheckAfterLoss[] = {std::chrono::milliseconds(500),
                                                            std::chrono::milliseconds(2000)};
+// Interest that ends is withdrawn from the peers at the first sweep at
+// least this long after (so 5–10 s after): a client that reconnects in
+// between does not make the node unsubscribe and subscribe again.
+constexpr std::chrono::seconds kUnsubscribeDelay{5};
+// How long a peer has to answer a watch message (an add or a snapshot).
+constexpr std::chrono::seconds kWatchTimeout{5};
 
 void deliver_local(self_ptr self, storage::change_event&& e) {
   auto& st = self->state;
-  if (auto it = st.households.find(e.household_id); it != st.households.end())
+  if (auto it = st.households.find(e.household_id); it != st.households.end()) {
+    it->second.routed = std::max(it->second.routed, e.seq);
     self->send(it->second.session, std::move(e));
+  }
 }
 
-// Reads the heads of every active household on the pool; the answer comes
-// back as `heads` and each session backfills whatever it has not seen.
-void recheck(self_ptr self) {
+void publish_interest_counters(notifier_state& st) {
+  if (!st.counters) return;
+  st.counters->interest_local = st.interest.size();
+  st.counters->interest_remote = st.interested.size();
+}
+
+// Reads the heads of the active households (all, or `one`) on the pool;
+// the answer comes back as `heads` and each session backfills whatever it
+// has not seen.
+void recheck(self_ptr self, const std::string* one = nullptr) {
   auto& st = self->state;
   if (st.households.empty()) return;
+  if (one && !st.households.count(*one)) return;
   if (st.recheck_queued) {  // that read may predate the reason for this one
-    st.recheck_again = true;
+    if (one)
+      st.recheck_some.insert(*one);
+    else
+      st.recheck_again = true;
     return;
   }
   std::vector<std::string> ids;
-  ids.reserve(st.households.size());
-  for (const auto& [id, h] : st.households) ids.push_back(id);
+  if (one) {
+    ids.push_back(*one);
+  } else {
+    ids.reserve(st.households.size());
+    for (const auto& [id, h] : st.households) ids.push_back(id);
+  }
   notifier_actor me = self;
   st.recheck_queued = true;
   storage::run_on_pool(
@@ -75,6 +125,134 @@ void recheck(self_ptr self) {
         caf::anon_send(me, heads_atom::value,
                        outcome.ok() ? std::move(*outcome.value) : head_list{});
       });
+}
+
+// The peers answered (or failed to answer) our add of `household`, sent
+// in link epoch `epoch`: interest is confirmed when all answered and no
+// link came up since (a new peer learnt it from our snapshot, which nobody
+// has answered yet). The cache learns the outcome; a local stream's
+// session re-reads its head, for the commits made before the peers knew.
+void on_announced(self_ptr self, const std::string& household, std::uint64_t epoch, bool ok) {
+  auto& st = self->state;
+  auto it = st.interest.find(household);
+  if (it == st.interest.end()) return;
+  auto& e = it->second;
+  e.announcing = false;
+  e.confirmed = ok && epoch == st.link_epoch;
+  if (e.cache && st.cache) self->send(st.cache, interest_atom::value, household, e.confirmed);
+  recheck(self, &household);
+}
+
+// Tells every linked peer that this node needs `household`'s events,
+// waiting for their answers (on_announced).
+void announce(self_ptr self, const std::string& household) {
+  auto& st = self->state;
+  auto& e = st.interest[household];
+  e.announcing = true;
+  e.confirmed = false;
+  const auto epoch = st.link_epoch;
+  if (st.peers.empty()) {  // nobody to tell, nothing committed elsewhere to re-read
+    e.announcing = false;
+    e.confirmed = true;
+    if (e.cache && st.cache) self->send(st.cache, interest_atom::value, household, true);
+    return;
+  }
+  struct tally {
+    std::size_t waiting;
+    bool ok = true;
+  };
+  auto t = std::make_shared<tally>(tally{st.peers.size()});
+  auto done = [self, household, epoch, t](bool ok) {
+    t->ok = t->ok && ok;
+    if (--t->waiting == 0) on_announced(self, household, epoch, t->ok);
+  };
+  for (const auto& [id, peer] : st.peers)
+    self->request(peer, kWatchTimeout, watch_atom::value, st.node_id, false,
+                  household_ids{household}, household_ids{})
+        .then([done](bool ok) { done(ok); }, [done](caf::error&) { done(false); });
+  if (st.counters) st.counters->interest_messages += st.peers.size();
+}
+
+// This node needs `household`'s events: for a new local stream, or (from
+// the cache) for its lists, which the cache may keep once it hears back.
+void gain(self_ptr self, const std::string& household, bool for_cache) {
+  auto& st = self->state;
+  auto [it, fresh] = st.interest.try_emplace(household);
+  auto& e = it->second;
+  if (for_cache) e.cache = true;
+  e.released.reset();
+  if (fresh || (!e.confirmed && !e.announcing))
+    announce(self, household);
+  else if (for_cache && e.confirmed)
+    self->send(st.cache, interest_atom::value, household, true);
+  publish_interest_counters(st);
+}
+
+// A local stream's session or the cache's lists of `household` are gone:
+// once neither needs it, it is withdrawn from the peers after
+// kUnsubscribeDelay (on_sweep).
+void release(self_ptr self, const std::string& household, bool for_cache) {
+  auto& st = self->state;
+  auto it = st.interest.find(household);
+  if (it == st.interest.end()) return;
+  if (for_cache) it->second.cache = false;
+  if (!it->second.cache && !st.households.count(household))
+    it->second.released = self->clock().now();
+}
+
+// Withdraws the interest released at least kUnsubscribeDelay ago.
+void withdraw_released(self_ptr self) {
+  auto& st = self->state;
+  const auto cutoff = self->clock().now() - kUnsubscribeDelay;
+  household_ids gone;
+  for (auto it = st.interest.begin(); it != st.interest.end();) {
+    if (it->second.released && *it->second.released <= cutoff) {
+      gone.push_back(it->first);
+      it = st.interest.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (gone.empty()) return;
+  for (const auto& [id, peer] : st.peers)
+    caf::anon_send(peer, watch_atom::value, st.node_id, false, household_ids{}, gone);
+  if (st.counters) st.counters->interest_messages += st.peers.size();
+  publish_interest_counters(st);
+}
+
+void forget_peer_interest(notifier_state& st, const std::string& node) {
+  auto it = st.remote.find(node);
+  if (it == st.remote.end()) return;
+  for (const auto& h : it->second.households) {
+    auto i = st.interested.find(h);
+    if (i == st.interested.end()) continue;
+    auto& nodes = i->second;
+    nodes.erase(std::remove(nodes.begin(), nodes.end(), node), nodes.end());
+    if (nodes.empty()) st.interested.erase(i);
+  }
+  st.remote.erase(it);
+}
+
+// A peer's watch message: what it needs from now on.
+bool on_watch(self_ptr self, const std::string& node, bool snapshot, const household_ids& add,
+              const household_ids& drop) {
+  auto& st = self->state;
+  if (node.empty() || node == st.node_id) return false;
+  if (snapshot) forget_peer_interest(st, node);
+  auto& peer = st.remote[node];
+  peer.handle = caf::actor_cast<notifier_actor>(self->current_sender());
+  for (const auto& h : add)
+    if (peer.households.insert(h).second) st.interested[h].push_back(node);
+  for (const auto& h : drop) {
+    if (!peer.households.erase(h)) continue;
+    auto i = st.interested.find(h);
+    if (i == st.interested.end()) continue;
+    auto& nodes = i->second;
+    nodes.erase(std::remove(nodes.begin(), nodes.end(), node), nodes.end());
+    if (nodes.empty()) st.interested.erase(i);
+  }
+  publish_interest_counters(st);
+  return true;
 }
 
 // Stopping the notifier stops every session and connection it knows, so
@@ -98,7 +276,9 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     // its connections' subscribe requests time out and they reconnect.
     for (auto h = st.households.begin(); h != st.households.end(); ++h)
       if (h->second.session.address() == dm.source) {
+        auto household = h->first;
         st.households.erase(h);
+        release(self, household, false);
         break;
       }
     return;
@@ -110,6 +290,7 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     if (--h->second.connections == 0) {
       self->send_exit(h->second.session, caf::exit_reason::normal);
       st.households.erase(h);
+      release(self, household, false);
     }
   }
   st.connections.erase(it);
@@ -119,11 +300,19 @@ void on_down(self_ptr self, caf::down_msg& dm) {
 void on_publish(self_ptr self, storage::change_event& e) {
   auto& st = self->state;
   auto span = storage::change_span("notifier.publish", trace::kind::internal, e);
+  static const std::vector<std::string> nobody;
+  auto found = st.interested.find(e.household_id);
+  const auto& nodes = found == st.interested.end() ? nobody : found->second;
   if (e.trace.valid()) {
-    span.set("hearth.peers", static_cast<std::int64_t>(st.peers.size()));
+    span.set("hearth.peers", static_cast<std::int64_t>(nodes.size()));
     e.trace = span.ctx();
   }
-  for (const auto& [id, peer] : st.peers) {
+  std::size_t sent = 0;
+  for (const auto& id : nodes) {
+    auto p = st.remote.find(id);
+    if (p == st.remote.end() || !p->second.handle) continue;
+    const auto& peer = p->second.handle;
+    ++sent;
     if (!e.trace.valid()) {
       self->send(peer, forward_atom::value, e);
       continue;
@@ -136,7 +325,8 @@ void on_publish(self_ptr self, storage::change_event& e) {
     self->send(peer, forward_atom::value, std::move(copy));
   }
   if (st.counters) {
-    st.counters->events_forwarded += st.peers.size();
+    ++st.counters->commits_published;
+    st.counters->events_forwarded += sent;
     --st.counters->notifier_mailbox;  // this publish has left the mailbox
     st.counters->households_active = st.households.size();
   }
@@ -160,20 +350,35 @@ void on_revoke(self_ptr self, const std::string& account, bool remote) {
     for (const auto& [id, peer] : st.peers) self->send(peer, revoke_atom::value, account, true);
 }
 
+// A link came up: the peer gets a snapshot of this node's interest (which
+// replaces whatever it knew), and once it answered, every commit it
+// publishes reaches us; so our sessions re-read their heads then, to
+// backfill what it committed before. The peer does the same the other way.
 void on_peer_up(self_ptr self, const std::string& node, const caf::actor& peer) {
+  auto& st = self->state;
   auto handle = caf::actor_cast<notifier_actor>(peer);
-  self->state.peers[node] = handle;
+  st.peers[node] = handle;
+  // Confirmations the cache holds did not cover this peer: the cache is
+  // flushed and asks again.
+  ++st.link_epoch;
+  household_ids snapshot;
+  snapshot.reserve(st.interest.size());
+  for (auto& [h, e] : st.interest) {
+    e.confirmed = false;
+    snapshot.push_back(h);
+  }
   // Invalidations the peer sent while unlinked never arrived.
-  if (auto& c = self->state.cache) self->send(c, flush_atom::value);
-  // Commits the peer made before it knew us were never sent here, and
-  // ours before we knew it never went there: both sides re-read heads
-  // now that events flow (the peer when our recheck request arrives).
-  recheck(self);
-  self->send(handle, recheck_atom::value);
+  if (auto& c = st.cache) self->send(c, flush_atom::value);
+  self->request(handle, kWatchTimeout, watch_atom::value, st.node_id, true, std::move(snapshot),
+                household_ids{})
+      .then([self](bool) { recheck(self); }, [self](caf::error&) { recheck(self); });
+  if (st.counters) ++st.counters->interest_messages;
 }
 
 void on_peer_down(self_ptr self, const std::string& node) {
   self->state.peers.erase(node);
+  forget_peer_interest(self->state, node);
+  publish_interest_counters(self->state);
   if (auto& c = self->state.cache) self->send(c, flush_atom::value);
   recheck(self);
   for (auto delay : kRecheckAfterLoss) self->delayed_send(self, delay, recheck_atom::value);
@@ -185,6 +390,7 @@ void on_sweep(self_ptr self) {
   if (auto* c = self->state.counters) {
     c->households_active = self->state.households.size();
   }
+  withdraw_released(self);
   recheck(self);
 }
 
@@ -192,10 +398,33 @@ void on_sweep(self_ptr self) {
 void on_heads(self_ptr self, head_list& heads) {
   auto& st = self->state;
   st.recheck_queued = false;
+  // A session already sent an event (or head) at or past this head has
+  // nothing to learn from it (a hole below it is its own gap check's).
   for (const auto& [id, head] : heads)
-    if (auto it = st.households.find(id); it != st.households.end())
+    if (auto it = st.households.find(id); it != st.households.end() && head > it->second.routed) {
+      it->second.routed = head;
       self->send(it->second.session, head_atom::value, head);
-  if (std::exchange(st.recheck_again, false)) recheck(self);
+    }
+  if (std::exchange(st.recheck_again, false)) {
+    st.recheck_some.clear();
+    recheck(self);
+  } else if (!st.recheck_some.empty()) {
+    // One read for all of them: recheck() of one id at a time would queue.
+    auto some = std::exchange(st.recheck_some, {});
+    std::vector<std::string> ids;
+    for (const auto& id : some)
+      if (st.households.count(id)) ids.push_back(id);
+    if (ids.empty()) return;
+    st.recheck_queued = true;
+    notifier_actor me = self;
+    storage::run_on_pool(
+        *st.db,
+        [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
+        [me](auto outcome) {
+          caf::anon_send(me, heads_atom::value,
+                         outcome.ok() ? std::move(*outcome.value) : head_list{});
+        });
+  }
 }
 
 // A connection's stream subscribes to a household: its session (spawned on
@@ -212,6 +441,7 @@ caf::result<std::int64_t> on_subscribe(self_ptr self, const std::string& househo
   if (!h.session) {
     h.session = spawn_household_session(self->system(), household, st.db, st.hub, st.gap_wait);
     self->monitor(h.session);
+    gain(self, household, false);
   }
   if (c.households.insert(household).second) ++h.connections;
   return self->delegate(h.session, subscribe_atom::value, conn, ref);
@@ -219,8 +449,10 @@ caf::result<std::int64_t> on_subscribe(self_ptr self, const std::string& househo
 
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::fanout_hub* hub,
                                        std::chrono::milliseconds gap_wait,
-                                       runtime_counters* counters, cache_actor cache) {
+                                       runtime_counters* counters, cache_actor cache,
+                                       std::string node_id) {
   self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
+  self->state.node_id = std::move(node_id);
   self->state.db = db;
   self->state.hub = hub;
   self->state.cache = cache;
@@ -242,6 +474,14 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::f
       [=](recheck_atom) { recheck(self); },
       [=](sweep_atom) { on_sweep(self); },
       [=](heads_atom, head_list& heads) { on_heads(self, heads); },
+      [=](watch_atom, const std::string& node, bool snapshot, const household_ids& add,
+          const household_ids& drop) { return on_watch(self, node, snapshot, add, drop); },
+      [=](interest_atom, const std::string& household, bool on) {
+        if (on)
+          gain(self, household, true);
+        else
+          release(self, household, true);
+      },
       [=](subscribe_atom, const std::string& household, connection_actor& conn,
           http::stream_ref ref) -> caf::result<std::int64_t> {
         return on_subscribe(self, household, conn, ref);
@@ -253,8 +493,10 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::f
 
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
-                              cache_actor cache) {
-  return sys.spawn(notifier, db, hub, gap_wait, counters, std::move(cache));
+                              cache_actor cache, std::string node_id) {
+  auto n = sys.spawn(notifier, db, hub, gap_wait, counters, cache, std::move(node_id));
+  if (cache) caf::anon_send(cache, attach_atom::value, n);
+  return n;
 }
 
 }  // namespace hearth::actors

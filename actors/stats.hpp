@@ -9,7 +9,12 @@
 namespace hearth::actors {
 
 struct runtime_counters {
-  std::atomic<std::uint64_t> events_forwarded{0};  // sent to peer nodes (once per peer)
+  std::atomic<std::uint64_t> commits_published{0};  // local commits routed by the notifier
+  // Sent to peer nodes: once per peer interested in the event's household.
+  std::atomic<std::uint64_t> events_forwarded{0};
+  std::atomic<std::uint64_t> interest_messages{0};  // watch messages sent to peers
+  std::atomic<std::size_t> interest_local{0};       // households this node needs events of
+  std::atomic<std::size_t> interest_remote{0};      // households some peer needs events of
   // Publish messages waiting in the notifier's mailbox: counted in by
   // actor_runtime::publish, out by the notifier. (CAF 0.17's mailbox().size()
   // must not be called from a handler: it reorganises the queue the actor

@@ -84,6 +84,7 @@ runtime_options runtime_options::from_config(const config::config& cfg) {
   o.cluster_heartbeat = std::chrono::milliseconds(cfg.cluster_heartbeat_ms);
   o.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
   o.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
+  o.cache_ttl = std::chrono::milliseconds(cfg.cache_ttl_ms);
   o.pubsub_poll = std::chrono::milliseconds(cfg.pubsub_poll_ms);
   o.pubsub_workers = static_cast<int>(cfg.pubsub_workers);
   return o;
@@ -95,10 +96,12 @@ struct actor_runtime::impl {
     if (options.cache_bytes > 0) {
       if (!options.io_threads.empty())
         replicas = std::make_unique<read_replicas>(options.io_threads);
-      cache = spawn_cache(system, &db, options.cache_bytes, &counters, replicas.get());
+      cache = spawn_cache(system, &db, options.cache_bytes, &counters, replicas.get(),
+                          options.cache_ttl);
     }
     if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
-    notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache);
+    notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache,
+                              options.node_id);
     scheduler = engine::spawn_scheduler(system, &db, options.node_id, options.registry, &handlers,
                                         &accepting_work);
     if (options.registry && options.pubsub_workers > 0 &&

@@ -77,6 +77,7 @@ struct runtime_options {
   std::chrono::milliseconds cluster_stale{config::defaults().cluster_stale_ms};
   // Read cache (actors/cache.hpp): its memory bound in bytes; 0 = no cache.
   std::size_t cache_bytes = static_cast<std::size_t>(config::defaults().cache_mib) << 20;
+  std::chrono::milliseconds cache_ttl{config::defaults().cache_ttl_ms};  // a list's life
   // Pub/Sub and cron (engine/pubsub.hpp): the application's declarations
   // (null: none), how often deliveries are claimed, handler threads (0: this
   // node delivers no messages; cron runs on one thread regardless).
@@ -86,7 +87,7 @@ struct runtime_options {
 
   /// clusterAddr (bind host and port), clusterAdvertiseAddr, clusterTLSCert,
   /// clusterTLSKey, clusterTLSCA, clusterHeartbeatMs, clusterStaleMs,
-  /// cacheMiB, pubsubPollMs and pubsubWorkers of `cfg`; the node's identity,
+  /// cacheMiB, cacheTtlMs, pubsubPollMs and pubsubWorkers of `cfg`; the node's identity,
   /// database URL, HTTP address, fan-out hub and registry are the caller's
   /// (they exist only at run time). Throws config::config_error for a bad
   /// clusterAddr.

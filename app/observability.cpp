@@ -214,9 +214,22 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
          "Spans lost: the export queue was full or the collector refused or was unreachable",
          static_cast<double>(trace::dropped()));
   const auto& c = s.actors.counters();
+  metric(out, "hearth_cluster_commits_total", "counter",
+         "Local commits routed by this node's notifier (each may be forwarded to peers)",
+         static_cast<double>(c.commits_published.load()));
   metric(out, "hearth_cluster_events_forwarded_total", "counter",
-         "Change events sent to peer nodes (once per peer)",
+         "Inter-node messages caused by commits: change events sent to peer nodes, once per peer "
+         "interested in the household (the peer's cache invalidation rides on it)",
          static_cast<double>(c.events_forwarded.load()));
+  metric(out, "hearth_cluster_interest_messages_total", "counter",
+         "Watch messages (interest adds, drops and snapshots) sent to peer nodes",
+         static_cast<double>(c.interest_messages.load()));
+  metric(out, "hearth_cluster_interest_households", "gauge",
+         "Households whose events this node needs from its peers (streams or cached lists)",
+         static_cast<double>(c.interest_local.load()));
+  metric(out, "hearth_cluster_peer_interest_households", "gauge",
+         "Households whose events some peer needs from this node",
+         static_cast<double>(c.interest_remote.load()));
   metric(out, "hearth_actor_mailbox_size", "gauge",
          "Change events waiting in the notifier's mailbox",
          static_cast<double>(c.notifier_mailbox.load()));

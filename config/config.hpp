@@ -59,6 +59,7 @@ struct config {
   std::int64_t cluster_heartbeat_ms = 250;             // DB heartbeat + election loop period
   std::int64_t cluster_stale_ms = 3'000;  // silent this long = dead (frozen leader deposed)
   std::int64_t cache_mib = 64;            // read cache bound (actors/cache.hpp); 0 = off
+  std::int64_t cache_ttl_ms = 60'000;     // a cached household list lives this long after its read
   // Pub/Sub and cron (engine/pubsub.hpp).
   std::int64_t pubsub_poll_ms = 200;  // how often due deliveries are claimed
   std::int64_t pubsub_workers = 8;    // handler threads; 0 = no deliveries here (cron still runs)

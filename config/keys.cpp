@@ -228,6 +228,14 @@ std::vector<entry> background_keys() {
        0,
        65'536,
        HEARTH_INT(cache_mib)},
+      {{"cacheTtlMs", "HEARTH_CACHE_TTL_MS", "--cache-ttl-ms",
+        "how long a cached household list lives after its read; in a cluster, a node stops "
+        "receiving a household's events 5-10 s after its last list expired and its last stream "
+        "closed"},
+       kind::integer,
+       1'000,
+       86'400'000,
+       HEARTH_INT(cache_ttl_ms)},
       {{"pubsubPollMs", "HEARTH_PUBSUB_POLL_MS", "--pubsub-poll-ms",
         "how often each node claims due Pub/Sub deliveries (an idle node backs off to at most "
         "max(this, 1 s) until it has work again or publishes)"},

@@ -5,6 +5,7 @@
 
 #include "actors/cache.hpp"
 
+#include "actors/notifier.hpp"
 #include "domain/tables.hpp"
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
@@ -146,6 +147,80 @@ TEST_F(cache_test, a_writer_reads_its_own_write) {
   EXPECT_EQ(queued_db_jobs(), 0u) << "cached again";
   ASSERT_EQ(third.got.size(), 1u);
   EXPECT_EQ(third.got[0].view.count, 1u);
+}
+
+// Cluster: a peer forwards a household's events (the cache's invalidations)
+// only once it knows this node needs them. So a list is stored only when
+// its read started after every linked peer answered the notifier's add;
+// until then reads wait, and a refused add still answers the reader
+// without storing the list.
+TEST_F(cache_test, a_list_is_cached_only_once_every_peer_knows_the_nodes_interest) {
+  auto notifier = track(actors::spawn_notifier(sys, db_.get(), &hub_, std::chrono::milliseconds(25),
+                                               &counters_, cache_, "node-a"));
+  // A peer notifier that holds its answers to the add until the test gives them.
+  std::vector<caf::typed_response_promise<bool>> held;
+  std::vector<actors::household_ids> adds;
+  auto peer = track(sys.spawn([&](caf::event_based_actor* peer_self) -> caf::behavior {
+    return {[&, peer_self](actors::watch_atom, const std::string&, bool,
+                           const actors::household_ids& add,
+                           const actors::household_ids&) -> caf::result<bool> {
+              adds.push_back(add);
+              if (add.empty()) return true;  // the snapshot at link-up
+              held.push_back(peer_self->make_response_promise<bool>());
+              return held.back();
+            },
+            [](actors::forward_atom, const storage::change_event&) {},
+            // The test's go-ahead: answer held add i (in the peer's turn).
+            [&](std::size_t i, bool ok) { held.at(i).deliver(ok); }};
+  }));
+  caf::anon_send(notifier, actors::peer_up_atom::value, std::string("node-b"), peer);
+  settle();
+  ASSERT_EQ(adds.size(), 1u) << "the snapshot (empty)";
+
+  answers first, second, third, fourth;
+  read(first);
+  settle();
+  ASSERT_EQ(adds.size(), 2u);
+  EXPECT_EQ(adds[1], actors::household_ids{household_});
+  EXPECT_TRUE(first.got.empty()) << "the list read waits for the peer's answer";
+  EXPECT_EQ(queued_db_jobs(), 0u);
+
+  caf::anon_send(peer, std::size_t{0}, true);  // the peer answers
+  settle();
+  ASSERT_EQ(first.got.size(), 1u);
+  read(second);
+  sched.run();
+  EXPECT_EQ(queued_db_jobs(), 0u) << "stored: answered from memory";
+  ASSERT_EQ(second.got.size(), 1u);
+
+  // Another household whose add the peer refuses: its reader is answered,
+  // the list is not stored.
+  std::string other;
+  {
+    pqxx::connection conn{database_url_};
+    other = storage::create_household(conn, account_, "Cabin").id;
+  }
+  auto other_request = [&](answers& to) {
+    auto r = list_request(to);
+    r.query.household = other;
+    caf::anon_send(cache_, lookup_atom::value, std::move(r));
+  };
+  caf::anon_send(cache_, actors::revoke_atom::value, account_);  // the grant predates "Cabin"
+  other_request(third);
+  settle();
+  ASSERT_EQ(held.size(), 2u);
+  caf::anon_send(peer, std::size_t{1}, false);  // the peer answers
+  settle();
+  ASSERT_EQ(third.got.size(), 1u);
+  const auto misses = counters_.cache_misses.load();
+  other_request(fourth);
+  settle();
+  EXPECT_EQ(counters_.cache_misses.load(), misses + 1) << "not stored: read again";
+  ASSERT_EQ(held.size(), 3u) << "after asking the peers again";
+  EXPECT_TRUE(fourth.got.empty());
+  caf::anon_send(peer, std::size_t{2}, true);  // the peer answers
+  settle();
+  ASSERT_EQ(fourth.got.size(), 1u);
 }
 
 }  // namespace

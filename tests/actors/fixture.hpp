@@ -114,7 +114,7 @@ class actor_test : public ::testing::Test, public test_coordinator_fixture<actor
   void TearDown() override {
     for (auto& a : actors_) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     sched.run();
-    ioc_.poll();
+    poll_io();
   }
 
   /// Remembers `a` so that TearDown stops it.
@@ -139,7 +139,7 @@ class actor_test : public ::testing::Test, public test_coordinator_fixture<actor
         ADD_FAILURE() << "actors and database jobs still busy after 1000 rounds";
         break;
       }
-    ioc_.poll();
+    poll_io();
   }
 
   /// A connection actor for subscribe requests (sessions only keep it to
@@ -183,6 +183,14 @@ class actor_test : public ::testing::Test, public test_coordinator_fixture<actor
     auto r = tx.exec(statement);
     tx.commit();
     return r;
+  }
+
+  /// Runs the fan-out's posted work (the hub's "I/O thread"). An
+  /// io_context that ran out of work is stopped and would run nothing more
+  /// until restarted.
+  void poll_io() {
+    ioc_.restart();
+    ioc_.poll();
   }
 
   std::string database_url_;

@@ -41,12 +41,12 @@ class household_session_test : public actor_test {
     expect((subscribe_atom, actors::connection_actor, http::stream_ref),
            from(self).to(session_).with(_, _, _));
     expect((std::int64_t), from(session_).to(self).with(head));
-    ioc_.poll();
+    poll_io();
   }
 
   // What the stream has been sent so far (runs the hub's posted work first).
   seqs delivered() {
-    ioc_.poll();
+    poll_io();
     return stream_->seqs();
   }
 

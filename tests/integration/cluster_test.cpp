@@ -114,6 +114,15 @@ class ClusterTest : public ::testing::Test {
                                          << cluster().describe();
   }
 
+  /// A counter or gauge (no labels) of the node's /metrics; -1 when absent.
+  double metric(const std::string& node, const std::string& name) {
+    http_client client(cluster().http_port(node));
+    auto body = client.request("GET", "/metrics").body;
+    const auto at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(body.substr(at + name.size() + 2));
+  }
+
   std::unique_ptr<test_cluster> cluster_;
   std::map<std::string, std::pair<std::uint16_t, std::unique_ptr<http_client>>> clients_;
 };
@@ -584,6 +593,48 @@ TEST_F(ClusterTest, cached_reads_on_one_node_follow_writes_revokes_and_membershi
   // Signing out on node-a ends the key on node-b too.
   ASSERT_EQ(http("node-a").request_as(owner.key, "DELETE", "/api/v1/auth/signin").status, 200u);
   EXPECT_EQ(wait_count("node-b", owner.key, -401), -401);
+}
+
+// Interest routing: a commit is forwarded only to the nodes that hold a
+// stream (or cached lists) of its household, once each; when the last
+// stream closes, the interest is withdrawn 5–10 s later and commits stay
+// on their node again.
+TEST_F(ClusterTest, a_commit_is_forwarded_only_to_the_nodes_interested_in_its_household) {
+  ASSERT_TRUE(linked(20s));
+  auto user = new_user("interest", "node-a");
+  const auto hh = create_household("node-a", user.key, "Shared");
+  auto forwards = [&] { return metric("node-a", "hearth_cluster_events_forwarded_total"); };
+  auto commits = [&] { return metric("node-a", "hearth_cluster_commits_total"); };
+  auto peer_interest = [&] { return metric("node-a", "hearth_cluster_peer_interest_households"); };
+
+  // Nobody needs the household: its commits stay on node-a.
+  const double f0 = forwards(), c0 = commits();
+  for (int i = 0; i < 3; ++i) create_item("node-a", user.key, hh, "alone" + std::to_string(i));
+  ASSERT_TRUE(eventually([&] { return commits() >= c0 + 3; }, 5s)) << commits() << " vs " << c0;
+  EXPECT_EQ(forwards(), f0) << "forwarded with no interest anywhere";
+
+  // A stream on node-c: node-a learns node-c's interest, and each commit
+  // goes to node-c once (not to node-b).
+  auto on_c = open_sse("node-c", user.key);
+  ASSERT_TRUE(eventually([&] { return peer_interest() == 1; }, 10s))
+      << "node-a does not know of node-c's interest: " << peer_interest();
+  const double f1 = forwards();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(create_item("node-a", user.key, hh, "seen" + std::to_string(i)));
+  ASSERT_TRUE(on_c->wait_changes(5, 10s)) << seq_list(on_c->changes());
+  EXPECT_TRUE(exactly_once_in_order(*on_c, ids, hh));
+  EXPECT_EQ(forwards(), f1 + 5) << "one message per commit: to node-c only";
+  EXPECT_GE(metric("node-c", "hearth_cluster_interest_households"), 1);
+
+  // The stream closes: 5–10 s later node-a forwards nothing any more.
+  on_c.reset();
+  ASSERT_TRUE(eventually([&] { return peer_interest() == 0; }, 20s))
+      << "node-c's interest was not withdrawn: " << peer_interest();
+  const double f2 = forwards(), c2 = commits();
+  create_item("node-a", user.key, hh, "after");
+  ASSERT_TRUE(eventually([&] { return commits() >= c2 + 1; }, 5s));
+  EXPECT_EQ(forwards(), f2);
 }
 
 }  // namespace
