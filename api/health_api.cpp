@@ -97,6 +97,26 @@ http::response health_report(services& s, const std::string& rid,
 }  // namespace
 
 void add_health_routes(http::route_group& r, services& s) {
+  // The load balancer's check (deploy/haproxy.cfg): no database work, so a
+  // database failover does not take every node out at once.
+  r.add({"GET",
+         "/api/v1/ready",
+         [&s](const http::request& req, http::responder respond) {
+           const bool ready = s.server.ready();
+           auto r = http::envelope(ready ? 200 : 503, req.request_id, "Readiness",
+                                   {boost::json::object{{"nodeID", s.node_id}, {"ready", ready}}},
+                                   ready ? std::string() : "this node is draining");
+           if (!ready) r.headers.emplace_back("Retry-After", "1");
+           respond(std::move(r));
+         },
+         {.doc = {.summary = "Readiness for a load balancer: 200 while the node serves, 503 once "
+                             "it drains (drainNoticeMs before it stops accepting). Does not "
+                             "depend on the database (see /api/v1/health)",
+                  .tag = "operations",
+                  .auth = "none",
+                  .data_type = "Readiness",
+                  .data_schema = R"({"type":"object","properties":{
+                  "nodeID":{"type":"string"},"ready":{"type":"boolean"}}})"}}});
   r.add({"GET",
          "/api/v1/health",
          [&s](const http::request& req, http::responder respond) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "actors/system.hpp"
 #include "api/api.hpp"
@@ -343,6 +344,13 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // (up to shutdownTimeoutMs) and SSE clients told to reconnect elsewhere;
   // finish queued database work (it may still publish events); release
   // leadership, deregister and stop the actors; then the embedded database.
+  if (cfg.drain_notice_ms > 0 && sig != SIGUSR2) {
+    // The balancer's readiness checks (GET /api/v1/ready) see 503 and take
+    // this node out while it still serves; then it stops accepting.
+    server.announce_drain();
+    log::notice("not ready; draining in {} ms (drainNoticeMs)", cfg.drain_notice_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(cfg.drain_notice_ms));
+  }
   server.drain(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
   server.stop();
   actors.stop_handlers();  // deliveries and cron runs under way finish first

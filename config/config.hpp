@@ -112,8 +112,9 @@ struct config {
   std::int64_t rate_limit_per_second = 0;            // per client IP; 0 = off
   std::int64_t rate_limit_burst = 50;
   std::int64_t shutdown_timeout_ms = 10'000;
-  std::string tls_cert;  // PEM certificate chain: serve HTTPS (with tls_key)
-  std::string tls_key;   // PEM private key  // in-flight requests may finish in this on SIGTERM
+  std::int64_t drain_notice_ms = 0;  // on SIGTERM: /api/v1/ready says 503 this long before draining
+  std::string tls_cert;              // PEM certificate chain: serve HTTPS (with tls_key)
+  std::string tls_key;  // PEM private key  // in-flight requests may finish in this on SIGTERM
   // Security (api/guard.hpp, README.md "Security"): sign-in throttling, CSRF.
   std::int64_t auth_failure_limit = 10;  // failed sign-ins per account per window; 0 = off
   std::int64_t auth_ip_failure_limit =

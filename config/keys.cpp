@@ -553,6 +553,13 @@ std::vector<entry> production_keys() {
        0,
        kDay,
        HEARTH_INT(shutdown_timeout_ms)},
+      {{"drainNoticeMs", "HEARTH_DRAIN_NOTICE_MS", "--drain-notice-ms",
+        "on SIGTERM, how long GET /api/v1/ready answers 503 while the node still serves, before "
+        "it stops accepting: give the load balancer's checks time to take it out (deploy/)"},
+       kind::integer,
+       0,
+       600'000,
+       HEARTH_INT(drain_notice_ms)},
       {{"tlsCert", "HEARTH_TLS_CERT", "--tls-cert",
         "PEM certificate chain file: serve HTTPS (and SSE over HTTPS); needs tlsKey"},
        kind::text,

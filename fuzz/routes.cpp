@@ -266,6 +266,7 @@ http::router make_routes() {
            },
            {.produces = "text/event-stream"}});
   // api/health_api.cpp, api/docs_api.cpp
+  api.add({"GET", "/api/v1/ready", no_body()});
   api.add({"GET", "/api/v1/health", no_body()});
   api.add({"GET", "/api/docs", no_body()});
   api.add({"GET", "/api/docs/ui", no_body(), {.produces = "text/html"}});

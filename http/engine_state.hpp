@@ -40,6 +40,7 @@ struct engine_state {
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> open_streams{0};
   std::atomic<bool> draining{false};
+  std::atomic<bool> drain_announced{false};  // readiness is off (server::announce_drain)
   std::mutex sessions_mutex;
   std::vector<std::weak_ptr<drainable>> sessions;
 

@@ -225,6 +225,12 @@ std::uint16_t server::start() {
   return port;
 }
 
+bool server::ready() const {
+  return !impl_->state.draining.load() && !impl_->state.drain_announced.load();
+}
+
+void server::announce_drain() { impl_->state.drain_announced = true; }
+
 void server::drain(std::chrono::milliseconds deadline) {
   auto& i = *impl_;
   if (i.stopped || i.state.draining.exchange(true)) return;

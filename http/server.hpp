@@ -123,6 +123,13 @@ class server {
   /// Stops accepting, closes every connection and joins the threads. Idempotent.
   void stop();
 
+  /// Readiness for a load balancer (GET /api/v1/ready): true until
+  /// announce_drain() or drain(). announce_drain() changes nothing else: the
+  /// node keeps accepting and serving while the balancer's checks see it
+  /// go (serve waits drainNoticeMs between the two).
+  bool ready() const;
+  void announce_drain();
+
   server_stats stats() const;
 
   /// The SSE fan-out hub of this server's I/O threads (lives as long as the

@@ -23,6 +23,7 @@ HEARTH_PACKAGES=(
   libical-dev python3-icalendar
   postgresql
   python3-aiosmtpd
+  haproxy curl
 )
 
 # What scripts/fuzz adds (CI runs it): clang and its runtime libraries
