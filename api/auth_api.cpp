@@ -7,6 +7,7 @@
 #include <boost/json/object.hpp>
 
 #include "api/api.hpp"
+#include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/accounts.hpp"
@@ -85,16 +86,24 @@ void signin(services& s, const http::request& req, http::responder respond) {
   auto password = *in.string("password", true, 1, 1024);
   in.reject_unknown();
   const auto& ip = req.remote_addr;
-  if (auto wait = s.guard.admit_signin_ip(ip))
+  if (auto wait = s.guard.admit_signin_ip(ip)) {
+    log::notice("security: sign-in throttled: request {} from {}", req.request_id, ip);
     return respond(auth_guard::too_many(req.request_id, wait, kThrottled));
+  }
   auto ttl = s.cfg.session_ttl_ms;
   run_db(s, req, std::move(respond),
          [=, &s, rid = req.request_id, tls = req.tls](storage::connection& conn) {
            auto who = storage::find_credentials(conn, email);
-           if (auto wait = s.guard.admit_signin(ip, who.key))
+           const auto account = who.account_id.empty() ? "unknown" : who.account_id;
+           if (auto wait = s.guard.admit_signin(ip, who.key)) {
+             log::notice("security: sign-in throttled: request {} account {} from {}", rid, account,
+                         ip);
              return auth_guard::too_many(rid, wait, kThrottled);
+           }
            if (!storage::check_password(who, password)) {
              s.guard.signin_failed(ip, who.key);
+             log::notice("security: sign-in failed: request {} account {} from {}", rid, account,
+                         ip);
              throw storage::domain_error(storage::errc::unauthorized,
                                          "wrong emailAddress or password");
            }

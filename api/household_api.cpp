@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "api/api.hpp"
+#include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
 #include "storage/households.hpp"
@@ -83,7 +84,8 @@ void add_member(services& s, const http::request& req, http::responder respond) 
   auto idem = idempotency_of(req, 201);
   run_authenticated(
       s, req, std::move(respond),
-      [=, &s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+      [=, &s, rid = req.request_id, ip = req.remote_addr](storage::connection& conn,
+                                                          const storage::principal& who) {
         storage::member m;
         if (auto k = keyed_by(idem, who)) {
           auto out = storage::add_member(
@@ -95,6 +97,10 @@ void add_member(services& s, const http::request& req, http::responder respond) 
           m = storage::add_member(conn, who.account_id, household_id, email, permissions);
         }
         s.actors.revoke_account(m.account_id);  // its cached household list grew
+        log::notice(
+            "security: member added: request {} account {} from {}: account {} joins "
+            "household {} as {}",
+            rid, who.account_id, ip, m.account_id, household_id, permissions);
         return http::ok(201, rid, kMember, {to_json(m)});
       });
 }

@@ -118,6 +118,15 @@ middleware cors(std::vector<std::string> origins) {
   };
 }
 
+// `text` with every byte outside printable ASCII shown as '?' (a log line
+// stays one line whatever a client sent).
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return out;
+}
+
 middleware same_origin_writes(std::vector<std::string> origins, bool require_header,
                               std::function<bool(const request&)> applies) {
   std::vector<std::string> trusted;
@@ -132,6 +141,8 @@ middleware same_origin_writes(std::vector<std::string> origins, bool require_hea
     if (sent.empty()) sent = req.header("referer");
     if (sent.empty()) {
       if (!require_header) return next(req, std::move(respond));
+      log::notice("security: cross-site write refused: request {} from {}: no Origin or Referer",
+                  req.request_id, req.remote_addr);
       return respond(error(403, req.request_id,
                            "cross-site request refused: a write authenticated by the session "
                            "cookie needs an Origin or Referer header"));
@@ -142,6 +153,8 @@ middleware same_origin_writes(std::vector<std::string> origins, bool require_hea
                             origin.substr(origin.find("://") + 3) == lower(req.header("host")));
     if (ok) return next(req, std::move(respond));
     auto shown = origin.empty() ? std::string(sent.substr(0, 100)) : origin.substr(0, 100);
+    log::notice("security: cross-site write refused: request {} from {}: origin {}", req.request_id,
+                req.remote_addr, printable(shown));
     respond(error(403, req.request_id,
                   fmt::format("cross-site request refused: origin {} may not write with the "
                               "session cookie (use a bearer key, or add it to corsOrigins)",

@@ -55,6 +55,15 @@ TEST_F(signin_throttle, wrong_passwords_get_429_with_a_retry_after_that_doubles)
   EXPECT_EQ(retry_after(right), 16);
   // The session it already has still works: only sign-in is throttled.
   check_envelope(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me"), 200);
+  // Each failure and each refusal is a NOTICE line naming the account and
+  // the address, never the password.
+  EXPECT_TRUE(eventually([&] {
+    return hearth_->log().find("security: sign-in throttled: request ") != std::string::npos;
+  }));
+  const auto log = hearth_->log();
+  EXPECT_NE(log.find("security: sign-in failed: request "), std::string::npos);
+  EXPECT_NE(log.find("account " + user.account_id + " from 127.0.0.1"), std::string::npos) << log;
+  EXPECT_EQ(log.find("wrong password"), std::string::npos) << "a password in the log";
 }
 
 TEST_F(signin_throttle, an_unknown_account_is_answered_exactly_like_a_wrong_password) {
@@ -275,6 +284,11 @@ TEST_F(csrf, a_cookie_write_from_a_foreign_origin_is_403_and_changes_nothing) {
   check_envelope(out, 403);
   check_envelope(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me"), 200);
   EXPECT_EQ(households(user), 0u);
+  // Each refusal is a NOTICE line, never with the session key.
+  const auto log = hearth_->log();
+  EXPECT_NE(log.find("security: cross-site write refused: request "), std::string::npos);
+  EXPECT_NE(log.find("from 127.0.0.1: origin https://evil.example"), std::string::npos) << log;
+  EXPECT_EQ(log.find(user.key), std::string::npos) << "a session key in the log";
 }
 
 TEST_F(csrf, a_cookie_write_from_a_trusted_or_its_own_origin_passes) {
