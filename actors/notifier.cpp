@@ -220,16 +220,19 @@ void withdraw_released(self_ptr self) {
   publish_interest_counters(st);
 }
 
+// Peer `node` no longer needs `household` (the by-household index).
+void unindex(notifier_state& st, const std::string& household, const std::string& node) {
+  auto i = st.interested.find(household);
+  if (i == st.interested.end()) return;
+  auto& nodes = i->second;
+  nodes.erase(std::remove(nodes.begin(), nodes.end(), node), nodes.end());
+  if (nodes.empty()) st.interested.erase(i);
+}
+
 void forget_peer_interest(notifier_state& st, const std::string& node) {
   auto it = st.remote.find(node);
   if (it == st.remote.end()) return;
-  for (const auto& h : it->second.households) {
-    auto i = st.interested.find(h);
-    if (i == st.interested.end()) continue;
-    auto& nodes = i->second;
-    nodes.erase(std::remove(nodes.begin(), nodes.end(), node), nodes.end());
-    if (nodes.empty()) st.interested.erase(i);
-  }
+  for (const auto& h : it->second.households) unindex(st, h, node);
   st.remote.erase(it);
 }
 
@@ -243,14 +246,8 @@ bool on_watch(self_ptr self, const std::string& node, bool snapshot, const house
   peer.handle = caf::actor_cast<notifier_actor>(self->current_sender());
   for (const auto& h : add)
     if (peer.households.insert(h).second) st.interested[h].push_back(node);
-  for (const auto& h : drop) {
-    if (!peer.households.erase(h)) continue;
-    auto i = st.interested.find(h);
-    if (i == st.interested.end()) continue;
-    auto& nodes = i->second;
-    nodes.erase(std::remove(nodes.begin(), nodes.end(), node), nodes.end());
-    if (nodes.empty()) st.interested.erase(i);
-  }
+  for (const auto& h : drop)
+    if (peer.households.erase(h)) unindex(st, h, node);
   publish_interest_counters(st);
   return true;
 }

@@ -16,7 +16,8 @@
 //     its own keep-alive connection, or with --new-connection-per-write a new
 //     TCP connection per POST, `Connection: close`) to the --write port(s)
 //     (writer connection j on the (j mod P)-th), --writes in all; write n goes
-//     to household n mod H (uniform). Every `event: change` is matched to its
+//     to household n mod H (uniform). With --affinity, household h's streams
+//     and writes all go to the (h mod P)-th port (account affinity). Every `event: change` is matched to its
 //     POST by the row id (and must name the stream's own household, else it
 //     counts as foreign). Reports delivered events/s (events received by all
 //     streams / seconds from the first POST to the last event), write →
@@ -98,6 +99,9 @@ struct options {
   int pid = 0;            // the first of --pid's list (RSS)
   std::vector<int> pids;  // --pid PID[,PID...] (CPU: summed)
   int threads = 1;
+  // --affinity: household h's streams and writes all go to port h mod P
+  // (a balancer hashing the account; one account per household here).
+  bool affinity = false;
   int connect_s = 60;
   int deadline_s = 120;  // from the first POST
   int writers = 4;
@@ -591,6 +595,10 @@ options parse(int argc, char** argv) {
       o.new_connection_per_write = true;
       continue;
     }
+    if (k == "--affinity") {
+      o.affinity = true;
+      continue;
+    }
     if (i + 1 >= argc) throw std::runtime_error("option " + k + " needs a value");
     std::string v = argv[++i];
     if (k == "--mode")
@@ -682,8 +690,9 @@ int main(int argc, char** argv) try {
       std::this_thread::sleep_for(1ms);
     if (clock_type::now() >= connect_deadline) break;
     auto& io = *ios[i % o.threads];
-    auto s = std::make_shared<subscriber>(io, o.sse_ports[i % o.sse_ports.size()], i % households,
-                                          o, reg, tallies[i % o.threads]);
+    const auto port = o.affinity ? o.sse_ports[(i % households) % o.sse_ports.size()]
+                                 : o.sse_ports[i % o.sse_ports.size()];
+    auto s = std::make_shared<subscriber>(io, port, i % households, o, reg, tallies[i % o.threads]);
     subs.push_back(s);
     ++in_flight;
     net::post(io, [s, &in_flight] { s->start([&in_flight] { --in_flight; }); });
@@ -752,9 +761,14 @@ int main(int argc, char** argv) try {
   const std::int64_t first_ns = now_ns();
   net::steady_timer tick(wio);
   std::function<void()> pump = [&] {
-    for (auto& w : ws) {
+    for (std::size_t j = 0; j < ws.size(); ++j) {
+      auto& w = ws[j];
       if (sent >= due) break;
       if (w->busy()) continue;
+      // With affinity, write n goes to its household's node: writer j is on
+      // port j mod P (in write_ports order).
+      if (o.affinity && j % o.write_ports.size() != (sent % households) % o.write_ports.size())
+        continue;
       int n = sent++;
       w->post(n, n % households, [&] {
         ++completed;
