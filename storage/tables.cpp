@@ -146,6 +146,38 @@ write_result replayed(stored_response r) {
   return out;
 }
 
+// The household of row `id` now; "" when the row is gone.
+std::string current_household(pqxx::transaction_base& tx, const table_spec& t,
+                              const std::string& id) {
+  auto found = households_of(tx, t, {id});
+  return found.empty() ? std::string() : std::move(found.begin()->second);
+}
+
+// A change's replay answers like any other request to the row's household
+// now: 404 or 403 when the caller may no longer change it, never the stored
+// body. `locked`: the row's household ("" when the row is gone: a replayed
+// delete, whose household is its last event's in the outbox within the
+// keys' lifetime; none found, the answer is 404).
+write_result replayed_change(pqxx::transaction_base& tx, const table_spec& t,
+                             const std::string& account_id, const std::string& id,
+                             const std::string& locked, stored_response r) {
+  std::string household = locked;
+  if (household.empty()) {
+    auto found = tx.exec_params(
+        "SELECT auth_household_id::text FROM change_event WHERE row_id = $1 AND table_name = $2 "
+        "AND created > now() - make_interval(hours => $3) ORDER BY created DESC LIMIT 1",
+        id, t.sql_name, static_cast<int>(kIdempotencyKeyLifetime.count()));
+    if (found.empty())
+      throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+    household = found[0][0].as<std::string>();
+  }
+  auto perm = permission_of(tx, account_id, household);
+  if (!perm) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  if (*perm == "view")
+    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  return replayed(std::move(r));
+}
+
 // Records the change_event of a written row (and, with `idem`, the stored
 // response), without committing. The event time is the row's `updated`, or
 // `event_time` when given (a delete happens now, not at the row's last
@@ -287,9 +319,10 @@ record get_row(pqxx::connection_base& conn, const table_spec& t, const std::stri
 write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& household_id,
                            const values& v, const write_gate& admit, const idempotency* idem) {
+  // Before the key: a replay answers like any other request to the household.
+  check_write_permission(tx, account_id, household_id);
   if (idem)
     if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
-  check_write_permission(tx, account_id, household_id);
   if (admit) admit(household_id);
   std::string assignments, names, placeholders;
   auto params = params_of(t, v, assignments, names, placeholders, 2);
@@ -495,7 +528,8 @@ write_result update_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& locked, const write_gate& admit,
                            const std::optional<std::string>& household, const idempotency* idem) {
   if (idem)
-    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+    if (auto prior = claim_idempotency_key(tx, *idem))
+      return replayed_change(tx, t, account_id, id, locked, std::move(*prior));
   auto household_id = lock_row_in_locked_household(tx, t, account_id, id, locked);
   const bool move = household && *household != household_id;
   if (move) check_write_permission(tx, account_id, *household);
@@ -534,7 +568,8 @@ write_result delete_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& locked, const write_gate& admit,
                            const idempotency* idem) {
   if (idem)
-    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+    if (auto prior = claim_idempotency_key(tx, *idem))
+      return replayed_change(tx, t, account_id, id, locked, std::move(*prior));
   auto household_id = lock_row_in_locked_household(tx, t, account_id, id, locked);
   if (admit) admit(household_id);
   auto r = tx.exec_params1(
@@ -550,7 +585,9 @@ write_result update_row(pqxx::connection_base& conn, const table_spec& t,
                         const idempotency* idem) {
   pqxx::work tx{conn};
   if (idem)
-    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+    if (auto prior = claim_idempotency_key(tx, *idem))
+      return replayed_change(tx, t, account_id, id, current_household(tx, t, id),
+                             std::move(*prior));
   // Households first, in id order (the row's and a move's target), then
   // the row: the order every writer takes them in (storage/group_commit.hpp).
   const auto locked = household_of(tx, t, id);
@@ -569,7 +606,9 @@ write_result delete_row(pqxx::connection_base& conn, const table_spec& t,
                         const write_gate& admit, const idempotency* idem) {
   pqxx::work tx{conn};
   if (idem)
-    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+    if (auto prior = claim_idempotency_key(tx, *idem))
+      return replayed_change(tx, t, account_id, id, current_household(tx, t, id),
+                             std::move(*prior));
   const auto locked = household_of(tx, t, id);
   lock_households(tx, {locked});
   auto out = delete_row_in(tx, t, account_id, id, locked, admit, nullptr);

@@ -41,6 +41,14 @@ class idempotency : public hearth_test {
         .as<int>();
   }
 
+  /// One statement on the test's own connection (setup the API cannot do).
+  void sql(const std::string& statement) {
+    pqxx::connection db{database_url_};
+    pqxx::work tx{db};
+    tx.exec(statement);
+    tx.commit();
+  }
+
   /// dataValue of an envelope, serialised (to compare two answers).
   static std::string data_of(const http_response& res) {
     return json::serialize(res.json().as_object().at("dataValue"));
@@ -91,6 +99,45 @@ TEST_F(idempotency, retried_update_and_delete_replay_instead_of_writing_again) {
   EXPECT_EQ(del_again.header("idempotent-replayed"), "true");
   EXPECT_EQ(data_of(del_again), "[]");
   EXPECT_EQ(http().request_as(u.key, "DELETE", path).status, 404u);
+}
+
+// A replay answers like any other request to the household now: a caller
+// who was removed gets 404, one made view-only 403, never the stored body.
+// (No route removes a member yet: the test changes the membership row.)
+TEST_F(idempotency, a_replay_rechecks_permission_on_the_household) {
+  auto owner = new_user("idemowner");
+  auto member = new_user("idemmember");
+  auto h = create_household(owner.key, "Shared");
+  add_member(owner.key, h, member.email, "edit");
+  const auto kept = str(create_item(owner.key, h, "kept"), "id");
+  const auto gone = str(create_item(owner.key, h, "gone"), "id");
+  const auto post_body = item_body(h, "secret name");
+  const auto put_body = json::serialize(json::object{{"name", "secret rename"}});
+  check_envelope(keyed(member.key, "POST", "/api/v1/shop/items", post_body, "m-post"), 201);
+  check_envelope(keyed(member.key, "PUT", "/api/v1/shop/items/" + kept, put_body, "m-put"), 200);
+  check_envelope(keyed(member.key, "DELETE", "/api/v1/shop/items/" + gone, "", "m-delete"), 200);
+  auto replays = [&] {
+    return std::vector<http_response>{
+        keyed(member.key, "POST", "/api/v1/shop/items", post_body, "m-post"),
+        keyed(member.key, "PUT", "/api/v1/shop/items/" + kept, put_body, "m-put"),
+        keyed(member.key, "DELETE", "/api/v1/shop/items/" + gone, "", "m-delete")};
+  };
+  // Still a member: each replays.
+  for (const auto& r : replays()) EXPECT_EQ(r.header("idempotent-replayed"), "true") << r.body;
+
+  sql("UPDATE auth_household_member SET permissions = 'view' WHERE auth_account_id = '" +
+      member.account_id + "'");
+  for (const auto& r : replays()) {
+    check_envelope(r, 403);
+    EXPECT_EQ(r.header("idempotent-replayed"), "");
+    EXPECT_EQ(r.body.find("secret"), std::string::npos) << r.body;
+  }
+  sql("DELETE FROM auth_household_member WHERE auth_account_id = '" + member.account_id + "'");
+  for (const auto& r : replays()) {
+    check_envelope(r, 404);
+    EXPECT_EQ(r.body.find("secret"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(rows(h), 2) << "nothing written by the refused replays";
 }
 
 TEST_F(idempotency, retried_household_creation_and_member_addition_write_once) {
