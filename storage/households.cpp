@@ -1,5 +1,6 @@
 #include "storage/households.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -51,13 +52,20 @@ household create_household_in(pqxx::transaction_base& tx, const std::string& acc
   return h;
 }
 
-member add_member_in(pqxx::transaction_base& tx, const std::string& caller_account_id,
-                     const std::string& household_id, const std::string& email,
-                     const std::string& permissions) {
+// Only an owner adds members: 404 for a caller not in the household, 403
+// for one who is not an owner.
+void check_owner(pqxx::transaction_base& tx, const std::string& caller_account_id,
+                 const std::string& household_id) {
   auto caller = permission_of(tx, caller_account_id, household_id);
   if (!caller) throw domain_error(errc::not_found, "household not found");
   if (*caller != "owner")
     throw domain_error(errc::forbidden, "only an owner of the household may add members");
+}
+
+member add_member_in(pqxx::transaction_base& tx, const std::string& caller_account_id,
+                     const std::string& household_id, const std::string& email,
+                     const std::string& permissions) {
+  check_owner(tx, caller_account_id, household_id);
   auto acc = tx.exec_params(kSelectAccountByEmail, email);
   if (acc.empty())
     throw domain_error(errc::not_found, "emailAddress: no account with this address");
@@ -86,6 +94,17 @@ keyed_result<household> create_household(
   pqxx::work tx{conn};
   auto out = keyed_write<household>(
       tx, k, [&] { return create_household_in(tx, account_id, name); }, answer);
+  if (out.replay) {
+    // A replay answers only a member of the household it created (its id
+    // is in the stored answer): anyone else gets 404, as for any request.
+    const auto stored = boost::json::parse(out.replay->data_value);
+    const auto* id =
+        stored.is_array() && !stored.as_array().empty() && stored.as_array()[0].is_object()
+            ? stored.as_array()[0].as_object().if_contains("id")
+            : nullptr;
+    if (!id || !id->is_string() || !permission_of(tx, account_id, std::string(id->as_string())))
+      throw domain_error(errc::not_found, "household not found");
+  }
   if (out.value) tx.commit();
   return out;
 }
@@ -154,6 +173,8 @@ keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& 
                                 const std::string& permissions, const idempotency& k,
                                 const std::function<stored_response(const member&)>& answer) {
   pqxx::work tx{conn};
+  // Before the key: a replay answers like any other request to the household.
+  check_owner(tx, caller_account_id, household_id);
   auto out = keyed_write<member>(
       tx, k, [&] { return add_member_in(tx, caller_account_id, household_id, email, permissions); },
       answer);

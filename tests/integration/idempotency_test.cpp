@@ -140,6 +140,32 @@ TEST_F(idempotency, a_replay_rechecks_permission_on_the_household) {
   EXPECT_EQ(rows(h), 2) << "nothing written by the refused replays";
 }
 
+// The same for the household routes: a member addition's replay needs an
+// owner still, a household creation's a member of the household it made.
+TEST_F(idempotency, household_and_member_replays_recheck_permission_too) {
+  auto owner = new_user("idemhhowner");
+  auto friend_ = new_user("idemhhfriend");
+  const auto body = json::serialize(json::object{{"name", "Secret cabin"}});
+  auto created = keyed(owner.key, "POST", "/api/v1/auth/households", body, "hh-secret");
+  check_envelope(created, 201, "AuthHousehold");
+  const auto h = str(first_value(created), "id");
+  const auto members = "/api/v1/auth/households/" + h + "/members";
+  const auto member =
+      json::serialize(json::object{{"emailAddress", friend_.email}, {"permissions", "view"}});
+  check_envelope(keyed(owner.key, "POST", members, member, "member-secret"), 201);
+
+  sql("UPDATE auth_household_member SET permissions = 'edit' WHERE auth_account_id = '" +
+      owner.account_id + "'");
+  auto added_again = keyed(owner.key, "POST", members, member, "member-secret");
+  check_envelope(added_again, 403);
+  EXPECT_EQ(added_again.body.find(friend_.email), std::string::npos) << added_again.body;
+
+  sql("DELETE FROM auth_household_member WHERE auth_account_id = '" + owner.account_id + "'");
+  auto created_again = keyed(owner.key, "POST", "/api/v1/auth/households", body, "hh-secret");
+  check_envelope(created_again, 404);
+  EXPECT_EQ(created_again.body.find("Secret cabin"), std::string::npos) << created_again.body;
+}
+
 TEST_F(idempotency, retried_household_creation_and_member_addition_write_once) {
   auto owner = new_user("idemhh");
   auto friend_ = new_user("idemfriend");
