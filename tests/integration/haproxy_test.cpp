@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -371,14 +372,18 @@ TEST_F(HAProxyFront, a_rolling_restart_under_load_loses_and_duplicates_nothing) 
   std::atomic<bool> restarted{false};
   std::atomic<int> writes{0};
   std::thread writer([&] {
-    for (int i = 0; i < 2000 && !restarted; ++i)
+    for (int i = 0; i < 100'000 && !restarted; ++i)
       if (write("w" + std::to_string(i))) ++writes;
   });
-  for (const auto& name : cluster_->names()) {
-    ASSERT_EQ(cluster_->terminate(name), 0) << name << " did not stop cleanly";
-    cluster_->restart(name);
-    ASSERT_TRUE(cluster_->wait_linked(20s)) << cluster_->describe();
-  }
+  // One round in CI; ROLLING_RESTART_ROUNDS=N for a longer run.
+  const char* rounds_env = std::getenv("ROLLING_RESTART_ROUNDS");
+  const int rounds = rounds_env ? std::max(1, std::atoi(rounds_env)) : 1;
+  for (int round = 0; round < rounds; ++round)
+    for (const auto& name : cluster_->names()) {
+      ASSERT_EQ(cluster_->terminate(name), 0) << name << " did not stop cleanly";
+      cluster_->restart(name);
+      ASSERT_TRUE(cluster_->wait_linked(20s)) << cluster_->describe();
+    }
   restarted = true;
   writer.join();
   ASSERT_FALSE(HasFailure());
@@ -401,9 +406,10 @@ TEST_F(HAProxyFront, a_rolling_restart_under_load_loses_and_duplicates_nothing) 
   EXPECT_TRUE(eventually([&] { return stream.seqs().size() >= expected.size(); }, 15s));
   EXPECT_EQ(stream.seqs(), expected);
   EXPECT_GE(stream.connections(), 2) << "the stream never had to resume";
-  std::cout << "rolling restart of " << cluster_->names().size() << " nodes: " << writes
-            << " writes (" << retries << " retries), " << stream.seqs().size()
-            << " events on a stream that connected " << stream.connections() << " times, lost 0\n";
+  std::cout << rounds << " rolling restart(s) of " << cluster_->names().size()
+            << " nodes: " << writes << " writes (" << retries << " retries), "
+            << stream.seqs().size() << " events on a stream that connected " << stream.connections()
+            << " times, lost 0\n";
 }
 
 }  // namespace
