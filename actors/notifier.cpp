@@ -92,9 +92,26 @@ void publish_interest_counters(notifier_state& st) {
   st.counters->interest_remote = st.interested.size();
 }
 
-// Reads the heads of the active households (all, or `one`) on the pool;
-// the answer comes back as `heads` and each session backfills whatever it
-// has not seen.
+// Reads the heads of `ids` on the pool; the answer comes back as `heads`
+// and each session backfills whatever it has not seen.
+void read_heads(self_ptr self, std::vector<std::string> ids) {
+  auto& st = self->state;
+  notifier_actor me = self;
+  st.recheck_queued = true;
+  storage::run_on_pool(
+      *st.db,
+      [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
+      [me](auto outcome) {
+        if (!outcome.ok())
+          log::warn_once("notifier.heads", "notifier: cannot read household heads: " +
+                                               log::first_line(outcome.error));
+        caf::anon_send(me, heads_atom::value,
+                       outcome.ok() ? std::move(*outcome.value) : head_list{});
+      });
+}
+
+// Re-reads the heads of the active households (all, or `one`), one read
+// at a time: asked for while one is under way, it runs after it.
 void recheck(self_ptr self, const std::string* one = nullptr) {
   auto& st = self->state;
   if (st.households.empty()) return;
@@ -113,18 +130,7 @@ void recheck(self_ptr self, const std::string* one = nullptr) {
     ids.reserve(st.households.size());
     for (const auto& [id, h] : st.households) ids.push_back(id);
   }
-  notifier_actor me = self;
-  st.recheck_queued = true;
-  storage::run_on_pool(
-      *st.db,
-      [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
-      [me](auto outcome) {
-        if (!outcome.ok())
-          log::warn_once("notifier.heads", "notifier: cannot read household heads: " +
-                                               log::first_line(outcome.error));
-        caf::anon_send(me, heads_atom::value,
-                       outcome.ok() ? std::move(*outcome.value) : head_list{});
-      });
+  read_heads(self, std::move(ids));
 }
 
 // The peers answered (or failed to answer) our add of `household`, sent
@@ -411,16 +417,7 @@ void on_heads(self_ptr self, head_list& heads) {
     std::vector<std::string> ids;
     for (const auto& id : some)
       if (st.households.count(id)) ids.push_back(id);
-    if (ids.empty()) return;
-    st.recheck_queued = true;
-    notifier_actor me = self;
-    storage::run_on_pool(
-        *st.db,
-        [ids = std::move(ids)](storage::connection& conn) { return storage::head_seqs(conn, ids); },
-        [me](auto outcome) {
-          caf::anon_send(me, heads_atom::value,
-                         outcome.ok() ? std::move(*outcome.value) : head_list{});
-        });
+    if (!ids.empty()) read_heads(self, std::move(ids));
   }
 }
 

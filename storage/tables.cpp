@@ -88,6 +88,17 @@ void put_columns(const table_spec& t, const values& v, boost::json::object& o) {
   }
 }
 
+// The caller may change `household_id`: not a member → not_found with
+// `not_found` (the household's or the row's message), view-only → forbidden.
+void check_write_permission(pqxx::transaction_base& tx, const std::string& account_id,
+                            const std::string& household_id,
+                            const std::string& not_found = "authHouseholdID: household not found") {
+  auto perm = permission_of(tx, account_id, household_id);
+  if (!perm) throw domain_error(errc::not_found, not_found);
+  if (*perm == "view")
+    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+}
+
 // Locks the row and returns its household, enforcing membership and write
 // permission of the caller.
 std::string lock_for_write(pqxx::transaction_base& tx, const table_spec& t,
@@ -98,20 +109,9 @@ std::string lock_for_write(pqxx::transaction_base& tx, const table_spec& t,
       id);
   if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
   auto household_id = r[0][0].as<std::string>();
-  auto perm = permission_of(tx, account_id, household_id);
-  if (!perm) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
-  if (*perm == "view")
-    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  check_write_permission(tx, account_id, household_id, fmt::format("{} not found", t.data_type));
   if (r[0][1].as<bool>()) throw domain_error(errc::conflict, t.locked_message);
   return household_id;
-}
-
-void check_write_permission(pqxx::transaction_base& tx, const std::string& account_id,
-                            const std::string& household_id) {
-  auto perm = permission_of(tx, account_id, household_id);
-  if (!perm) throw domain_error(errc::not_found, "authHouseholdID: household not found");
-  if (*perm == "view")
-    throw domain_error(errc::forbidden, "view-only members cannot change this household");
 }
 
 std::vector<std::optional<std::string>> params_of(const table_spec& t, const values& v,
@@ -171,10 +171,7 @@ write_result replayed_change(pqxx::transaction_base& tx, const table_spec& t,
       throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
     household = found[0][0].as<std::string>();
   }
-  auto perm = permission_of(tx, account_id, household);
-  if (!perm) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
-  if (*perm == "view")
-    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  check_write_permission(tx, account_id, household, fmt::format("{} not found", t.data_type));
   return replayed(std::move(r));
 }
 
