@@ -131,10 +131,7 @@ check_key() {
 # hearth serve with raised limits (20k streams + the writers > the 10k default).
 start_hearth() {  # start_hearth URL HTTP_PORT [NODE_ID CLUSTER_PORT]
   local -a env=(HEARTH_DATABASE_URL="$1" HEARTH_HTTP_ADDR="127.0.0.1:$2" HEARTH_LOG_LEVEL=warn
-    HEARTH_MAX_CONNECTIONS=30000
-    # Every stream of the bench comes from 127.0.0.1, many from one account.
-    HEARTH_MAX_CONNECTIONS_PER_ADDRESS=0 HEARTH_MAX_STREAMS_PER_ACCOUNT=0
-    HEARTH_MAX_STREAMS_PER_ADDRESS=0)
+    HEARTH_MAX_CONNECTIONS=30000 "${bench_no_limits[@]}")
   [[ -n "${3:-}" ]] && env+=(HEARTH_NODE_ID="$3" HEARTH_CLUSTER_ADDR="127.0.0.1:$4")
   env "${env[@]}" "$bin" serve >>"$work/hearth-$2.log" 2>&1 &
   pids+=("$!")

@@ -183,9 +183,9 @@ EOF
 
 
 # Every stream of the bench comes from one account on 127.0.0.1: no limits.
-HEARTH_DATABASE_URL="$url" HEARTH_HTTP_ADDR="127.0.0.1:$http_port" HEARTH_LOG_LEVEL=warn \
-  HEARTH_MAX_CONNECTIONS=$((streams + 1000)) HEARTH_MAX_CONNECTIONS_PER_ADDRESS=0 HEARTH_MAX_STREAMS_PER_ACCOUNT=0 \
-  HEARTH_MAX_STREAMS_PER_ADDRESS=0 "$bin" serve >>"$work/hearth.log" 2>&1 &
+env HEARTH_DATABASE_URL="$url" HEARTH_HTTP_ADDR="127.0.0.1:$http_port" HEARTH_LOG_LEVEL=warn \
+  HEARTH_MAX_CONNECTIONS=$((streams + 1000)) "${bench_no_limits[@]}" \
+  "$bin" serve >>"$work/hearth.log" 2>&1 &
 hearth_pid=$!
 pids+=("$hearth_pid")
 wait_http "http://127.0.0.1:$http_port/api/v1/health"

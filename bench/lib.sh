@@ -7,6 +7,12 @@
 # as_pg CMD...: run as the postgres user when we are root.
 as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
 
+# The per-client limits off (env assignments for hearth serve): every stream
+# of a benchmark comes from 127.0.0.1, many from one account.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+bench_no_limits=(HEARTH_MAX_CONNECTIONS_PER_ADDRESS=0 HEARTH_MAX_STREAMS_PER_ACCOUNT=0
+  HEARTH_MAX_STREAMS_PER_ADDRESS=0)
+
 # stop_pid PID: SIGTERM, ≤ 15 s, then SIGKILL.
 stop_pid() {
   local pid="$1" deadline=$((SECONDS + 15))

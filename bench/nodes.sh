@@ -89,8 +89,7 @@ start_nodes() {  # start_nodes N → node_pids, node_ports
   for ((i = 0; i < n; i++)); do
     env HEARTH_DATABASE_URL="$url" HEARTH_HTTP_ADDR="127.0.0.1:$((3300 + i))" \
       HEARTH_NODE_ID="node-$i" HEARTH_CLUSTER_ADDR="127.0.0.1:$((4300 + i))" \
-      HEARTH_LOG_LEVEL=warn HEARTH_MAX_CONNECTIONS=30000 HEARTH_MAX_CONNECTIONS_PER_ADDRESS=0 \
-      HEARTH_MAX_STREAMS_PER_ACCOUNT=0 HEARTH_MAX_STREAMS_PER_ADDRESS=0 \
+      HEARTH_LOG_LEVEL=warn HEARTH_MAX_CONNECTIONS=30000 "${bench_no_limits[@]}" \
       "$bin" serve >>"$work/node-$i.log" 2>&1 &
     pids+=("$!")
     node_pids+=("$!")

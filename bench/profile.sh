@@ -43,8 +43,7 @@ bench_postgres 55463
 psql "$base_url" -qAtc "CREATE DATABASE hearth_profile" >/dev/null
 url="${base_url%/*}/hearth_profile"
 env HEARTH_DATABASE_URL="$url" HEARTH_HTTP_ADDR=127.0.0.1:3400 HEARTH_LOG_LEVEL=warn \
-  HEARTH_MAX_CONNECTIONS=30000 HEARTH_MAX_CONNECTIONS_PER_ADDRESS=0 \
-  HEARTH_MAX_STREAMS_PER_ACCOUNT=0 HEARTH_MAX_STREAMS_PER_ADDRESS=0 \
+  HEARTH_MAX_CONNECTIONS=30000 "${bench_no_limits[@]}" \
   "$bin" serve >>"$work/hearth.log" 2>&1 &
 hearth_pid=$!
 pids+=("$hearth_pid")
