@@ -15,15 +15,19 @@ namespace hearth::engine {
 
 using leading_atom = caf::atom_constant<caf::atom("leading")>;
 using cron_atom = caf::atom_constant<caf::atom("cron")>;
+using catch_up_atom = caf::atom_constant<caf::atom("catchup")>;
 
 /// Runs the registry's cron jobs while this node leads, each tick fenced by
 /// the leadership term (engine/scheduler.hpp).
 ///   leading, bool, term   from the cluster actor: switch on (with the term) or off
 ///   cron                  wake up: claim and start the jobs that are due
 ///   cron, job, tick       a claim of that tick could not be made: try again
+///   catchup, job, tick    a new leader's catch-up of the ticks before that
+///                         one could not be read: try again
 using scheduler_actor =
     caf::typed_actor<caf::reacts_to<leading_atom, bool, std::int64_t>, caf::reacts_to<cron_atom>,
-                     caf::reacts_to<cron_atom, std::string, std::int64_t>>;
+                     caf::reacts_to<cron_atom, std::string, std::int64_t>,
+                     caf::reacts_to<catch_up_atom, std::string, std::int64_t>>;
 
 /// The default handler of every hearth actor (set_default_handler): drops a
 /// message no handler matches, answering sec::unexpected_message, and logs

@@ -27,6 +27,9 @@ struct scheduler_state {
   // cron job → older ticks still to claim: a claim that failed (the database
   // was unreachable) or a tick missed while no node led (catch-up).
   std::map<std::string, std::set<std::int64_t>> missed;
+  // cron job → the tick before which a catch-up is still to be read (its
+  // first read failed).
+  std::map<std::string, std::int64_t> catch_up;
 };
 
 // At most this many missed ticks per job are kept to claim later (the
@@ -68,29 +71,62 @@ void run_tick(storage::pool& db, const cron_job& job, const std::string& task, s
 // A new leader's catch-up: the ticks of `job` before `before` (the newest
 // kMaxMissedTicks of its schedule) that nobody claimed, above the oldest one
 // claimed in that window, or above the job's last claimed tick when none in
-// it was (nothing for a job that never ran). Runs on a pool thread.
+// it was (nothing for a job that never ran); and, among those claimed, the
+// ones an older term claimed and never started (a claim lost in doubt, or a
+// leader deposed between claim and start): claiming them again takes them
+// over (claim_tick). Runs on a pool thread; throws when the database fails.
 std::vector<std::int64_t> missed_ticks(storage::connection& conn, const cron_job& job,
-                                       const std::string& task, std::int64_t before) {
+                                       const std::string& task, std::int64_t before,
+                                       std::int64_t term) {
   std::vector<std::int64_t> window;  // descending
   for (auto t = job.schedule.previous(before - 1); t > 0 && window.size() < kMaxMissedTicks;
        t = job.schedule.previous(t - 1)) {
     window.push_back(t);
   }
   if (window.empty()) return {};
-  const auto claimed = claimed_ticks(conn, task, window.back());
+  const auto found = claimed_ticks(conn, task, window.back(), term);
+  const auto& claimed = found.claimed;
   const std::int64_t floor = claimed.empty() ? last_run(conn, task).tick : claimed.front();
   std::vector<std::int64_t> missed;
   for (auto it = window.rbegin(); it != window.rend(); ++it) {
     if (floor >= 0 && *it > floor && !std::binary_search(claimed.begin(), claimed.end(), *it))
       missed.push_back(*it);
   }
+  for (auto t : found.unstarted)
+    if (t < before) missed.push_back(t);
+  std::sort(missed.begin(), missed.end());
   return missed;
 }
 
 struct claim_result {
   fenced_run run = fenced_run::failed;
-  std::vector<std::int64_t> missed;  // older ticks nobody claimed (catch-up)
+  std::vector<std::int64_t> missed;  // older ticks nobody claimed or started (catch-up)
+  bool caught_up = false;            // the catch-up was read (when one was asked)
 };
+
+// Claims and starts (engine/store.hpp) `tick` under `term`, with up to three
+// attempts while the database fails. A claim whose commit was lost in doubt
+// is this node's own unstarted claim at the next attempt: taken over and
+// started. A start that fails leaves the attempt failed (a later claim
+// takes the unstarted tick over); one that finds the claim taken or the
+// term gone is final (already_ran).
+fenced_run claim_and_start(storage::connection& conn, const std::string& task, std::int64_t tick,
+                           std::int64_t term, const std::string& node) {
+  fenced_run r = fenced_run::failed;
+  for (int attempt = 1; attempt <= 3 && r == fenced_run::failed; ++attempt) {
+    try {  // a lost connection reconnects on the next attempt
+      r = claim_tick(conn, task, tick, term, node);
+      if (r == fenced_run::ran && !start_tick_run(conn, task, tick, term, node))
+        r = fenced_run::already_ran;
+    } catch (const std::exception& e) {
+      r = fenced_run::failed;
+      log::warn_once("cron.claim",
+                     fmt::format("{}: cannot claim a tick: {}", task, log::first_line(e.what())),
+                     fmt::format("tick {} attempt {}", tick, attempt));
+    }
+  }
+  return r;
+}
 
 // Claims `tick` of `job` on the pool and, when this leader got it, runs the
 // job on a handler thread and records its outcome. A tick older than the
@@ -117,34 +153,33 @@ void start_tick(self_ptr self, const cron_job& job, std::int64_t tick, bool miss
         claim_result out;
         if (catch_up_before > 0) {
           try {
-            out.missed = missed_ticks(conn, job, task, catch_up_before);
+            out.missed = missed_ticks(conn, job, task, catch_up_before, term);
+            out.caught_up = true;
           } catch (const std::exception& e) {
-            log::warn("{}: cannot read its last tick, no catch-up: {}", task, e.what());
+            log::warn("{}: cannot read its last ticks, catch-up again later: {}", task,
+                      log::first_line(e.what()));
           }
         }
         fenced_run& r = out.run;
-        for (int attempt = 1; attempt <= 3 && r == fenced_run::failed; ++attempt) {
-          try {  // a lost connection reconnects on the next attempt
-            r = claim_tick(conn, task, tick, term, node);
-          } catch (const std::exception& e) {
-            log::warn_once(
-                "cron.claim",
-                fmt::format("{}: cannot claim a tick: {}", task, log::first_line(e.what())),
-                fmt::format("tick {} attempt {}", tick, attempt));
-          }
-        }
+        r = claim_and_start(conn, task, tick, term, node);
         if (r == fenced_run::stale_term) {
           log::warn("{}: term {} is no longer current, tick {} refused", task, term, tick);
           out.missed.clear();
         }
         return out;
       },
-      [&job, tick, me, task, term = st.term, db = st.db, handlers = st.handlers,
+      [&job, tick, catch_up_before, me, task, term = st.term, db = st.db, handlers = st.handlers,
        accepting = st.accepting](storage::pool_outcome<claim_result> outcome) {
         if (outcome.ok()) {
           for (auto t : outcome.value->missed)  // claimed at the next wake-up
             caf::anon_send(me, cron_atom::value, job.name, t);
         }
+        // A catch-up not read (the database failed, the pool refused the
+        // job) is read again at the next wake-up, unless the term is gone:
+        // otherwise the ticks missed while no node led would be skipped.
+        if (catch_up_before > 0 && (!outcome.ok() || (!outcome.value->caught_up &&
+                                                      outcome.value->run != fenced_run::stale_term)))
+          caf::anon_send(me, catch_up_atom::value, job.name, catch_up_before);
         if (!outcome.ok() || outcome.value->run == fenced_run::failed) {
           caf::anon_send(me, cron_atom::value, job.name, tick);  // claim it at the next wake-up
           return;
@@ -187,6 +222,11 @@ void run_cron(self_ptr self, bool catch_up, bool rearm) {
   for (const auto& job : st.jobs->cron_jobs()) {
     if (st.leading) {
       auto current = job.schedule.previous(now);
+      if (auto it = st.catch_up.find(job.name); it != st.catch_up.end()) {
+        const auto before = it->second;
+        st.catch_up.erase(it);
+        start_tick(self, job, before, true, before);
+      }
       if (auto it = st.missed.find(job.name); it != st.missed.end()) {
         auto ticks = std::move(it->second);
         st.missed.erase(it);
@@ -224,6 +264,9 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
       [=](cron_atom, const std::string& job, std::int64_t tick) {
         if (self->state.leading) remember_missed(self->state, job, tick);  // claim it again
       },
+      [=](catch_up_atom, const std::string& job, std::int64_t before) {
+        if (self->state.leading) self->state.catch_up[job] = before;  // read it again
+      },
       [=](leading_atom, bool leading, std::int64_t term) {
         auto& st = self->state;
         bool starts = leading && (!st.leading || st.term != term);
@@ -232,9 +275,13 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
                     term);
         st.leading = leading;
         st.term = term;
-        if (!leading) st.missed.clear();  // the next leader catches up from the database
-        if (starts) {                     // ticks may have been missed while no node led: catch up
+        if (!leading) {  // the next leader catches up from the database
+          st.missed.clear();
+          st.catch_up.clear();
+        }
+        if (starts) {  // ticks may have been missed while no node led: catch up
           st.claimed.clear();
+          st.catch_up.clear();  // this catch-up supersedes one still to read
           run_cron(self, true, false);
         }
       },

@@ -41,11 +41,24 @@ constexpr const char* kPurgeMessages =
     "  WHERE d.message_id = m.id AND d.delivered_at IS NULL)";
 
 constexpr const char* kClaimedTicks =
-    "SELECT tick FROM scheduler_run WHERE task = $1 AND tick >= $2 ORDER BY tick";
+    "SELECT tick, run_at IS NULL AND term < $3 FROM scheduler_run "
+    "WHERE task = $1 AND tick >= $2 ORDER BY tick";
 constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE";
+// A claim not started yet (run_at NULL) by a leader of this term or an
+// older one is taken over: its claimant never learnt of it (the commit was
+// lost in doubt) or was deposed before it started the run.
 constexpr const char* kInsertRun =
-    "INSERT INTO scheduler_run (task, tick, term, node_id) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (task, tick) DO NOTHING";
+    "INSERT INTO scheduler_run AS r (task, tick, term, node_id, run_at) "
+    "VALUES ($1, $2, $3, $4, NULL) "
+    "ON CONFLICT (task, tick) DO UPDATE SET term = excluded.term, node_id = excluded.node_id, "
+    "  started_at = now() "
+    "WHERE r.run_at IS NULL AND r.term <= excluded.term";
+// Under the same fence as the claim: a claimant deposed since, or whose
+// claim was taken over, starts nothing.
+constexpr const char* kStartRun =
+    "UPDATE scheduler_run SET run_at = clock_timestamp() "
+    "WHERE task = $1 AND tick = $2 AND term = $3 AND node_id = $4 AND run_at IS NULL "
+    "  AND term = (SELECT term FROM cluster_leader WHERE id = 1 FOR SHARE)";
 constexpr const char* kFinishRun =
     "UPDATE scheduler_run SET finished_at = clock_timestamp(), outcome = $3 "
     "WHERE task = $1 AND tick = $2";
@@ -110,12 +123,14 @@ task_run last_run(pqxx::connection_base& conn, const std::string& task) {
   return out;
 }
 
-std::vector<std::int64_t> claimed_ticks(pqxx::connection_base& conn, const std::string& task,
-                                        std::int64_t from) {
+claimed_ticks_result claimed_ticks(pqxx::connection_base& conn, const std::string& task,
+                                   std::int64_t from, std::int64_t term) {
   pqxx::read_transaction tx{conn};
-  std::vector<std::int64_t> out;
-  for (const auto& row : tx.exec_params(kClaimedTicks, task, from))
-    out.push_back(row[0].as<std::int64_t>());
+  claimed_ticks_result out;
+  for (const auto& row : tx.exec_params(kClaimedTicks, task, from, term)) {
+    out.claimed.push_back(row[0].as<std::int64_t>());
+    if (row[1].as<bool>()) out.unstarted.push_back(row[0].as<std::int64_t>());
+  }
   return out;
 }
 
@@ -127,6 +142,14 @@ fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std:
     return fenced_run::already_ran;
   tx.commit();
   return fenced_run::ran;
+}
+
+bool start_tick_run(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                    std::int64_t term, const std::string& node_id) {
+  pqxx::work tx{conn};
+  const bool started = tx.exec_params0(kStartRun, task, tick, term, node_id).affected_rows() == 1;
+  tx.commit();
+  return started;
 }
 
 void finish_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,

@@ -51,10 +51,15 @@ struct task_run {
 };
 task_run last_run(pqxx::connection_base& conn, const std::string& task);
 
-/// The ticks of `task` claimed in scheduler_run at or after `from`, ascending
-/// (a new leader's catch-up looks for the holes among them).
-std::vector<std::int64_t> claimed_ticks(pqxx::connection_base& conn, const std::string& task,
-                                        std::int64_t from);
+/// The ticks of `task` in scheduler_run at or after `from`, ascending, and
+/// among them those claimed under a term older than `term` and never
+/// started (a new leader's catch-up looks for the holes among the first and
+/// takes over the second).
+struct claimed_ticks_result {
+  std::vector<std::int64_t> claimed, unstarted;
+};
+claimed_ticks_result claimed_ticks(pqxx::connection_base& conn, const std::string& task,
+                                   std::int64_t from, std::int64_t term);
 
 /// Housekeeping: deletes messages published more than `older_than` ago
 /// whose every delivery is done (their delivery rows go with them; dead
@@ -64,14 +69,23 @@ std::int64_t purge_delivered_messages(pqxx::connection_base& conn, std::chrono::
 /// Outcome of claiming a cron tick.
 enum class fenced_run { ran, failed, stale_term, already_ran };
 
-/// Claim-then-run for cron jobs (engine/pubsub.hpp): claims (`task`,
-/// `tick`) in scheduler_run for the leader of `term`, in one transaction
-/// that locks the term row (FOR SHARE, so a new leader's term increment
-/// waits for it) and refuses when `term` is no longer current (stale_term)
-/// or the run exists (already_ran). Does not finish the run: ran means
-/// "claimed: run it now".
+/// Claim, start, run, finish: the cron jobs' steps (engine/pubsub.hpp).
+/// Claims (`task`, `tick`) in scheduler_run for the leader of `term`, in
+/// one transaction that locks the term row (FOR SHARE, so a new leader's
+/// term increment waits for it). Refuses when `term` is no longer current
+/// (stale_term) or the tick was started, or claimed under a newer term
+/// (already_ran). A claim of this term or an older one that was never
+/// started is taken over. ran means "claimed: start it (start_tick_run)".
 fenced_run claim_tick(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
                       std::int64_t term, const std::string& node_id);
+
+/// Marks a claimed tick started, under the same fence as claim_tick: true
+/// when this node (`node_id`, `term`) still holds the claim, `term` is
+/// current and the tick was not started; only then may the job run. A
+/// start whose commit is lost in doubt is not retried (the tick stays
+/// started and unfinished, like a run its node died in: at most once).
+bool start_tick_run(pqxx::connection_base& conn, const std::string& task, std::int64_t tick,
+                    std::int64_t term, const std::string& node_id);
 
 /// Records the end of a claimed tick: its outcome text (or "error: …",
 /// at most 2000 bytes) and, through finished_at, its duration.

@@ -240,5 +240,119 @@ TEST_F(scheduler_test, a_new_leader_claims_every_tick_missed_since_the_last_clai
   EXPECT_GE(rows.rbegin()->first, last - 1) << "up to the current tick";
 }
 
+// The chaos soak's skipped tick: a new leader whose catch-up cannot be read
+// (the database fails at that moment) reads it again at its next wake-up,
+// so the ticks missed while no node led are still claimed and run.
+TEST_F(scheduler_test, a_catch_up_the_database_failed_to_answer_is_read_again) {
+  elect("node-a", 6);
+  const auto last_claimed = now_s() - 6;
+  sql("INSERT INTO scheduler_run (task, tick, term, node_id, finished_at, outcome) VALUES "
+      "('cron:test.tick', " +
+      std::to_string(last_claimed) + ", 5, 'node-z', now(), 'ran')");
+  auto a = spawn("node-a");
+  lead(a, 6);
+  ASSERT_EQ(queued_db_jobs(), 2u) << "the current tick and the one before (with the catch-up)";
+  sql("ALTER TABLE scheduler_run RENAME TO scheduler_run_away");  // every read and claim fails
+  ASSERT_EQ(run_db(), 2u);
+  sql("ALTER TABLE scheduler_run_away RENAME TO scheduler_run");
+  sched.run();
+  EXPECT_TRUE(recorded().count(last_claimed)) << "nothing recorded while the table was away";
+  EXPECT_EQ(recorded().size(), 1u);
+
+  // The next wake-ups claim the failed ticks again and read the catch-up
+  // again; what it finds is claimed at the wake-up after.
+  for (int wake = 0; wake < 3; ++wake) {
+    inject((cron_atom), from(self).to(a).with(cron_atom::value));
+    while (run_db() > 0) sched.run();
+  }
+  const auto last = now_s();
+  finish_runs();
+
+  const auto rows = recorded();
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.begin()->first, last_claimed);
+  std::int64_t expected = last_claimed;
+  for (const auto& [tick, r] : rows) {
+    EXPECT_EQ(tick, expected) << "no tick skipped";
+    expected = tick + 1;
+    if (tick == last_claimed) continue;
+    EXPECT_EQ(r.term, 6) << tick;
+    EXPECT_EQ(r.outcome, "ran") << tick;
+  }
+  EXPECT_GE(rows.rbegin()->first, last - 1) << "up to the current tick";
+}
+
+// A claim lost in doubt at a leader change: node-a's claim of a tick
+// committed, but its connection broke before the answer came, so node-a
+// never started it; then node-b was elected. That leaves a claimed row of
+// the old term that was never started (run_at NULL), the state inserted
+// here. node-b's catch-up takes it over and runs it, once, in its term. A
+// tick that was started (its node died during the run) is not run again.
+TEST_F(scheduler_test, a_claim_lost_in_doubt_at_a_leader_change_is_run_by_the_next_leader) {
+  const auto floor = now_s() - 7;
+  const auto in_doubt = floor + 1, died_running = floor + 2;
+  const auto t = [](std::int64_t tick) { return std::to_string(tick); };
+  sql("INSERT INTO scheduler_run (task, tick, term, node_id, run_at, finished_at, outcome) VALUES "
+      "('cron:test.tick', " +
+      t(floor) + ", 7, 'node-a', now(), now(), 'ran'), ('cron:test.tick', " + t(in_doubt) +
+      ", 7, 'node-a', NULL, NULL, NULL), ('cron:test.tick', " + t(died_running) +
+      ", 7, 'node-a', now(), NULL, NULL)");
+  elect("node-b", 8);
+  auto b = spawn("node-b");
+  lead(b, 8);
+  ASSERT_EQ(run_db(), 2u);
+  sched.run();
+  inject((cron_atom), from(self).to(b).with(cron_atom::value));  // claims what the catch-up found
+  while (run_db() > 0) sched.run();
+  const auto last = now_s();
+  finish_runs();
+
+  const auto ran = runs();
+  std::map<std::int64_t, int> runs_per_tick;
+  for (const auto& r : ran) ++runs_per_tick[r.tick];
+  EXPECT_EQ(runs_per_tick[in_doubt], 1) << "the claim lost in doubt ran once";
+  EXPECT_EQ(runs_per_tick.count(died_running), 0u) << "a started tick never runs again";
+  for (const auto& [tick, n] : runs_per_tick) EXPECT_EQ(n, 1) << "tick " << tick;
+
+  const auto rows = recorded();
+  ASSERT_TRUE(rows.count(in_doubt));
+  EXPECT_EQ(rows.at(in_doubt).term, 8);
+  EXPECT_EQ(rows.at(in_doubt).node, "node-b");
+  EXPECT_EQ(rows.at(in_doubt).outcome, "ran");
+  ASSERT_TRUE(rows.count(died_running));
+  EXPECT_EQ(rows.at(died_running).outcome, "<unfinished>");
+  EXPECT_EQ(rows.at(died_running).node, "node-a");
+  std::int64_t expected = floor;
+  for (const auto& [tick, r] : rows) {
+    EXPECT_EQ(tick, expected) << "no tick skipped";
+    expected = tick + 1;
+  }
+  EXPECT_GE(rows.rbegin()->first, last - 1);
+}
+
+// The same, on the leader that lost its own claim in doubt and still leads:
+// its next claim of that tick (a failed claim is claimed again) finds its
+// own unstarted claim and starts it.
+TEST_F(scheduler_test, a_leader_starts_its_own_claim_lost_in_doubt_when_it_claims_again) {
+  elect("node-a", 9);
+  auto a = spawn("node-a");
+  lead(a, 9);
+  ASSERT_EQ(run_db(), 2u);
+  sched.run();
+  const auto tick = now_s() - 30;  // outside every catch-up window: only the retry finds it
+  sql("INSERT INTO scheduler_run (task, tick, term, node_id, run_at) VALUES "
+      "('cron:test.tick', " +
+      std::to_string(tick) + ", 9, 'node-a', NULL)");
+  inject((cron_atom, std::string, std::int64_t),
+         from(self).to(a).with(cron_atom::value, std::string("test.tick"), tick));
+  inject((cron_atom), from(self).to(a).with(cron_atom::value));
+  while (run_db() > 0) sched.run();
+  finish_runs();
+  std::map<std::int64_t, int> runs_per_tick;
+  for (const auto& r : runs()) ++runs_per_tick[r.tick];
+  EXPECT_EQ(runs_per_tick[tick], 1);
+  EXPECT_EQ(recorded().at(tick).outcome, "ran");
+}
+
 }  // namespace
 }  // namespace hearth::testing
