@@ -177,8 +177,9 @@ void start_tick(self_ptr self, const cron_job& job, std::int64_t tick, bool miss
         // A catch-up not read (the database failed, the pool refused the
         // job) is read again at the next wake-up, unless the term is gone:
         // otherwise the ticks missed while no node led would be skipped.
-        if (catch_up_before > 0 && (!outcome.ok() || (!outcome.value->caught_up &&
-                                                      outcome.value->run != fenced_run::stale_term)))
+        if (catch_up_before > 0 &&
+            (!outcome.ok() ||
+             (!outcome.value->caught_up && outcome.value->run != fenced_run::stale_term)))
           caf::anon_send(me, catch_up_atom::value, job.name, catch_up_before);
         if (!outcome.ok() || outcome.value->run == fenced_run::failed) {
           caf::anon_send(me, cron_atom::value, job.name, tick);  // claim it at the next wake-up
