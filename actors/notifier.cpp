@@ -21,6 +21,7 @@ struct notifier_state {
   static inline const char* name = "notifier";
   storage::pool* db = nullptr;
   http::fanout_hub* hub = nullptr;
+  account_streams* accounts = nullptr;  // ends the streams of a peer's revoke
   std::chrono::milliseconds gap_wait{25};
   std::string node_id;  // this node's, as peers know it
   struct household_entry {
@@ -344,11 +345,14 @@ void on_forward(self_ptr self, storage::change_event& e) {
   deliver_local(self, std::move(e));
 }
 
-// A session revoke: a local one goes to every peer, a peer's to the cache.
+// A session revoke: a local one goes to every peer, a peer's to the cache
+// and to the account's streams on this node.
 void on_revoke(self_ptr self, const std::string& account, bool remote) {
   auto& st = self->state;
-  // A local revoke reached the cache already (actor_runtime::revoke_account).
+  // A local revoke reached the cache and the streams already
+  // (actor_runtime::revoke_account).
   if (remote && st.cache) self->send(st.cache, revoke_atom::value, account);
+  if (remote && st.accounts) st.accounts->end(account);
   if (!remote)
     for (const auto& [id, peer] : st.peers) self->send(peer, revoke_atom::value, account, true);
 }
@@ -444,9 +448,10 @@ caf::result<std::int64_t> on_subscribe(self_ptr self, const std::string& househo
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::fanout_hub* hub,
                                        std::chrono::milliseconds gap_wait,
                                        runtime_counters* counters, cache_actor cache,
-                                       std::string node_id) {
+                                       std::string node_id, account_streams* accounts) {
   self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   self->state.node_id = std::move(node_id);
+  self->state.accounts = accounts;
   self->state.db = db;
   self->state.hub = hub;
   self->state.cache = cache;
@@ -487,8 +492,8 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::f
 
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
-                              cache_actor cache, std::string node_id) {
-  auto n = sys.spawn(notifier, db, hub, gap_wait, counters, cache, std::move(node_id));
+                              cache_actor cache, std::string node_id, account_streams* accounts) {
+  auto n = sys.spawn(notifier, db, hub, gap_wait, counters, cache, std::move(node_id), accounts);
   if (cache) caf::anon_send(cache, attach_atom::value, n);
   return n;
 }

@@ -22,6 +22,7 @@
 
 #include <chrono>
 
+#include "actors/account_streams.hpp"
 #include "actors/cache.hpp"
 #include "actors/messages.hpp"
 #include "actors/stats.hpp"
@@ -41,8 +42,11 @@ namespace hearth::actors {
 /// which outlives every actor). `node_id` names this node in its watch
 /// messages to peers. A valid `cache` is attached to the notifier (it asks
 /// the notifier to confirm its interest before it stores a list).
+/// `accounts` (may be null) ends the local streams of an account a peer
+/// revoked (actors/account_streams.hpp).
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
-                              cache_actor cache, std::string node_id = "local");
+                              cache_actor cache, std::string node_id = "local",
+                              account_streams* accounts = nullptr);
 
 }  // namespace hearth::actors

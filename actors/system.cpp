@@ -100,8 +100,9 @@ struct actor_runtime::impl {
                           options.cache_ttl);
     }
     if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
+    accounts = std::make_unique<account_streams>(*options.fanout);
     notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache,
-                              options.node_id);
+                              options.node_id, accounts.get());
     scheduler = engine::spawn_scheduler(system, &db, options.node_id, options.registry, &handlers,
                                         &accepting_work);
     if (options.registry && options.pubsub_workers > 0 &&
@@ -186,6 +187,7 @@ struct actor_runtime::impl {
   // waiting for them).
   runtime_counters counters;
   status_board board;
+  std::unique_ptr<account_streams> accounts;  // every stream's account
   std::unique_ptr<election> elect;
   std::unique_ptr<read_replicas> replicas;  // before the system: the cache actor uses it
   caf::actor_system_config cfg;
@@ -256,6 +258,7 @@ void actor_runtime::revoke_account(const std::string& account_id) {
     caf::anon_send(impl_->cache, revoke_atom::value, account_id);
   }
   caf::anon_send(impl_->notifier, revoke_atom::value, account_id, false);
+  impl_->accounts->end(account_id);
 }
 
 void actor_runtime::stop_handlers() { impl_->stop_handlers(); }
@@ -263,10 +266,15 @@ void actor_runtime::stop_handlers() { impl_->stop_handlers(); }
 bool actor_runtime::caching() const { return static_cast<bool>(impl_->cache); }
 
 std::function<void()> actor_runtime::open_stream(http::stream_ref ref,
-                                                 std::vector<stream_start> start) {
+                                                 std::vector<stream_start> start,
+                                                 const std::string& account_id) {
   auto actor = spawn_connection(impl_->system, impl_->options.fanout, ref, std::move(start),
                                 impl_->notifier, &impl_->db, connection_options{});
-  std::function<void()> on_end = [actor] { caf::anon_send(actor, closed_atom::value); };
+  if (!account_id.empty()) impl_->accounts->add(account_id, ref);
+  std::function<void()> on_end = [actor, ref, account_id, accounts = impl_->accounts.get()] {
+    if (!account_id.empty()) accounts->remove(account_id, ref);
+    caf::anon_send(actor, closed_atom::value);
+  };
   std::lock_guard lock(impl_->connections_mutex);
   auto& all = impl_->connections;
   all.push_back(actor.address());

@@ -124,7 +124,9 @@ class actor_runtime {
   void read_list(list_query q, list_callback done);
 
   /// Drops every cached session of `account_id` on this node and on every
-  /// linked peer: after sign-out and membership changes.
+  /// linked peer, and ends the account's SSE streams there with the
+  /// `reconnect` event (actors/account_streams.hpp): after sign-out and
+  /// membership changes.
   void revoke_account(const std::string& account_id);
 
   /// True when the read cache is on (cache_bytes > 0).
@@ -133,8 +135,10 @@ class actor_runtime {
   /// Starts the control actor of a new SSE stream `ref` (call on the
   /// stream's I/O thread, from sse_response::on_open): each household's
   /// events after its `start` (see plan_stream_start) reach the stream.
+  /// `account_id`: whose stream it is (revoke_account ends it; "" for none).
   /// Returns what the engine runs when the stream ends.
-  std::function<void()> open_stream(http::stream_ref ref, std::vector<stream_start> start);
+  std::function<void()> open_stream(http::stream_ref ref, std::vector<stream_start> start,
+                                    const std::string& account_id = {});
 
   /// The port the cluster (CAF middleman) listener bound.
   std::uint16_t cluster_port() const;

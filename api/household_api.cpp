@@ -36,6 +36,14 @@ storage::stored_response stored(unsigned status, const char* type, boost::json::
   return {status, type, boost::json::serialize(boost::json::array{std::move(item)})};
 }
 
+// `permissions`: one of owner, edit, view (400 otherwise).
+std::string permissions_input(http::json_object_reader& in) {
+  auto permissions = *in.string("permissions", true, 1, 10);
+  if (permissions != "owner" && permissions != "edit" && permissions != "view")
+    throw http::input_error("permissions: must be one of owner, edit, view");
+  return permissions;
+}
+
 void create_household(services& s, const http::request& req, http::responder respond) {
   http::json_object_reader in(req.body);
   auto name = *in.string("name", true, 1, 200);
@@ -77,9 +85,7 @@ void add_member(services& s, const http::request& req, http::responder respond) 
     return respond(http::error(404, req.request_id, "household not found"));
   http::json_object_reader in(req.body);
   auto email = *in.string("emailAddress", true, 1, 254);
-  auto permissions = *in.string("permissions", true, 1, 10);
-  if (permissions != "owner" && permissions != "edit" && permissions != "view")
-    throw http::input_error("permissions: must be one of owner, edit, view");
+  auto permissions = permissions_input(in);
   in.reject_unknown();
   auto idem = idempotency_of(req, 201);
   run_authenticated(
@@ -105,7 +111,142 @@ void add_member(services& s, const http::request& req, http::responder respond) 
       });
 }
 
+// The {id} of a household route: a UUID, or 404 as for a household the
+// caller cannot see.
+std::optional<std::string> household_param(const http::request& req,
+                                           const http::responder& respond) {
+  auto id = req.params.at("id");
+  if (!http::is_uuid(id)) {
+    respond(http::error(404, req.request_id, "household not found"));
+    return std::nullopt;
+  }
+  return std::string(id);
+}
+
+void get_household(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  run_authenticated(
+      s, req, std::move(respond),
+      [id = *id, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        return http::ok(200, rid, kHousehold,
+                        {to_json(storage::get_household(conn, who.account_id, id))});
+      });
+}
+
+void rename_household(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  http::json_object_reader in(req.body);
+  auto name = *in.string("name", true, 1, 200);
+  in.reject_unknown();
+  run_authenticated(s, req, std::move(respond),
+                    [id = *id, name, rid = req.request_id](storage::connection& conn,
+                                                           const storage::principal& who) {
+                      return http::ok(
+                          200, rid, kHousehold,
+                          {to_json(storage::rename_household(conn, who.account_id, id, name))});
+                    });
+}
+
+// Deleting a household ends every member's streams (they reconnect without
+// it) and drops their cached grants on every node (actor_runtime::revoke_account).
+void delete_household(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, id = *id, rid = req.request_id, ip = req.remote_addr](storage::connection& conn,
+                                                                 const storage::principal& who) {
+        const auto members = storage::delete_household(conn, who.account_id, id);
+        for (const auto& m : members) s.actors.revoke_account(m.account_id);
+        log::notice(
+            "security: household deleted: request {} account {} from {}: household {} with {} "
+            "members",
+            rid, who.account_id, ip, id, members.size());
+        return http::ok(200, rid, kHousehold, {});
+      });
+}
+
+void list_members(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  run_authenticated(
+      s, req, std::move(respond),
+      [id = *id, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        boost::json::array out;
+        for (const auto& m : storage::list_members(conn, who.account_id, id))
+          out.push_back(to_json(m));
+        return http::ok(200, rid, kMember, std::move(out));
+      });
+}
+
+// The {accountID} of a member route; 404 when it is not a UUID.
+std::optional<std::string> member_param(const http::request& req, const http::responder& respond) {
+  auto id = req.params.at("accountID");
+  if (!http::is_uuid(id)) {
+    respond(http::error(404, req.request_id, "member not found"));
+    return std::nullopt;
+  }
+  return std::string(id);
+}
+
+void set_member_permissions(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  auto account = member_param(req, respond);
+  if (!account) return;
+  http::json_object_reader in(req.body);
+  auto permissions = permissions_input(in);
+  in.reject_unknown();
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, id = *id, account = *account, permissions, rid = req.request_id, ip = req.remote_addr](
+          storage::connection& conn, const storage::principal& who) {
+        auto change =
+            storage::set_member_permissions(conn, who.account_id, id, account, permissions);
+        if (change.before != change.now.permissions) {
+          s.actors.revoke_account(account);  // its cached grants on every node
+          log::notice(
+              "security: role changed: request {} account {} from {}: account {} in household "
+              "{}: {} -> {}",
+              rid, who.account_id, ip, account, id, change.before, change.now.permissions);
+        }
+        return http::ok(200, rid, kMember, {to_json(change.now)});
+      });
+}
+
+// Removes a member (owners), or the caller leaves (its own account id).
+void remove_member(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  auto account = member_param(req, respond);
+  if (!account) return;
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, id = *id, account = *account, rid = req.request_id, ip = req.remote_addr](
+          storage::connection& conn, const storage::principal& who) {
+        auto removed = storage::remove_member(conn, who.account_id, id, account);
+        s.actors.revoke_account(account);  // its grants and streams, on every node
+        if (account == who.account_id)
+          log::notice("security: member left: request {} account {} from {}: household {} ({})",
+                      rid, who.account_id, ip, id, removed.permissions);
+        else
+          log::notice(
+              "security: member removed: request {} account {} from {}: account {} leaves "
+              "household {} ({})",
+              rid, who.account_id, ip, account, id, removed.permissions);
+        return http::ok(200, rid, kMember, {});
+      });
+}
+
 }  // namespace
+
+constexpr const char* kMemberSchema = R"({"type":"object","properties":{
+  "authHouseholdID":{"type":"string","format":"uuid"},
+  "authAccountID":{"type":"string","format":"uuid"},
+  "emailAddress":{"type":"string"},
+  "permissions":{"type":"string","enum":["owner","edit","view"]}}})";
 
 constexpr const char* kHouseholdSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},"name":{"type":"string"},
@@ -146,13 +287,61 @@ void add_household_routes(http::route_group& r, services& s) {
                     "emailAddress":{"type":"string","format":"email"},
                     "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
                   .data_type = kMember,
-                  .data_schema = R"({"type":"object","properties":{
-                    "authHouseholdID":{"type":"string","format":"uuid"},
-                    "authAccountID":{"type":"string","format":"uuid"},
-                    "emailAddress":{"type":"string"},
-                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .data_schema = kMemberSchema,
                   .success = 201,
                   .idempotency_key = true}}});
+  r.add({"GET",
+         "/api/v1/auth/households/{id}",
+         std::bind(get_household, std::ref(s), _1, _2),
+         {.doc = {.summary = "One of the caller's households",
+                  .tag = "households",
+                  .data_type = kHousehold,
+                  .data_schema = kHouseholdSchema}}});
+  r.add({"PUT",
+         "/api/v1/auth/households/{id}",
+         std::bind(rename_household, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Rename a household (owner only)",
+                  .tag = "households",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["name"],"properties":{"name":{"type":"string","minLength":1,
+                    "maxLength":200}}})",
+                  .data_type = kHousehold,
+                  .data_schema = kHouseholdSchema}}});
+  r.add({"DELETE",
+         "/api/v1/auth/households/{id}",
+         std::bind(delete_household, std::ref(s), _1, _2),
+         {.doc = {.summary = "Delete a household and every row of it (owner only); its members' "
+                             "streams reconnect without it",
+                  .tag = "households",
+                  .data_type = kHousehold,
+                  .data_schema = kHouseholdSchema}}});
+  r.add({"GET",
+         "/api/v1/auth/households/{id}/members",
+         std::bind(list_members, std::ref(s), _1, _2),
+         {.doc = {.summary = "The household's members (any member)",
+                  .tag = "households",
+                  .data_type = kMember,
+                  .data_schema = kMemberSchema}}});
+  r.add({"PUT",
+         "/api/v1/auth/households/{id}/members/{accountID}",
+         std::bind(set_member_permissions, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Change a member's role (owner only; the last owner stays one)",
+                  .tag = "households",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["permissions"],"properties":{
+                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .data_type = kMember,
+                  .data_schema = kMemberSchema}}});
+  r.add({"DELETE",
+         "/api/v1/auth/households/{id}/members/{accountID}",
+         std::bind(remove_member, std::ref(s), _1, _2),
+         {.doc = {.summary = "Remove a member (owner), or leave (your own account id); the last "
+                             "owner cannot leave",
+                  .tag = "households",
+                  .data_type = kMember,
+                  .data_schema = kMemberSchema}}});
 }
 
 }  // namespace hearth::api

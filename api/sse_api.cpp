@@ -45,8 +45,8 @@ void stream(services& s, const http::request& req, http::responder respond) {
         http::response r;
         r.sse = http::sse_response{
             start, http::sse::retry_frame(static_cast<unsigned>(s.cfg.sse_retry_ms)),
-            [&s, start, slot = std::move(slot)](http::stream_ref ref) {
-              return [slot, close = s.actors.open_stream(ref, start)] {
+            [&s, start, slot = std::move(slot), account = who.account_id](http::stream_ref ref) {
+              return [slot, close = s.actors.open_stream(ref, start, account)] {
                 if (close) close();
               };
             }};

@@ -253,6 +253,48 @@ http::router make_routes() {
              ok(req, respond, 201);
            },
            {.json_body = true}});
+  const auto household_path = [](const http::request& req, const http::responder& respond) {
+    return path_uuid(req, respond);
+  };
+  api.add({"GET", "/api/v1/auth/households/{id}",
+           [=](const http::request& req, http::responder respond) {
+             if (household_path(req, respond)) ok(req, respond);
+           }});
+  api.add({"PUT",
+           "/api/v1/auth/households/{id}",
+           [=](const http::request& req, http::responder respond) {
+             if (!household_path(req, respond)) return;
+             http::json_object_reader in(req.body);
+             read_fields(in, {{"name", 1, 200}});
+             in.reject_unknown();
+             ok(req, respond);
+           },
+           {.json_body = true}});
+  api.add({"DELETE", "/api/v1/auth/households/{id}",
+           [=](const http::request& req, http::responder respond) {
+             if (household_path(req, respond)) ok(req, respond);
+           }});
+  api.add({"GET", "/api/v1/auth/households/{id}/members",
+           [=](const http::request& req, http::responder respond) {
+             if (household_path(req, respond)) ok(req, respond);
+           }});
+  api.add({"PUT",
+           "/api/v1/auth/households/{id}/members/{accountID}",
+           [](const http::request& req, http::responder respond) {
+             if (!path_uuid(req, respond) || !path_uuid(req, respond, "accountID")) return;
+             http::json_object_reader in(req.body);
+             auto permissions = *in.string("permissions", true, 1, 10);
+             if (permissions != "owner" && permissions != "edit" && permissions != "view")
+               throw input_error("permissions: must be one of owner, edit, view");
+             in.reject_unknown();
+             ok(req, respond);
+           },
+           {.json_body = true}});
+  api.add({"DELETE", "/api/v1/auth/households/{id}/members/{accountID}",
+           [](const http::request& req, http::responder respond) {
+             if (!path_uuid(req, respond) || !path_uuid(req, respond, "accountID")) return;
+             ok(req, respond);
+           }});
   // api/table_api.cpp, for every table of domain/tables.cpp
   for (const auto* t : domain::household_tables()) add_table(api, *t);
   // api/sse_api.cpp

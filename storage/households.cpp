@@ -1,5 +1,6 @@
 #include "storage/households.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -36,6 +37,26 @@ constexpr const char* kLockHouseholds =
     "SELECT a.id FROM auth_household a "
     "WHERE a.id IN (SELECT e::uuid FROM json_array_elements_text($1::json) AS e) "
     "ORDER BY a.id FOR NO KEY UPDATE";
+constexpr const char* kSelectHousehold =
+    "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated) "
+    "FROM auth_household h JOIN auth_household_member m ON m.auth_household_id = h.id "
+    "WHERE h.id = $1 AND m.auth_account_id = $2";
+constexpr const char* kRenameHousehold =
+    "UPDATE auth_household SET name = $2, updated = now() WHERE id = $1 "
+    "RETURNING id, name, hearth_ts(created), hearth_ts(updated)";
+constexpr const char* kDeleteHousehold = "DELETE FROM auth_household WHERE id = $1";
+// Every member of a household, locked (FOR UPDATE) so that two changes of
+// its members cannot both see an owner the other removes: the last-owner
+// rule holds under concurrency.
+constexpr const char* kLockMembers =
+    "SELECT m.auth_account_id, a.email_address, m.permissions "
+    "FROM auth_household_member m JOIN auth_account a ON a.id = m.auth_account_id "
+    "WHERE m.auth_household_id = $1 ORDER BY m.created, m.auth_account_id FOR UPDATE OF m";
+constexpr const char* kSetPermissions =
+    "UPDATE auth_household_member SET permissions = $3 "
+    "WHERE auth_household_id = $1 AND auth_account_id = $2";
+constexpr const char* kDeleteMember =
+    "DELETE FROM auth_household_member WHERE auth_household_id = $1 AND auth_account_id = $2";
 constexpr const char* kSelectAccountByEmail =
     "SELECT id, email_address FROM auth_account WHERE lower(email_address) = lower($1)";
 
@@ -78,7 +99,117 @@ member add_member_in(pqxx::transaction_base& tx, const std::string& caller_accou
   return m;
 }
 
+// The household's members, locked, and the caller's place among them:
+// domain_error(not_found) when the caller is not one.
+struct locked_members {
+  std::vector<member> all;
+  const member* caller = nullptr;
+  const member* find(std::string_view account_id) const {
+    for (const auto& m : all)
+      if (m.account_id == account_id) return &m;
+    return nullptr;
+  }
+  std::size_t owners() const {
+    return static_cast<std::size_t>(std::count_if(
+        all.begin(), all.end(), [](const member& m) { return m.permissions == "owner"; }));
+  }
+};
+
+locked_members lock_members(pqxx::transaction_base& tx, const std::string& caller_account_id,
+                            const std::string& household_id) {
+  locked_members out;
+  for (const auto& r : tx.exec_params(kLockMembers, household_id))
+    out.all.push_back(
+        {household_id, r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  out.caller = out.find(caller_account_id);
+  if (!out.caller) throw domain_error(errc::not_found, "household not found");
+  return out;
+}
+
+constexpr const char* kLastOwner =
+    "the household's last owner cannot leave or stop being an owner: make another member an "
+    "owner first, or delete the household";
+
 }  // namespace
+
+household get_household(pqxx::connection_base& conn, const std::string& account_id,
+                        const std::string& household_id) {
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec_params(kSelectHousehold, household_id, account_id);
+  if (r.empty()) throw domain_error(errc::not_found, "household not found");
+  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
+          r[0][3].as<std::string>(), r[0][4].as<std::string>()};
+}
+
+household rename_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& household_id, const std::string& name) {
+  pqxx::work tx{conn};
+  auto caller = permission_of(tx, account_id, household_id);
+  if (!caller) throw domain_error(errc::not_found, "household not found");
+  if (*caller != "owner")
+    throw domain_error(errc::forbidden, "only an owner of the household may rename it");
+  auto r = tx.exec_params1(kRenameHousehold, household_id, name);
+  tx.commit();
+  return {r[0].as<std::string>(), r[1].as<std::string>(), "owner", r[2].as<std::string>(),
+          r[3].as<std::string>()};
+}
+
+std::vector<member> delete_household(pqxx::connection_base& conn, const std::string& account_id,
+                                     const std::string& household_id) {
+  pqxx::work tx{conn};
+  auto members = lock_members(tx, account_id, household_id);
+  if (members.caller->permissions != "owner")
+    throw domain_error(errc::forbidden, "only an owner of the household may delete it");
+  tx.exec_params0(kDeleteHousehold, household_id);
+  tx.commit();
+  return std::move(members.all);
+}
+
+std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
+                                 const std::string& household_id) {
+  pqxx::work tx{conn};  // lock_members locks: a read-only transaction cannot
+  auto members = lock_members(tx, account_id, household_id);
+  tx.commit();
+  return std::move(members.all);
+}
+
+member_change set_member_permissions(pqxx::connection_base& conn,
+                                     const std::string& caller_account_id,
+                                     const std::string& household_id,
+                                     const std::string& member_account_id,
+                                     const std::string& permissions) {
+  pqxx::work tx{conn};
+  auto members = lock_members(tx, caller_account_id, household_id);
+  if (members.caller->permissions != "owner")
+    throw domain_error(errc::forbidden, "only an owner of the household may change roles");
+  const auto* target = members.find(member_account_id);
+  if (!target) throw domain_error(errc::not_found, "member not found");
+  if (target->permissions == "owner" && permissions != "owner" && members.owners() == 1)
+    throw domain_error(errc::conflict, kLastOwner);
+  member_change out{*target, target->permissions};
+  out.now.permissions = permissions;
+  if (permissions != target->permissions)
+    tx.exec_params0(kSetPermissions, household_id, member_account_id, permissions);
+  tx.commit();
+  return out;
+}
+
+member remove_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                     const std::string& household_id, const std::string& member_account_id) {
+  pqxx::work tx{conn};
+  auto members = lock_members(tx, caller_account_id, household_id);
+  const bool leaving = member_account_id == caller_account_id;
+  if (!leaving && members.caller->permissions != "owner")
+    throw domain_error(errc::forbidden, "only an owner of the household may remove members");
+  const auto* target = members.find(member_account_id);
+  if (!target) throw domain_error(errc::not_found, "member not found");
+  if (target->permissions == "owner" && members.owners() == 1)
+    throw domain_error(errc::conflict, kLastOwner);
+  member out = *target;
+  tx.exec_params0(kDeleteMember, household_id, member_account_id);
+  tx.commit();
+  return out;
+}
 
 household create_household(pqxx::connection_base& conn, const std::string& account_id,
                            const std::string& name) {

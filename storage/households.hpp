@@ -53,6 +53,52 @@ keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& 
                                 const std::string& permissions, const idempotency& k,
                                 const std::function<stored_response(const member&)>& answer);
 
+/// One household as `account_id` sees it. Throws domain_error(not_found)
+/// when the account is not a member (or there is no such household).
+household get_household(pqxx::connection_base& conn, const std::string& account_id,
+                        const std::string& household_id);
+
+/// Renames a household (owners only); returns it. Throws domain_error:
+/// not_found (not a member), forbidden (not an owner).
+household rename_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& household_id, const std::string& name);
+
+/// Deletes a household and, by the schema's cascades, every row of it, its
+/// members and its outbox (owners only). Returns who its members were, so
+/// their sessions' caches and streams can be told. Throws domain_error:
+/// not_found (not a member), forbidden (not an owner).
+std::vector<member> delete_household(pqxx::connection_base& conn, const std::string& account_id,
+                                     const std::string& household_id);
+
+/// The members of a household, oldest first (any member may list them).
+/// Throws domain_error(not_found) for a caller who is not a member.
+std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
+                                 const std::string& household_id);
+
+/// A member's role before and after a change.
+struct member_change {
+  member now;
+  std::string before;
+};
+
+/// Sets a member's permissions (owners only; the same value is a no-op).
+/// The household's member rows are locked first, so the rule holds under
+/// concurrency: a household always keeps an owner. Throws domain_error:
+/// not_found (caller or member not in the household), forbidden (caller not
+/// an owner), conflict (the last owner would stop being one).
+member_change set_member_permissions(pqxx::connection_base& conn,
+                                     const std::string& caller_account_id,
+                                     const std::string& household_id,
+                                     const std::string& member_account_id,
+                                     const std::string& permissions);
+
+/// Removes a member (owners), or the caller leaves (any member: the member
+/// is the caller). Returns the member as it was. Throws domain_error:
+/// not_found, forbidden, conflict (the last owner leaving or removed), as
+/// set_member_permissions.
+member remove_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                     const std::string& household_id, const std::string& member_account_id);
+
 /// The last change_event sequence number of every household of `account_id`
 /// (household id → seq): where a new event stream starts.
 std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,

@@ -590,6 +590,20 @@ TEST_F(ClusterTest, cached_reads_on_one_node_follow_writes_revokes_and_membershi
       json::serialize(json::object{{"emailAddress", joiner.email}, {"permissions", "view"}}));
   ASSERT_EQ(added.status, 201u) << added.body;
   EXPECT_EQ(wait_count("node-c", joiner.key, 5), 5);
+  // Removed on node-a: the joiner's stream on node-c is told to reconnect
+  // and ends (actors/account_streams.hpp), and its reads there lose the rows.
+  auto joiner_stream = open_sse("node-c", joiner.key);
+  create_item("node-a", owner.key, hh, "w6");
+  ASSERT_TRUE(joiner_stream->wait_changes(1, 10s));
+  auto removed = http("node-a").request_as(
+      owner.key, "DELETE", "/api/v1/auth/households/" + hh + "/members/" + joiner.account_id);
+  ASSERT_EQ(removed.status, 200u) << removed.body;
+  EXPECT_TRUE(eventually([&] { return joiner_stream->closed(); }, 10s))
+      << "the stream on node-c ended";
+  bool told = false;
+  for (const auto& r : joiner_stream->events()) told = told || r.event.event == "reconnect";
+  EXPECT_TRUE(told) << "with the reconnect event";
+  EXPECT_EQ(wait_count("node-c", joiner.key, 0), 0);
   // Signing out on node-a ends the key on node-b too.
   ASSERT_EQ(http("node-a").request_as(owner.key, "DELETE", "/api/v1/auth/signin").status, 200u);
   EXPECT_EQ(wait_count("node-b", owner.key, -401), -401);

@@ -1,5 +1,7 @@
 // Households and memberships.
 
+#include <pqxx/pqxx>
+
 #include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
@@ -127,6 +129,232 @@ TEST_F(households, create_requires_a_name) {
   auto res = http().request_as(user.key, "POST", "/api/v1/auth/households", "{}");
   check_envelope(res, 400);
   EXPECT_NE(message_of(res).find("name"), std::string::npos) << res.body;
+}
+
+// Households run themselves: get one, rename, list members, change roles,
+// remove members, leave, delete.
+
+std::string household_path(const std::string& h) { return "/api/v1/auth/households/" + h; }
+std::string member_path(const std::string& h, const std::string& account) {
+  return household_path(h) + "/members/" + account;
+}
+std::string role_body(const std::string& permissions) {
+  return json::serialize(json::object{{"permissions", permissions}});
+}
+
+TEST_F(households, a_member_gets_one_household_and_an_owner_renames_it) {
+  auto owner = new_user("getowner");
+  auto editor = new_user("geteditor");
+  auto outsider = new_user("getoutsider");
+  const auto hh = create_household(owner.key, "Before");
+  add_member(owner.key, hh, editor.email, "edit");
+
+  auto got = http().request_as(editor.key, "GET", household_path(hh));
+  check_envelope(got, 200, "AuthHousehold");
+  EXPECT_EQ(str(first_value(got), "name"), "Before");
+  EXPECT_EQ(str(first_value(got), "permissions"), "edit");
+  check_envelope(http().request_as(outsider.key, "GET", household_path(hh)), 404);
+  check_envelope(http().request_as(owner.key, "GET", household_path("not-a-uuid")), 404);
+
+  const auto rename = json::serialize(json::object{{"name", "After"}});
+  check_envelope(http().request_as(editor.key, "PUT", household_path(hh), rename), 403);
+  check_envelope(http().request_as(outsider.key, "PUT", household_path(hh), rename), 404);
+  check_envelope(http().request_as(owner.key, "PUT", household_path(hh), "{\"name\":\"\"}"), 400);
+  auto renamed = http().request_as(owner.key, "PUT", household_path(hh), rename);
+  check_envelope(renamed, 200, "AuthHousehold");
+  EXPECT_EQ(str(first_value(renamed), "name"), "After");
+  EXPECT_EQ(str(first_value(http().request_as(editor.key, "GET", household_path(hh))), "name"),
+            "After");
+}
+
+TEST_F(households, members_are_listed_to_members_only) {
+  auto owner = new_user("listowner");
+  auto viewer = new_user("listviewer");
+  auto outsider = new_user("listoutsider");
+  const auto hh = create_household(owner.key, "Listed");
+  add_member(owner.key, hh, viewer.email, "view");
+  auto res = http().request_as(viewer.key, "GET", household_path(hh) + "/members");
+  auto env = check_envelope(res, 200, "AuthHouseholdMember");
+  std::map<std::string, std::string> roles;  // email → permissions
+  for (const auto& v : env.at("dataValue").as_array())
+    roles[str(v.as_object(), "emailAddress")] = str(v.as_object(), "permissions");
+  EXPECT_EQ(roles.size(), 2u) << res.body;
+  EXPECT_EQ(roles[owner.email], "owner");
+  EXPECT_EQ(roles[viewer.email], "view");
+  check_envelope(http().request_as(outsider.key, "GET", household_path(hh) + "/members"), 404);
+}
+
+TEST_F(households, an_owner_changes_roles_and_the_last_owner_stays_one) {
+  auto owner = new_user("roleowner");
+  auto member = new_user("rolemember");
+  const auto hh = create_household(owner.key, "Roles");
+  add_member(owner.key, hh, member.email, "edit");
+  create_item(member.key, hh, "allowed while editor");
+
+  // Only an owner changes roles; a bad value is 400, an unknown member 404.
+  check_envelope(
+      http().request_as(member.key, "PUT", member_path(hh, member.account_id), role_body("owner")),
+      403);
+  check_envelope(
+      http().request_as(owner.key, "PUT", member_path(hh, member.account_id), role_body("admin")),
+      400);
+  check_envelope(http().request_as(owner.key, "PUT", member_path(hh, new_user("x").account_id),
+                                   role_body("view")),
+                 404);
+  // The last owner cannot stop being one.
+  auto demote_self =
+      http().request_as(owner.key, "PUT", member_path(hh, owner.account_id), role_body("edit"));
+  check_envelope(demote_self, 409);
+  EXPECT_NE(message_of(demote_self).find("last owner"), std::string::npos) << demote_self.body;
+
+  // View-only now: the member's next write is refused at once (no cached grant survives).
+  auto changed =
+      http().request_as(owner.key, "PUT", member_path(hh, member.account_id), role_body("view"));
+  check_envelope(changed, 200, "AuthHouseholdMember");
+  EXPECT_EQ(str(first_value(changed), "permissions"), "view");
+  check_envelope(http().request_as(
+                     member.key, "POST", "/api/v1/shop/items",
+                     json::serialize(json::object{{"authHouseholdID", hh}, {"name", "refused"}})),
+                 403);
+  // A second owner: now the first may step down.
+  check_envelope(
+      http().request_as(owner.key, "PUT", member_path(hh, member.account_id), role_body("owner")),
+      200);
+  check_envelope(
+      http().request_as(owner.key, "PUT", member_path(hh, owner.account_id), role_body("view")),
+      200);
+  const auto log = hearth_->log();
+  EXPECT_NE(log.find("security: role changed: request "), std::string::npos) << log;
+  EXPECT_NE(log.find("account " + member.account_id + " in household " + hh + ": edit -> view"),
+            std::string::npos)
+      << log;
+}
+
+// A removed member loses the household at once: reads 404, and an open
+// stream gets the `reconnect` event and ends; reconnecting with its cursor,
+// the new stream no longer carries the household, and its events stop.
+TEST_F(households, a_removed_members_stream_reconnects_without_the_household) {
+  auto owner = new_user("rmowner");
+  auto member = new_user("rmmember");
+  const auto shared = create_household(owner.key, "Shared");
+  const auto own = create_household(member.key, "Own");
+  add_member(owner.key, shared, member.email, "edit");
+
+  auto sse = open_sse(member.key);
+  create_item(owner.key, shared, "seen");
+  auto first = next_change(*sse);
+  ASSERT_TRUE(first) << "the member's stream carries the shared household";
+  EXPECT_EQ(str(change_data(*first), "authHouseholdID"), shared);
+
+  // Only an owner removes others.
+  check_envelope(http().request_as(member.key, "DELETE", member_path(shared, owner.account_id)),
+                 403);
+  check_envelope(http().request_as(owner.key, "DELETE", member_path(shared, member.account_id)),
+                 200, "AuthHouseholdMember");
+  std::optional<sse_event> reconnect;
+  for (auto ev = sse->next(5s); ev; ev = sse->next(5s))
+    if (ev->event == "reconnect") {
+      reconnect = ev;
+      break;
+    }
+  ASSERT_TRUE(reconnect) << "the stream was told to reconnect";
+  EXPECT_EQ(reconnect->data, R"({"reason":"account"})");
+  EXPECT_FALSE(sse->next(5s)) << "nothing after it";
+  EXPECT_TRUE(sse->closed()) << "the stream ended";
+
+  check_envelope(http().request_as(member.key, "GET", household_path(shared)), 404);
+  // A list narrowed to a household the caller is not in is empty (docs/api.md).
+  auto items = http().request_as(member.key, "GET", "/api/v1/shop/items?authHouseholdID=" + shared);
+  EXPECT_EQ(check_envelope(items, 200).at("dataTotal").to_number<int>(), 0) << items.body;
+
+  // The reconnected stream: the member's own household only.
+  auto again = open_sse(member.key, {{"Last-Event-ID", first->id}});
+  create_item(owner.key, shared, "not for the removed member");
+  create_item(member.key, own, "own");
+  auto next = next_change(*again);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(str(change_data(*next), "authHouseholdID"), own) << next->data;
+
+  const auto log = hearth_->log();
+  EXPECT_NE(log.find("security: member removed: request "), std::string::npos) << log;
+  EXPECT_NE(log.find("account " + member.account_id + " leaves household " + shared),
+            std::string::npos)
+      << log;
+}
+
+// A stream picks up a household its account joins: the join ends it with
+// `reconnect`, and the new stream carries the new household.
+TEST_F(households, a_stream_picks_up_a_household_its_account_joins) {
+  auto owner = new_user("joinowner");
+  auto member = new_user("joinmember");
+  const auto hh = create_household(owner.key, "Joined later");
+  const auto own = create_household(member.key, "Own");
+  auto sse = open_sse(member.key);
+  create_item(member.key, own, "mine");
+  auto first = next_change(*sse);
+  ASSERT_TRUE(first);
+  add_member(owner.key, hh, member.email, "view");
+  std::optional<sse_event> reconnect;
+  for (auto ev = sse->next(5s); ev; ev = sse->next(5s))
+    if (ev->event == "reconnect") {
+      reconnect = ev;
+      break;
+    }
+  ASSERT_TRUE(reconnect);
+  auto again = open_sse(member.key, {{"Last-Event-ID", first->id}});
+  create_item(owner.key, hh, "for the new member");
+  auto next = next_change(*again);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(str(change_data(*next), "authHouseholdID"), hh) << next->data;
+}
+
+TEST_F(households, members_leave_but_the_last_owner_cannot) {
+  auto owner = new_user("leaveowner");
+  auto member = new_user("leavemember");
+  const auto hh = create_household(owner.key, "Leaving");
+  add_member(owner.key, hh, member.email, "view");
+  auto last = http().request_as(owner.key, "DELETE", member_path(hh, owner.account_id));
+  check_envelope(last, 409);
+  EXPECT_NE(message_of(last).find("last owner"), std::string::npos) << last.body;
+  // Any member may leave, view-only included.
+  check_envelope(http().request_as(member.key, "DELETE", member_path(hh, member.account_id)), 200,
+                 "AuthHouseholdMember");
+  check_envelope(http().request_as(member.key, "GET", household_path(hh)), 404);
+  // Gone already.
+  check_envelope(http().request_as(member.key, "DELETE", member_path(hh, member.account_id)), 404);
+  EXPECT_NE(hearth_->log().find("security: member left: request "), std::string::npos);
+}
+
+TEST_F(households, an_owner_deletes_a_household_with_every_row) {
+  auto owner = new_user("delowner");
+  auto editor = new_user("deleditor");
+  const auto hh = create_household(owner.key, "Doomed");
+  const auto kept = create_household(owner.key, "Kept");
+  add_member(owner.key, hh, editor.email, "edit");
+  create_item(editor.key, hh, "goes");
+  create_item(owner.key, kept, "stays");
+  auto sse = open_sse(editor.key);
+
+  check_envelope(http().request_as(editor.key, "DELETE", household_path(hh)), 403);
+  check_envelope(http().request_as(owner.key, "DELETE", household_path(hh)), 200, "AuthHousehold");
+  check_envelope(http().request_as(owner.key, "GET", household_path(hh)), 404);
+  check_envelope(http().request_as(editor.key, "GET", household_path(hh)), 404);
+  const auto items_of = [&](const std::string& h) {
+    pqxx::connection db{database_url_};
+    pqxx::read_transaction tx{db};
+    return tx.exec_params1("SELECT count(*) FROM shop_item WHERE auth_household_id = $1", h)[0]
+        .as<int>();
+  };
+  EXPECT_EQ(items_of(hh), 0) << "every row of the household went";
+  EXPECT_EQ(items_of(kept), 1);
+  std::optional<sse_event> reconnect;
+  for (auto ev = sse->next(5s); ev; ev = sse->next(5s))
+    if (ev->event == "reconnect") {
+      reconnect = ev;
+      break;
+    }
+  EXPECT_TRUE(reconnect) << "a member's stream reconnects without the deleted household";
+  EXPECT_NE(hearth_->log().find("security: household deleted: request "), std::string::npos);
 }
 
 }  // namespace

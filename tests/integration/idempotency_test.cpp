@@ -103,7 +103,7 @@ TEST_F(idempotency, retried_update_and_delete_replay_instead_of_writing_again) {
 
 // A replay answers like any other request to the household now: a caller
 // who was removed gets 404, one made view-only 403, never the stored body.
-// (No route removes a member yet: the test changes the membership row.)
+// The owner changes the role and removes the member through the routes.
 TEST_F(idempotency, a_replay_rechecks_permission_on_the_household) {
   auto owner = new_user("idemowner");
   auto member = new_user("idemmember");
@@ -125,14 +125,16 @@ TEST_F(idempotency, a_replay_rechecks_permission_on_the_household) {
   // Still a member: each replays.
   for (const auto& r : replays()) EXPECT_EQ(r.header("idempotent-replayed"), "true") << r.body;
 
-  sql("UPDATE auth_household_member SET permissions = 'view' WHERE auth_account_id = '" +
-      member.account_id + "'");
+  const auto member_path = "/api/v1/auth/households/" + h + "/members/" + member.account_id;
+  check_envelope(http().request_as(owner.key, "PUT", member_path,
+                                   json::serialize(json::object{{"permissions", "view"}})),
+                 200, "AuthHouseholdMember");
   for (const auto& r : replays()) {
     check_envelope(r, 403);
     EXPECT_EQ(r.header("idempotent-replayed"), "");
     EXPECT_EQ(r.body.find("secret"), std::string::npos) << r.body;
   }
-  sql("DELETE FROM auth_household_member WHERE auth_account_id = '" + member.account_id + "'");
+  check_envelope(http().request_as(owner.key, "DELETE", member_path), 200, "AuthHouseholdMember");
   for (const auto& r : replays()) {
     check_envelope(r, 404);
     EXPECT_EQ(r.body.find("secret"), std::string::npos) << r.body;
