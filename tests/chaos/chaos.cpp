@@ -1,16 +1,29 @@
 // The chaos soak (scripts/chaos [minutes]; CTest runs it for 1 minute).
 //
 // Three hearth nodes on one PostgreSQL (a private embedded cluster this
-// program can restart), writers creating rows in many households through
-// every node, and SSE subscribers on every node. Every few seconds a random
-// fault is injected:
+// program can restart), writers writing rows in many households through
+// every node, a member churner, and SSE subscribers on every node. Each
+// writer creates rows and then changes only its own: updates, moves to
+// another household of the same account, deletes, and deliberate replays
+// of an acknowledged request. Every write carries an Idempotency-Key and is
+// sent again with the same key, to any live node, until a node answers it
+// (a retry after a fault); so the last acknowledged state of each row is
+// well defined. The churner adds an account to a household, writes as it,
+// makes it view-only, removes it, and checks each step took effect on
+// every node. Every few seconds a random fault is injected:
 //   kill     kill -9 of a random node, restarted 0.5-2 s later
 //   freeze   SIGSTOP of a random node, SIGCONT 1-4 s later
 //   postgres PostgreSQL stopped in immediate mode (a crash), started again
 //   leader   kill -9 of the leader, restarted 0.5-2 s later
 // The kinds come in rounds (each once per round, in random order).
 // At the end every node runs again and the checks are:
-//   - every acknowledged (201) write is in the database;
+//   - every acknowledged creation is in the database, and every row is in
+//     the state it was last acknowledged in (name, household; deleted rows
+//     gone); a row whose write never got an answer is not checked further;
+//   - a replay of an acknowledged request gets the same answer, marked
+//     replayed, and writes nothing;
+//   - membership changes hold at once: a view-only member's write is 403,
+//     a removed member's read of the household 404;
 //   - every subscriber got every event of its households exactly once and in
 //     order (each household's seq goes up by one at a time, across resumes
 //     with Last-Event-ID, and ends at the household's head), with no resync;
@@ -105,6 +118,87 @@ struct account {
   std::string key;
   std::vector<std::string> households;
 };
+
+/// A row a writer created and then changes alone: its last acknowledged state.
+struct owned_row {
+  std::size_t account = 0;  // the account whose household holds it
+  std::string household, name;
+  bool deleted = false;
+  bool uncertain = false;  // a write of it never got an answer: not checked further
+};
+
+/// An acknowledged request, kept to replay it deliberately.
+struct sent_request {
+  std::string key, method, target, body, idempotency_key;
+  unsigned status = 0;
+  std::string data;  // the answer's dataValue, serialised
+};
+
+/// The writers' and the churner's figures (all guarded by one mutex).
+struct write_ledger {
+  std::mutex mutex;
+  std::map<std::string, owned_row> rows;      // row id → its last acknowledged state
+  std::size_t uncertain_creations = 0;        // creations never answered
+  std::map<std::string, std::int64_t> acked;  // operation → acknowledged count
+  std::int64_t retried = 0;                   // requests sent again after a fault
+  std::int64_t replayed = 0;  // retries answered by a replay (the first attempt had committed)
+  std::int64_t deliberate_replays = 0;
+  std::int64_t membership_steps = 0;
+  std::vector<std::string> violations;  // wrong answers, the first 20
+  void violation(std::string what) {
+    std::lock_guard lock(mutex);
+    if (violations.size() < 20) violations.push_back(std::move(what));
+  }
+};
+
+std::string data_of(const http_response& res) {
+  try {
+    return json::serialize(res.json().as_object().at("dataValue"));
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+using client_map = std::map<std::uint16_t, std::unique_ptr<http_client>>;
+
+/// Sends one request until a live node answers it other than with a 5xx or
+/// 429 (both mean "try again"), with the same Idempotency-Key each time, for
+/// at most `patience`. nullopt when no node answered in time.
+std::optional<http_response> send_until_answered(live_ports& ports, std::mt19937& rng,
+                                                 client_map& clients, const sent_request& r,
+                                                 write_ledger& ledger,
+                                                 std::chrono::milliseconds patience = 30s) {
+  const auto deadline = clock_type::now() + patience;
+  for (int attempt = 0; clock_type::now() < deadline; ++attempt) {
+    if (attempt > 0) {
+      std::lock_guard lock(ledger.mutex);
+      ++ledger.retried;
+    }
+    auto port = ports.pick(rng);
+    if (port == 0) {
+      std::this_thread::sleep_for(50ms);  // no live node: retry pacing
+      continue;
+    }
+    auto& client = clients[port];
+    if (!client) client = std::make_unique<http_client>(port);
+    try {
+      std::map<std::string, std::string> headers{{"Authorization", "Bearer " + r.key}};
+      if (!r.idempotency_key.empty()) headers["Idempotency-Key"] = r.idempotency_key;
+      auto res = client->request(r.method, r.target, r.body, headers);
+      if (res.status < 500 && res.status != 429) {
+        if (attempt > 0 && res.header("idempotent-replayed") == "true") {
+          std::lock_guard lock(ledger.mutex);
+          ++ledger.replayed;
+        }
+        return res;
+      }
+    } catch (const std::exception&) {
+      clients.erase(port);
+    }
+    std::this_thread::sleep_for(50ms);  // failed (fault in progress): retry pacing
+  }
+  return std::nullopt;
+}
 
 /// One subscriber: a stream of one account's households, homed on one node,
 /// resumed with Last-Event-ID on any live node when its stream ends.
@@ -301,44 +395,184 @@ int run(const run_options& opt) {
     });
   }
 
-  // Writers: random household, random live node.
-  std::mutex ack_mutex;
-  std::map<std::string, std::string> acknowledged;  // row id → household
+  // Writers: each creates rows in random households of random accounts and
+  // then changes only its own, through random live nodes.
+  write_ledger ledger;
   std::atomic<std::int64_t> write_failures{0};
   std::vector<std::thread> writers;
   for (int w = 0; w < opt.writers; ++w) {
     writers.emplace_back([&, w] {
       std::mt19937 local(opt.seed + 100 + static_cast<unsigned>(w));
-      std::map<std::uint16_t, std::unique_ptr<http_client>> clients;
+      client_map clients;
+      std::vector<std::string> mine;  // ids of this writer's rows that may still change
+      std::optional<sent_request> last;
+      auto forget = [&](const std::string& id) {
+        mine.erase(std::find(mine.begin(), mine.end(), id));
+      };
       for (std::int64_t i = 0; !stop_writing && i < 10'000'000; ++i) {
-        const auto& acc = accounts[local() % accounts.size()];
-        const auto& household = acc.households[local() % acc.households.size()];
-        auto port = ports.pick(local);
-        if (port == 0) {
-          std::this_thread::sleep_for(50ms);  // no live node: retry pacing
+        const auto roll = local() % 100;
+        const auto idem = "w" + std::to_string(w) + "." + std::to_string(i);
+        if (roll >= 85 && roll < 90 && last) {  // replay the last acknowledged request
+          auto res = send_until_answered(ports, local, clients, *last, ledger);
+          if (!res) continue;
+          if (res->status != last->status || data_of(*res) != last->data ||
+              res->header("idempotent-replayed") != "true")
+            ledger.violation("replay of " + last->method + " " + last->target + " (" +
+                             last->idempotency_key + "): " + std::to_string(res->status) + " " +
+                             res->body.substr(0, 300));
+          std::lock_guard lock(ledger.mutex);
+          ++ledger.deliberate_replays;
           continue;
         }
-        auto& client = clients[port];
-        if (!client) client = std::make_unique<http_client>(port);
-        try {
-          auto res =
-              client->request_as(acc.key, "POST", "/api/v1/shop/items",
-                                 json::serialize(json::object{
-                                     {"authHouseholdID", household},
-                                     {"name", "w" + std::to_string(w) + "." + std::to_string(i)}}));
-          if (res.status == 201) {
-            std::lock_guard lock(ack_mutex);
-            acknowledged[str(first_value(res), "id")] = household;
-            continue;
+        sent_request r;
+        r.idempotency_key = idem;
+        std::string op, row_id;
+        owned_row next;
+        if (roll < 40 || mine.empty()) {
+          op = "create";
+          next.account = local() % accounts.size();
+          const auto& hs = accounts[next.account].households;
+          next.household = hs[local() % hs.size()];
+          next.name = idem;
+          r.method = "POST";
+          r.target = "/api/v1/shop/items";
+          r.body = json::serialize(
+              json::object{{"authHouseholdID", next.household}, {"name", next.name}});
+        } else {
+          row_id = mine[local() % mine.size()];
+          {
+            std::lock_guard lock(ledger.mutex);
+            next = ledger.rows.at(row_id);
           }
-        } catch (const std::exception&) {
-          clients.erase(port);
+          r.target = "/api/v1/shop/items/" + row_id;
+          const auto& hs = accounts[next.account].households;
+          if (roll < 70) {
+            op = "update";
+            next.name = idem;
+            r.method = "PUT";
+            r.body = json::serialize(json::object{{"name", next.name}});
+          } else if (roll < 80 && hs.size() > 1) {
+            op = "move";
+            auto at = static_cast<std::size_t>(std::find(hs.begin(), hs.end(), next.household) -
+                                               hs.begin());
+            next.household = hs[(at + 1 + local() % (hs.size() - 1)) % hs.size()];
+            r.method = "PUT";
+            r.body = json::serialize(json::object{{"authHouseholdID", next.household}});
+          } else {
+            op = "delete";
+            next.deleted = true;
+            r.method = "DELETE";
+          }
         }
-        ++write_failures;
-        std::this_thread::sleep_for(50ms);  // failed (fault in progress): retry pacing
+        r.key = accounts[next.account].key;
+        auto res = send_until_answered(ports, local, clients, r, ledger);
+        const unsigned want = op == "create" ? 201 : 200;
+        if (!res || res->status != want) {
+          ++write_failures;
+          std::lock_guard lock(ledger.mutex);
+          if (!res && op == "create") ++ledger.uncertain_creations;
+          if (res && ledger.violations.size() < 20)
+            ledger.violations.push_back(op + " " + r.target + ": " + std::to_string(res->status) +
+                                        " " + res->body.substr(0, 300));
+          if (op != "create") {  // its state is unknown from here on
+            ledger.rows.at(row_id).uncertain = true;
+            forget(row_id);
+          }
+          continue;
+        }
+        r.status = res->status;
+        r.data = data_of(*res);
+        last = r;
+        std::lock_guard lock(ledger.mutex);
+        ++ledger.acked[op];
+        if (op == "create") {
+          row_id = str(first_value(*res), "id");
+          ledger.rows[row_id] = next;
+          mine.push_back(row_id);
+        } else {
+          ledger.rows.at(row_id) = next;
+          if (next.deleted) forget(row_id);
+        }
       }
     });
   }
+
+  // The churner: a visitor account joins a household of account 0, writes,
+  // is made view-only and is removed; each step, once acknowledged, must
+  // hold on whichever node answers next.
+  std::thread churner([&] {
+    std::mt19937 local(opt.seed + 7);
+    client_map clients;
+    std::string visitor_key, visitor_id, visitor_email;
+    try {
+      http_client http(cluster.http_port(cluster.names().front()));
+      visitor_email = "chaos" + std::to_string(::getpid()) + ".visitor@example.com";
+      const std::string password = "chaos soak password";
+      require(http.request("POST", "/api/v1/auth/signup",
+                           json::serialize(json::object{{"emailAddress", visitor_email},
+                                                        {"password", password},
+                                                        {"name", "visitor"}})),
+              201, "signup");
+      auto res = http.request(
+          "POST", "/api/v1/auth/signin",
+          json::serialize(json::object{{"emailAddress", visitor_email}, {"password", password}}));
+      require(res, 201, "signin");
+      visitor_key = str(first_value(res), "key");
+      visitor_id = str(first_value(res), "authAccountID");
+    } catch (const std::exception& e) {
+      ledger.violation(std::string("the churner's account: ") + e.what());
+      return;
+    }
+    const auto& owner = accounts[0];
+    for (std::int64_t round = 0; !stop_writing && round < 1'000'000; ++round) {
+      const auto& h = owner.households[local() % owner.households.size()];
+      const auto tag = "m" + std::to_string(round);
+      const auto member = "/api/v1/auth/households/" + h + "/members/" + visitor_id;
+      auto step = [&](const sent_request& r, unsigned want, const std::string& what,
+                      unsigned also = 0) -> std::optional<http_response> {
+        auto res = send_until_answered(ports, local, clients, r, ledger);
+        if (!res) return std::nullopt;  // no answer: the round ends here
+        if (res->status != want && (also == 0 || res->status != also)) {
+          ledger.violation("membership, " + what + ": " + std::to_string(res->status) + " " +
+                           res->body.substr(0, 300));
+          return std::nullopt;
+        }
+        std::lock_guard lock(ledger.mutex);
+        ++ledger.membership_steps;
+        return res;
+      };
+      if (!step({owner.key, "POST", "/api/v1/auth/households/" + h + "/members",
+                 json::serialize(
+                     json::object{{"emailAddress", visitor_email}, {"permissions", "edit"}}),
+                 tag + ".add"},
+                201, "add"))
+        break;
+      // As an editor the visitor writes: a creation like any other, checked at the end.
+      sent_request write{visitor_key, "POST", "/api/v1/shop/items",
+                         json::serialize(json::object{{"authHouseholdID", h}, {"name", tag}}),
+                         tag + ".write"};
+      auto written = step(write, 201, "a member's write");
+      if (!written) break;
+      {
+        std::lock_guard lock(ledger.mutex);
+        ledger.rows[str(first_value(*written), "id")] = {0, h, tag, false, false};
+        ++ledger.acked["member create"];
+      }
+      if (!step({owner.key, "PUT", member, json::serialize(json::object{{"permissions", "view"}}),
+                 ""},
+                200, "made view-only"))
+        break;
+      // View-only now, on every node: a write is refused (a new key: a new request).
+      write.idempotency_key = tag + ".refused";
+      if (!step(write, 403, "a view-only member's write")) break;
+      // Removed (a retry after a lost answer finds it gone already: 404).
+      if (!step({owner.key, "DELETE", member, "", ""}, 200, "removed", 404)) break;
+      if (!step({visitor_key, "GET", "/api/v1/auth/households/" + h, "", ""}, 404,
+                "a removed member's read"))
+        break;
+      std::this_thread::sleep_for(100ms);  // pacing between rounds
+    }
+  });
 
   // Watcher: the leader's term as the database records it.
   std::vector<hearth::testing::cluster_leader_row> terms;
@@ -428,17 +662,22 @@ int run(const run_options& opt) {
   std::this_thread::sleep_for(1s);  // writes on a whole cluster before stopping them
   stop_writing = true;
   for (auto& t : writers) t.join();
+  churner.join();
   cluster.wait_linked(30s);
 
   std::map<std::string, std::int64_t> heads;  // household → seq head in the database
   std::set<std::string> present;
+  std::map<std::string, std::pair<std::string, std::string>> stored;  // id → (household, name)
   {
     pqxx::connection conn{cluster.database_url()};
     pqxx::read_transaction tx{conn};
     for (const auto& row : tx.exec("SELECT id::text, event_seq FROM auth_household"))
       heads[row[0].as<std::string>()] = row[1].as<std::int64_t>();
-    for (const auto& row : tx.exec("SELECT id::text FROM shop_item"))
+    for (const auto& row :
+         tx.exec("SELECT id::text, auth_household_id::text, name FROM shop_item")) {
       present.insert(row[0].c_str());
+      stored[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
+    }
   }
   auto caught_up = [&] {
     std::lock_guard lock(sub_mutex);
@@ -459,8 +698,34 @@ int run(const run_options& opt) {
   watcher.join();
 
   // Checks.
-  std::size_t lost = 0;
-  for (const auto& [id, household] : acknowledged) lost += present.count(id) == 0 ? 1 : 0;
+  // Every row in its last acknowledged state.
+  std::size_t lost = 0, wrong_state = 0, resurrected = 0, checked_rows = 0;
+  std::string first_wrong;
+  for (const auto& [id, row] : ledger.rows) {
+    if (row.uncertain) continue;
+    ++checked_rows;
+    auto it = stored.find(id);
+    if (row.deleted) {
+      if (it != stored.end()) ++resurrected;
+      continue;
+    }
+    if (it == stored.end()) {
+      ++lost;
+      continue;
+    }
+    if (it->second.first != row.household || it->second.second != row.name) {
+      ++wrong_state;
+      if (first_wrong.empty())
+        first_wrong = id + ": stored " + it->second.first + " " + it->second.second +
+                      ", acknowledged " + row.household + " " + row.name;
+    }
+  }
+  std::string acked_list;
+  std::int64_t acked_total = 0;
+  for (const auto& [op, n] : ledger.acked) {
+    acked_total += n;
+    acked_list += (acked_list.empty() ? "" : ", ") + op + " " + std::to_string(n);
+  }
   std::int64_t events = 0, gaps = 0, repeats = 0, resyncs = 0, reconnects = 0, behind = 0;
   for (const auto& s : subscribers) {
     events += s->events;
@@ -511,21 +776,33 @@ int run(const run_options& opt) {
     fault_list += (fault_list.empty() ? "" : ", ") + kind + " " + std::to_string(count);
   }
   std::printf(
-      "chaos: %.1f min, seed %u: %d faults (%s); %zu writes acknowledged, %lld failed or refused, "
-      "%zu rows; %lld events delivered to %zu subscribers (%lld stream resumes); lost %zu, "
-      "duplicates %lld, gaps %lld, resyncs %lld, subscriber-households behind %lld; %zu terms "
-      "(%zu regressions, %zu shared); %zu cron ticks (%zu repeated, %zu unfinished; "
-      "engine.expire-sessions ran %zu ticks, %lld skipped during outages)\n",
-      opt.minutes, opt.seed, total_faults, fault_list.c_str(), acknowledged.size(),
-      static_cast<long long>(write_failures.load()), present.size(), static_cast<long long>(events),
-      subscribers.size(), static_cast<long long>(reconnects), lost, static_cast<long long>(repeats),
+      "chaos: %.1f min, seed %u: %d faults (%s); %lld writes acknowledged (%s), %lld sent again "
+      "after a fault (%lld of them already committed: replayed), %lld deliberate replays, %lld "
+      "membership steps, %lld failed, %zu creations never answered; %zu rows checked: lost %zu, "
+      "wrong state %zu, deleted but present %zu; %zu rows; %lld events delivered to %zu "
+      "subscribers (%lld stream resumes); duplicates %lld, gaps %lld, resyncs %lld, "
+      "subscriber-households behind %lld; %zu terms (%zu regressions, %zu shared); %zu cron ticks "
+      "(%zu repeated, %zu unfinished; engine.expire-sessions ran %zu ticks, %lld skipped during "
+      "outages)\n",
+      opt.minutes, opt.seed, total_faults, fault_list.c_str(), static_cast<long long>(acked_total),
+      acked_list.c_str(), static_cast<long long>(ledger.retried),
+      static_cast<long long>(ledger.replayed), static_cast<long long>(ledger.deliberate_replays),
+      static_cast<long long>(ledger.membership_steps),
+      static_cast<long long>(write_failures.load()), ledger.uncertain_creations, checked_rows, lost,
+      wrong_state, resurrected, present.size(), static_cast<long long>(events), subscribers.size(),
+      static_cast<long long>(reconnects), static_cast<long long>(repeats),
       static_cast<long long>(gaps), static_cast<long long>(resyncs), static_cast<long long>(behind),
       leaders_of_term.size(), term_regressions, shared_terms, runs.size(), repeated_ticks,
       unfinished, expiry.size(), static_cast<long long>(skipped_ticks));
-  const bool ok = failure.empty() && lost == 0 && repeats == 0 && gaps == 0 && resyncs == 0 &&
+  for (const auto& v : ledger.violations) std::printf("chaos: wrong answer: %s\n", v.c_str());
+  if (!first_wrong.empty())
+    std::printf("chaos: first row in a wrong state: %s\n", first_wrong.c_str());
+  const bool ok = failure.empty() && lost == 0 && wrong_state == 0 && resurrected == 0 &&
+                  ledger.violations.empty() && ledger.membership_steps > 0 &&
+                  ledger.acked.count("update") && ledger.acked.count("delete") &&
+                  ledger.acked.count("move") && repeats == 0 && gaps == 0 && resyncs == 0 &&
                   behind == 0 && term_regressions == 0 && shared_terms == 0 &&
-                  repeated_ticks == 0 && skipped_ticks == 0 && !acknowledged.empty() &&
-                  total_faults > 0;
+                  repeated_ticks == 0 && skipped_ticks == 0 && acked_total > 0 && total_faults > 0;
   if (!failure.empty()) std::printf("chaos: %s\n", failure.c_str());
   if (!ok) {
     std::printf("chaos: FAILED\n%s\n", cluster.log_tails(3000).c_str());
