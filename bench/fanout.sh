@@ -7,7 +7,10 @@
 #      events/s, write → delivery latency p50/p90/p99, lost events), memory
 #      per idle stream ((VmRSS after − before) / 10000 idle streams), and the
 #      same fan-out over a 3-node hearth cluster (subscribers spread over the
-#      nodes, writes on node 0; hearth only)
+#      nodes, writes on node 0; hearth only); and the floor (bench/floor.cpp:
+#      the same frame bytes written to the same sockets, one write each, by
+#      a program that does nothing else), hearth's CPU per event as a ratio
+#      to it
 #   b: realistic households: 20k streams over 5k households (4 per
 #      household, each household its own account and key, seeded by
 #      bench/seed_households.sql), 1k writes/s spread uniformly over the
@@ -92,9 +95,10 @@ fi
 
 hearth_deps
 cmake --preset release -DHEARTH_BUILD_BENCH=ON >/dev/null
-cmake --build --preset release -j2 --target hearth hearth_bench_fanout >/dev/null
+cmake --build --preset release -j2 --target hearth hearth_bench_fanout hearth_bench_floor >/dev/null
 bin="$HEARTH_ROOT/build/release/hearth"
 client="$HEARTH_ROOT/build/release/bench/hearth_bench_fanout"
+floor="$HEARTH_ROOT/build/release/bench/hearth_bench_floor"
 peer="$HEARTH_ROOT/bench/peers/fastify"
 if [[ ! -d "$peer/node_modules/fastify" ]]; then
   (cd "$peer" && npm install --no-audit --no-fund --silent)
@@ -192,12 +196,21 @@ if has a || has b; then
       run "hearth:idle" --mode idle --sse 3110 --key "$key" --subscribers "$idle" --pid "$hearth_pid"
       run "node:idle" --mode idle --sse 3210 --key "$key" --subscribers "$idle" --pid "$node_pid"
     fi
+    # The floor (bench/floor.cpp): the same frames to the same sockets, one
+    # write each, nothing else; hearth's CPU per event is reported against it.
+    "$floor" 3310 >>"$work/floor.log" 2>&1 &
+    pids+=("$!")
+    floor_pid=$!
+    wait_http http://127.0.0.1:3310/
     for n in $sizes; do
       run "hearth:a:$n" --mode fanout --sse 3110 --write 3110 --subscribers "$n" \
         --pid "$hearth_pid" "${common[@]}"
       run "node:a:$n" --mode fanout --sse 3210 --write 3210 --subscribers "$n" --pid "$node_pid" \
         "${common[@]}"
+      run "floor:a:$n" --mode fanout --sse 3310 --write 3310 --subscribers "$n" \
+        --pid "$floor_pid" "${common[@]}"
     done
+    stop_pid "$floor_pid"
   fi
   if has b; then
     hearth_log "seeding $b_households households (accounts, sessions, members)"

@@ -139,7 +139,25 @@ def shape_table(p, runs, shape, configs):
 
 
 def shape_a_extras(p, runs, checks):
-    """Idle-stream memory and the one-household cluster run (hearth only)."""
+    """The floor, idle-stream memory and the one-household cluster run (hearth only)."""
+    floors = sorted((k for k in runs if k[0] == "floor" and len(k) == 3 and k[1] == "a"),
+                    key=lambda k: int(k[2]) if k[2].isdigit() else 0)
+    if floors:
+        p("")
+        p("The floor (bench/floor.cpp): one thread that writes the same frame bytes to the same N "
+          "sockets, one write(2) each, with no database or per-stream work; hearth's CPU per "
+          "event as a ratio to it (target ≤ 1.2×):")
+        p("")
+        p("| subscribers | floor CPU µs/event | hearth | hearth/floor | floor lost |")
+        p("|---|---:|---:|---:|---:|")
+        for k in floors:
+            f, h = runs[k], runs.get(("hearth", "a", k[2]), {})
+            fc, hc = num(f, "cpu_us_per_event"), num(h, "cpu_us_per_event")
+            p(f"| {k[2]} | {us(fc)} | {us(hc)} | {ratio(hc, fc)} | {fmt(num(f, 'lost'))} |")
+            if fc and hc:
+                checks.append(f"| fan-out CPU per event ≤ 1.2× the floor, a/{k[2]} | "
+                              f"{ratio(hc, fc)}× ({us(hc)} vs {us(fc)} µs) | "
+                              f"{'met' if hc <= 1.2 * fc else 'not met'} |")
     hi, ni = runs.get(("hearth", "idle"), {}), runs.get(("node", "idle"), {})
     if hi or ni:
         hk, nk = num(hi, "kib_per_stream"), num(ni, "kib_per_stream")

@@ -11,6 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "tests/integration/fixture.hpp"
 #include "tests/support/raw_connection.hpp"
 
@@ -152,6 +156,148 @@ TEST_F(connection_limits, one_address_cannot_hold_every_connection) {
   held.clear();
   auto metrics = http().request("GET", "/metrics").body;
   EXPECT_GE(sample(metrics, "hearth_limit_refusals_total{limit=\"maxConnectionsPerAddress\"} "), 1);
+}
+
+// A flood of one account from one address: it holds every stream and
+// connection its limits allow, keeps asking for more, and sends requests
+// back to back on what it holds. Another account from another address
+// meanwhile sees no refusal, and the p99 of its requests stays within 3× of
+// its p99 without the flood (a baseline below 3 ms counts as 3 ms: on this
+// shared 2-core machine, where the flood's own client threads take a core,
+// scheduling noise, not the server, sets latencies under that).
+class flood_isolation : public hearth_test {
+ protected:
+  std::map<std::string, std::string> extra_env() override {
+    return {{"HEARTH_MAX_STREAMS_PER_ACCOUNT", "4"},
+            {"HEARTH_MAX_STREAMS_PER_ADDRESS", "8"},
+            {"HEARTH_MAX_CONNECTIONS_PER_ADDRESS", "16"}};
+  }
+};
+
+// One keep-alive GET on `c`; its status (0 when no whole answer came).
+unsigned get_on(raw_connection& c, const std::string& key, const std::string& target) {
+  c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n\r\n");
+  std::string data;
+  if (!c.read_until("\r\n\r\n", data, 10s)) return 0;
+  const auto head_end = data.find("\r\n\r\n") + 4;
+  const auto at = data.find("Content-Length: ");
+  if (at == std::string::npos || at > head_end) return 0;
+  const auto length = std::stoul(data.substr(at + 16));
+  if (!c.read_at_least(head_end + length, data, 10s)) return 0;
+  return static_cast<unsigned>(std::stoul(data.substr(9, 3)));
+}
+
+double p99_ms(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, v.size() * 99 / 100)];
+}
+
+TEST_F(flood_isolation, another_account_at_another_address_is_not_refused_or_slowed) {
+  auto flooder = new_user("flooder");
+  auto victim = new_user("victim");
+  create_item(victim.key, create_household(victim.key, "Victim"), "row");
+  std::unique_ptr<raw_connection> probe;
+  try {
+    probe = std::make_unique<raw_connection>(port(), "127.0.0.2");
+  } catch (const std::exception&) {
+    GTEST_SKIP() << "127.0.0.2 cannot be bound here";
+  }
+  // The victim's requests: sequential GETs of its list on one keep-alive
+  // connection from 127.0.0.2. Latency per request, and every status.
+  std::map<unsigned, int> statuses;
+  auto measure = [&](int n) {
+    std::vector<double> ms;
+    for (int i = 0; i < n; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto status = get_on(*probe, victim.key, "/api/v1/shop/items");
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      ++statuses[status];
+    }
+    return ms;
+  };
+  measure(50);  // warm-up: the session and the list cached
+  statuses.clear();
+
+  // The flood, bounded in time and count: every stream and connection the
+  // limits allow, attempts for more, and requests back to back. It runs in
+  // phases, on and off, so that the baseline and the flooded figures share
+  // whatever else this machine is doing at the time.
+  std::atomic<bool> stop{false};
+  bool flooding = false;
+  std::mutex phase_mutex;
+  std::condition_variable phase;
+  auto wait_for_flood = [&] {  // false once stopped
+    std::unique_lock lock(phase_mutex);
+    phase.wait(lock, [&] { return flooding || stop; });
+    return !stop;
+  };
+  auto set_flooding = [&](bool on) {
+    {
+      std::lock_guard lock(phase_mutex);
+      flooding = on;
+    }
+    phase.notify_all();
+  };
+  std::atomic<int> refused_streams{0}, refused_connections{0}, flood_requests{0};
+  std::vector<std::unique_ptr<sse_client>> held_streams;
+  for (int i = 0; i < 4; ++i) held_streams.push_back(open_sse(flooder.key));
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 1; ++t)
+    flood.emplace_back([&] {  // requests back to back on a held connection
+      raw_connection c(port());
+      for (int i = 0; i < 200'000 && wait_for_flood(); ++i)
+        if (get_on(c, flooder.key, "/api/v1/shop/items") == 200) ++flood_requests;
+    });
+  flood.emplace_back([&] {  // more streams and connections than allowed
+    std::vector<std::unique_ptr<raw_connection>> held;
+    for (int i = 0; i < 20'000 && wait_for_flood(); ++i) {
+      try {
+        auto c = std::make_unique<raw_connection>(port());
+        c->send("GET /api/v1/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + flooder.key +
+                "\r\n\r\n");
+        std::string head;
+        if (c->read_until("\r\n\r\n", head, 5s) && head.rfind("HTTP/1.1 429", 0) == 0) {
+          if (head.find("too many connections") != std::string::npos)
+            ++refused_connections;
+          else
+            ++refused_streams;
+        }
+        if (held.size() < 16) held.push_back(std::move(c));  // keep the address full
+      } catch (const std::exception&) {
+        ++refused_connections;  // refused before a word: counted alike
+      }
+    }
+  });
+  std::vector<double> quiet, flooded_ms;
+  for (int round = 0; round < 3; ++round) {
+    auto q = measure(150);
+    quiet.insert(quiet.end(), q.begin(), q.end());
+    set_flooding(true);
+    ASSERT_TRUE(eventually([&] { return flood_requests > 20 * (round + 1); }, 20s))
+        << "the flood does not run";
+    auto f = measure(150);
+    flooded_ms.insert(flooded_ms.end(), f.begin(), f.end());
+    set_flooding(false);
+  }
+  {
+    std::lock_guard lock(phase_mutex);
+    stop = true;
+  }
+  phase.notify_all();
+  for (auto& t : flood) t.join();
+  const auto base = p99_ms(quiet), flooded = p99_ms(flooded_ms);
+
+  std::printf(
+      "victim p99: %.2f ms without the flood, %.2f ms during it; flood: %d requests served, "
+      "%d streams and %d connections refused\n",
+      base, flooded, flood_requests.load(), refused_streams.load(), refused_connections.load());
+  EXPECT_EQ(statuses.size(), 1u) << "the victim got something other than 200";
+  EXPECT_EQ(statuses[200], 900);
+  EXPECT_GT(refused_streams + refused_connections, 20) << "the flood was refused";
+  EXPECT_LE(flooded, 3 * std::max(base, 3.0))
+      << "the victim's p99 under the flood (ms) against its p99 without it (ms): " << base;
+  EXPECT_GT(flood_requests.load(), 0);
 }
 
 }  // namespace

@@ -19,13 +19,27 @@ namespace hearth::testing {
 
 class raw_connection {
  public:
-  explicit raw_connection(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  /// `source`: a loopback address to connect from (e.g. "127.0.0.2"), so
+  /// the server sees another client address; null for the default.
+  explicit raw_connection(std::uint16_t port, const char* source = nullptr)
+      : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    if (source) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &from.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+        ::close(fd_);
+        throw std::runtime_error(std::string("bind to ") + source + " failed");
+      }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd_);
       throw std::runtime_error("connect failed");
+    }
   }
   ~raw_connection() { ::close(fd_); }
   void send(const std::string& bytes) {
@@ -46,6 +60,23 @@ class raw_connection {
       auto n = ::recv(fd_, buf, sizeof buf, 0);
       if (n <= 0) return data.find(needle) != std::string::npos;
       data.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // Reads into `data` until it holds at least `n` bytes (true), or the
+  // server closes the connection or `timeout` passes (false).
+  bool read_at_least(std::size_t n, std::string& data, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (data.size() < n) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      auto got = ::recv(fd_, buf, sizeof buf, 0);
+      if (got <= 0) return false;
+      data.append(buf, static_cast<std::size_t>(got));
     }
     return true;
   }
