@@ -86,9 +86,8 @@ http::response failure_response(const std::string& request_id) {
 http::response failure_of(const std::string& request_id, std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
-  } catch (const std::runtime_error& r) {
-    if (std::string_view(r.what()) == storage::kRefused) return busy_response(request_id);
-    return failure_response(request_id);
+  } catch (const storage::pool_refused&) {
+    return busy_response(request_id);
   } catch (...) {
     return failure_response(request_id);
   }

@@ -43,7 +43,7 @@ unsigned status_of(storage::errc code);
 http::response failure_response(const std::string& request_id);
 
 /// failure_response for an exception held in `e` (a write_batcher's
-/// answer; storage/group_commit.hpp); a refused job (kRefused) is
+/// answer; storage/group_commit.hpp); a refused job (storage::pool_refused) is
 /// busy_response's 503.
 http::response failure_of(const std::string& request_id, std::exception_ptr e);
 

@@ -334,7 +334,7 @@ void write_batcher::schedule(lane<Request>& l) {
     refused.swap(l.queue);
     l.draining = false;
   }
-  auto why = std::make_exception_ptr(std::runtime_error(kRefused));
+  auto why = std::make_exception_ptr(pool_refused());
   for (auto& q : refused) q.done(nullptr, why);
 }
 

@@ -83,7 +83,7 @@ class write_batcher {
   /// thread (or on the caller's thread when the pool refuses the drain
   /// job), with the committed result, or with null and the exception that
   /// failed it (domain_error, pqxx errors; a refused job:
-  /// std::runtime_error(kRefused)).
+  /// storage::pool_refused).
   using callback = std::function<void(write_result*, std::exception_ptr)>;
 
   /// One creation (POST).
