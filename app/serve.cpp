@@ -110,7 +110,7 @@ std::string node_id(const config::config& cfg) {
 
 std::string database_url(const config::config& cfg,
                          std::optional<storage::embedded_postgres>& embedded) {
-  if (!cfg.database_url.empty()) return cfg.database_url;
+  if (!cfg.database_url.empty()) return storage::with_network_timeouts(cfg.database_url);
   embedded.emplace(storage::embedded_postgres_options{cfg.data_dir, cfg.postgres_bin_dir});
   log::info("starting embedded PostgreSQL under {}", cfg.data_dir);
   embedded->start();

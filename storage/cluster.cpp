@@ -47,6 +47,20 @@ constexpr const char* kDeposeStaleLeader =
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND l.objid = $2::oid AND l.objsubid = 1 "
     "AND n.heartbeat_at < now() - $3 * interval '1 millisecond'";
+// The lock held by a session its own process has replaced: the process
+// (its unique "hearth/..." application_name) heartbeats from another
+// session now (db_pid). That happens when a network partition cut the old
+// session off: the process gave it up and reconnected, but PostgreSQL does
+// not know the old one is gone (its keepalives may take hours), so it
+// still holds the lock and nobody, the same process included, could lead.
+// A zero-downtime successor has its own application_name: never matched.
+constexpr const char* kDeposeOrphanedLock =
+    "SELECT n.node_id, pg_terminate_backend(l.pid) FROM pg_locks l "
+    "JOIN pg_stat_activity a ON a.pid = l.pid "
+    "JOIN cluster_node n ON n.app_name = a.application_name AND n.db_pid <> l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND l.objid = $2::oid AND l.objsubid = 1 AND n.app_name LIKE 'hearth/%'";
 // Every session of every silent node, found by its process's unique
 // application_name (only "hearth/..." names owned by exactly one row, so a
 // name set by the operator for all nodes never matches).
@@ -118,6 +132,9 @@ std::optional<std::string> depose_stale_leader(pqxx::connection_base& conn,
   pqxx::nontransaction tx{conn};
   auto r = tx.exec_params(kDeposeStaleLeader, std::to_string(kLeaderKeyHigh),
                           std::to_string(kLeaderKeyLow), static_cast<std::int64_t>(stale.count()));
+  if (r.empty())
+    r = tx.exec_params(kDeposeOrphanedLock, std::to_string(kLeaderKeyHigh),
+                       std::to_string(kLeaderKeyLow));
   if (r.empty()) return std::nullopt;
   return r[0][0].as<std::string>();
 }

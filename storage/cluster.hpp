@@ -70,7 +70,10 @@ leader_row current_leader(pqxx::connection_base& conn);
 
 /// When the current leader's heartbeat is older than `stale` (a frozen or
 /// partitioned node), terminates the backend holding the leader lock
-/// (pg_terminate_backend) so that PostgreSQL frees the lock. Returns the
+/// (pg_terminate_backend) so that PostgreSQL frees the lock. So too when
+/// the lock is held by an orphaned session: one whose own process now
+/// heartbeats from another session (it reconnected after a network
+/// partition; PostgreSQL has not noticed the old one is dead). Returns the
 /// deposed node's id, or nullopt when the leader is healthy or absent.
 std::optional<std::string> depose_stale_leader(pqxx::connection_base& conn,
                                                std::chrono::milliseconds stale);

@@ -8,6 +8,22 @@
 
 namespace hearth::storage {
 
+std::string with_network_timeouts(const std::string& url) {
+  static constexpr std::pair<const char*, const char*> kDefaults[] = {
+      {"connect_timeout", "5"},     {"keepalives", "1"},       {"keepalives_idle", "5"},
+      {"keepalives_interval", "2"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "10000"}};
+  const bool uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+  std::string out = url;
+  for (const auto& [key, value] : kDefaults) {
+    if (url.find(std::string(key) + "=") != std::string::npos) continue;  // the URL's own
+    if (uri)
+      out += std::string(out.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+    else
+      out += std::string(out.empty() ? "" : " ") + key + "=" + value;
+  }
+  return out;
+}
+
 pool::pool(std::string url, int size) : url_(std::move(url)) {
   // Open the first connection here so a wrong URL fails start-up loudly.
   pqxx::connection probe{url_};

@@ -47,8 +47,28 @@ pqxx::result exec_prepared_sql(pqxx::transaction_base& tx, const std::string& na
   return tx.exec_prepared(name, std::forward<Args>(args)...);
 }
 
+/// `url` (a libpq URI, postgres[ql]://…, or a key=value string) with the
+/// TCP keepalives and timeouts of a network connection added, each unless
+/// the URL sets it: connect_timeout=5 (s), keepalives=1,
+/// keepalives_idle=5 (s), keepalives_interval=2 (s), keepalives_count=3,
+/// tcp_user_timeout=10000 (ms). Without them a silent network partition
+/// between a node and PostgreSQL (packets dropped, no reset) blocks every
+/// query of the node until the kernel gives up on the connection, about
+/// 15 minutes (tcp_retries2), and a leader cut off from the database keeps
+/// believing it leads. With them, a query on a dead path fails within about
+/// 11 s (keepalives: 5 + 3 × 2 s) and a connection attempt within 5 s.
+/// libpq ignores them on Unix-domain sockets (the embedded PostgreSQL).
+/// Source: libpq "Parameter Key Words" (PostgreSQL 15 manual, 34.1.2).
+std::string with_network_timeouts(const std::string& url);
+
 /// The error text of a job the pool refused (stopping, or full).
 inline constexpr const char* kRefused = "database pool is stopping or full";
+
+/// The exception of a job the pool refused (stopping, or max_queue jobs
+/// waiting): callers answer 503 with Retry-After, recognising it by type.
+struct pool_refused : std::runtime_error {
+  pool_refused() : std::runtime_error(kRefused) {}
+};
 
 /// Live figures of the pool (metrics).
 struct pool_stats {
@@ -146,7 +166,7 @@ auto run_sync(pool& p, Work work) -> decltype(work(std::declval<connection&>()))
       promise->set_exception(std::current_exception());
     }
   });
-  if (!queued) throw std::runtime_error(kRefused);
+  if (!queued) throw pool_refused();
   return future.get();
 }
 

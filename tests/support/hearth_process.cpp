@@ -64,8 +64,10 @@ std::string tail(const std::string& text, std::size_t max_bytes = 4000) {
   return "…" + text.substr(text.size() - max_bytes);
 }
 
-std::vector<std::string> make_argv(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{HEARTH_BINARY};
+std::vector<std::string> make_argv(const std::vector<std::string>& args,
+                                   const std::vector<std::string>& prefix = {}) {
+  std::vector<std::string> argv = prefix;
+  argv.push_back(HEARTH_BINARY);
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
@@ -73,7 +75,7 @@ std::vector<std::string> make_argv(const std::vector<std::string>& args) {
 }  // namespace
 
 hearth_process::hearth_process(std::map<std::string, std::string> env,
-                               std::vector<std::string> args) {
+                               std::vector<std::string> args, std::vector<std::string> prefix) {
   scrub_hearth_environment();
   dir_ = make_temp_dir();
   const auto ready_file = dir_ / "ready.json";
@@ -89,7 +91,7 @@ hearth_process::hearth_process(std::map<std::string, std::string> env,
   storage::spawn_options options;
   options.env = env;
   options.log_file = (dir_ / "hearth.log").string();
-  pid_ = storage::spawn_process(make_argv(args), options);
+  pid_ = storage::spawn_process(make_argv(args, prefix), options);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {

@@ -20,8 +20,11 @@ class hearth_process {
   /// temporary file, HEARTH_LOG_LEVEL to debug; a variable given as "" is
   /// left unset). Waits (≤ 30 s) until the ready file appears; throws
   /// std::runtime_error with the log tail when the process exits first.
+  /// `prefix`: a command that runs hearth (e.g. {"ip", "netns", "exec",
+  /// NAME} to start it in a network namespace; it must exec, keeping the pid).
   explicit hearth_process(std::map<std::string, std::string> env,
-                          std::vector<std::string> args = {"serve"});
+                          std::vector<std::string> args = {"serve"},
+                          std::vector<std::string> prefix = {});
   ~hearth_process();  // SIGKILL if still running
   hearth_process(const hearth_process&) = delete;
   hearth_process& operator=(const hearth_process&) = delete;
