@@ -13,7 +13,8 @@ HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Everything needed to build, test and run hearth (embedded PostgreSQL and the
 # tests' throwaway clusters use the postgresql server package; the notification
-# tests run a local SMTP sink on python3-aiosmtpd).
+# tests run a local SMTP sink on python3-aiosmtpd; the network partition test
+# puts a node in a network namespace with iproute2).
 HEARTH_PACKAGES=(
   cmake g++ pkg-config git ninja-build ccache procps
   libcaf-dev libpqxx-dev libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev
@@ -24,6 +25,7 @@ HEARTH_PACKAGES=(
   postgresql
   python3-aiosmtpd
   haproxy curl
+  iproute2
 )
 
 # What scripts/fuzz adds (CI runs it): clang and its runtime libraries
