@@ -1,4 +1,4 @@
-// Safe by default (README, Security): outgoing requests made on a user's
+// Safe by default (docs/security.md): outgoing requests made on a user's
 // say-so never reach an internal address (http/outbound.hpp), whatever form
 // the address takes in the URL or in DNS; the operator routes answer only
 // loopback clients while no operatorPassword is set (http::operator_access),

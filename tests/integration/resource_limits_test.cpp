@@ -1,4 +1,4 @@
-// Bounded per-account and per-address resources (README, Security): one
+// Bounded per-account and per-address resources (docs/security.md): one
 // account or one client address cannot hold every SSE stream or connection
 // of a node. Beyond maxStreamsPerAccount / maxStreamsPerAddress a stream is
 // refused with 429 and Retry-After; beyond maxConnectionsPerAddress a

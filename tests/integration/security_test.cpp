@@ -1,4 +1,4 @@
-// Security on the real server (README.md, "Security"): throttling of failed
+// Security on the real server (docs/security.md): throttling of failed
 // sign-ins per account and per client IP, of refused sign-ups and of unknown
 // session keys per client IP (429 + growing Retry-After); an unknown account
 // answered exactly like a wrong password; the cross-site check of
