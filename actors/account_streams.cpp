@@ -9,9 +9,17 @@ namespace hearth::actors {
 
 account_streams::account_streams(http::fanout_hub& hub) : hub_(hub) {}
 
-void account_streams::add(const std::string& account, http::stream_ref ref) {
+std::uint64_t account_streams::revocations(const std::string& account) {
   std::lock_guard lock(mutex_);
+  auto it = revoked_.find(account);
+  return it == revoked_.end() ? 0 : it->second;
+}
+
+bool account_streams::add(const std::string& account, http::stream_ref ref, std::uint64_t seen) {
+  std::lock_guard lock(mutex_);
+  if (auto it = revoked_.find(account); it != revoked_.end() && it->second != seen) return false;
   by_account_[account].push_back(ref);
+  return true;
 }
 
 void account_streams::remove(const std::string& account, http::stream_ref ref) {
@@ -35,16 +43,19 @@ std::size_t account_streams::end(const std::string& account) {
   std::vector<http::stream_ref> refs;
   {
     std::lock_guard lock(mutex_);
+    ++revoked_[account];  // a stream still opening with older households is ended in add()
     auto it = by_account_.find(account);
     if (it == by_account_.end()) return 0;
     refs = it->second;  // removed by each stream's own end
   }
-  static const auto frame = std::make_shared<const std::string>(reconnect_frame());
-  for (const auto& ref : refs) {
-    hub_.send(ref, frame);
-    hub_.close(ref);
-  }
+  for (const auto& ref : refs) end(ref);
   return refs.size();
+}
+
+void account_streams::end(http::stream_ref ref) {
+  static const auto frame = std::make_shared<const std::string>(reconnect_frame());
+  hub_.send(ref, frame);
+  hub_.close(ref);
 }
 
 }  // namespace hearth::actors

@@ -261,16 +261,23 @@ void actor_runtime::revoke_account(const std::string& account_id) {
   impl_->accounts->end(account_id);
 }
 
+std::uint64_t actor_runtime::account_revocations(const std::string& account_id) const {
+  return impl_->accounts->revocations(account_id);
+}
+
 void actor_runtime::stop_handlers() { impl_->stop_handlers(); }
 
 bool actor_runtime::caching() const { return static_cast<bool>(impl_->cache); }
 
 std::function<void()> actor_runtime::open_stream(http::stream_ref ref,
                                                  std::vector<stream_start> start,
-                                                 const std::string& account_id) {
+                                                 const std::string& account_id,
+                                                 std::uint64_t revocations_seen) {
   auto actor = spawn_connection(impl_->system, impl_->options.fanout, ref, std::move(start),
                                 impl_->notifier, &impl_->db, connection_options{});
-  if (!account_id.empty()) impl_->accounts->add(account_id, ref);
+  // Revoked since its households were read: they may include one it lost.
+  if (!account_id.empty() && !impl_->accounts->add(account_id, ref, revocations_seen))
+    impl_->accounts->end(ref);
   std::function<void()> on_end = [actor, ref, account_id, accounts = impl_->accounts.get()] {
     if (!account_id.empty()) accounts->remove(account_id, ref);
     caf::anon_send(actor, closed_atom::value);

@@ -137,8 +137,16 @@ class actor_runtime {
   /// events after its `start` (see plan_stream_start) reach the stream.
   /// `account_id`: whose stream it is (revoke_account ends it; "" for none).
   /// Returns what the engine runs when the stream ends.
+  /// `revocations_seen`: account_revocations(account_id) read before the
+  /// stream's households were; a revoke since then ends the stream at once
+  /// (with `reconnect`), so it cannot keep a household the account lost.
   std::function<void()> open_stream(http::stream_ref ref, std::vector<stream_start> start,
-                                    const std::string& account_id = {});
+                                    const std::string& account_id = {},
+                                    std::uint64_t revocations_seen = 0);
+
+  /// How many times `account_id`'s streams on this node were ended by a
+  /// revoke (any thread).
+  std::uint64_t account_revocations(const std::string& account_id) const;
 
   /// The port the cluster (CAF middleman) listener bound.
   std::uint16_t cluster_port() const;

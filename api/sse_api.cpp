@@ -39,14 +39,18 @@ void stream(services& s, const http::request& req, http::responder respond) {
                                       "one, or retry later");
         }
         // Read the heads before the header goes out: every change the client
-        // can cause or see after receiving the header is after them.
+        // can cause or see after receiving the header is after them. The
+        // account's revocations first: a membership change after this read
+        // ends the stream as soon as it opens (actors/account_streams.hpp).
+        const auto revocations = s.actors.account_revocations(who.account_id);
         auto start = actors::plan_stream_start(storage::household_heads(conn, who.account_id),
                                                resume, s.cfg.sse_replay_window);
         http::response r;
         r.sse = http::sse_response{
             start, http::sse::retry_frame(static_cast<unsigned>(s.cfg.sse_retry_ms)),
-            [&s, start, slot = std::move(slot), account = who.account_id](http::stream_ref ref) {
-              return [slot, close = s.actors.open_stream(ref, start, account)] {
+            [&s, start, slot = std::move(slot), account = who.account_id,
+             revocations](http::stream_ref ref) {
+              return [slot, close = s.actors.open_stream(ref, start, account, revocations)] {
                 if (close) close();
               };
             }};

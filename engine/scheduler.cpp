@@ -266,7 +266,9 @@ scheduler_actor::behavior_type scheduler(self_ptr self, storage::pool* db, std::
         if (self->state.leading) remember_missed(self->state, job, tick);  // claim it again
       },
       [=](catch_up_atom, const std::string& job, std::int64_t before) {
-        if (self->state.leading) self->state.catch_up[job] = before;  // read it again
+        if (!self->state.leading) return;           // the next leader catches up itself
+        auto& pending = self->state.catch_up[job];  // read it again; a late answer of an
+        pending = std::max(pending, before);        // older term never lowers it
       },
       [=](leading_atom, bool leading, std::int64_t term) {
         auto& st = self->state;

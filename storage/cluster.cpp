@@ -53,14 +53,17 @@ constexpr const char* kDeposeStaleLeader =
 // session off: the process gave it up and reconnected, but PostgreSQL does
 // not know the old one is gone (its keepalives may take hours), so it
 // still holds the lock and nobody, the same process included, could lead.
-// A zero-downtime successor has its own application_name: never matched.
+// A zero-downtime successor has its own application_name: never matched;
+// nor is a name several nodes share (one set in the database URL).
 constexpr const char* kDeposeOrphanedLock =
     "SELECT n.node_id, pg_terminate_backend(l.pid) FROM pg_locks l "
     "JOIN pg_stat_activity a ON a.pid = l.pid "
     "JOIN cluster_node n ON n.app_name = a.application_name AND n.db_pid <> l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND l.objid = $2::oid AND l.objsubid = 1 AND n.app_name LIKE 'hearth/%'";
+    "AND l.objid = $2::oid AND l.objsubid = 1 AND n.app_name LIKE 'hearth/%' "
+    "AND NOT EXISTS (SELECT 1 FROM cluster_node o WHERE o.app_name = n.app_name "
+    "AND o.node_id <> n.node_id)";
 // Every session of every silent node, found by its process's unique
 // application_name (only "hearth/..." names owned by exactly one row, so a
 // name set by the operator for all nodes never matches).

@@ -45,6 +45,13 @@ constexpr const char* kRenameHousehold =
     "UPDATE auth_household SET name = $2, updated = now() WHERE id = $1 "
     "RETURNING id, name, hearth_ts(created), hearth_ts(updated)";
 constexpr const char* kDeleteHousehold = "DELETE FROM auth_household WHERE id = $1";
+// Before its members are read: a member added meanwhile waits, so the
+// members returned (whose streams are ended) are all the household had.
+constexpr const char* kLockHousehold = "SELECT 1 FROM auth_household WHERE id = $1 FOR UPDATE";
+constexpr const char* kSelectMembers =
+    "SELECT m.auth_account_id, a.email_address, m.permissions "
+    "FROM auth_household_member m JOIN auth_account a ON a.id = m.auth_account_id "
+    "WHERE m.auth_household_id = $1 ORDER BY m.created, m.auth_account_id";
 // Every member of a household, locked (FOR UPDATE) so that two changes of
 // its members cannot both see an owner the other removes: the last-owner
 // rule holds under concurrency.
@@ -157,6 +164,9 @@ household rename_household(pqxx::connection_base& conn, const std::string& accou
 std::vector<member> delete_household(pqxx::connection_base& conn, const std::string& account_id,
                                      const std::string& household_id) {
   pqxx::work tx{conn};
+  if (!permission_of(tx, account_id, household_id))
+    throw domain_error(errc::not_found, "household not found");
+  tx.exec_params(kLockHousehold, household_id);
   auto members = lock_members(tx, account_id, household_id);
   if (members.caller->permissions != "owner")
     throw domain_error(errc::forbidden, "only an owner of the household may delete it");
@@ -167,10 +177,15 @@ std::vector<member> delete_household(pqxx::connection_base& conn, const std::str
 
 std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
                                  const std::string& household_id) {
-  pqxx::work tx{conn};  // lock_members locks: a read-only transaction cannot
-  auto members = lock_members(tx, account_id, household_id);
-  tx.commit();
-  return std::move(members.all);
+  pqxx::read_transaction tx{conn};
+  std::vector<member> out;
+  for (const auto& r : tx.exec_params(kSelectMembers, household_id))
+    out.push_back(
+        {household_id, r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  const bool caller_in = std::any_of(out.begin(), out.end(),
+                                     [&](const member& m) { return m.account_id == account_id; });
+  if (!caller_in) throw domain_error(errc::not_found, "household not found");
+  return out;
 }
 
 member_change set_member_permissions(pqxx::connection_base& conn,

@@ -1,6 +1,9 @@
 #include "storage/pool.hpp"
 
+#include <libpq-fe.h>
 #include <pthread.h>
+
+#include <set>
 
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
@@ -12,14 +15,28 @@ std::string with_network_timeouts(const std::string& url) {
   static constexpr std::pair<const char*, const char*> kDefaults[] = {
       {"connect_timeout", "5"},     {"keepalives", "1"},       {"keepalives_idle", "5"},
       {"keepalives_interval", "2"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "10000"}};
+  // What the URL sets itself, as libpq reads it (no defaults, no environment).
+  std::set<std::string> given;
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (!options) {  // not a connection string: libpq will say why when it is used
+    if (error) PQfreemem(error);
+    return url;
+  }
+  for (auto* o = options; o->keyword; ++o)
+    if (o->val && *o->val) given.insert(o->keyword);
+  PQconninfoFree(options);
   const bool uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
   std::string out = url;
   for (const auto& [key, value] : kDefaults) {
-    if (url.find(std::string(key) + "=") != std::string::npos) continue;  // the URL's own
-    if (uri)
-      out += std::string(out.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
-    else
-      out += std::string(out.empty() ? "" : " ") + key + "=" + value;
+    if (given.count(key)) continue;  // the URL's own
+    if (uri) {
+      const auto q = out.find('?');
+      out += q == std::string::npos ? "?" : (out.back() == '?' || out.back() == '&' ? "" : "&");
+    } else if (!out.empty()) {
+      out += ' ';
+    }
+    out += std::string(key) + "=" + value;
   }
   return out;
 }
