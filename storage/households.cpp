@@ -48,17 +48,19 @@ constexpr const char* kDeleteHousehold = "DELETE FROM auth_household WHERE id = 
 // Before its members are read: a member added meanwhile waits, so the
 // members returned (whose streams are ended) are all the household had.
 constexpr const char* kLockHousehold = "SELECT 1 FROM auth_household WHERE id = $1 FOR UPDATE";
-constexpr const char* kSelectMembers =
-    "SELECT m.auth_account_id, a.email_address, m.permissions "
-    "FROM auth_household_member m JOIN auth_account a ON a.id = m.auth_account_id "
-    "WHERE m.auth_household_id = $1 ORDER BY m.created, m.auth_account_id";
+// A household's members, oldest first; kLockMembers also locks them (FOR
+// UPDATE) so that two changes of its members cannot both see an owner the
+// other removes: the last-owner rule holds under concurrency.
+#define HEARTH_SELECT_MEMBERS                                                     \
+  "SELECT m.auth_account_id, a.email_address, m.permissions "                     \
+  "FROM auth_household_member m JOIN auth_account a ON a.id = m.auth_account_id " \
+  "WHERE m.auth_household_id = $1 ORDER BY m.created, m.auth_account_id"
+constexpr const char* kSelectMembers = HEARTH_SELECT_MEMBERS;
+constexpr const char* kLockMembers = HEARTH_SELECT_MEMBERS " FOR UPDATE OF m";
+#undef HEARTH_SELECT_MEMBERS
 // Every member of a household, locked (FOR UPDATE) so that two changes of
 // its members cannot both see an owner the other removes: the last-owner
 // rule holds under concurrency.
-constexpr const char* kLockMembers =
-    "SELECT m.auth_account_id, a.email_address, m.permissions "
-    "FROM auth_household_member m JOIN auth_account a ON a.id = m.auth_account_id "
-    "WHERE m.auth_household_id = $1 ORDER BY m.created, m.auth_account_id FOR UPDATE OF m";
 constexpr const char* kSetPermissions =
     "UPDATE auth_household_member SET permissions = $3 "
     "WHERE auth_household_id = $1 AND auth_account_id = $2";
@@ -122,12 +124,20 @@ struct locked_members {
   }
 };
 
+// The members `sql` (kSelectMembers or kLockMembers) reads.
+std::vector<member> read_members(pqxx::transaction_base& tx, const char* sql,
+                                 const std::string& household_id) {
+  std::vector<member> out;
+  for (const auto& r : tx.exec_params(sql, household_id))
+    out.push_back(
+        {household_id, r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  return out;
+}
+
 locked_members lock_members(pqxx::transaction_base& tx, const std::string& caller_account_id,
                             const std::string& household_id) {
   locked_members out;
-  for (const auto& r : tx.exec_params(kLockMembers, household_id))
-    out.all.push_back(
-        {household_id, r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  out.all = read_members(tx, kLockMembers, household_id);
   out.caller = out.find(caller_account_id);
   if (!out.caller) throw domain_error(errc::not_found, "household not found");
   return out;
@@ -178,10 +188,7 @@ std::vector<member> delete_household(pqxx::connection_base& conn, const std::str
 std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
                                  const std::string& household_id) {
   pqxx::read_transaction tx{conn};
-  std::vector<member> out;
-  for (const auto& r : tx.exec_params(kSelectMembers, household_id))
-    out.push_back(
-        {household_id, r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  auto out = read_members(tx, kSelectMembers, household_id);
   const bool caller_in = std::any_of(out.begin(), out.end(),
                                      [&](const member& m) { return m.account_id == account_id; });
   if (!caller_in) throw domain_error(errc::not_found, "household not found");

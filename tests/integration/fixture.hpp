@@ -292,10 +292,10 @@ inline bool eventually(const std::function<bool()>& check, std::chrono::millisec
   return true;
 }
 
-/// Reads events until one of type `change` arrives (skipping others) or the
+/// Reads events until one of type `name` arrives (skipping others) or the
 /// deadline passes.
-inline std::optional<sse_event> next_change(sse_client& sse,
-                                            std::chrono::milliseconds timeout = 5s) {
+inline std::optional<sse_event> next_event(sse_client& sse, const std::string& name,
+                                           std::chrono::milliseconds timeout = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -303,8 +303,14 @@ inline std::optional<sse_event> next_change(sse_client& sse,
     if (left.count() <= 0) return std::nullopt;
     auto ev = sse.next(left);
     if (!ev) return std::nullopt;
-    if (ev->event == "change") return ev;
+    if (ev->event == name) return ev;
   }
+}
+
+/// next_event of type `change`.
+inline std::optional<sse_event> next_change(sse_client& sse,
+                                            std::chrono::milliseconds timeout = 5s) {
+  return next_event(sse, "change", timeout);
 }
 
 }  // namespace hearth::testing

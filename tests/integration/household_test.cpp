@@ -251,12 +251,7 @@ TEST_F(households, a_removed_members_stream_reconnects_without_the_household) {
                  403);
   check_envelope(http().request_as(owner.key, "DELETE", member_path(shared, member.account_id)),
                  200, "AuthHouseholdMember");
-  std::optional<sse_event> reconnect;
-  for (auto ev = sse->next(5s); ev; ev = sse->next(5s))
-    if (ev->event == "reconnect") {
-      reconnect = ev;
-      break;
-    }
+  auto reconnect = next_event(*sse, "reconnect", 10s);
   ASSERT_TRUE(reconnect) << "the stream was told to reconnect";
   EXPECT_EQ(reconnect->data, R"({"reason":"account"})");
   EXPECT_FALSE(sse->next(5s)) << "nothing after it";
@@ -294,12 +289,7 @@ TEST_F(households, a_stream_picks_up_a_household_its_account_joins) {
   auto first = next_change(*sse);
   ASSERT_TRUE(first);
   add_member(owner.key, hh, member.email, "view");
-  std::optional<sse_event> reconnect;
-  for (auto ev = sse->next(5s); ev; ev = sse->next(5s))
-    if (ev->event == "reconnect") {
-      reconnect = ev;
-      break;
-    }
+  auto reconnect = next_event(*sse, "reconnect", 10s);
   ASSERT_TRUE(reconnect);
   auto again = open_sse(member.key, {{"Last-Event-ID", first->id}});
   create_item(owner.key, hh, "for the new member");
@@ -347,12 +337,7 @@ TEST_F(households, an_owner_deletes_a_household_with_every_row) {
   };
   EXPECT_EQ(items_of(hh), 0) << "every row of the household went";
   EXPECT_EQ(items_of(kept), 1);
-  std::optional<sse_event> reconnect;
-  for (auto ev = sse->next(5s); ev; ev = sse->next(5s))
-    if (ev->event == "reconnect") {
-      reconnect = ev;
-      break;
-    }
+  auto reconnect = next_event(*sse, "reconnect", 10s);
   EXPECT_TRUE(reconnect) << "a member's stream reconnects without the deleted household";
   EXPECT_NE(hearth_->log().find("security: household deleted: request "), std::string::npos);
 }

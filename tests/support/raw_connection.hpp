@@ -49,36 +49,12 @@ class raw_connection {
   // Reads into `data` until it contains `needle` (true), or the server closes
   // the connection or `timeout` passes (false).
   bool read_until(const std::string& needle, std::string& data, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (data.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      auto n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return data.find(needle) != std::string::npos;
-      data.append(buf, static_cast<std::size_t>(n));
-    }
-    return true;
+    return read_while([&] { return data.find(needle) == std::string::npos; }, data, timeout);
   }
   // Reads into `data` until it holds at least `n` bytes (true), or the
   // server closes the connection or `timeout` passes (false).
   bool read_at_least(std::size_t n, std::string& data, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (data.size() < n) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      auto got = ::recv(fd_, buf, sizeof buf, 0);
-      if (got <= 0) return false;
-      data.append(buf, static_cast<std::size_t>(got));
-    }
-    return true;
+    return read_while([&] { return data.size() < n; }, data, timeout);
   }
   // Reads until the server closes the connection or `timeout` passes.
   // Returns what arrived and whether the connection was closed.
@@ -99,6 +75,25 @@ class raw_connection {
   }
 
  private:
+  // Appends what arrives to `data` while `wanting()` holds; true once it
+  // does not, false when the server closes first or `timeout` passes.
+  template <class Wanting>
+  bool read_while(Wanting wanting, std::string& data, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (wanting()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return !wanting();
+      data.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
   int fd_;
 };
 
