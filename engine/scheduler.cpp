@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
@@ -237,7 +238,19 @@ void run_cron(self_ptr self, bool catch_up, bool rearm) {
         auto before = job.schedule.previous(current - 1);
         if (before > 0) start_tick(self, job, before, false, before);
       }
-      if (current > 0) start_tick(self, job, current);
+      if (current > 0) {
+        // A wake-up later than a tick (the node was frozen or starved of
+        // CPU while it kept the lead) claims the ticks it slept through:
+        // the newest kMaxMissedTicks after the last one claimed here.
+        const auto last = st.claimed[job.name];
+        std::vector<std::int64_t> slept;
+        for (auto t = job.schedule.previous(current - 1);
+             last > 0 && t > last && slept.size() < kMaxMissedTicks;
+             t = job.schedule.previous(t - 1))
+          slept.push_back(t);
+        for (auto it = slept.rbegin(); it != slept.rend(); ++it) start_tick(self, job, *it, true);
+        start_tick(self, job, current);
+      }
     }
     // next() may scan many minutes for sparse expressions: once per tick.
     auto& due = st.next_due[job.name];

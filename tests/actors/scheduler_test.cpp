@@ -240,6 +240,40 @@ TEST_F(scheduler_test, a_new_leader_claims_every_tick_missed_since_the_last_clai
   EXPECT_GE(rows.rbegin()->first, last - 1) << "up to the current tick";
 }
 
+// The chaos soak's skipped tick, second cause: a leader that wakes up
+// seconds late (frozen by SIGSTOP, or starved of CPU, but never deposed)
+// claims every tick it slept through, not only the current one.
+TEST_F(scheduler_test, a_leader_waking_up_late_claims_the_ticks_it_slept_through) {
+  elect("node-a", 3);
+  auto a = spawn("node-a");
+  lead(a, 3);
+  ASSERT_EQ(run_db(), 2u) << "the current tick and the one before";
+  sched.run();
+  const auto first_current = now_s();
+  // The next wake-up is a timer the test does not fire: wait on the wall
+  // clock (polled, with a deadline) until three ticks have gone by.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (now_s() < first_current + 3) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the wall clock stood still";
+    std::this_thread::sleep_for(20ms);
+  }
+  inject((cron_atom), from(self).to(a).with(cron_atom::value));  // the late wake-up
+  EXPECT_GE(queued_db_jobs(), 3u) << "the ticks slept through and the current one";
+  while (run_db() > 0) sched.run();
+  finish_runs();
+
+  const auto rows = recorded();
+  ASSERT_GE(rows.size(), 5u);
+  std::int64_t expected = rows.begin()->first;
+  for (const auto& [tick, r] : rows) {
+    EXPECT_EQ(tick, expected) << "no tick skipped";
+    expected = tick + 1;
+    EXPECT_EQ(r.term, 3) << tick;
+    EXPECT_EQ(r.outcome, "ran") << tick;
+  }
+  EXPECT_GE(rows.rbegin()->first, first_current + 3) << "up to the current tick";
+}
+
 // The chaos soak's skipped tick: a new leader whose catch-up cannot be read
 // (the database fails at that moment) reads it again at its next wake-up,
 // so the ticks missed while no node led are still claimed and run.

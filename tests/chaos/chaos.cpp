@@ -34,6 +34,7 @@
 // Exit code 0 when every check holds, 1 otherwise; one summary line of
 // figures either way.
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -759,15 +760,26 @@ int run(const run_options& opt) {
   // is claimed again and a new leader catches up from the last claimed tick,
   // so there must be none.
   std::vector<std::int64_t> expiry;
-  for (const auto& [tick, count] : ticks)
-    if (tick.first.ends_with("engine.expire-sessions")) expiry.push_back(tick.second);
+  std::map<std::int64_t, const hearth::testing::scheduler_run_row*> expiry_runs;  // tick → its run
+  for (const auto& r : runs)
+    if (r.task.ends_with("engine.expire-sessions")) expiry_runs[r.tick] = &r;
+  for (const auto& [tick, run] : expiry_runs) expiry.push_back(tick);
   std::int64_t period = 0, skipped_ticks = 0;
   for (std::size_t i = 1; i < expiry.size(); ++i) {
     auto gap = expiry[i] - expiry[i - 1];
     if (period == 0 || gap < period) period = gap;
   }
-  for (std::size_t i = 1; period > 0 && i < expiry.size(); ++i)
-    skipped_ticks += (expiry[i] - expiry[i - 1]) / period - 1;
+  std::string skipped_list;  // each gap with the runs on either side, to find the cause
+  for (std::size_t i = 1; period > 0 && i < expiry.size(); ++i) {
+    const auto missing = (expiry[i] - expiry[i - 1]) / period - 1;
+    if (missing <= 0) continue;
+    skipped_ticks += missing;
+    const auto& before = *expiry_runs[expiry[i - 1]];
+    const auto& after = *expiry_runs[expiry[i]];
+    skipped_list += fmt::format(
+        "chaos: {} tick(s) skipped between {} (term {}, {}) and {} (term {}, {})\n", missing,
+        before.tick, before.term, before.node_id, after.tick, after.term, after.node_id);
+  }
 
   int total_faults = 0;
   std::string fault_list;
@@ -795,6 +807,7 @@ int run(const run_options& opt) {
       leaders_of_term.size(), term_regressions, shared_terms, runs.size(), repeated_ticks,
       unfinished, expiry.size(), static_cast<long long>(skipped_ticks));
   for (const auto& v : ledger.violations) std::printf("chaos: wrong answer: %s\n", v.c_str());
+  std::printf("%s", skipped_list.c_str());
   if (!first_wrong.empty())
     std::printf("chaos: first row in a wrong state: %s\n", first_wrong.c_str());
   const bool ok = failure.empty() && lost == 0 && wrong_state == 0 && resurrected == 0 &&
