@@ -68,6 +68,7 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using revocations_atom = caf::atom_constant<caf::atom("revokes")>;
 using interest_atom = caf::atom_constant<caf::atom("interest")>;
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 using attach_atom = caf::atom_constant<caf::atom("attach")>;
@@ -133,8 +134,14 @@ using household_ids = std::vector<std::string>;
 ///   interest h, on     (from the cache) the cache holds (on) or dropped
 ///                      (off) lists of household h; "on" is answered with
 ///                      interest h, ok to the cache once every peer knows
-///   revoke a, remote   drop account a's cached sessions here (and, when
-///                      the revoke is local, on every peer)
+///   revoke a, seq, remote
+///                      drop account a's cached sessions here and end its
+///                      streams (and, when the revoke is local, on every
+///                      peer); seq: its recorded revocation (0: none)
+///   revokes ok, at, seqs, accounts
+///                      (from itself) the recorded revocations read at `at`
+///                      (storage/revocations.hpp): those not applied yet
+///                      were missed while a link was down, and are applied
 using notifier_actor = caf::typed_actor<
     caf::reacts_to<publish_atom, storage::change_event>,
     caf::reacts_to<forward_atom, storage::change_event>,
@@ -145,7 +152,9 @@ using notifier_actor = caf::typed_actor<
     caf::reacts_to<sweep_atom>, caf::reacts_to<heads_atom, head_list>,
     caf::replies_to<watch_atom, std::string, bool, household_ids, household_ids>::with<bool>,
     caf::reacts_to<interest_atom, std::string, bool>,
-    caf::reacts_to<revoke_atom, std::string, bool>>;
+    caf::reacts_to<revoke_atom, std::string, std::int64_t, bool>,
+    caf::reacts_to<revocations_atom, bool, std::string, std::vector<std::int64_t>,
+                   std::vector<std::string>>>;
 
 /// What peers may call on a node's published cluster actor: `hello` from the
 /// dialing peer (its node id, its cluster actor, its notifier), answered with

@@ -1,5 +1,7 @@
 #include "actors/notifier.hpp"
 
+#include <fmt/chrono.h>
+
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +15,7 @@
 #include "config/logging.hpp"
 #include "storage/events.hpp"
 #include "storage/pool.hpp"
+#include "storage/revocations.hpp"
 
 namespace hearth::actors {
 namespace {
@@ -62,6 +65,13 @@ struct notifier_state {
   bool recheck_queued = false;
   bool recheck_again = false;                    // all asked for while one was under way
   std::unordered_set<std::string> recheck_some;  // some asked for while one was under way
+  // Recorded revocations (storage/revocations.hpp): where the next read
+  // starts (the database's clock at the last one, this node's start at
+  // first), and those applied here (seq → when), by message or by a read.
+  std::string revocations_since;
+  std::unordered_map<std::int64_t, caf::actor_clock::time_point> revocations_applied;
+  bool revocations_reading = false;
+  bool revocations_again = false;  // asked for while one was under way
 };
 
 using self_ptr = notifier_actor::stateful_pointer<notifier_state>;
@@ -346,15 +356,84 @@ void on_forward(self_ptr self, storage::change_event& e) {
 }
 
 // A session revoke: a local one goes to every peer, a peer's to the cache
-// and to the account's streams on this node.
-void on_revoke(self_ptr self, const std::string& account, bool remote) {
+// and to the account's streams on this node. `seq` (its recorded
+// revocation, 0 for none) is marked applied: a read of the recorded ones
+// skips it.
+void on_revoke(self_ptr self, const std::string& account, std::int64_t seq, bool remote) {
   auto& st = self->state;
+  if (seq > 0) st.revocations_applied.emplace(seq, self->clock().now());
   // A local revoke reached the cache and the streams already
   // (actor_runtime::revoke_account).
   if (remote && st.cache) self->send(st.cache, revoke_atom::value, account);
   if (remote && st.accounts) st.accounts->end(account);
   if (!remote)
-    for (const auto& [id, peer] : st.peers) self->send(peer, revoke_atom::value, account, true);
+    for (const auto& [id, peer] : st.peers)
+      self->send(peer, revoke_atom::value, account, seq, true);
+}
+
+// Reads the revocations recorded since the last read (one read at a time:
+// asked for while one is under way, it runs after it). A revoke sent while
+// a link was down never arrived; its record is read here, at each sweep
+// and link change.
+void read_revocations(self_ptr self) {
+  auto& st = self->state;
+  if (st.revocations_reading) {
+    st.revocations_again = true;
+    return;
+  }
+  st.revocations_reading = true;
+  notifier_actor me = self;
+  storage::run_on_pool(
+      *st.db,
+      [since = st.revocations_since](storage::connection& conn) {
+        return storage::read_revocations(conn, since);
+      },
+      [me](storage::pool_outcome<storage::revocation_window> outcome) {
+        if (!outcome.ok()) {
+          log::warn_once("notifier.revocations", "notifier: cannot read recorded revocations: " +
+                                                     log::first_line(outcome.error));
+          caf::anon_send(me, revocations_atom::value, false, std::string(),
+                         std::vector<std::int64_t>{}, std::vector<std::string>{});
+          return;
+        }
+        auto& w = *outcome.value;
+        if (w.truncated)
+          log::error(
+              "notifier: more than {} revocations in one read; the newest wait for the "
+              "next one",
+              storage::kRevocationReadLimit);
+        caf::anon_send(me, revocations_atom::value, true, std::move(w.read_at), std::move(w.seqs),
+                       std::move(w.account_ids));
+      });
+}
+
+// Applies the revocations read that this node has not applied yet (they
+// were missed while a link was down): the account's cached grants and its
+// streams here end, as for a peer's revoke. A failed read leaves `since`
+// as it was, so the next one covers the gap.
+void on_revocations(self_ptr self, bool ok, std::string& read_at, std::vector<std::int64_t>& seqs,
+                    std::vector<std::string>& accounts) {
+  auto& st = self->state;
+  st.revocations_reading = false;
+  if (ok) {
+    const auto now = self->clock().now();
+    std::unordered_set<std::int64_t> read(seqs.begin(), seqs.end());
+    for (std::size_t i = 0; i < seqs.size() && i < accounts.size(); ++i) {
+      if (!st.revocations_applied.emplace(seqs[i], now).second) continue;
+      log::info("notifier: revocation {} of account {} was missed while unlinked: applied now",
+                seqs[i], accounts[i]);
+      if (st.cache) self->send(st.cache, revoke_atom::value, accounts[i]);
+      if (st.accounts) st.accounts->end(accounts[i]);
+    }
+    if (!read_at.empty()) st.revocations_since = std::move(read_at);
+    // Seqs this read did not return fall out of later windows too, once
+    // the lookback has passed them.
+    const auto keep = std::chrono::seconds(4 * storage::kRevocationLookbackSeconds);
+    for (auto it = st.revocations_applied.begin(); it != st.revocations_applied.end();)
+      it = (now - it->second > keep && !read.count(it->first)) ? st.revocations_applied.erase(it)
+                                                               : std::next(it);
+  }
+  if (std::exchange(st.revocations_again, false)) read_revocations(self);
 }
 
 // A link came up: the peer gets a snapshot of this node's interest (which
@@ -380,6 +459,7 @@ void on_peer_up(self_ptr self, const std::string& node, const caf::actor& peer) 
                 household_ids{})
       .then([self](bool) { recheck(self); }, [self](caf::error&) { recheck(self); });
   if (st.counters) ++st.counters->interest_messages;
+  read_revocations(self);  // what the peer revoked while unlinked
 }
 
 void on_peer_down(self_ptr self, const std::string& node) {
@@ -389,6 +469,7 @@ void on_peer_down(self_ptr self, const std::string& node) {
   if (auto& c = self->state.cache) self->send(c, flush_atom::value);
   recheck(self);
   for (auto delay : kRecheckAfterLoss) self->delayed_send(self, delay, recheck_atom::value);
+  read_revocations(self);  // revokes it sent before the loss may not have arrived
 }
 
 // The periodic safety net (kSweepInterval).
@@ -399,6 +480,7 @@ void on_sweep(self_ptr self) {
   }
   withdraw_released(self);
   recheck(self);
+  read_revocations(self);
 }
 
 // The answer of recheck(): each session backfills up to its head.
@@ -457,14 +539,23 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::f
   self->state.cache = cache;
   self->state.counters = counters;
   self->state.gap_wait = gap_wait;
+  // Revocations are read from this node's start on (less the lookback):
+  // none before can concern its streams or its cache.
+  self->state.revocations_since = fmt::format(
+      "{:%Y-%m-%d %H:%M:%S}+00",
+      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->delayed_send(self, kSweepInterval, sweep_atom::value);
   return {
       [=](publish_atom, storage::change_event& e) { on_publish(self, e); },
       [=](forward_atom, storage::change_event& e) { on_forward(self, e); },
-      [=](revoke_atom, const std::string& account, bool remote) {
-        on_revoke(self, account, remote);
+      [=](revoke_atom, const std::string& account, std::int64_t seq, bool remote) {
+        on_revoke(self, account, seq, remote);
+      },
+      [=](revocations_atom, bool ok, std::string& read_at, std::vector<std::int64_t>& seqs,
+          std::vector<std::string>& accounts) {
+        on_revocations(self, ok, read_at, seqs, accounts);
       },
       [=](peer_up_atom, const std::string& node, const caf::actor& peer) {
         on_peer_up(self, node, peer);

@@ -249,7 +249,7 @@ void actor_runtime::read_list(list_query q, list_callback done) {
   caf::anon_send(impl_->cache, lookup_atom::value, cache_request{std::move(q), std::move(done)});
 }
 
-void actor_runtime::revoke_account(const std::string& account_id) {
+void actor_runtime::revoke_account(const std::string& account_id, std::int64_t revocation) {
   // The local cache at once (before the caller's response), peers via the notifier.
   if (impl_->replicas) {
     impl_->replicas->revoke(account_id, true);  // blocked until the actor settles it
@@ -257,7 +257,7 @@ void actor_runtime::revoke_account(const std::string& account_id) {
   } else if (impl_->cache) {
     caf::anon_send(impl_->cache, revoke_atom::value, account_id);
   }
-  caf::anon_send(impl_->notifier, revoke_atom::value, account_id, false);
+  caf::anon_send(impl_->notifier, revoke_atom::value, account_id, revocation, false);
   impl_->accounts->end(account_id);
 }
 

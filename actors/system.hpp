@@ -126,8 +126,12 @@ class actor_runtime {
   /// Drops every cached session of `account_id` on this node and on every
   /// linked peer, and ends the account's SSE streams there with the
   /// `reconnect` event (actors/account_streams.hpp): after sign-out and
-  /// membership changes.
-  void revoke_account(const std::string& account_id);
+  /// membership changes. `revocation`: the seq of the revocation recorded
+  /// with the change (storage/revocations.hpp), 0 when none was (the
+  /// grants only grew). A peer that is not linked now reads the recorded
+  /// ones at its next sweep or link change; the seq keeps a linked peer
+  /// from applying one twice.
+  void revoke_account(const std::string& account_id, std::int64_t revocation = 0);
 
   /// True when the read cache is on (cache_bytes > 0).
   bool caching() const;

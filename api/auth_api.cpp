@@ -123,8 +123,9 @@ void signout(services& s, const http::request& req, http::responder respond) {
   run_authenticated(s, req, std::move(respond),
                     [&s, rid = req.request_id, tls = req.tls](storage::connection& conn,
                                                               const storage::principal& who) {
-                      storage::delete_session(conn, who.session_id);
-                      s.actors.revoke_account(who.account_id);  // cached sessions, on every node
+                      const auto revocation = storage::delete_session(conn, who.session_id);
+                      // cached sessions, on every node
+                      s.actors.revoke_account(who.account_id, revocation);
                       auto r = http::ok(200, rid, kSession, {});
                       r.headers.emplace_back("Set-Cookie", session_cookie("", 0, tls));
                       return r;

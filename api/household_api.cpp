@@ -159,7 +159,7 @@ void delete_household(services& s, const http::request& req, http::responder res
       [&s, id = *id, rid = req.request_id, ip = req.remote_addr](storage::connection& conn,
                                                                  const storage::principal& who) {
         const auto members = storage::delete_household(conn, who.account_id, id);
-        for (const auto& m : members) s.actors.revoke_account(m.account_id);
+        for (const auto& m : members) s.actors.revoke_account(m.removed.account_id, m.revocation);
         log::notice(
             "security: household deleted: request {} account {} from {}: household {} with {} "
             "members",
@@ -206,7 +206,7 @@ void set_member_permissions(services& s, const http::request& req, http::respond
         auto change =
             storage::set_member_permissions(conn, who.account_id, id, account, permissions);
         if (change.before != change.now.permissions) {
-          s.actors.revoke_account(account);  // its cached grants on every node
+          s.actors.revoke_account(account, change.revocation);  // its cached grants on every node
           log::notice(
               "security: role changed: request {} account {} from {}: account {} in household "
               "{}: {} -> {}",
@@ -226,8 +226,10 @@ void remove_member(services& s, const http::request& req, http::responder respon
       s, req, std::move(respond),
       [&s, id = *id, account = *account, rid = req.request_id, ip = req.remote_addr](
           storage::connection& conn, const storage::principal& who) {
-        auto removed = storage::remove_member(conn, who.account_id, id, account);
-        s.actors.revoke_account(account);  // its grants and streams, on every node
+        auto removal = storage::remove_member(conn, who.account_id, id, account);
+        const auto& removed = removal.removed;
+        // its grants and streams, on every node
+        s.actors.revoke_account(account, removal.revocation);
         if (account == who.account_id)
           log::notice("security: member left: request {} account {} from {}: household {} ({})",
                       rid, who.account_id, ip, id, removed.permissions);

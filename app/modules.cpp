@@ -20,6 +20,7 @@
 #include "storage/accounts.hpp"
 #include "storage/housekeeping.hpp"
 #include "storage/idempotency.hpp"
+#include "storage/revocations.hpp"
 
 namespace hearth::app {
 
@@ -36,6 +37,7 @@ module core_module() {
       auto n = storage::run_sync(db, [](storage::connection& c) {
         pqxx::work tx{c};
         auto expired = storage::expire_sessions(tx);
+        storage::purge_revocations(tx);  // recorded revocations older than a day
         tx.commit();
         return expired;
       });

@@ -4,6 +4,7 @@
 
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
+#include "storage/revocations.hpp"
 
 namespace hearth::storage {
 namespace {
@@ -29,7 +30,8 @@ constexpr const char* kSelectGrant =
     "WHERE key_hash = $1 AND expires > now()";
 constexpr const char* kSelectMemberships =
     "SELECT auth_household_id FROM auth_household_member WHERE auth_account_id = $1";
-constexpr const char* kDeleteSession = "DELETE FROM auth_session WHERE id = $1";
+constexpr const char* kDeleteSession =
+    "DELETE FROM auth_session WHERE id = $1 RETURNING auth_account_id::text";
 constexpr const char* kExpireSessions = "DELETE FROM auth_session WHERE expires <= now()";
 
 account to_account(const pqxx::row& r) {
@@ -129,10 +131,12 @@ std::optional<principal_grant> load_principal(pqxx::connection_base& conn, const
   return g;
 }
 
-void delete_session(pqxx::connection_base& conn, const std::string& session_id) {
+std::int64_t delete_session(pqxx::connection_base& conn, const std::string& session_id) {
   pqxx::work tx{conn};
-  tx.exec_params0(kDeleteSession, session_id);
+  auto r = tx.exec_params(kDeleteSession, session_id);
+  const std::int64_t revocation = r.empty() ? 0 : record_revocation(tx, r[0][0].as<std::string>());
   tx.commit();
+  return revocation;
 }
 
 account get_account(pqxx::connection_base& conn, const std::string& id) {

@@ -83,8 +83,10 @@ struct principal_grant {
 /// read-only transaction).
 std::optional<principal_grant> load_principal(pqxx::connection_base& conn, const std::string& key);
 
-/// Ends a session (sign out).
-void delete_session(pqxx::connection_base& conn, const std::string& session_id);
+/// Ends a session (sign out) and records the revocation of its account
+/// (storage/revocations.hpp); returns the revocation's seq, 0 when there was
+/// no such session.
+std::int64_t delete_session(pqxx::connection_base& conn, const std::string& session_id);
 
 /// The account `id`; throws domain_error(not_found).
 account get_account(pqxx::connection_base& conn, const std::string& id);

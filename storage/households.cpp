@@ -7,6 +7,7 @@
 
 #include "storage/errors.hpp"
 #include "storage/pool.hpp"
+#include "storage/revocations.hpp"
 
 namespace hearth::storage {
 namespace {
@@ -171,8 +172,9 @@ household rename_household(pqxx::connection_base& conn, const std::string& accou
           r[3].as<std::string>()};
 }
 
-std::vector<member> delete_household(pqxx::connection_base& conn, const std::string& account_id,
-                                     const std::string& household_id) {
+std::vector<member_removal> delete_household(pqxx::connection_base& conn,
+                                             const std::string& account_id,
+                                             const std::string& household_id) {
   pqxx::work tx{conn};
   if (!permission_of(tx, account_id, household_id))
     throw domain_error(errc::not_found, "household not found");
@@ -181,8 +183,13 @@ std::vector<member> delete_household(pqxx::connection_base& conn, const std::str
   if (members.caller->permissions != "owner")
     throw domain_error(errc::forbidden, "only an owner of the household may delete it");
   tx.exec_params0(kDeleteHousehold, household_id);
+  std::vector<member_removal> out;
+  for (auto& m : members.all) {
+    const auto seq = record_revocation(tx, m.account_id);
+    out.push_back({std::move(m), seq});
+  }
   tx.commit();
-  return std::move(members.all);
+  return out;
 }
 
 std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
@@ -210,14 +217,17 @@ member_change set_member_permissions(pqxx::connection_base& conn,
     throw domain_error(errc::conflict, kLastOwner);
   member_change out{*target, target->permissions};
   out.now.permissions = permissions;
-  if (permissions != target->permissions)
+  if (permissions != target->permissions) {
     tx.exec_params0(kSetPermissions, household_id, member_account_id, permissions);
+    out.revocation = record_revocation(tx, member_account_id);
+  }
   tx.commit();
   return out;
 }
 
-member remove_member(pqxx::connection_base& conn, const std::string& caller_account_id,
-                     const std::string& household_id, const std::string& member_account_id) {
+member_removal remove_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                             const std::string& household_id,
+                             const std::string& member_account_id) {
   pqxx::work tx{conn};
   auto members = lock_members(tx, caller_account_id, household_id);
   const bool leaving = member_account_id == caller_account_id;
@@ -227,8 +237,9 @@ member remove_member(pqxx::connection_base& conn, const std::string& caller_acco
   if (!target) throw domain_error(errc::not_found, "member not found");
   if (target->permissions == "owner" && members.owners() == 1)
     throw domain_error(errc::conflict, kLastOwner);
-  member out = *target;
+  member_removal out{*target, 0};
   tx.exec_params0(kDeleteMember, household_id, member_account_id);
+  out.revocation = record_revocation(tx, member_account_id);
   tx.commit();
   return out;
 }

@@ -24,6 +24,22 @@ struct member {
   std::string household_id, account_id, email_address, permissions;
 };
 
+/// A member's role before and after a change, and the seq of the recorded
+/// revocation of its account (storage/revocations.hpp; 0 when the role did
+/// not change).
+struct member_change {
+  member now;
+  std::string before;
+  std::int64_t revocation = 0;
+};
+
+/// A member as it was before it left its household (removed, or the
+/// household deleted), and the seq of its account's recorded revocation.
+struct member_removal {
+  member removed;
+  std::int64_t revocation = 0;
+};
+
 /// Creates a household with `account_id` as its owner.
 household create_household(pqxx::connection_base& conn, const std::string& account_id,
                            const std::string& name);
@@ -64,22 +80,19 @@ household rename_household(pqxx::connection_base& conn, const std::string& accou
                            const std::string& household_id, const std::string& name);
 
 /// Deletes a household and, by the schema's cascades, every row of it, its
-/// members and its outbox (owners only). Returns who its members were, so
-/// their sessions' caches and streams can be told. Throws domain_error:
-/// not_found (not a member), forbidden (not an owner).
-std::vector<member> delete_household(pqxx::connection_base& conn, const std::string& account_id,
-                                     const std::string& household_id);
+/// members and its outbox (owners only). Returns who its members were, with
+/// each one's recorded revocation, so their sessions' caches and streams
+/// can be told. Throws domain_error: not_found (not a member), forbidden
+/// (not an owner).
+std::vector<member_removal> delete_household(pqxx::connection_base& conn,
+                                             const std::string& account_id,
+                                             const std::string& household_id);
 
 /// The members of a household, oldest first (any member may list them).
 /// Throws domain_error(not_found) for a caller who is not a member.
 std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
                                  const std::string& household_id);
 
-/// A member's role before and after a change.
-struct member_change {
-  member now;
-  std::string before;
-};
 
 /// Sets a member's permissions (owners only; the same value is a no-op).
 /// The household's member rows are locked first, so the rule holds under
@@ -93,11 +106,12 @@ member_change set_member_permissions(pqxx::connection_base& conn,
                                      const std::string& permissions);
 
 /// Removes a member (owners), or the caller leaves (any member: the member
-/// is the caller). Returns the member as it was. Throws domain_error:
+/// is the caller). Returns the member as it was, with its account's
+/// recorded revocation. Throws domain_error:
 /// not_found, forbidden, conflict (the last owner leaving or removed), as
 /// set_member_permissions.
-member remove_member(pqxx::connection_base& conn, const std::string& caller_account_id,
-                     const std::string& household_id, const std::string& member_account_id);
+member_removal remove_member(pqxx::connection_base& conn, const std::string& caller_account_id,
+                             const std::string& household_id, const std::string& member_account_id);
 
 /// The last change_event sequence number of every household of `account_id`
 /// (household id → seq): where a new event stream starts.

@@ -609,6 +609,51 @@ TEST_F(ClusterTest, cached_reads_on_one_node_follow_writes_revokes_and_membershi
   EXPECT_EQ(wait_count("node-b", owner.key, -401), -401);
 }
 
+// A revoke is not lost with a cluster link. A node whose link to the
+// node that removed a member was down then (here: frozen until its peers
+// dropped it) reads the recorded revocation (storage/revocations.hpp) when
+// it links again or at its next sweep, and ends the removed member's
+// stream there, as a linked node does at once.
+TEST_F(ClusterTest, a_member_removed_while_a_node_was_unlinked_loses_its_stream_there_too) {
+  ASSERT_TRUE(linked(20s));
+  auto leader = cluster().wait_leader(10s);
+  ASSERT_TRUE(leader) << cluster().describe();
+  const std::string far = leader->name == "node-b" ? "node-c" : "node-b";  // not the leader
+  auto owner = new_user("unlinked-owner", "node-a");
+  auto joiner = new_user("unlinked-joiner", "node-a");
+  const auto hh = create_household("node-a", owner.key, "Shared");
+  auto added = http("node-a").request_as(
+      owner.key, "POST", "/api/v1/auth/households/" + hh + "/members",
+      json::serialize(json::object{{"emailAddress", joiner.email}, {"permissions", "edit"}}));
+  ASSERT_EQ(added.status, 201u) << added.body;
+  auto joiner_stream = open_sse(far, joiner.key);
+  create_item("node-a", owner.key, hh, "before");
+  ASSERT_TRUE(joiner_stream->wait_changes(1, 10s)) << "the joiner's stream on " << far;
+
+  cluster().freeze(far);
+  ASSERT_TRUE(cluster().wait_health("node-a", 20s,
+                                    [&](const cluster_view& h) { return h.link_to(far) != "up"; }))
+      << "node-a never dropped its link to the frozen " << far << ":\n"
+      << cluster().describe();
+  auto removed = http("node-a").request_as(
+      owner.key, "DELETE", "/api/v1/auth/households/" + hh + "/members/" + joiner.account_id);
+  ASSERT_EQ(removed.status, 200u) << removed.body;
+  cluster().thaw(far);
+
+  EXPECT_TRUE(eventually([&] { return joiner_stream->closed(); }, 20s))
+      << "the joiner's stream on " << far << " outlived its removal";
+  bool told = false;
+  for (const auto& r : joiner_stream->events()) told = told || r.event.event == "reconnect";
+  EXPECT_TRUE(told) << "with the reconnect event";
+  EXPECT_TRUE(eventually(
+      [&] {
+        return http(far).request_as(joiner.key, "GET", "/api/v1/auth/households/" + hh).status ==
+               404u;
+      },
+      10s))
+      << "the joiner still reads the household on " << far;
+}
+
 // Interest routing: a commit is forwarded only to the nodes that hold a
 // stream (or cached lists) of its household, once each; when the last
 // stream closes, the interest is withdrawn 5–10 s later and commits stay
