@@ -1,5 +1,6 @@
-// hearth: serve | migrate | cluster status | version. Configuration layers, lowest first:
-// defaults < JSON file (--config) < environment (HEARTH_*) < flags.
+// hearth: serve | migrate | cluster status | dead-letters list|retry|discard | version.
+// Configuration layers, lowest first: defaults < JSON file (--config) < environment (HEARTH_*) <
+// flags.
 
 #include <CLI/CLI.hpp>
 #include <fstream>
@@ -51,6 +52,22 @@ int main(int argc, char** argv) {
   cluster->require_subcommand(1);
   auto* cluster_status =
       cluster->add_subcommand("status", "print nodes, leader and term from the database");
+  auto* dead = app.add_subcommand(
+      "dead-letters", "Pub/Sub messages a subscription gave up on (docs/operations.md)");
+  dead->require_subcommand(1);
+  hearth::engine::dead_letter_filter dead_filter;
+  std::vector<CLI::App*> dead_actions;
+  for (const auto* action : {"list", "retry", "discard"}) {
+    auto* a = dead->add_subcommand(
+        action, std::string(action) == "list"    ? "list them, oldest first (at most 1 000)"
+                : std::string(action) == "retry" ? "send them again as new messages"
+                                                 : "delete them");
+    a->add_option("--topic", dead_filter.topic, "only this topic's");
+    a->add_option("--subscription", dead_filter.subscription, "only this subscription's");
+    a->add_option("--message-id", dead_filter.message_id, "only the one with this message id")
+        ->check(CLI::PositiveNumber);
+    dead_actions.push_back(a);
+  }
   CLI11_PARSE(app, argc, argv);
 
   if (version->parsed()) {
@@ -69,6 +86,8 @@ int main(int argc, char** argv) {
     }
     if (migrate->parsed()) return hearth::app::migrate(cfg);
     if (cluster_status->parsed()) return hearth::app::cluster_status(cfg);
+    for (auto* a : dead_actions)
+      if (a->parsed()) return hearth::app::dead_letters(cfg, a->get_name(), dead_filter);
   } catch (const hearth::config::config_error& e) {
     std::cerr << "hearth: configuration error: " << e.what() << "\n";
     return 2;

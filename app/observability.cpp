@@ -18,6 +18,7 @@
 #include "api/api.hpp"
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "engine/dead_letters.hpp"
 #include "http/outbound.hpp"
 #include "storage/supervisor.hpp"
 #include "trace/trace.hpp"
@@ -307,6 +308,15 @@ std::string observability::metrics_text(services& s, const http::server_stats& s
                  "hearth_outbound_refused_total{{source=\"user\"}} {}\n"
                  "hearth_outbound_refused_total{{source=\"operator\"}} {}\n",
                  refused.user_refused.load(), refused.operator_refused.load());
+  out +=
+      "# HELP hearth_pubsub_dead_lettered_total Pub/Sub messages this node gave up on after "
+      "their last retry (moved to pubsub_dead_letter; GET /api/v1/admin/dead-letters lists "
+      "them), by topic and subscription\n"
+      "# TYPE hearth_pubsub_dead_lettered_total counter\n";
+  for (const auto& [key, count] : engine::dead_letters_counted().snapshot())
+    fmt::format_to(std::back_inserter(out),
+                   "hearth_pubsub_dead_lettered_total{{topic=\"{}\",subscription=\"{}\"}} {}\n",
+                   key.first, key.second, count);
   out +=
       "# HELP hearth_log_suppressed_total Log lines held back as repeats of an identical line "
       "(summarised every logRepeatIntervalMs), by site\n"

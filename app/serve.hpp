@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "engine/dead_letters.hpp"
 #include "storage/embedded_postgres.hpp"
 
 namespace hearth::app {
@@ -29,6 +30,14 @@ int migrate(const config::config& cfg);
 /// `hearth cluster status`: prints the nodes, leader and term recorded in
 /// the database and returns 0. Throws on database errors.
 int cluster_status(const config::config& cfg);
+
+/// `hearth dead-letters list|retry|discard` (`action`): lists the Pub/Sub
+/// dead letters matching `filter`, sends them again through normal
+/// delivery, or deletes them (engine/dead_letters.hpp; at most 1 000 per
+/// call), printing what it did; returns 0, or 1 when the database has no
+/// Pub/Sub tables yet. Throws on other database errors.
+int dead_letters(const config::config& cfg, const std::string& action,
+                 const engine::dead_letter_filter& filter);
 
 /// The database to use: the configured URL, or the URL of the embedded
 /// cluster, which is started (or adopted when already running) in `embedded`.

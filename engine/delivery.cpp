@@ -6,6 +6,7 @@
 
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
+#include "engine/dead_letters.hpp"
 #include "engine/messages.hpp"
 #include "storage/pool.hpp"
 #include "trace/trace.hpp"
@@ -135,12 +136,14 @@ void deliver(storage::pool* db, const engine::subscription& sub, const std::stri
     storage::run_sync(*db, [&](storage::connection& conn) {
       fail_delivery(conn, sub.name, d.message_id, d.attempt, node_id, error, backoff, dead);
     });
-    if (dead)
+    if (dead) {
+      dead_letters_counted().add(sub.topic, sub.name);
       log::warn("pubsub: {} gave up on message {} after {} attempts: {}", sub.name, d.message_id,
                 d.attempt, error);
-    else
+    } else {
       log::info("pubsub: {} message {} attempt {} failed ({}); retry in {} ms", sub.name,
                 d.message_id, d.attempt, error, backoff.count());
+    }
   } catch (const std::exception& e) {
     // The delivery stays claimed until its ack deadline and is then retried.
     log::warn_once("pubsub.outcome",

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "engine/pubsub.hpp"
+#include "engine/store.hpp"
 
 namespace hearth::engine {
 namespace detail {
@@ -17,21 +18,6 @@ constexpr const char* kInsertMessage =
 constexpr const char* kInsertDeliveries =
     "INSERT INTO pubsub_delivery (subscription, message_id) "
     "SELECT unnest($1::text[]), $2";
-
-std::string text_array(const std::vector<std::string>& items) {
-  // A PostgreSQL array literal of quoted, escaped elements.
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 }  // namespace
 

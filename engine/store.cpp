@@ -65,6 +65,20 @@ constexpr const char* kFinishRun =
 
 }  // namespace
 
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 std::int64_t purge_delivered_messages(pqxx::connection_base& conn,
                                       std::chrono::seconds older_than) {
   pqxx::work tx{conn};

@@ -11,6 +11,10 @@
 
 namespace hearth::engine {
 
+/// A PostgreSQL text[] literal of `items` (each quoted and escaped), for a
+/// `$n::text[]` parameter (libpqxx 6 has no array parameters).
+std::string text_array(const std::vector<std::string>& items);
+
 /// A delivery claimed by this node until its ack deadline.
 struct claimed_delivery {
   std::int64_t message_id = 0;

@@ -333,6 +333,10 @@ http::router make_routes() {
   // (app/observability.cpp), the uptime module (apps/uptime/routes.cpp).
   http::route_group ops(r, {http::basic_auth("operator", "fuzz-secret")});
   add_operator(ops, {"GET", "/api/v1/admin/cron", no_body()});
+  for (const char* method : {"GET", "DELETE"})
+    add_operator(ops, {method, "/api/v1/admin/dead-letters", no_body()});
+  add_operator(ops, {"POST", "/api/v1/admin/dead-letters/retry", no_body()});
+  add_operator(ops, {"GET", "/api/v1/admin/dead-letters/counts", no_body()});
   add_operator(ops, {"GET", "/metrics", no_body(), {.produces = "text/plain"}});
   add_operator(ops, {"POST",
                      "/api/v1/monitor/sites",

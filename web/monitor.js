@@ -9,10 +9,18 @@
 // made here, with backoff. The first read is a plain GET of the status, so
 // that when the routes need operator credentials the browser asks for them.
 //
+// The operator view (/monitor?operator) also shows how many Pub/Sub
+// messages wait as dead letters (GET /api/v1/admin/dead-letters/counts, an
+// operator route: the browser asks for the operator's credentials), read
+// again every 10 s. The public view never calls an operator route.
+//
 // Data is written with textContent only (never innerHTML).
 
 const STATUS = '/api/v1/monitor/status';
 const EVENTS = '/api/v1/monitor/status/events';
+const DEAD_LETTER_COUNTS = '/api/v1/admin/dead-letters/counts';
+const OPERATOR_VIEW = new URLSearchParams(window.location.search).has('operator');
+const DEAD_LETTER_POLL_MS = 10_000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -195,6 +203,30 @@ async function load() {
   }
 }
 
+// The operator view's dead-letter line: the total, and per subscription.
+async function loadDeadLetters() {
+  const el = $('dead-letters');
+  try {
+    const res = await fetch(DEAD_LETTER_COUNTS, { headers: { Accept: 'application/json' },
+                                                  cache: 'no-store', credentials: 'same-origin' });
+    const envelope = await res.json().catch(() => null);
+    if (!res.ok) {
+      el.textContent = `Dead letters: ${(envelope && envelope.message) || res.status}`;
+    } else {
+      const counts = Array.isArray(envelope?.dataValue) ? envelope.dataValue : [];
+      const total = counts.reduce((sum, c) => sum + (Number(c.count) || 0), 0);
+      el.dataset.count = String(total);
+      el.textContent = total === 0
+        ? 'No dead letters.'
+        : `${total} dead letter${total === 1 ? '' : 's'}: ` +
+          counts.map((c) => `${c.subscription} (${c.topic}) ${c.count}`).join(', ');
+    }
+    el.hidden = false;
+  } catch (e) {
+    // The status line says when the server cannot be reached.
+  }
+}
+
 function connect() {
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = 0;
@@ -252,4 +284,8 @@ setInterval(tick, 1000);
 
 load().then(() => {
   if (!state.source) connect();
+  if (OPERATOR_VIEW) {
+    loadDeadLetters();
+    setInterval(loadDeadLetters, DEAD_LETTER_POLL_MS);
+  }
 });

@@ -6,7 +6,10 @@
 // down site comes up when something listens on its port; after the server
 // is stopped the page says it is not live, and after it comes back (same
 // port, same data) the snapshot of the new stream replaces the table (a site
-// deleted before is gone, a check made meanwhile is shown).
+// deleted before is gone, a check made meanwhile is shown). The webhook
+// points at a closed port with no retries, so each transition becomes a
+// dead letter: the operator view (/monitor?operator, with the operator's
+// credentials) shows their count, the public view shows nothing of it.
 //
 //   node tests/browser/monitor_page.test.mjs <hearth binary> <output dir>
 //
@@ -76,6 +79,7 @@ const work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-monit
 fs.chmodSync(work, 0o755);
 const dataDir = path.join(work, 'data');
 const servers = [];
+let hookURL = '';  // the webhook: a closed port (set before the first start)
 
 function cleanEnv(extra) {
   const env = {};
@@ -107,6 +111,9 @@ async function startServer(addr, n) {
       // Checks happen when the test asks (a yearly schedule never comes up).
       HEARTH_UPTIME_CHECK_SCHEDULE: '0 0 1 1 *',
       HEARTH_UPTIME_PROBE_TIMEOUT_MS: '2000',
+      // Every transition's webhook fails once and becomes a dead letter.
+      HEARTH_SECRET_UPTIME_WEBHOOK_URL: hookURL,
+      HEARTH_UPTIME_WEBHOOK_MAX_RETRIES: '0',
     }),
     stdio: ['ignore', out, out],
   });
@@ -253,6 +260,7 @@ async function main() {
     fail(`playwright-core is not installed: (cd tests/browser && npm install) — ${e.message}`);
   }
 
+  hookURL = `http://127.0.0.1:${await closedPort()}/hook`;
   log(`starting ${hearthBin} (embedded PostgreSQL in ${dataDir})`);
   let server = await startServer('127.0.0.1:0', 1);
   const port = server.port;
@@ -355,6 +363,34 @@ async function main() {
   const flipMs = await showsCheck(page, flipped, 'the down site coming up');
   log(`the flip to up shown ${flipMs} ms after its check answered`);
   if (!(await byTest(page, 'summary').textContent()).includes('2 up, 0 down')) fail('summary after the flip');
+
+  // The public view shows nothing of the dead letters; the operator view
+  // (with the operator's credentials) shows how many there are, as the
+  // operator route counts them.
+  const counted = async () => {
+    const res = await call(base, 'GET', '/api/v1/admin/dead-letters/counts');
+    if (res.status !== 200) fail(`GET /api/v1/admin/dead-letters/counts: ${res.status}`);
+    return res.envelope.dataValue.reduce((sum, c) => sum + c.count, 0);
+  };
+  const dead = await until('the failed webhooks to become dead letters', 10_000,
+                           async () => (await counted()) >= 1 && (await counted()));
+  if (!(await byTest(page, 'dead-letters').isHidden())) fail('the public view shows dead letters');
+  const operatorContext = await browser.newContext({
+    viewport: { width: 1000, height: 600 },
+    httpCredentials: { username: 'operator', password: 'browser-test' },
+  });
+  const operatorPage = await operatorContext.newPage();
+  operatorPage.on('pageerror', (e) => problems.push(`operator page error: ${e.message}`));
+  await operatorPage.goto(`${base}/monitor?operator`);
+  const line = byTest(operatorPage, 'dead-letters');
+  await until('the operator view to show the dead letters', 10_000,
+              async () => (await line.getAttribute('data-count')) === String(dead));
+  const lineText = await line.textContent();
+  if (!lineText.startsWith(`${dead} dead letter`) ||
+      !lineText.includes(`webhook (site.transition) ${dead}`))
+    fail(`the operator view says "${lineText}"`);
+  log(`operator view: "${lineText}"`);
+  await operatorContext.close();
 
   const shot = path.join(outDir, 'monitor_page.png');
   await page.screenshot({ path: shot, fullPage: true });

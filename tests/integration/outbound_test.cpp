@@ -210,11 +210,14 @@ class operator_routes_behind_a_proxy : public hearth_test {
 
 TEST_F(operator_routes_behind_a_proxy, judge_the_real_client_named_by_a_trusted_proxy) {
   const std::map<std::string, std::string> remote = {{"X-Forwarded-For", "203.0.113.9"}};
-  for (const auto& [method, path] :
-       std::vector<std::pair<std::string, std::string>>{{"GET", "/metrics"},
-                                                        {"GET", "/api/v1/admin/cron"},
-                                                        {"GET", "/api/v1/monitor/sites"},
-                                                        {"POST", "/api/v1/monitor/sites"}}) {
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/metrics"},
+           {"GET", "/api/v1/admin/cron"},
+           {"GET", "/api/v1/admin/dead-letters"},
+           {"POST", "/api/v1/admin/dead-letters/retry"},
+           {"DELETE", "/api/v1/admin/dead-letters"},
+           {"GET", "/api/v1/monitor/sites"},
+           {"POST", "/api/v1/monitor/sites"}}) {
     auto res = http().request(method, path,
                               method == "POST" ? R"({"url":"http://a.example/"})" : "", remote);
     check_envelope(res, 403);

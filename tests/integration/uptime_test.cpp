@@ -18,6 +18,7 @@
 #include "tests/integration/fixture.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/fake_http_server.hpp"
+#include "tests/support/hearth_process.hpp"
 #include "tests/support/tls_client.hpp"
 
 namespace hearth::testing {
@@ -435,6 +436,84 @@ TEST_F(uptime, a_failing_webhook_is_retried_with_backoff_then_dead_lettered) {
   std::printf("[ uptime   ] webhook retry gaps: %lld, %lld, %lld ms (backoff 100, 200, 400)\n",
               static_cast<long long>(gap[0]), static_cast<long long>(gap[1]),
               static_cast<long long>(gap[2]));
+}
+
+// Dead letters an operator can see and act on (engine/dead_letters.hpp):
+// the webhook's dead letter is listed with its attempts and last error and
+// counted in the metrics; once the receiver is back, a retry sends it
+// through normal delivery as a new message and it arrives. A dead letter of
+// a subscription no longer declared is left by a retry and discarded; the
+// CLI lists what the routes list.
+TEST_F(uptime, a_dead_letter_is_listed_retried_once_the_webhook_is_back_and_discarded) {
+  hook_.set_status(500);
+  const auto id = add_site(site_.url("/"));
+  check(id);
+  site_.set_status(503);
+  EXPECT_EQ(str(check(id), "transition"), "down");
+  ASSERT_TRUE(eventually(20s, [&] {
+    return db_count("SELECT count(*) FROM pubsub_dead_letter WHERE subscription = 'webhook'") == 1;
+  })) << "no dead letter";
+  const auto failed_id = hook_.requests().at(0).header("x-hearth-message-id");
+
+  auto listed = http().request("GET", "/api/v1/admin/dead-letters?subscription=webhook");
+  check_envelope(listed, 200, "DeadLetter");
+  auto letter = first_value(listed);
+  EXPECT_EQ(str(letter, "topic"), "site.transition");
+  EXPECT_EQ(letter.at("attempts").to_number<int>(), 4);
+  EXPECT_NE(str(letter, "lastError").find("500"), std::string::npos) << listed.body;
+  EXPECT_EQ(std::to_string(letter.at("messageID").to_number<std::int64_t>()), failed_id);
+  EXPECT_EQ(str(letter.at("payload").as_object(), "to"), "down");
+  auto counts = http().request("GET", "/api/v1/admin/dead-letters/counts");
+  check_envelope(counts, 200, "DeadLetterCount");
+  EXPECT_EQ(str(first_value(counts), "subscription"), "webhook");
+  EXPECT_EQ(first_value(counts).at("count").to_number<int>(), 1) << counts.body;
+  EXPECT_EQ(http().request("GET", "/api/v1/admin/dead-letters?messageID=x").status, 400u);
+  EXPECT_EQ(http().request("GET", "/api/v1/admin/dead-letters?colour=red").status, 400u);
+  auto metrics = http().request("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("hearth_pubsub_dead_lettered_total{topic=\"site.transition\","
+                              "subscription=\"webhook\"} 1"),
+            std::string::npos);
+  auto [code, printed] =
+      hearth_process::run({{"HEARTH_DATABASE_URL", database_url_}},
+                          {"dead-letters", "list", "--topic", "site.transition"});
+  EXPECT_EQ(code, 0) << printed;
+  EXPECT_NE(printed.find("1 dead letters match"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("webhook"), std::string::npos) << printed;
+
+  hook_.set_status(200);
+  const auto before = hook_.request_count();
+  auto retried = http().request("POST", "/api/v1/admin/dead-letters/retry?subscription=webhook");
+  check_envelope(retried, 200, "DeadLetterAction");
+  EXPECT_EQ(first_value(retried).at("retried").to_number<int>(), 1) << retried.body;
+  ASSERT_TRUE(hook_.wait_requests(before + 1, 10s)) << "the retried message never arrived";
+  const auto again = hook_.requests().at(before);
+  EXPECT_NE(again.header("x-hearth-message-id"), failed_id) << "sent as a new message";
+  EXPECT_NE(text_of(again).find(" is DOWN (was up)"), std::string::npos) << text_of(again);
+  EXPECT_TRUE(eventually(10s, [&] {
+    return db_count(
+               "SELECT count(*) FROM pubsub_delivery WHERE subscription = 'webhook' AND "
+               "message_id = " +
+               std::string(again.header("x-hearth-message-id")) +
+               " AND delivered_at IS NOT NULL") == 1;
+  })) << "the new delivery was never acknowledged";
+  EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_dead_letter"), 0);
+  auto none = http().request("POST", "/api/v1/admin/dead-letters/retry");
+  EXPECT_EQ(first_value(none).at("retried").to_number<int>(), 0) << none.body;
+
+  {
+    pqxx::connection conn(database_url_);
+    pqxx::nontransaction tx(conn);
+    tx.exec0(
+        "INSERT INTO pubsub_dead_letter (subscription, message_id, topic, payload, attempts, "
+        "last_error) VALUES ('retired-sink', 7, 'old.topic', '{}', 6, 'gone')");
+  }
+  auto kept = http().request("POST", "/api/v1/admin/dead-letters/retry");
+  EXPECT_EQ(first_value(kept).at("retried").to_number<int>(), 0) << kept.body;
+  EXPECT_EQ(first_value(kept).at("unknownSubscription").to_number<int>(), 1) << kept.body;
+  auto discarded = http().request("DELETE", "/api/v1/admin/dead-letters?topic=old.topic");
+  check_envelope(discarded, 200, "DeadLetterAction");
+  EXPECT_EQ(first_value(discarded).at("discarded").to_number<int>(), 1) << discarded.body;
+  EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_dead_letter"), 0);
 }
 
 // The monitor's API is in the operator group: Basic auth once a password is set.
