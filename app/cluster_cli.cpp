@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <optional>
 #include <pqxx/pqxx>
@@ -50,8 +51,16 @@ int cluster_status(const config::config& cfg) {
         "hearth: no cluster tables in this database yet: start a node or run `hearth migrate`\n");
     return 1;
   }
+  // cluster_leader keeps the last leader and its term (terms never go
+  // back); it leads only while its node is registered and alive.
+  const bool leader_alive = std::any_of(nodes.begin(), nodes.end(), [&](const auto& n) {
+    return n.alive && n.node_id == leader.node_id;
+  });
   if (leader.node_id.empty()) {
     fmt::print("leader: none yet\n");
+  } else if (!leader_alive) {
+    fmt::print("leader: none (the last was {}, term {}, elected {}; it is not running)\n",
+               leader.node_id, leader.term, leader.elected_at);
   } else {
     fmt::print("leader: {} (term {}, elected {})\n", leader.node_id, leader.term,
                leader.elected_at);

@@ -111,9 +111,19 @@ std::string node_id(const config::config& cfg) {
 std::string database_url(const config::config& cfg,
                          std::optional<storage::embedded_postgres>& embedded) {
   if (!cfg.database_url.empty()) return storage::with_network_timeouts(cfg.database_url);
+  // The absolute path: a relative dataDir depends on where hearth was started.
+  std::error_code ec;
+  auto where = std::filesystem::absolute(cfg.data_dir, ec);
+  if (ec) where = cfg.data_dir;
   embedded.emplace(storage::embedded_postgres_options{cfg.data_dir, cfg.postgres_bin_dir});
-  log::info("starting embedded PostgreSQL under {}", cfg.data_dir);
   embedded->start();
+  if (embedded->created())
+    log::notice("embedded PostgreSQL: created a new, empty database cluster in {} and started it",
+                where.string());
+  else if (embedded->joined())
+    log::info("embedded PostgreSQL: joined the server already running for {}", where.string());
+  else
+    log::info("embedded PostgreSQL: started the server of {}", where.string());
   return embedded->url();
 }
 

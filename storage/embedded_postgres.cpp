@@ -420,10 +420,12 @@ void embedded_postgres::start() {
   const std::string pg_ctl = (bin / "pg_ctl").string();
 
   if (!initialised) run_initdb(bin, cluster_dir_, options_.throwaway, as_server, tools_log);
+  created_ = !initialised;
   remove_stale_locks(cluster_dir_, socket_dir_);
 
   // Adopt a running server, or start one.
   int status = run_process({pg_ctl, "status", "-D", cluster_dir_.string()}, as_server);
+  joined_ = status == 0;
   if (status != 0)
     start_server(pg_ctl, cluster_dir_, socket_dir_, options_.throwaway, as_server, server_log,
                  tools_log);

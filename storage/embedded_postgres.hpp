@@ -42,6 +42,11 @@ class embedded_postgres {
   /// Throws std::runtime_error with PostgreSQL's log excerpt on failure.
   void start();
 
+  /// What start() did: ran initdb (a new, empty cluster), and joined a
+  /// server another hearth process had started (rather than starting it).
+  bool created() const { return created_; }
+  bool joined() const { return joined_; }
+
   /// Stops the server if this object started or adopted it and no other
   /// hearth process still uses it (shared flock on <data_dir>/hearth.lock).
   /// Idempotent; never throws.
@@ -80,7 +85,9 @@ class embedded_postgres {
   std::string run_as_;                 // "postgres" when we are root, else ""
   std::filesystem::path bin_;          // initdb/pg_ctl, resolved by start()
   bool started_by_us_ = false;
-  int lock_fd_ = -1;  // shared flock on <data_dir>/hearth.lock while in use
+  bool created_ = false;  // start() ran initdb
+  bool joined_ = false;   // start() found the server running
+  int lock_fd_ = -1;      // shared flock on <data_dir>/hearth.lock while in use
 
   bool last_user() noexcept;
   void release_lock() noexcept;

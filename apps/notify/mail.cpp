@@ -231,6 +231,59 @@ void init_curl() {
   });
 }
 
+namespace {
+
+// A relay's session with libcurl: URL, TLS as smtpStartTLS asks, AUTH,
+// timeouts.
+void set_relay(CURL* c, const smtp_settings& relay, char* error,
+               std::chrono::milliseconds timeout) {
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_URL, relay.url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // handler threads: no SIGALRM for timeouts
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  long use_ssl = CURLUSESSL_ALL;
+  if (relay.security == smtp_settings::tls::optional) use_ssl = CURLUSESSL_TRY;
+  if (relay.security == smtp_settings::tls::off) use_ssl = CURLUSESSL_NONE;
+  curl_easy_setopt(c, CURLOPT_USE_SSL, use_ssl);
+  if (!relay.user.empty()) {
+    curl_easy_setopt(c, CURLOPT_USERNAME, relay.user.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, relay.password.c_str());
+  }
+}
+
+// Why a session failed: libcurl's reason and the relay's last reply, with
+// a hint for the usual mistake (a local relay without TLS while STARTTLS is
+// required, the secure default).
+std::string failure(CURL* c, CURLcode rc, const char* error, const smtp_settings& relay) {
+  long reply = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply);
+  std::string why = error[0] ? error : curl_easy_strerror(rc);
+  while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+  auto out =
+      reply ? fmt::format("smtp: {} (last reply {})", why, reply) : fmt::format("smtp: {}", why);
+  if (rc == CURLE_USE_SSL_FAILED && relay.security == smtp_settings::tls::required)
+    out +=
+        "; the relay offers no STARTTLS and smtpStartTLS is required: for a relay without TLS "
+        "(a local sink), set smtpStartTLS to off (HEARTH_SMTP_STARTTLS=off)";
+  return out;
+}
+
+}  // namespace
+
+std::string probe_relay(const smtp_settings& relay, std::chrono::milliseconds timeout) {
+  init_curl();
+  std::unique_ptr<CURL, curl_deleter> h(curl_easy_init());
+  if (!h) return "libcurl: curl_easy_init failed";
+  char error[CURL_ERROR_SIZE] = {};
+  CURL* c = h.get();
+  set_relay(c, relay, error, timeout);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "NOOP");
+  auto rc = curl_easy_perform(c);
+  return rc == CURLE_OK ? std::string() : failure(c, rc, error, relay);
+}
+
 void send_mail(const smtp_settings& relay, const mail& m) {
   if (!sendable_address(m.to)) throw smtp_error("recipient: not a sendable address");
   init_curl();
@@ -243,20 +296,7 @@ void send_mail(const smtp_settings& relay, const mail& m) {
   const auto from = "<" + relay.envelope_from + ">";
   char error[CURL_ERROR_SIZE] = {};
   CURL* c = h.get();
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(c, CURLOPT_URL, relay.url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // handler threads: no SIGALRM for timeouts
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(relay.timeout.count()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(relay.timeout.count()));
-  long use_ssl = CURLUSESSL_ALL;
-  if (relay.security == smtp_settings::tls::optional) use_ssl = CURLUSESSL_TRY;
-  if (relay.security == smtp_settings::tls::off) use_ssl = CURLUSESSL_NONE;
-  curl_easy_setopt(c, CURLOPT_USE_SSL, use_ssl);
-  if (!relay.user.empty()) {
-    curl_easy_setopt(c, CURLOPT_USERNAME, relay.user.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, relay.password.c_str());
-  }
+  set_relay(c, relay, error, relay.timeout);
   curl_easy_setopt(c, CURLOPT_MAIL_FROM, from.c_str());
   curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt.get());
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -264,14 +304,7 @@ void send_mail(const smtp_settings& relay, const mail& m) {
   curl_easy_setopt(c, CURLOPT_READDATA, &source);
   curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
   auto rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) {
-    long reply = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply);
-    std::string why = error[0] ? error : curl_easy_strerror(rc);
-    while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
-    throw smtp_error(reply ? fmt::format("smtp: {} (last reply {})", why, reply)
-                           : fmt::format("smtp: {}", why));
-  }
+  if (rc != CURLE_OK) throw smtp_error(failure(c, rc, error, relay));
 }
 
 }  // namespace hearth::apps::notify

@@ -82,6 +82,14 @@ struct smtp_settings {
 /// system's CA store) whenever TLS is used.
 void send_mail(const smtp_settings& relay, const mail& m);
 
+/// Checks that the relay would take mail from this node: connects, says
+/// EHLO, takes STARTTLS as smtpStartTLS asks, authenticates when a user is
+/// set, and sends NOOP (blocking, at most `timeout`). Returns "" when all
+/// of it worked, else the reason, as send_mail's smtp_error would give it
+/// (with a hint when the relay offers no STARTTLS but smtpStartTLS is
+/// required: a local relay without TLS needs smtpStartTLS off).
+std::string probe_relay(const smtp_settings& relay, std::chrono::milliseconds timeout);
+
 /// curl_global_init, once per process (call before the first send_mail).
 void init_curl();
 

@@ -102,6 +102,10 @@ std::string plural(std::size_t n, const char* one, const char* many) {
 
 }  // namespace
 
+notifier::~notifier() {
+  if (probe_.joinable()) probe_.join();
+}
+
 settings settings::from_config(const config::config& cfg) {
   settings s;
   s.schedule = cfg.notification_schedule;
@@ -128,10 +132,21 @@ settings settings::from_config(const config::config& cfg) {
 void notifier::declare(engine::registry& r, const config::config& cfg, storage::pool& db) {
   db_ = &db;
   settings_ = settings::from_config(cfg);
-  if (settings_.smtp)
+  if (settings_.smtp) {
     init_curl();
-  else
+    // A relay that would refuse every e-mail is said at start, not after
+    // each e-mail's last retry (the usual case: a local sink without TLS
+    // while smtpStartTLS is required).
+    probe_ = std::thread([relay = *settings_.smtp] {
+      auto why = probe_relay(relay, std::min<std::chrono::milliseconds>(relay.timeout, 5s));
+      if (why.empty())
+        log::info("notifications: the SMTP relay answers");
+      else
+        log::warn("notifications: the SMTP relay would not take mail now: {}", why);
+    });
+  } else {
     log::info("notifications: no smtpURL, the e-mail channel is off");
+  }
 
   emails_ = r.declare_topic<email_message>("notification.email");
   r.subscribe<email_message>(

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "apps/notify/mail.hpp"
 #include "apps/notify/notify.hpp"
@@ -39,7 +40,11 @@ struct settings {
 // The module's state: its settings, the topic, where change events go.
 class notifier : public std::enable_shared_from_this<notifier> {
  public:
-  /// The topic, the "smtp" subscription and the cron job notify.due.
+  ~notifier();
+
+  /// The topic, the "smtp" subscription and the cron job notify.due; with
+  /// a relay, checks it on a thread of its own (probe_relay, ≤ 5 s) and
+  /// warns when it would not take mail.
   void declare(engine::registry& r, const config::config& cfg, storage::pool& db);
 
   /// The routes hand over the node's actor runtime: change events of a tick
@@ -63,6 +68,7 @@ class notifier : public std::enable_shared_from_this<notifier> {
   std::once_flag no_smtp_logged_;
   engine::topic<email_message> emails_;
   std::atomic<actors::actor_runtime*> actors_{nullptr};
+  std::thread probe_;  // the start-up check of the relay
 };
 
 /// The API under /api/v1/notifications (session auth).

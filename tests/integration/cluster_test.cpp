@@ -548,6 +548,15 @@ TEST_F(ClusterTest, sigterm_of_the_leader_hands_over_within_1s_and_removes_its_r
   EXPECT_EQ(ids.size(), 2u);
   // The survivors still see each other.
   EXPECT_TRUE(linked(10s));
+
+  // Once every node has stopped, `hearth cluster status` names no leader
+  // (the row keeps the last one and its term, which it reports as such).
+  for (const auto& name : cluster().live_nodes()) EXPECT_EQ(cluster().terminate(name), 0) << name;
+  auto [cli_code, status] = cluster().run_cli({"cluster", "status"});
+  EXPECT_EQ(cli_code, 0) << status;
+  EXPECT_EQ(status.rfind("leader: none (the last was ", 0), 0u) << status;
+  EXPECT_NE(status.find("it is not running"), std::string::npos) << status;
+  EXPECT_NE(status.find("(no nodes registered)"), std::string::npos) << status;
 }
 
 // ------------------------------------------------------------------------ (g)

@@ -511,6 +511,44 @@ TEST_F(notify_auth, the_relay_password_comes_from_the_secret) {
   EXPECT_NE(m.header("subject").find("=?UTF-8?B?"), std::string::npos);
   EXPECT_NE(m.body.find(title), std::string::npos);
   EXPECT_EQ(hearth_->log().find(kPassword), std::string::npos) << "the password was logged";
+  EXPECT_NE(hearth_->log().find("notifications: the SMTP relay answers"), std::string::npos)
+      << "the start-up check (with AUTH) failed:\n"
+      << hearth_->log();
+}
+
+// A local relay without TLS while smtpStartTLS is required (the default):
+// start-up says so, with the setting that fixes it, instead of every
+// e-mail failing silently until its dead letter; the e-mail's own error
+// carries the same hint. A relay that takes mail is said to answer (the
+// check authenticates too).
+class notify_starttls_required : public notify {
+ protected:
+  std::map<std::string, std::string> more_env() override {
+    return {{"HEARTH_SMTP_STARTTLS", "required"}, {"HEARTH_NOTIFICATION_EMAIL_MAX_RETRIES", "0"}};
+  }
+};
+
+TEST_F(notify_starttls_required, start_up_warns_that_the_relay_offers_no_starttls) {
+  const std::string hint = "set smtpStartTLS to off (HEARTH_SMTP_STARTTLS=off)";
+  ASSERT_TRUE(eventually(
+      [&] {
+        return hearth_->log().find("the SMTP relay would not take mail now") != std::string::npos;
+      },
+      15s))
+      << hearth_->log();
+  EXPECT_NE(hearth_->log().find(hint), std::string::npos) << hearth_->log();
+  auto ann = new_user("Ann");
+  auto hh = household_of(http(), ann, {});
+  set_preferences(http(), ann, {{"email", true}});
+  add_event(http(), ann, hh, "Dentist", 10);
+  ASSERT_TRUE(eventually(
+      [&] { return count("SELECT count(*) FROM pubsub_dead_letter WHERE subscription = 'smtp'"); },
+      20s));
+  pqxx::connection conn(database_url_);
+  pqxx::nontransaction tx(conn);
+  EXPECT_NE(tx.exec1("SELECT last_error FROM pubsub_dead_letter")[0].as<std::string>().find(hint),
+            std::string::npos);
+  EXPECT_EQ(sink_.count(), 0u);
 }
 
 // No smtpURL: the e-mail channel is off, whatever members chose.

@@ -1,5 +1,7 @@
 // Embedded PostgreSQL: hearth without HEARTH_DATABASE_URL keeps its data under
-// HEARTH_DATA_DIR across a restart.
+// HEARTH_DATA_DIR across a restart, and says in its log which data
+// directory it uses (absolute) and whether it created, started or joined
+// the server.
 
 #include <signal.h>
 
@@ -41,6 +43,18 @@ TEST(embedded_database, data_survives_a_restart) {
         json::serialize(json::object{{"authHouseholdID", household}, {"name", "Durable"}}));
     require_status(it, 201, "item");
     item = first_id(it);
+    EXPECT_NE(first.log().find("embedded PostgreSQL: created a new, empty database cluster in " +
+                               data_dir),
+              std::string::npos)
+        << first.log();
+    // Another process on the same data directory joins the running server.
+    auto [code, printed] = hearth_process::run(env, {"migrate"});
+    EXPECT_EQ(code, 0) << printed;
+    EXPECT_NE(
+        printed.find("embedded PostgreSQL: joined the server already running for " + data_dir),
+        std::string::npos)
+        << printed;
+    EXPECT_EQ(printed.find("created"), std::string::npos) << printed;
     EXPECT_EQ(first.stop(SIGTERM), 0) << first.log();
   }
   {
@@ -50,6 +64,9 @@ TEST(embedded_database, data_survives_a_restart) {
         "POST", "/api/v1/auth/signin",
         json::serialize(json::object{{"emailAddress", email}, {"password", password}}));
     ASSERT_EQ(signin.status, 201u) << signin.body << "\n" << second.log();
+    EXPECT_NE(second.log().find("embedded PostgreSQL: started the server of " + data_dir),
+              std::string::npos)
+        << second.log();
     const auto key = str(first_value(signin), "key");
     auto got = http.request_as(key, "GET", "/api/v1/shop/items/" + item);
     ASSERT_EQ(got.status, 200u) << got.body;
