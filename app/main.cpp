@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "app/serve.hpp"
@@ -40,13 +41,21 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> flag_values;
   std::vector<std::pair<std::string, std::string*>> bound;
   std::vector<std::unique_ptr<std::string>> storage;
-  for (const auto& k : hearth::config::keys()) {
-    storage.push_back(std::make_unique<std::string>());
-    app.add_option(k.flag, *storage.back(), k.help + " (env " + k.env + ", JSON " + k.json + ")");
-    bound.emplace_back(k.flag, storage.back().get());
-  }
   auto* serve = app.add_subcommand("serve", "run a node: REST + SSE on httpAddr");
   auto* migrate = app.add_subcommand("migrate", "apply pending database migrations and exit");
+  // Every configuration key is a flag, before the subcommand or after
+  // `serve`/`migrate` (whose --help lists them too), with its type and
+  // default.
+  for (const auto& k : hearth::config::keys()) {
+    storage.push_back(std::make_unique<std::string>());
+    const auto help = k.help + " (env " + k.env + ", JSON " + k.json + ")";
+    for (auto* where : {&app, serve, migrate}) {
+      where->add_option(k.flag, *storage.back(), help)
+          ->type_name(k.type)
+          ->default_str(k.default_value.empty() ? "\"\"" : k.default_value);
+    }
+    bound.emplace_back(k.flag, storage.back().get());
+  }
   auto* version = app.add_subcommand("version", "print the version and exit");
   auto* cluster = app.add_subcommand("cluster", "cluster operations");
   cluster->require_subcommand(1);
@@ -65,17 +74,33 @@ int main(int argc, char** argv) {
     a->add_option("--topic", dead_filter.topic, "only this topic's");
     a->add_option("--subscription", dead_filter.subscription, "only this subscription's");
     a->add_option("--message-id", dead_filter.message_id, "only the one with this message id")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
     dead_actions.push_back(a);
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ExtrasError& e) {
+    // An unknown flag: CLI11's message, then the closest configuration flag.
+    const int code = app.exit(e);
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg.rfind("--", 0) != 0) continue;
+      const auto name = arg.substr(0, arg.find('='));
+      const auto hint = hearth::config::suggest_flag(name);
+      if (!hint.empty() && hint != " (did you mean " + name + "?)")
+        std::cerr << "hearth: unknown flag " << name << hint << "\n";
+    }
+    return code;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
 
   if (version->parsed()) {
     std::cout << "hearth " << HEARTH_VERSION << "\n";
     return 0;
   }
   for (const auto& [flag, value] : bound)
-    if (app.count(flag) > 0) flag_values[flag] = *value;
+    if (app.count(flag) + serve->count(flag) + migrate->count(flag) > 0) flag_values[flag] = *value;
   try {
     auto cfg = load(config_file, flag_values);
     if (serve->parsed()) {

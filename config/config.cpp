@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -24,28 +26,61 @@ using detail::entry;
 using detail::kind;
 using detail::table;
 
-void set_from_text(config& cfg, const entry& e, const std::string& text,
-                   const std::string& source) {
+// `where` names the setting as the operator gave it: "environment
+// HEARTH_HTTP_THREADS", "flag --http-threads", "hearth.json: httpThreads".
+void set_from_text(config& cfg, const entry& e, const std::string& text, const std::string& where) {
   if (e.type == kind::text) {
     e.set(cfg, text, 0);
     return;
   }
   if (e.type == kind::boolean) {
     if (text != "true" && text != "false" && text != "1" && text != "0")
-      throw config_error(
-          fmt::format("{}: {} must be true or false, got \"{}\"", source, e.info.json, text));
+      throw config_error(fmt::format("{} must be true or false, got \"{}\"", where, text));
     e.set(cfg, text, text == "true" || text == "1" ? 1 : 0);
     return;
   }
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
-    throw config_error(
-        fmt::format("{}: {} must be an integer, got \"{}\"", source, e.info.json, text));
+    throw config_error(fmt::format("{} must be an integer, got \"{}\"", where, text));
   if (v < e.min || v > e.max)
-    throw config_error(fmt::format("{}: {} must be between {} and {}, got {}", source, e.info.json,
-                                   e.min, e.max, v));
+    throw config_error(fmt::format("{} must be between {} and {}, got {}", where, e.min, e.max, v));
   e.set(cfg, text, v);
+}
+
+// Levenshtein distance, case-insensitive (names differ in case between
+// the JSON keys people remember and type).
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean X?)" for the closest known name of that kind (json, env
+// or flag), when it is close; "" otherwise.
+std::string did_you_mean(std::string key_info::*field, std::string_view name) {
+  const entry* best = nullptr;
+  std::size_t best_distance = std::string::npos;
+  for (const auto& e : table()) {
+    const auto d = distance(name, e.info.*field);
+    if (d < best_distance) {
+      best = &e;
+      best_distance = d;
+    }
+  }
+  if (!best || best_distance > std::max<std::size_t>(2, name.size() / 4)) return "";
+  return fmt::format(" (did you mean {}?)", best->info.*field);
 }
 
 // The entry whose key name `field` (json, env or flag) is `name`, or nullptr.
@@ -60,11 +95,19 @@ const entry* find_entry(std::string key_info::*field, std::string_view name) {
 const std::vector<key_info>& keys() {
   static const std::vector<key_info> all = [] {
     std::vector<key_info> out;
-    for (const auto& e : table()) out.push_back(e.info);
+    const config defaults;
+    for (const auto& e : table()) {
+      auto info = e.info;
+      info.type = e.type == kind::integer ? "INT" : e.type == kind::boolean ? "BOOL" : "TEXT";
+      info.default_value = e.get(defaults);
+      out.push_back(std::move(info));
+    }
     return out;
   }();
   return all;
 }
+
+std::string suggest_flag(std::string_view flag) { return did_you_mean(&key_info::flag, flag); }
 
 void apply_json(config& cfg, const std::string& json_text, const std::string& source) {
   simdjson::dom::parser parser;
@@ -76,7 +119,10 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
   if (root.get(obj)) throw config_error(fmt::format("{}: must be a JSON object", source));
   for (auto [key, value] : obj) {
     const entry* found = find_entry(&key_info::json, key);
-    if (!found) throw config_error(fmt::format("{}: unknown key \"{}\"", source, std::string(key)));
+    if (!found)
+      throw config_error(fmt::format("{}: unknown key \"{}\"{}", source, std::string(key),
+                                     did_you_mean(&key_info::json, key)));
+    const auto where = fmt::format("{}: {}", source, found->info.json);
     if (found->type == kind::text) {
       std::string_view s;
       if (value.get(s))
@@ -94,7 +140,7 @@ void apply_json(config& cfg, const std::string& json_text, const std::string& so
       std::int64_t v = 0;
       if (value.get(v))
         throw config_error(fmt::format("{}: {} must be an integer", source, found->info.json));
-      set_from_text(cfg, *found, std::to_string(v), source);
+      set_from_text(cfg, *found, std::to_string(v), where);
     }
   }
 }
@@ -108,7 +154,8 @@ void apply_env(config& cfg, const std::map<std::string, std::string>& env) {
     }
     const entry* found = find_entry(&key_info::env, name);
     if (!found)
-      throw config_error(fmt::format("environment: unknown variable {} (see hearth --help)", name));
+      throw config_error(fmt::format("environment: unknown variable {}{} (see hearth --help)", name,
+                                     did_you_mean(&key_info::env, name)));
     set_from_text(cfg, *found, value, "environment " + name);
   }
 }
@@ -137,7 +184,9 @@ std::optional<std::string> secret(const config& cfg, const std::string& name) {
 void apply_flags(config& cfg, const std::map<std::string, std::string>& flags) {
   for (const auto& [flag, value] : flags) {
     const entry* found = find_entry(&key_info::flag, flag);
-    if (!found) throw config_error(fmt::format("unknown flag {}", flag));
+    if (!found)
+      throw config_error(
+          fmt::format("unknown flag {}{}", flag, did_you_mean(&key_info::flag, flag)));
     set_from_text(cfg, *found, value, "flag " + flag);
   }
 }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -137,8 +138,14 @@ struct key_info {
   std::string env;   // "HEARTH_HTTP_ADDR"
   std::string flag;  // "--http-addr"
   std::string help;
+  std::string type;           // "TEXT", "INT" or "BOOL" (true/false, or 1/0 outside JSON)
+  std::string default_value;  // as text ("" for an empty text)
 };
 const std::vector<key_info>& keys();
+
+/// " (did you mean --http-addr?)" for a mistyped flag close to a known one
+/// (edit distance, case-insensitive), "" otherwise.
+std::string suggest_flag(std::string_view flag);
 
 /// A secret by name: HEARTH_SECRET_<name> from the environment, else the
 /// `name` member of the JSON object in secretsFile, else nullopt. Throws

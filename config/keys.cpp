@@ -3,18 +3,26 @@
 
 #include "config/keys.hpp"
 
+#include <fmt/format.h>
+
 #include <iterator>
 #include <stdexcept>
 
 namespace hearth::config::detail {
 namespace {
 
-#define HEARTH_TEXT(member) [](config& c, const std::string& s, std::int64_t) { c.member = s; }
+// Each expands to the entry's setter and getter.
+#define HEARTH_TEXT(member)                                            \
+  [](config& c, const std::string& s, std::int64_t) { c.member = s; }, \
+      [](const config& c) { return std::string(c.member); }
 #define HEARTH_INT(member)                            \
   [](config& c, const std::string&, std::int64_t v) { \
     c.member = static_cast<decltype(c.member)>(v);    \
-  }
-#define HEARTH_BOOL(member) [](config& c, const std::string&, std::int64_t v) { c.member = v != 0; }
+  },                                                  \
+      [](const config& c) { return std::to_string(c.member); }
+#define HEARTH_BOOL(member)                                                 \
+  [](config& c, const std::string&, std::int64_t v) { c.member = v != 0; }, \
+      [](const config& c) { return std::string(c.member ? "true" : "false"); }
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
@@ -207,8 +215,8 @@ std::vector<entry> background_keys() {
         "deprecated, ignored: session expiry is the cron job engine.expire-sessions "
         "(sessionExpirySchedule)"},
        kind::integer,
-       10,
-       kDay,
+       std::numeric_limits<std::int64_t>::min(),  // ignored: any integer is accepted
+       std::numeric_limits<std::int64_t>::max(),
        HEARTH_INT(deprecated_scheduler_interval_ms)},
       {{"clusterHeartbeatMs", "HEARTH_CLUSTER_HEARTBEAT_MS", "--cluster-heartbeat-ms",
         "period of the node's database heartbeat and leader-lock attempts"},
@@ -437,7 +445,8 @@ std::vector<entry> production_keys() {
          if (!(v >= 0.0 && v <= 1.0))
            throw config_error("traceSampleRatio must be a number from 0 to 1, got \"" + s + "\"");
          c.trace_sample_ratio = v;
-       }},
+       },
+       [](const config& c) { return fmt::format("{}", c.trace_sample_ratio); }},
       {{"accessLog", "HEARTH_ACCESS_LOG", "--access-log",
         "access log in Apache combined format: empty = off, \"stdout\" or a file"},
        kind::text,

@@ -22,6 +22,7 @@ struct entry {
   std::int64_t min = 0;  // for integers
   std::int64_t max = std::numeric_limits<std::int64_t>::max();
   std::function<void(config&, const std::string&, std::int64_t)> set;
+  std::function<std::string(const config&)> get;  // the value as text (for --help's defaults)
 };
 
 /// Every key, in the order hearth --help lists them.

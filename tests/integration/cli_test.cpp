@@ -26,6 +26,19 @@ TEST(cli, help_mentions_the_subcommands) {
   EXPECT_NE(output.find("migrate"), std::string::npos) << output;
 }
 
+// `hearth serve --help` lists every configuration flag with its type and
+// default; a mistyped flag names the closest one.
+TEST(cli, serve_help_lists_the_flags_with_types_and_defaults) {
+  auto [code, output] = hearth_process::run({}, {"serve", "--help"});
+  EXPECT_EQ(code, 0) << output;
+  for (const char* expected : {"--http-addr TEXT=127.0.0.1:3000", "--db-pool-size INT=8",
+                               "--uptime-status-public BOOL=true", "--database-url TEXT=\"\""})
+    EXPECT_NE(output.find(expected), std::string::npos) << expected << " missing:\n" << output;
+  auto [bad_code, bad] = hearth_process::run({}, {"serve", "--htp-addr", "127.0.0.1:0"});
+  EXPECT_NE(bad_code, 0) << bad;
+  EXPECT_NE(bad.find("did you mean --http-addr?"), std::string::npos) << bad;
+}
+
 TEST(cli, unknown_key_in_config_file_fails_naming_it) {
   char templ[] = "/tmp/hcfgXXXXXX";
   ASSERT_NE(::mkdtemp(templ), nullptr);

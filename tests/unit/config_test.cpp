@@ -54,6 +54,67 @@ TEST(Config, UnknownKeysAreErrors) {
   EXPECT_THROW(apply_flags(c, {{"--nope", "1"}}), config_error);
 }
 
+// --help's types and defaults come from the table and the defaults.
+TEST(Config, EveryKeyHasATypeAndADefault) {
+  for (const auto& k : hearth::config::keys()) {
+    EXPECT_TRUE(k.type == "TEXT" || k.type == "INT" || k.type == "BOOL") << k.json;
+    if (k.type == "BOOL")
+      EXPECT_TRUE(k.default_value == "true" || k.default_value == "false") << k.json;
+    if (k.json == "httpAddr") EXPECT_EQ(k.default_value, "127.0.0.1:3000");
+    if (k.json == "dbPoolSize") EXPECT_EQ(k.default_value, "8");
+  }
+}
+
+// An unknown name gets the closest known one of its kind, when close.
+TEST(Config, UnknownNamesSuggestTheClosest) {
+  config c;
+  auto message = [&](auto f) {
+    try {
+      f();
+    } catch (const config_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] {
+              apply_env(c, {{"HEARTH_HTP_ADDR", "x"}});
+            }).find("did you mean HEARTH_HTTP_ADDR?"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              apply_json(c, R"({"httpadr":"x"})", "f.json");
+            }).find("did you mean httpAddr?"),
+            std::string::npos);
+  EXPECT_EQ(hearth::config::suggest_flag("--db-pol-size"), " (did you mean --db-pool-size?)");
+  EXPECT_EQ(hearth::config::suggest_flag("--completely-different-thing"), "");
+}
+
+// A bad value's error names the key as it was given (environment variable,
+// flag or JSON key); a key documented as ignored takes any integer.
+TEST(Config, ErrorsNameTheKeyAsGiven) {
+  config c;
+  auto message = [&](auto f) {
+    try {
+      f();
+    } catch (const config_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] {
+              apply_env(c, {{"HEARTH_DB_POOL_SIZE", "8x"}});
+            }).find("environment HEARTH_DB_POOL_SIZE must be an integer"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              apply_flags(c, {{"--db-pool-size", "0"}});
+            }).find("flag --db-pool-size must be between"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              apply_json(c, R"({"dbPoolSize":0})", "f.json");
+            }).find("f.json: dbPoolSize must be between"),
+            std::string::npos);
+  EXPECT_NO_THROW(apply_env(c, {{"HEARTH_SCHEDULER_INTERVAL_MS", "1"}}));
+}
+
 TEST(Config, BadValuesAreErrors) {
   config c;
   EXPECT_THROW(apply_json(c, R"({"dbPoolSize":"eight"})", "f"), config_error);
