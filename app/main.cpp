@@ -1,4 +1,5 @@
-// hearth: serve | migrate | cluster status | dead-letters list|retry|discard | version.
+// hearth: serve | migrate | cluster status | dead-letters list|retry|discard | backup |
+// restore | version.
 // Configuration layers, lowest first: defaults < JSON file (--config) < environment (HEARTH_*) <
 // flags.
 
@@ -77,6 +78,15 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
     dead_actions.push_back(a);
   }
+  std::string backup_file, restore_file;
+  bool restore_force = false;
+  auto* backup = app.add_subcommand(
+      "backup", "write a consistent backup of the database to FILE (pg_dump, custom format)");
+  backup->add_option("FILE", backup_file, "where to write it")->required();
+  auto* restore = app.add_subcommand(
+      "restore", "restore a backup into an empty database (stop every node first)");
+  restore->add_option("FILE", restore_file, "a file written by hearth backup")->required();
+  restore->add_flag("--force", restore_force, "replace what the database holds");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError& e) {
@@ -111,6 +121,8 @@ int main(int argc, char** argv) {
     }
     if (migrate->parsed()) return hearth::app::migrate(cfg);
     if (cluster_status->parsed()) return hearth::app::cluster_status(cfg);
+    if (backup->parsed()) return hearth::app::backup(cfg, backup_file);
+    if (restore->parsed()) return hearth::app::restore(cfg, restore_file, restore_force);
     for (auto* a : dead_actions)
       if (a->parsed()) return hearth::app::dead_letters(cfg, a->get_name(), dead_filter);
   } catch (const hearth::config::config_error& e) {

@@ -31,6 +31,18 @@ int migrate(const config::config& cfg);
 /// the database and returns 0. Throws on database errors.
 int cluster_status(const config::config& cfg);
 
+/// `hearth backup FILE`: pg_dump (custom format) of the configured or
+/// embedded database into FILE while nodes keep serving; refuses (1) when
+/// the server is newer than pg_dump. Returns 0, or 1 with a message.
+int backup(const config::config& cfg, const std::string& file);
+
+/// `hearth restore FILE`: pg_restore of a `hearth backup` into the
+/// configured or embedded database, in one transaction, then the fix-ups
+/// of storage/backup.hpp (streams resync, the term moves forward).
+/// Refuses (1) a database that holds tables unless `force` (which replaces
+/// them). Stop every node first. Returns 0, or 1 with a message.
+int restore(const config::config& cfg, const std::string& file, bool force);
+
 /// `hearth dead-letters list|retry|discard` (`action`): lists the Pub/Sub
 /// dead letters matching `filter`, sends them again through normal
 /// delivery, or deletes them (engine/dead_letters.hpp; at most 1 000 per

@@ -102,8 +102,11 @@ std::string log_excerpt(const fs::path& path) {
   return "\n--- last lines of " + path.string() + " ---\n" + tail;
 }
 
-/// Newest /usr/lib/postgresql/<N>/bin that contains initdb.
-fs::path find_bin_dir() {
+fs::path find_bin_dir() { return postgres_bin_dir(); }
+
+}  // namespace
+
+fs::path postgres_bin_dir() {
   const fs::path root = "/usr/lib/postgresql";
   std::optional<std::pair<std::pair<int, int>, fs::path>> best;
   std::error_code ec;
@@ -123,6 +126,8 @@ fs::path find_bin_dir() {
   }
   return best->second;
 }
+
+namespace {
 
 /// Whether `ids` may search (traverse) every existing directory of `path`,
 /// judged from the mode bits (owner, group incl. supplementary groups, other).

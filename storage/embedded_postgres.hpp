@@ -15,6 +15,11 @@
 
 namespace hearth::storage {
 
+/// The newest /usr/lib/postgresql/<N>/bin that holds initdb (the server's
+/// tools and pg_dump/pg_restore of that version). Throws std::runtime_error
+/// naming the package to install when there is none.
+std::filesystem::path postgres_bin_dir();
+
 /// Settings of an embedded cluster.
 struct embedded_postgres_options {
   /// Directory holding the cluster (created if missing); the PostgreSQL data
