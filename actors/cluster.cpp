@@ -1,7 +1,9 @@
 #include "actors/cluster.hpp"
 
 #include <caf/io/all.hpp>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "actors/election.hpp"
@@ -16,8 +18,17 @@ struct peer_entry {
   std::string link = "down";
   caf::actor remote;    // its cluster actor while linked
   bool alive = false;   // its database heartbeat is fresh
-  bool warned = false;  // a failed handshake was logged at warn since the last link
+  bool warned = false;  // a failed dial was logged at warn since the last link
+  // Alive in the database but not linked since (the check that warns when
+  // a link never comes up, whichever side dials).
+  std::optional<std::chrono::steady_clock::time_point> unlinked_since;
+  bool warned_unlinked = false;
 };
+
+// A live peer left unlinked this long is said once at warn: the usual
+// cause is that one side runs cluster TLS and the other does not, or the
+// advertised address cannot be reached.
+constexpr std::chrono::seconds kUnlinkedWarnAfter{10};
 
 struct cluster_state {
   static inline const char* name = "cluster";
@@ -54,6 +65,8 @@ void link_up(self_ptr self, const std::string& id, const caf::actor& remote,
   p.link = "up";
   p.alive = true;
   p.warned = false;
+  p.unlinked_since.reset();
+  p.warned_unlinked = false;
   self->monitor(remote);
   self->send(self->state.notifier, peer_up_atom::value, id, remote_notifier);
   log::info("cluster: linked with {} ({})", id, p.addr);
@@ -73,6 +86,14 @@ void dial_failed(self_ptr self, const std::string& id, const caf::error& err) {
     log::warn(
         "cluster: TLS handshake with {} at {} failed: is its certificate (and ours) signed by the "
         "cluster CA, and does it run cluster TLS? ({})",
+        id, it->second.addr, self->system().render(err));
+  } else if (!self->state.options.tls_middleman && it->second.alive && !it->second.warned) {
+    // A plaintext node's dial to a live peer: said once, since a TLS
+    // cluster refuses it without a word on this side otherwise.
+    it->second.warned = true;
+    log::warn(
+        "cluster: cannot link with {} at {}: {} (this node runs plaintext cluster links: if the "
+        "cluster runs TLS, set clusterTLSCert, clusterTLSKey and clusterTLSCA here too)",
         id, it->second.addr, self->system().render(err));
   }
   log::debug("cluster: cannot reach {} at {}: {}", id, it->second.addr, self->system().render(err));
@@ -136,7 +157,12 @@ cluster_actor::behavior_type cluster(self_ptr self, cluster_options options,
       if (!p.remote || p.remote.address() != dm.source) continue;
       p.remote = nullptr;
       p.link = "down";
-      log::warn("cluster: lost link with {} ({})", id, self->system().render(dm.reason));
+      // A peer that stops cleanly ends its cluster actor first: its exit
+      // reason arrives here. Anything else is a lost link.
+      if (dm.reason == caf::exit_reason::user_shutdown || dm.reason == caf::exit_reason::normal)
+        log::info("cluster: {} left (it stopped)", id);
+      else
+        log::warn("cluster: lost link with {} ({})", id, self->system().render(dm.reason));
       self->send(st.notifier, peer_down_atom::value, id);
       if (st.elect) st.elect->poke();  // it may have led: try the lock now
       publish_status(self);
@@ -162,6 +188,20 @@ cluster_actor::behavior_type cluster(self_ptr self, cluster_options options,
           // listed before its address is known.
           if (p.link == "down" || p.addr.empty()) p.addr = n.cluster_addr;
           if (p.link == "down" && me < n.node_id) dial(self, n.node_id);
+          if (p.link == "up") {
+            p.unlinked_since.reset();
+          } else if (!p.unlinked_since) {
+            p.unlinked_since = std::chrono::steady_clock::now();
+          } else if (!p.warned_unlinked &&
+                     std::chrono::steady_clock::now() - *p.unlinked_since > kUnlinkedWarnAfter) {
+            p.warned_unlinked = true;
+            log::warn(
+                "cluster: {} at {} is alive (its database heartbeat is fresh) but not linked for "
+                "{} s: do both run the same cluster transport (this node: {}), and can each "
+                "reach the other's clusterAddr?",
+                n.node_id, p.addr, kUnlinkedWarnAfter.count(),
+                st.options.tls_middleman ? "TLS" : "plaintext");
+          }
         }
         for (auto it = st.peers.begin(); it != st.peers.end();)
           it = (!it->second.alive && it->second.link == "down") ? st.peers.erase(it) : ++it;

@@ -14,7 +14,8 @@ HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Everything needed to build, test and run hearth (embedded PostgreSQL and the
 # tests' throwaway clusters use the postgresql server package; the notification
 # tests run a local SMTP sink on python3-aiosmtpd; the network partition test
-# puts a node in a network namespace with iproute2).
+# puts a node in a network namespace with iproute2; the Grafana dashboard's
+# queries run against Debian's prometheus).
 HEARTH_PACKAGES=(
   cmake g++ pkg-config git ninja-build ccache procps
   libcaf-dev libpqxx-dev libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev
@@ -26,6 +27,7 @@ HEARTH_PACKAGES=(
   python3-aiosmtpd
   haproxy curl
   iproute2
+  prometheus
 )
 
 # What scripts/fuzz adds (CI runs it): clang and its runtime libraries

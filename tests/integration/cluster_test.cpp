@@ -548,6 +548,14 @@ TEST_F(ClusterTest, sigterm_of_the_leader_hands_over_within_1s_and_removes_its_r
   EXPECT_EQ(ids.size(), 2u);
   // The survivors still see each other.
   EXPECT_TRUE(linked(10s));
+  // They say the stopped node left, not that a link was lost.
+  for (const auto& name : cluster().live_nodes()) {
+    EXPECT_TRUE(cluster().wait_log(name, "cluster: " + leader->name + " left (it stopped)", 5s))
+        << name << ":\n"
+        << cluster().log(name);
+    EXPECT_EQ(cluster().log(name).find("lost link with " + leader->name), std::string::npos)
+        << name;
+  }
 
   // Once every node has stopped, `hearth cluster status` names no leader
   // (the row keeps the last one and its term, which it reports as such).

@@ -258,6 +258,15 @@ TEST_F(ClusterTLS, a_plaintext_node_gets_no_link_with_tls_nodes_either_way) {
       << "node-a never failed a handshake with the plaintext node";
   EXPECT_TRUE(cluster().wait_log("node-b", "cluster: cannot reach node-c", 20s))
       << "the plaintext node never failed to reach node-c";
+  // The plaintext node says so at warn (not only at debug): its dial
+  // failed, and node-a, which dials it, stays unlinked while alive.
+  EXPECT_TRUE(cluster().wait_log("node-b", "warn cluster: cannot link with node-c", 20s))
+      << "the plaintext node never warned about its failed dial";
+  EXPECT_TRUE(cluster().wait_log("node-b",
+                                 "is alive (its database heartbeat is fresh) but not linked", 30s))
+      << "the plaintext node never warned that a live peer stays unlinked";
+  EXPECT_NE(cluster().log("node-b").find("cluster: node-a at "), std::string::npos)
+      << "node-a (which dials node-b) is not named unlinked";
   auto b = cluster().health("node-b");
   EXPECT_EQ(b.transport, "plaintext") << b.raw;
   EXPECT_EQ(b.security_to("node-c"), "plaintext") << b.raw;
