@@ -5,12 +5,17 @@
 //   <data_dir>/postgres.log   output of initdb / pg_ctl (opened by hearth)
 //   <PGDATA>/server.log       the server's own log (pg_ctl -l; written by the
 //                             server user, so it lives inside PGDATA)
-//   /tmp/hearth-pg-<hash>     private unix socket directory (mode 0700, owned
-//                             by the server user). Short on purpose: unix
-//                             socket paths must stay under 107 bytes. <hash>
-//                             is 16 hex digits of FNV-1a of the PGDATA path,
-//                             so each cluster has its own socket directory
-//                             and all of them can use port 5432.
+//   <data_dir>/run            private unix socket directory (mode 0700, owned
+//                             by the server user; removed at the last stop),
+//                             so that an operator's `hearth backup` reaches a
+//                             service with a private /tmp. When PGDATA lives
+//                             elsewhere (below) or that path is too long for
+//                             a unix socket (107 bytes), /tmp/hearth-pg-<hash>
+//                             instead, <hash> being 16 hex digits of FNV-1a
+//                             of the PGDATA path. A server that is already
+//                             running is joined at the directory it recorded
+//                             in postmaster.pid. Every cluster has its own
+//                             directory, so all of them can use port 5432.
 //
 // Running as root: initdb refuses to run as root, so initdb, pg_ctl and the
 // server run as the `postgres` system user and PGDATA is owned by it. That
@@ -69,6 +74,9 @@ namespace {
 constexpr const char* kServerUser = "postgres";
 constexpr const char* kFallbackRoot = "/var/lib/hearth/clusters";
 constexpr int kPort = 5432;
+// A unix socket's path holds at most 107 bytes (sun_path); PostgreSQL adds
+// "/.s.PGSQL.5432" to the directory.
+constexpr std::size_t kMaxSocketDirLength = 90;
 
 std::string hash_hex16(const std::string& text) {
   std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64
@@ -202,6 +210,16 @@ void ensure_private_dir(const fs::path& dir, const user_ids& owner) {
     throw std::runtime_error("embedded PostgreSQL: cannot chmod " + dir.string() + ": " +
                              std::strerror(errno));
   }
+}
+
+/// The socket directory a running server recorded in postmaster.pid (its
+/// fifth line: the first of unix_socket_directories), or nullopt.
+std::optional<fs::path> recorded_socket_dir(const fs::path& cluster_dir) {
+  std::ifstream in(cluster_dir / "postmaster.pid");
+  std::string line;
+  for (int i = 1; i <= 5 && std::getline(in, line); ++i)
+    if (i == 5 && !line.empty()) return fs::path(line);
+  return std::nullopt;
 }
 
 /// The pid on the first line of a PostgreSQL lock file, or 0.
@@ -377,7 +395,13 @@ embedded_postgres::embedded_postgres(embedded_postgres_options options)
   } else {
     cluster_dir_ = in_place;
   }
-  socket_dir_ = "/tmp/hearth-pg-" + hash_hex16(cluster_dir_.string());
+  // The socket beside the cluster, in <data_dir>/run, so that an
+  // operator's `hearth backup` reaches a service whose /tmp is private;
+  // /tmp when the cluster lives elsewhere or the path is too long.
+  const fs::path beside = options_.data_dir / "run";
+  socket_dir_ = cluster_dir_ == in_place && beside.string().size() <= kMaxSocketDirLength
+                    ? beside
+                    : fs::path("/tmp/hearth-pg-" + hash_hex16(cluster_dir_.string()));
 }
 
 embedded_postgres::~embedded_postgres() { stop(); }
@@ -431,6 +455,10 @@ void embedded_postgres::start() {
   // Adopt a running server, or start one.
   int status = run_process({pg_ctl, "status", "-D", cluster_dir_.string()}, as_server);
   joined_ = status == 0;
+  // A running server listens where it was told when it started (an older
+  // hearth put every socket in /tmp).
+  if (joined_)
+    if (auto recorded = recorded_socket_dir(cluster_dir_)) socket_dir_ = *recorded;
   if (status != 0)
     start_server(pg_ctl, cluster_dir_, socket_dir_, options_.throwaway, as_server, server_log,
                  tools_log);
@@ -470,6 +498,7 @@ void embedded_postgres::stop() noexcept {
     run_process({(bin / "pg_ctl").string(), "-D", cluster_dir_.string(), "-m", "fast", "-w", "-t",
                  "60", "stop"},
                 as_server, std::chrono::seconds(90));
+    ::rmdir(socket_dir_.c_str());  // empty once the server is gone: leave nothing behind
   } catch (...) {
     // Best effort: the destructor must not throw.
   }

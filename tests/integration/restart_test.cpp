@@ -55,7 +55,12 @@ TEST(embedded_database, data_survives_a_restart) {
         std::string::npos)
         << printed;
     EXPECT_EQ(printed.find("created"), std::string::npos) << printed;
+    // The server's socket lives beside the data, not in /tmp, and goes
+    // with the last stop.
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(data_dir) / "run/.s.PGSQL.5432"));
     EXPECT_EQ(first.stop(SIGTERM), 0) << first.log();
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(data_dir) / "run"))
+        << "the socket directory stayed behind";
   }
   {
     hearth_process second(env);
