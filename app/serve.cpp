@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <thread>
 
 #include "actors/system.hpp"
@@ -48,6 +49,19 @@ void write_ready_file(const std::string& path, std::uint16_t port, std::uint16_t
         << ",\"pid\":" << ::getpid() << "}\n";
   }
   std::filesystem::rename(tmp, path);
+}
+
+// At a stop: the ready file goes when it still names this process (a
+// successor started by SIGUSR2 wrote its own), so a pid read from it is
+// never a stale one.
+void remove_ready_file(const std::string& path) {
+  if (path.empty()) return;
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("\"pid\":" + std::to_string(::getpid()) + "}") == std::string::npos) return;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
 }
 
 // Only this machine can reach a listener on `host`.
@@ -368,6 +382,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   actors.stop();
   if (supervisor) supervisor->stop();  // before the server stops: no restart then
   if (embedded) embedded->stop();
+  remove_ready_file(cfg.ready_file);
   log::notice("stopped");
   return 0;
 }

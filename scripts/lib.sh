@@ -15,7 +15,8 @@ HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # tests' throwaway clusters use the postgresql server package; the notification
 # tests run a local SMTP sink on python3-aiosmtpd; the network partition test
 # puts a node in a network namespace with iproute2; the Grafana dashboard's
-# queries run against Debian's prometheus).
+# queries run against Debian's prometheus; the Debian package is made by
+# CPack with dpkg-dev's dpkg-shlibdeps and checked by lintian).
 HEARTH_PACKAGES=(
   cmake g++ pkg-config git ninja-build ccache procps
   libcaf-dev libpqxx-dev libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev
@@ -28,6 +29,7 @@ HEARTH_PACKAGES=(
   haproxy curl
   iproute2
   prometheus
+  dpkg-dev lintian
 )
 
 # What scripts/fuzz adds (CI runs it): clang and its runtime libraries

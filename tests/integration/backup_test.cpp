@@ -42,8 +42,6 @@ TEST(backup, a_backup_under_writes_restores_every_acknowledged_row_and_old_curso
   const auto file = (dir.path / "hearth.dump").string();
   const std::map<std::string, std::string> env_a{{"HEARTH_DATA_DIR", data_a}};
   const std::map<std::string, std::string> env_b{{"HEARTH_DATA_DIR", data_b}};
-  const auto email = unique_email("backup");
-  const std::string password = "kept in the backup";
   std::string key, old_cursor;
   std::vector<std::string> households;
   std::vector<std::string> before;  // items acknowledged before the backup began
@@ -51,22 +49,9 @@ TEST(backup, a_backup_under_writes_restores_every_acknowledged_row_and_old_curso
   {
     hearth_process server(env_a);
     http_client http(server.port());
-    require_status(
-        http.request("POST", "/api/v1/auth/signup",
-                     json::serialize(json::object{
-                         {"emailAddress", email}, {"password", password}, {"name", "B"}})),
-        201, "signup");
-    auto signin = http.request(
-        "POST", "/api/v1/auth/signin",
-        json::serialize(json::object{{"emailAddress", email}, {"password", password}}));
-    require_status(signin, 201, "signin");
-    key = str(first_value(signin), "key");
-    for (const char* name : {"One", "Two", "Three"}) {
-      auto hh = http.request_as(key, "POST", "/api/v1/auth/households",
-                                json::serialize(json::object{{"name", name}}));
-      require_status(hh, 201, "household");
-      households.push_back(str(first_value(hh), "id"));
-    }
+    key = new_user_on(http, "backup").key;
+    for (const char* name : {"One", "Two", "Three"})
+      households.push_back(create_household_on(http, key, name));
     term_before = leader_term(http);
     {
       sse_client sse(server.port(), {{"Authorization", "Bearer " + key}});

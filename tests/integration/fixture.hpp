@@ -133,6 +133,35 @@ inline std::string message_of(const http_response& res) {
   return "";
 }
 
+/// Signs up and signs in a fresh account through `http` (any server).
+inline test_user new_user_on(http_client& http, const std::string& name) {
+  test_user u;
+  u.email = unique_email(name);
+  u.password = "correct horse " + name;
+  u.name = name;
+  auto res =
+      http.request("POST", "/api/v1/auth/signup",
+                   json::serialize(json::object{
+                       {"emailAddress", u.email}, {"password", u.password}, {"name", name}}));
+  require_status(res, 201, "signup " + u.email);
+  u.account_id = str(first_value(res), "id");
+  auto signin = http.request(
+      "POST", "/api/v1/auth/signin",
+      json::serialize(json::object{{"emailAddress", u.email}, {"password", u.password}}));
+  require_status(signin, 201, "signin " + u.email);
+  u.key = str(first_value(signin), "key");
+  return u;
+}
+
+/// Creates a household owned by `key`'s account through `http`; its id.
+inline std::string create_household_on(http_client& http, const std::string& key,
+                                       const std::string& name) {
+  auto res = http.request_as(key, "POST", "/api/v1/auth/households",
+                             json::serialize(json::object{{"name", name}}));
+  require_status(res, 201, "create household " + name);
+  return str(first_value(res), "id");
+}
+
 class hearth_test : public ::testing::Test {
  protected:
   /// Extra environment for hearth (e.g. SSE tuning); overridden by suites.
@@ -184,17 +213,7 @@ class hearth_test : public ::testing::Test {
   }
 
   /// Signs up and signs in a fresh account.
-  test_user new_user(const std::string& name) {
-    test_user u;
-    u.email = unique_email(name);
-    u.password = "correct horse " + name;
-    u.name = name;
-    auto res = signup(u.email, u.password, u.name);
-    require_status(res, 201, "signup " + u.email);
-    u.account_id = str(first_value(res), "id");
-    u.key = signin(u.email, u.password);
-    return u;
-  }
+  test_user new_user(const std::string& name) { return new_user_on(http(), name); }
 
   http_response create_household_response(const std::string& key, const std::string& name) {
     return http().request_as(key, "POST", "/api/v1/auth/households",
@@ -203,9 +222,7 @@ class hearth_test : public ::testing::Test {
 
   /// Creates a household owned by the caller; returns its id.
   std::string create_household(const std::string& key, const std::string& name) {
-    auto res = create_household_response(key, name);
-    require_status(res, 201, "create household " + name);
-    return str(first_value(res), "id");
+    return create_household_on(http(), key, name);
   }
 
   http_response add_member_response(const std::string& key, const std::string& household,

@@ -59,6 +59,8 @@ TEST(embedded_database, data_survives_a_restart) {
     // with the last stop.
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(data_dir) / "run/.s.PGSQL.5432"));
     EXPECT_EQ(first.stop(SIGTERM), 0) << first.log();
+    EXPECT_FALSE(std::filesystem::exists(first.ready_file()))
+        << "the ready file names a process that is gone";
     EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(data_dir) / "run"))
         << "the socket directory stayed behind";
   }

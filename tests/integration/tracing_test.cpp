@@ -100,21 +100,8 @@ class TracingTest : public ::testing::Test {
 TEST_F(TracingTest, one_write_is_one_span_tree_from_its_request_on_a_to_its_sse_write_on_b) {
   ASSERT_TRUE(cluster_->wait_linked(20s)) << cluster_->describe();
   http_client a(cluster_->http_port("node-a"));
-  const auto email = unique_email("trace");
-  require_status(a.request("POST", "/api/v1/auth/signup",
-                           json::serialize(json::object{{"emailAddress", email},
-                                                        {"password", "correct horse trace"},
-                                                        {"name", "trace"}})),
-                 201, "signup");
-  auto signin = a.request(
-      "POST", "/api/v1/auth/signin",
-      json::serialize(json::object{{"emailAddress", email}, {"password", "correct horse trace"}}));
-  require_status(signin, 201, "signin");
-  const auto key = str(first_value(signin), "key");
-  auto hh = a.request_as(key, "POST", "/api/v1/auth/households",
-                         json::serialize(json::object{{"name", "Traced"}}));
-  require_status(hh, 201, "household");
-  const auto household = str(first_value(hh), "id");
+  const auto key = new_user_on(a, "trace").key;
+  const auto household = create_household_on(a, key, "Traced");
 
   sse_recorder on_b(cluster_->http_port("node-b"), key);
   // A first write seen on node-b's stream: from then on its household

@@ -65,9 +65,10 @@ std::string tail(const std::string& text, std::size_t max_bytes = 4000) {
 }
 
 std::vector<std::string> make_argv(const std::vector<std::string>& args,
-                                   const std::vector<std::string>& prefix = {}) {
+                                   const std::vector<std::string>& prefix = {},
+                                   const std::filesystem::path& binary = {}) {
   std::vector<std::string> argv = prefix;
-  argv.push_back(HEARTH_BINARY);
+  argv.push_back(binary.empty() ? std::string(HEARTH_BINARY) : binary.string());
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
@@ -75,7 +76,8 @@ std::vector<std::string> make_argv(const std::vector<std::string>& args,
 }  // namespace
 
 hearth_process::hearth_process(std::map<std::string, std::string> env,
-                               std::vector<std::string> args, std::vector<std::string> prefix) {
+                               std::vector<std::string> args, std::vector<std::string> prefix,
+                               std::filesystem::path binary) {
   scrub_hearth_environment();
   dir_ = make_temp_dir();
   const auto ready_file = dir_ / "ready.json";
@@ -91,7 +93,7 @@ hearth_process::hearth_process(std::map<std::string, std::string> env,
   storage::spawn_options options;
   options.env = env;
   options.log_file = (dir_ / "hearth.log").string();
-  pid_ = storage::spawn_process(make_argv(args, prefix), options);
+  pid_ = storage::spawn_process(make_argv(args, prefix, binary), options);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {

@@ -22,9 +22,11 @@ class hearth_process {
   /// std::runtime_error with the log tail when the process exits first.
   /// `prefix`: a command that runs hearth (e.g. {"ip", "netns", "exec",
   /// NAME} to start it in a network namespace; it must exec, keeping the pid).
+  /// `binary`: another hearth executable (e.g. one unpacked from the
+  /// Debian package); empty = the build's.
   explicit hearth_process(std::map<std::string, std::string> env,
                           std::vector<std::string> args = {"serve"},
-                          std::vector<std::string> prefix = {});
+                          std::vector<std::string> prefix = {}, std::filesystem::path binary = {});
   ~hearth_process();  // SIGKILL if still running
   hearth_process(const hearth_process&) = delete;
   hearth_process& operator=(const hearth_process&) = delete;
