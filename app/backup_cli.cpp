@@ -7,12 +7,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <pqxx/pqxx>
 #include <sstream>
 
+#include "app/backup.hpp"
 #include "app/serve.hpp"
 #include "config/logging.hpp"
 #include "storage/backup.hpp"
@@ -24,11 +26,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// pg_dump or pg_restore: from postgresBinDir when set, else from the newest
-// installed PostgreSQL (the embedded server's version).
-fs::path pg_tool(const config::config& cfg, const std::string& name) {
-  const fs::path bin =
-      cfg.postgres_bin_dir.empty() ? storage::postgres_bin_dir() : fs::path(cfg.postgres_bin_dir);
+// pg_dump or pg_restore: from `bin_dir` when set (postgresBinDir), else
+// from the newest installed PostgreSQL (the embedded server's version).
+fs::path pg_tool(const std::string& bin_dir, const std::string& name) {
+  const fs::path bin = bin_dir.empty() ? storage::postgres_bin_dir() : fs::path(bin_dir);
   return bin / name;
 }
 
@@ -49,27 +50,50 @@ int tool_major(const fs::path& tool) {
 
 }  // namespace
 
+std::string dump_database(const std::string& url, const fs::path& file,
+                          const std::string& bin_dir) {
+  const auto pg_dump = pg_tool(bin_dir, "pg_dump");
+  {
+    pqxx::connection conn{url};
+    if (auto refusal = storage::dump_refusal(storage::server_major(conn), tool_major(pg_dump)))
+      return fmt::format("{} ({})", *refusal, pg_dump.string());
+  }
+  // Custom format: compressed, restorable table by table, read by
+  // pg_restore of the same or a newer version.
+  const auto partial = file.string() + ".partial";
+  const int code = storage::run_process(
+      {pg_dump.string(), "--format=custom", "--file=" + partial, "--dbname=" + url}, {},
+      std::chrono::hours(12));
+  std::error_code ec;
+  if (code != 0) {
+    fs::remove(partial, ec);
+    return fmt::format("pg_dump failed (exit {})", code);
+  }
+  fs::rename(partial, file, ec);
+  return ec ? "cannot rename " + partial + ": " + ec.message() : std::string();
+}
+
+int prune_backups(const fs::path& dir, int keep) {
+  std::vector<fs::path> backups;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("hearth-", 0) == 0 && e.path().extension() == ".dump")
+      backups.push_back(e.path());
+  }
+  std::sort(backups.begin(), backups.end());
+  int removed = 0;
+  for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < backups.size(); ++i)
+    removed += fs::remove(backups[i], ec) ? 1 : 0;
+  return removed;
+}
+
 int backup(const config::config& cfg, const std::string& file) {
   log::init("warn");
   std::optional<storage::embedded_postgres> embedded;
   const auto url = database_url(cfg, embedded);
-  const auto pg_dump = pg_tool(cfg, "pg_dump");
-  {
-    pqxx::connection conn{url};
-    const int server = storage::server_major(conn);
-    const int tool = tool_major(pg_dump);
-    if (auto refusal = storage::dump_refusal(server, tool)) {
-      fmt::print(stderr, "hearth backup: {} ({})\n", *refusal, pg_dump.string());
-      return 1;
-    }
-  }
-  // Custom format: compressed, restorable table by table, read by
-  // pg_restore of the same or a newer version.
-  const int code = storage::run_process(
-      {pg_dump.string(), "--format=custom", "--file=" + file, "--dbname=" + url}, {},
-      std::chrono::hours(12));
-  if (code != 0) {
-    fmt::print(stderr, "hearth backup: pg_dump failed (exit {})\n", code);
+  if (auto why = dump_database(url, file, cfg.postgres_bin_dir); !why.empty()) {
+    fmt::print(stderr, "hearth backup: {}\n", why);
     return 1;
   }
   fmt::print("backup written to {} ({} bytes)\n", file, fs::file_size(file));
@@ -93,7 +117,7 @@ int restore(const config::config& cfg, const std::string& file, bool force) {
       return 1;
     }
   }
-  std::vector<std::string> argv{pg_tool(cfg, "pg_restore").string(),
+  std::vector<std::string> argv{pg_tool(cfg.postgres_bin_dir, "pg_restore").string(),
                                 "--no-owner",
                                 "--no-privileges",
                                 "--exit-on-error",

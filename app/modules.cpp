@@ -10,7 +10,10 @@
 
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <stdexcept>
 
+#include "app/backup.hpp"
 #include "apps/calendar/calendar.hpp"
 #include "apps/notify/notify.hpp"
 #include "apps/uptime/monitor.hpp"
@@ -76,6 +79,28 @@ module core_module() {
       });
       return fmt::format("{}: {} rollup rows", text, n);
     });
+    // Backups of the embedded PostgreSQL, the newest backupKeep kept; an
+    // external database's are its operator's (docs/operations.md).
+    if (!cfg.backup_dir.empty() && !cfg.database_url.empty()) {
+      log::warn(
+          "config: backupDir is ignored with databaseURL: back the database up with "
+          "hearth backup or PostgreSQL's own tools (docs/operations.md)");
+    } else if (!cfg.backup_dir.empty()) {
+      r.cron("engine.backup", cfg.backup_schedule,
+             [&db, dir = std::filesystem::absolute(cfg.backup_dir),
+              keep = static_cast<int>(cfg.backup_keep),
+              bin = cfg.postgres_bin_dir](const engine::cron_tick& tick) {
+               std::filesystem::create_directories(dir);
+               const auto file =
+                   dir / fmt::format("hearth-{:%Y%m%dT%H%M%SZ}.dump",
+                                     fmt::gmtime(static_cast<std::time_t>(tick.scheduled)));
+               if (auto why = dump_database(db.url(), file, bin); !why.empty())
+                 throw std::runtime_error(why);
+               const int removed = prune_backups(dir, keep);
+               return fmt::format("{} ({} bytes); {} older removed", file.filename().string(),
+                                  std::filesystem::file_size(file), removed);
+             });
+    }
   };
   return m;
 }

@@ -95,6 +95,9 @@ class pool {
   /// queue meanwhile) on this thread; returns how many ran.
   std::size_t run_pending(std::size_t max = static_cast<std::size_t>(-1));
   // stop(): waits for queued jobs to finish
+  /// The URL the connections were opened with.
+  const std::string& url() const { return url_; }
+
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
 

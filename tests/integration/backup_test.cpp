@@ -9,10 +9,13 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
 
+#include "storage/embedded_postgres.hpp"
+#include "storage/process.hpp"
 #include "tests/integration/fixture.hpp"
 
 namespace hearth::testing {
@@ -137,6 +140,59 @@ TEST(backup, a_backup_under_writes_restores_every_acknowledged_row_and_old_curso
   auto change = next_change(fresh, 10s);
   ASSERT_TRUE(change) << "a write after the restore did not stream";
   EXPECT_NE(change->data.find(households[1]), std::string::npos) << change->data;
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+}  // namespace
+}  // namespace hearth::testing
+
+namespace hearth::testing {
+namespace {
+
+// With the embedded PostgreSQL and backupDir set, the cron job
+// engine.backup writes backups on its schedule and keeps the newest
+// backupKeep; each is whole (pg_restore can read it) and none is left
+// half-written.
+TEST(backup, the_node_backs_up_on_schedule_and_keeps_the_newest) {
+  temp_dir dir;
+  const auto backups = dir.path / "backups";
+  hearth_process server({{"HEARTH_DATA_DIR", (dir.path / "data").string()},
+                         {"HEARTH_BACKUP_DIR", backups.string()},
+                         {"HEARTH_BACKUP_SCHEDULE", "every 1s"},
+                         {"HEARTH_BACKUP_KEEP", "2"}});
+  http_client http(server.port());
+  std::string outcome;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto res = http.request("GET", "/api/v1/admin/cron");
+        if (res.status != 200) return false;
+        const auto body = json::parse(res.body);
+        for (const auto& job : body.at("dataValue").as_array()) {
+          const auto& o = job.as_object();
+          if (str(o, "name") != "engine.backup" || o.at("lastRun").is_null()) continue;
+          const auto& last = o.at("lastRun").as_object();
+          outcome = last.at("outcome").is_string() ? str(last, "outcome") : "";
+        }
+        return outcome.find("; 1 older removed") != std::string::npos;
+      },
+      60s))
+      << "engine.backup never pruned a backup; last outcome: " << outcome << "\n"
+      << server.log();
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(backups)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 2u);
+  EXPECT_LE(files.size(), 3u) << "at most the kept two and one being written";
+  for (const auto& f : files) {
+    if (f.extension() == ".partial") continue;  // the next one, being written
+    EXPECT_EQ(f.filename().string().rfind("hearth-", 0), 0u) << f;
+    storage::spawn_options o;
+    o.log_file = (dir.path / "pg_restore.log").string();
+    EXPECT_EQ(storage::run_process(
+                  {(storage::postgres_bin_dir() / "pg_restore").string(), "--list", f.string()}, o),
+              0)
+        << f << " is not a whole backup";
+  }
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
