@@ -23,21 +23,19 @@ const std::string kCount = std::string("SELECT count(*) FROM pubsub_dead_letter 
 const std::string kLockBatch = select_sql(
     " AND ($5::text[] = '{}' OR subscription = ANY($5::text[])) "
     "ORDER BY failed_at, subscription, message_id LIMIT $4 FOR UPDATE SKIP LOCKED");
-constexpr const char* kCountUnknown =
-    "SELECT count(*) FROM pubsub_dead_letter WHERE ($1 = '' OR topic = $1) "
-    "AND ($2 = '' OR subscription = $2) AND ($3 = 0 OR message_id = $3) "
-    "AND $4::text[] <> '{}' AND NOT (subscription = ANY($4::text[]))";
+const std::string kCountUnknown =
+    kCount + " AND $4::text[] <> '{}' AND NOT (subscription = ANY($4::text[]))";
 constexpr const char* kRepublish =
     "INSERT INTO pubsub_message (topic, payload) VALUES ($1, $2::jsonb) RETURNING id";
 constexpr const char* kDeliver =
     "INSERT INTO pubsub_delivery (subscription, message_id) VALUES ($1, $2)";
 constexpr const char* kDelete =
     "DELETE FROM pubsub_dead_letter WHERE subscription = $1 AND message_id = $2";
-constexpr const char* kDiscard =
-    "DELETE FROM pubsub_dead_letter WHERE (subscription, message_id) IN ("
-    "  SELECT subscription, message_id FROM pubsub_dead_letter WHERE ($1 = '' OR topic = $1) "
-    "  AND ($2 = '' OR subscription = $2) AND ($3 = 0 OR message_id = $3) "
-    "  ORDER BY failed_at, subscription, message_id LIMIT $4)";
+const std::string kDiscard =
+    std::string(
+        "DELETE FROM pubsub_dead_letter WHERE (subscription, message_id) IN ("
+        "  SELECT subscription, message_id FROM pubsub_dead_letter WHERE ") +
+    kMatch + " ORDER BY failed_at, subscription, message_id LIMIT $4)";
 
 constexpr const char* kSummary =
     "SELECT topic, subscription, count(*), "

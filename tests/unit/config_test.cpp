@@ -58,24 +58,32 @@ TEST(Config, UnknownKeysAreErrors) {
 TEST(Config, EveryKeyHasATypeAndADefault) {
   for (const auto& k : hearth::config::keys()) {
     EXPECT_TRUE(k.type == "TEXT" || k.type == "INT" || k.type == "BOOL") << k.json;
-    if (k.type == "BOOL")
+    if (k.type == "BOOL") {
       EXPECT_TRUE(k.default_value == "true" || k.default_value == "false") << k.json;
-    if (k.json == "httpAddr") EXPECT_EQ(k.default_value, "127.0.0.1:3000");
-    if (k.json == "dbPoolSize") EXPECT_EQ(k.default_value, "8");
+    }
+    if (k.json == "httpAddr") {
+      EXPECT_EQ(k.default_value, "127.0.0.1:3000");
+    }
+    if (k.json == "dbPoolSize") {
+      EXPECT_EQ(k.default_value, "8");
+    }
   }
+}
+
+// The message of the config_error `f` throws, or "no error".
+template <class F>
+std::string message(F f) {
+  try {
+    f();
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 // An unknown name gets the closest known one of its kind, when close.
 TEST(Config, UnknownNamesSuggestTheClosest) {
   config c;
-  auto message = [&](auto f) {
-    try {
-      f();
-    } catch (const config_error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   EXPECT_NE(message([&] {
               apply_env(c, {{"HEARTH_HTP_ADDR", "x"}});
             }).find("did you mean HEARTH_HTTP_ADDR?"),
@@ -92,14 +100,6 @@ TEST(Config, UnknownNamesSuggestTheClosest) {
 // flag or JSON key); a key documented as ignored takes any integer.
 TEST(Config, ErrorsNameTheKeyAsGiven) {
   config c;
-  auto message = [&](auto f) {
-    try {
-      f();
-    } catch (const config_error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   EXPECT_NE(message([&] {
               apply_env(c, {{"HEARTH_DB_POOL_SIZE", "8x"}});
             }).find("environment HEARTH_DB_POOL_SIZE must be an integer"),
