@@ -24,7 +24,8 @@ class registry;
 }
 namespace hearth::storage {
 class postgres_supervisor;
-}
+class health_probe;
+}  // namespace hearth::storage
 
 namespace hearth::api {
 
@@ -43,6 +44,9 @@ struct services {
   http::fanout_hub& fanout;
   /// The embedded PostgreSQL's supervisor; nullptr with a databaseURL.
   const storage::postgres_supervisor* embedded = nullptr;
+  /// The database check of /api/v1/health (its own connection, with a
+  /// deadline); nullptr: the check runs as a pool job.
+  storage::health_probe* probe = nullptr;
 };
 
 /// The routes of each part of the API, added to the API group.

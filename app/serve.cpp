@@ -26,6 +26,7 @@
 #include "storage/cluster.hpp"
 #include "storage/crypto.hpp"
 #include "storage/embedded_postgres.hpp"
+#include "storage/health_probe.hpp"
 #include "storage/migrate.hpp"
 #include "storage/pool.hpp"
 #include "storage/supervisor.hpp"
@@ -346,8 +347,10 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   // 6. The routes, then serve.
   storage::write_batcher writes(db);
   api::auth_guard guard(cfg);
+  storage::health_probe probe(url);
   api::services s{cfg,    db,       writes, actors,          id,
-                  server, registry, guard,  server.fanout(), supervisor ? &*supervisor : nullptr};
+                  server, registry, guard,  server.fanout(), supervisor ? &*supervisor : nullptr,
+                  &probe};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());
@@ -377,6 +380,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   }
   server.drain(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
   server.stop();
+  probe.stop();
   actors.stop_handlers();  // deliveries and cron runs under way finish first
   db.stop();
   actors.stop();
