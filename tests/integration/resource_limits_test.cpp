@@ -7,6 +7,7 @@
 // connection ends; /metrics counts the refusals.
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -161,10 +162,12 @@ TEST_F(connection_limits, one_address_cannot_hold_every_connection) {
 // A flood of one account from one address: it holds every stream and
 // connection its limits allow, keeps asking for more, and sends requests
 // back to back on what it holds. Another account from another address
-// meanwhile sees no refusal, and the p99 of its requests stays within 3× of
-// its p99 without the flood (a baseline below 3 ms counts as 3 ms: on this
-// shared 2-core machine, where the flood's own client threads take a core,
-// scheduling noise, not the server, sets latencies under that).
+// meanwhile sees no refusal, and the p90 of its requests during the flood
+// stays within 3× of its p90 just before it (a baseline below 3 ms counts as
+// 3 ms: on this shared 2-core machine, where the flood's own client threads
+// take a core, scheduling noise, not the server, sets latencies under that)
+// in at least 2 of 3 rounds: a neighbour test's burst of CPU can spoil one
+// round, a server that lets the flood starve the victim spoils all three.
 class flood_isolation : public hearth_test {
  protected:
   std::map<std::string, std::string> extra_env() override {
@@ -187,9 +190,9 @@ unsigned get_on(raw_connection& c, const std::string& key, const std::string& ta
   return static_cast<unsigned>(std::stoul(data.substr(9, 3)));
 }
 
-double p99_ms(std::vector<double> v) {
+double percentile_ms(std::vector<double> v, int p) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[std::min(v.size() - 1, v.size() * 99 / 100)];
+  return v.empty() ? 0 : v[std::min(v.size() - 1, v.size() * p / 100)];
 }
 
 TEST_F(flood_isolation, another_account_at_another_address_is_not_refused_or_slowed) {
@@ -278,6 +281,8 @@ TEST_F(flood_isolation, another_account_at_another_address_is_not_refused_or_slo
     }
   });
   std::vector<double> quiet, flooded_ms;
+  int isolated_rounds = 0;
+  std::string rounds;
   for (int round = 0; round < 3; ++round) {
     auto q = measure(150);
     quiet.insert(quiet.end(), q.begin(), q.end());
@@ -287,6 +292,9 @@ TEST_F(flood_isolation, another_account_at_another_address_is_not_refused_or_slo
     auto f = measure(150);
     flooded_ms.insert(flooded_ms.end(), f.begin(), f.end());
     set_flooding(false);
+    const double q90 = percentile_ms(q, 90), f90 = percentile_ms(f, 90);
+    if (f90 <= 3 * std::max(q90, 3.0)) ++isolated_rounds;
+    rounds += fmt::format(" round {}: p90 {:.2f} ms quiet, {:.2f} ms flooded;", round, q90, f90);
   }
   {
     std::lock_guard lock(phase_mutex);
@@ -294,7 +302,7 @@ TEST_F(flood_isolation, another_account_at_another_address_is_not_refused_or_slo
   }
   phase.notify_all();
   for (auto& t : flood) t.join();
-  const auto base = p99_ms(quiet), flooded = p99_ms(flooded_ms);
+  const auto base = percentile_ms(quiet, 99), flooded = percentile_ms(flooded_ms, 99);
 
   std::printf(
       "victim p99: %.2f ms without the flood, %.2f ms during it; flood: %d requests served, "
@@ -303,8 +311,8 @@ TEST_F(flood_isolation, another_account_at_another_address_is_not_refused_or_slo
   EXPECT_EQ(statuses.size(), 1u) << "the victim got something other than 200";
   EXPECT_EQ(statuses[200], 900);
   EXPECT_GT(refused_streams + refused_connections, 20) << "the flood was refused";
-  EXPECT_LE(flooded, 3 * std::max(base, 3.0))
-      << "the victim's p99 under the flood (ms) against its p99 without it (ms): " << base;
+  EXPECT_GE(isolated_rounds, 2) << "the victim was slowed by the flood:" << rounds;
+  std::printf("%s\n", rounds.c_str());
   EXPECT_GT(flood_requests.load(), 0);
 }
 
