@@ -9,7 +9,13 @@
 // Its CPU time per delivered event is the floor hearth's fan-out is
 // compared with (the kernel's loopback send is most of both).
 //
-//   hearth_bench_floor PORT
+// With HEARTBEAT_MS it is also the idle floor (bench/idle.sh): every
+// HEARTBEAT_MS / 2 it scans its streams and writes hearth's heartbeat chunk
+// (`:` comment, sse::kHeartbeat) to each one quiet for HEARTBEAT_MS or more,
+// one write(2) each: hearth's schedule (http/fanout_liveness.cpp) with
+// nothing else around it.
+//
+//   hearth_bench_floor PORT [HEARTBEAT_MS]
 // Listens on 127.0.0.1:PORT until SIGTERM or SIGINT. A stream whose socket
 // is full loses the frame (counted on stderr at exit); the benchmark's
 // shapes stay far below the socket buffers.
@@ -24,6 +30,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -69,9 +76,11 @@ void write_all(int fd, std::string_view bytes) {
   }
 }
 
+using steady = std::chrono::steady_clock;
+
 class floor_server {
  public:
-  explicit floor_server(int port) {
+  floor_server(int port, int heartbeat_ms) : heartbeat_(heartbeat_ms) {
     listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -90,8 +99,19 @@ class floor_server {
 
   void run() {
     std::vector<epoll_event> events(256);
+    next_scan_ = steady::now() + heartbeat_ / 2;
     while (!stopping) {
-      int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 500);
+      int timeout = 500;
+      if (heartbeat_.count() > 0) {
+        const auto now = steady::now();
+        if (now >= next_scan_) {
+          heartbeats(now);
+          next_scan_ = now + heartbeat_ / 2;
+        }
+        timeout = static_cast<int>(
+            std::chrono::ceil<std::chrono::milliseconds>(next_scan_ - now).count());
+      }
+      int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
       for (int i = 0; i < n; ++i) {
         int fd = events[static_cast<std::size_t>(i)].data.fd;
         if (fd == listen_)
@@ -100,11 +120,27 @@ class floor_server {
           readable(fd);
       }
     }
-    std::fprintf(stderr, "floor: %llu events written to streams, %llu short or failed writes\n",
-                 static_cast<unsigned long long>(frames_), static_cast<unsigned long long>(lost_));
+    std::fprintf(stderr,
+                 "floor: %llu events and %llu heartbeats written to streams, %llu short or failed "
+                 "writes\n",
+                 frames_, heartbeats_, lost_);
   }
 
  private:
+  // Writes the heartbeat chunk to every stream quiet for a heartbeat.
+  void heartbeats(steady::time_point now) {
+    static constexpr std::string_view chunk = "3\r\n:\n\n\r\n";
+    for (int s : streams_) {
+      auto& last = last_output_[s];
+      if (now - last < heartbeat_) continue;
+      last = now;
+      if (::write(s, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size()))
+        ++heartbeats_;
+      else
+        ++lost_;
+    }
+  }
+
   void add(int fd) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -134,6 +170,7 @@ class floor_server {
         }
     }
     conns_.erase(fd);
+    last_output_.erase(fd);
     ::close(fd);
   }
 
@@ -171,6 +208,7 @@ class floor_server {
       if (sse) {
         c.stream = true;
         streams_.push_back(fd);
+        last_output_[fd] = steady::now();
         write_all(fd,
                   "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
                   "no-cache\r\nTransfer-Encoding: chunked\r\n\r\nd\r\nretry: 2000\n\n\r\n");
@@ -205,7 +243,9 @@ class floor_server {
         "\",\"operation\":\"create\",\"updated\":\"2026-01-01T00:00:00.000000Z\",\"seq\":" +
         std::to_string(seq_) + "}\n\n";
     const std::string frame = hex(event.size()) + "\r\n" + event + "\r\n";
+    const auto now = steady::now();
     for (int s : streams_) {
+      last_output_[s] = now;
       auto n = ::write(s, frame.data(), frame.size());
       if (n == static_cast<ssize_t>(frame.size()))
         ++frames_;
@@ -217,19 +257,22 @@ class floor_server {
   int listen_ = -1, epoll_ = -1;
   std::unordered_map<int, connection> conns_;
   std::vector<int> streams_;
-  unsigned long long seq_ = 0, frames_ = 0, lost_ = 0;
+  std::unordered_map<int, steady::time_point> last_output_;  // per stream
+  const std::chrono::milliseconds heartbeat_;                // 0: none
+  steady::time_point next_scan_;
+  unsigned long long seq_ = 0, frames_ = 0, heartbeats_ = 0, lost_ = 0;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: hearth_bench_floor PORT\n");
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: hearth_bench_floor PORT [HEARTBEAT_MS]\n");
     return 2;
   }
   ::signal(SIGTERM, on_signal);
   ::signal(SIGINT, on_signal);
   ::signal(SIGPIPE, SIG_IGN);
-  floor_server(std::atoi(argv[1])).run();
+  floor_server(std::atoi(argv[1]), argc == 3 ? std::atoi(argv[2]) : 0).run();
   return 0;
 }

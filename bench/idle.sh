@@ -2,7 +2,9 @@
 # Idle CPU of one hearth node: what a node with nothing to do costs.
 #   1. no clients at all;
 #   2. IDLE_STREAMS (1000) idle SSE streams open (GET /api/v1/sse with a
-#      bearer key; they only get the ':' heartbeat every sseHeartbeatMs).
+#      bearer key; they only get the ':' heartbeat every sseHeartbeatMs);
+#   3. the floor: the same streams on bench/floor.cpp, which only writes
+#      the same heartbeat chunk on the same schedule (hearth/floor printed).
 # Each phase measures the hearth process's utime+stime over IDLE_SECONDS
 # (10) from /proc/PID/task/*/stat and prints it as % of one core, with a
 # per-thread breakdown (thread name → % of a core, and its context
@@ -20,7 +22,12 @@
 # one-off burst of 1000 timer events that is not idle cost), IDLE_BUILD=0
 # (use build/release/hearth as it is), IDLE_BIN (another hearth binary, e.g.
 # a copy of an older build, to compare; not built), IDLE_LABEL (words added
-# to the RESULTS section's title, e.g. "before: build of cce9649"). The PostgreSQL server's
+# to the RESULTS section's title, e.g. "before: build of cce9649"), IDLE_PERF
+# (a file: perf record -g of hearth over the streams phase's measurement,
+# for `perf report -i FILE`), IDLE_FLOOR=0 (no floor phase: by default the
+# floor, bench/floor.cpp with a 15 000 ms heartbeat, gets the same streams
+# on 127.0.0.1:$IDLE_FLOOR_PORT (3131) and its CPU is the third phase, with
+# hearth/floor printed). The PostgreSQL server's
 # CPU is not counted: only the hearth process's.
 # Every wait is bounded; everything it starts is stopped on exit.
 set -euo pipefail
@@ -39,10 +46,14 @@ http_port="${IDLE_HTTP_PORT:-3130}"
 build="${IDLE_BUILD:-1}"
 bin="${IDLE_BIN:-$HEARTH_ROOT/build/release/hearth}"
 label="${IDLE_LABEL:-}"
+floor_on="${IDLE_FLOOR:-1}"
+floor_port="${IDLE_FLOOR_PORT:-3131}"
+floor="$HEARTH_ROOT/build/release/bench/hearth_bench_floor"
+perf_out="${IDLE_PERF:-}"
 [[ -n "${IDLE_BIN:-}" ]] && build=0
 base_url="${1:-}"
 results="${2:-}"
-unset IDLE_STREAMS IDLE_SECONDS IDLE_SETTLE IDLE_STREAM_SETTLE IDLE_PG_PORT IDLE_HTTP_PORT IDLE_BUILD IDLE_BIN IDLE_LABEL
+unset IDLE_STREAMS IDLE_SECONDS IDLE_SETTLE IDLE_STREAM_SETTLE IDLE_PG_PORT IDLE_HTTP_PORT IDLE_BUILD IDLE_BIN IDLE_LABEL IDLE_PERF IDLE_FLOOR IDLE_FLOOR_PORT
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if (($(ulimit -n) < streams + 200)); then
@@ -53,6 +64,9 @@ fi
 if ((build)); then
   HEARTH_SKIP_DEPS="${HEARTH_SKIP_DEPS:-1}" hearth_deps
   hearth_build release hearth >/dev/null
+fi
+if ((floor_on)); then
+  cmake --build --preset release -j2 --target hearth_bench_floor >/dev/null
 fi
 [[ -x "$bin" ]] || { hearth_log "no $bin"; exit 1; }
 
@@ -192,37 +206,69 @@ wait_http "http://127.0.0.1:$http_port/api/v1/health"
 read -r key _household < <(account "$http_port" idle)
 [[ -n "$key" ]] || { hearth_log "no key"; exit 1; }
 
-measure() {  # measure LABEL
-  python3 "$work/measure.py" "$hearth_pid" "$seconds" "$1" | tee -a "$work/results"
+measure() {  # measure LABEL [PID (hearth's)]
+  python3 "$work/measure.py" "${2:-$hearth_pid}" "$seconds" "$1" | tee -a "$work/results"
 }
 
 hearth_log "idle: settling ${settle} s, then measuring ${seconds} s with no streams"
 sleep "$settle"
 measure "no-streams"
 
-hearth_log "idle: opening $streams SSE streams"
-python3 "$work/streams.py" "$http_port" "$key" "$streams" $((stream_settle + seconds + 120)) \
-  >"$work/streams.out" 2>&1 &
-client_pid=$!
-pids+=("$client_pid")
-deadline=$((SECONDS + 90))
-until grep -q '^ready\|^error' "$work/streams.out" 2>/dev/null; do
-  if ! kill -0 "$client_pid" 2>/dev/null || ((SECONDS >= deadline)); then
-    hearth_log "the stream client did not get ready: $(cat "$work/streams.out")"
+# open_streams PORT KEY OUT: the stream client against PORT; returns once
+# every stream is open (exits the script when they do not open).
+open_streams() {
+  python3 "$work/streams.py" "$1" "$2" "$streams" $((stream_settle + seconds + 120)) \
+    >"$3" 2>&1 &
+  client_pid=$!
+  pids+=("$client_pid")
+  local deadline=$((SECONDS + 90))
+  until grep -q '^ready\|^error' "$3" 2>/dev/null; do
+    if ! kill -0 "$client_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      hearth_log "the stream client did not get ready: $(cat "$3")"
+      exit 1
+    fi
+    sleep 0.2
+  done
+  if grep -q '^error' "$3"; then
+    hearth_log "stream client: $(cat "$3")"
     exit 1
   fi
-  sleep 0.2
-done
-if grep -q '^error' "$work/streams.out"; then
-  hearth_log "stream client: $(cat "$work/streams.out")"
-  exit 1
-fi
+}
+
+hearth_log "idle: opening $streams SSE streams"
+open_streams "$http_port" "$key" "$work/streams.out"
 hearth_log "idle: $(cat "$work/streams.out") streams open; settling ${stream_settle} s, then measuring ${seconds} s"
 sleep "$stream_settle"
+if [[ -n "$perf_out" ]]; then  # a profile of the streams phase, beside the measurement
+  perf record -g -F 999 -o "$perf_out" -p "$hearth_pid" -- sleep "$seconds" >/dev/null 2>&1 &
+  pids+=("$!")
+fi
 measure "$streams-streams"
 if grep -q '^error' "$work/streams.out" || ! kill -0 "$client_pid" 2>/dev/null; then
   hearth_log "streams ended during the measurement: $(cat "$work/streams.out")"
   exit 1
+fi
+stop_pid "$client_pid"
+
+# The floor (bench/floor.cpp with a heartbeat): the same streams get the
+# same heartbeat chunk on hearth's schedule from a program that does
+# nothing else. Most of both is the kernel's loopback send (and, on
+# loopback, the receiving side's TCP work, charged to the sender).
+if ((floor_on)); then
+  "$floor" "$floor_port" 15000 >>"$work/floor.log" 2>&1 &
+  floor_pid=$!
+  pids+=("$floor_pid")
+  hearth_log "idle: the floor, $streams streams with a 15 000 ms heartbeat"
+  open_streams "$floor_port" none "$work/floor-streams.out"
+  sleep "$stream_settle"
+  measure "floor-$streams-streams" "$floor_pid"
+  stop_pid "$client_pid"
+  stop_pid "$floor_pid"
+  ratio="$(awk -v s="$streams" '$1 == "IDLE" { for (i = 2; i <= NF; ++i) { split($i, kv, "=");
+      v[kv[1]] = kv[2] } c[v["label"]] = v["cpu_pct"] }
+    END { f = c["floor-" s "-streams"]; h = c[s "-streams"];
+      if (f > 0) printf "%.2f", h / f; else print "n/a" }' "$work/results")"
+  echo "RATIO hearth/floor=$ratio" | tee -a "$work/results"
 fi
 if grep -qiE 'error|critical' "$work/hearth.log"; then
   hearth_log "hearth logged errors:"
@@ -233,7 +279,7 @@ if [[ -n "$results" ]]; then
   python3 - "$work/results" "$(git rev-parse --short HEAD)${label:+, $label}$([[ "$bin" == "$HEARTH_ROOT/build/release/hearth" ]] || echo ", binary $bin")" "$seconds" "$streams" >>"$results" <<'EOF'
 import sys
 path, commit, seconds, streams = sys.argv[1:]
-totals, threads = {}, {}
+totals, threads, ratio = {}, {}, None
 for line in open(path):
     kind, *kv = line.split()
     d = dict(x.split("=", 1) for x in kv)
@@ -241,6 +287,8 @@ for line in open(path):
         totals[d["label"]] = (d["cpu_pct"], d["sched_pct"])
     elif kind == "THREAD":
         threads.setdefault(d["label"], []).append(d)
+    elif kind == "RATIO":
+        ratio = d["hearth/floor"]
 labels = list(totals)
 print(f"\n## Idle CPU (bench/idle.sh at {commit})\n")
 print(f"hearth process utime+stime over {seconds} s, % of one core "
@@ -249,6 +297,10 @@ print("| phase | hearth CPU % (utime+stime) | on-CPU % (schedstat) |")
 print("| --- | ---: | ---: |")
 for l in labels:
     print(f"| {l} | {totals[l][0]} | {totals[l][1]} |")
+if ratio:
+    print(f"\nhearth / floor with {streams} streams (utime+stime): **{ratio}** "
+          f"(the floor, bench/floor.cpp, writes the same heartbeat chunk to the same "
+          f"sockets on the same schedule and does nothing else)")
 print("\nPer thread name: % of a core (utime+stime) / context switches per second\n")
 names = []
 for l in labels:
