@@ -142,10 +142,11 @@ class tcp_forwarder {
   std::vector<std::thread> pumps_;
 };
 
-// One GET to address:port; {status, body}, status 0 when no whole answer
-// came within `timeout`.
+// One GET to address:port (`headers`: more header lines, each ending in
+// CRLF); {status, body}, status 0 when no whole answer came within `timeout`.
 std::pair<unsigned, std::string> get(const std::string& address, std::uint16_t port,
-                                     const std::string& target, std::chrono::milliseconds timeout) {
+                                     const std::string& target, std::chrono::milliseconds timeout,
+                                     const std::string& headers = "") {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -162,7 +163,8 @@ std::pair<unsigned, std::string> get(const std::string& address, std::uint16_t p
   pollfd p{fd, POLLOUT, 0};
   std::string data;
   if (::poll(&p, 1, left()) == 1) {
-    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const std::string req =
+        "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n";
     if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
       for (;;) {
         pollfd r{fd, POLLIN, 0};
@@ -317,6 +319,62 @@ TEST_F(network_partition, a_node_cut_off_from_postgres_stops_leading_within_seco
       << health().second << "\n"
       << node_->log().substr(node_->log().size() > 6000 ? node_->log().size() - 6000 : 0);
   EXPECT_EQ(health().first, 200u);
+}
+
+// A node cut off from PostgreSQL (and, being alone, from every peer) cannot
+// learn of a sign-out or a member's removal (storage/revocations.hpp), so it
+// may answer reads from its cache only while the cached lists live:
+// cacheTtlMs after their read (plus the sweep's ttl/4). After that its reads
+// get 503, never a list it can no longer check; and once the link is back
+// it serves them again.
+TEST_F(network_partition, a_node_cut_off_serves_cached_reads_no_longer_than_their_ttl) {
+  constexpr auto ttl = 8s;
+  const auto url = node_database_url();
+  node_ = std::make_unique<hearth_process>(
+      std::map<std::string, std::string>{{"HEARTH_DATABASE_URL", url},
+                                         {"HEARTH_HTTP_ADDR", http_node_ + ":0"},
+                                         {"HEARTH_CACHE_TTL_MS", "8000"},
+                                         {"HEARTH_OPERATOR_PASSWORD", "partition-test"},
+                                         {"HEARTH_NODE_ID", "cut-off"}},
+      std::vector<std::string>{"serve"}, std::vector<std::string>{"ip", "netns", "exec", ns_});
+  ASSERT_TRUE(eventually([&] { return health().first == 200; }, 30s)) << node_->log();
+  http_client c(node_->port(), http_node_);
+  const auto user = new_user_on(c, "cut");
+  const auto household = create_household_on(c, user.key, "Home");
+  require_status(c.request_as(user.key, "POST", "/api/v1/shop/items",
+                              boost::json::serialize(boost::json::object{
+                                  {"authHouseholdID", household}, {"name", "milk"}})),
+                 201, "create an item");
+  const std::string auth = "Authorization: Bearer " + user.key + "\r\n";
+  auto list = [&] { return get(http_node_, node_->port(), "/api/v1/shop/items", 30s, auth); };
+  const auto read = std::chrono::steady_clock::now();
+  ASSERT_EQ(list().first, 200u);  // read from the database: cached from now on
+
+  ASSERT_EQ(sh("ip link set " + db_link_ + "a down"), 0);
+  auto cached = list();  // from memory: the database is not asked
+  EXPECT_EQ(cached.first, 200u) << cached.second;
+  EXPECT_NE(cached.second.find("milk"), std::string::npos) << cached.second;
+
+  // Poll until a read is refused; no 200 may start after the bound.
+  const auto bound = read + ttl + ttl / 4 + 2s;
+  std::pair<unsigned, std::string> last;
+  bool late_200 = false;
+  while (std::chrono::steady_clock::now() - read < 90s) {
+    const auto sent = std::chrono::steady_clock::now();
+    last = list();
+    if (last.first == 200 && sent > bound) late_200 = true;
+    if (last.first != 200 && last.first != 0) break;
+    std::this_thread::sleep_for(250ms);  // polling pace
+  }
+  std::printf("the cut-off node refused reads %.1f s after the list's read (ttl 8 s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - read).count());
+  EXPECT_FALSE(late_200) << "a cut-off node served a cached list after its ttl";
+  EXPECT_EQ(last.first, 503u) << last.second;
+
+  ASSERT_EQ(sh("ip link set " + db_link_ + "a up"), 0);
+  EXPECT_TRUE(eventually([&] { return list().first == 200; }, 60s))
+      << "reads did not come back after the partition healed:\n"
+      << node_->log().substr(node_->log().size() > 6000 ? node_->log().size() - 6000 : 0);
 }
 
 }  // namespace

@@ -88,16 +88,17 @@ struct http_client::impl {
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
   std::uint16_t port;
+  std::string host = "127.0.0.1";
 
   void connect() {
     stream.emplace(ioc);
     buffer.clear();
     stream->expires_after(10s);
-    tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port);
+    tcp::endpoint ep(net::ip::make_address(host), port);
     auto ec = run_op(ioc, [&](auto h) { stream->async_connect(ep, std::move(h)); });
     if (ec) {
       stream.reset();
-      throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " +
+      throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + ": " +
                                ec.message());
     }
   }
@@ -111,8 +112,9 @@ struct http_client::impl {
   }
 };
 
-http_client::http_client(std::uint16_t port) : impl_(std::make_unique<impl>()) {
+http_client::http_client(std::uint16_t port, std::string host) : impl_(std::make_unique<impl>()) {
   impl_->port = port;
+  impl_->host = std::move(host);
 }
 
 http_client::~http_client() { impl_->close(); }
@@ -129,7 +131,7 @@ http_response http_client::request(const std::string& method, const std::string&
   }
   req.target(target);
   req.version(11);
-  req.set(http::field::host, "127.0.0.1:" + std::to_string(impl_->port));
+  req.set(http::field::host, impl_->host + ":" + std::to_string(impl_->port));
   bool has_content_type = false;
   for (const auto& [name, value] : headers) {
     req.insert(name, value);

@@ -22,10 +22,10 @@ struct http_response {
   std::string header(const std::string& lower_name) const;
 };
 
-/// One keep-alive connection to 127.0.0.1:port.
+/// One keep-alive connection to host:port (an IPv4 or IPv6 address).
 class http_client {
  public:
-  explicit http_client(std::uint16_t port);
+  explicit http_client(std::uint16_t port, std::string host = "127.0.0.1");
   ~http_client();
   /// Sends one request; reconnects if the server closed the connection.
   /// `headers` are added as given; Content-Type defaults to application/json
