@@ -91,7 +91,8 @@ struct cache_state {
   storage::pool* db = nullptr;
   std::size_t max_bytes = 0;
   runtime_counters* counters = nullptr;
-  read_replicas* replicas = nullptr;  // the I/O threads' copies (may be null)
+  read_replicas* replicas = nullptr;             // the I/O threads' copies (may be null)
+  std::shared_ptr<household_versions> versions;  // shared with the replicas and publish()
 
   // Interest routing (actors/notifier.hpp): with a notifier attached, a
   // household's lists are stored only once the notifier confirmed that
@@ -110,15 +111,16 @@ struct cache_state {
   struct cached_list {
     list_ptr list;
     caf::actor_clock::time_point read_at;
+    std::uint64_t version = 0;  // the household's version when its read started
   };
   lru<cached_list> lists;    // household + '/' + table → rows
   lru<cached_grant> grants;  // session key → grant
-  // Logical clock of invalidations: a read that started at `clock` is stored
-  // only when nothing it covers was invalidated after that.
+  // Logical clock of flushes and revokes: a read that started at `clock` is
+  // stored only when nothing it covers was flushed or revoked after that.
+  // (Lists are also checked against their household's version.)
   std::uint64_t clock = 0;
   std::uint64_t flushed_at = 0;
-  std::uint64_t revoked_at = 0;                                // any session revoke
-  std::unordered_map<std::string, std::uint64_t> invalidated;  // household → when
+  std::uint64_t revoked_at = 0;  // any session revoke
 
   struct pending {
     cache_request request;
@@ -128,13 +130,15 @@ struct cache_state {
   };
   std::uint64_t next_id = 0;
   std::unordered_map<std::uint64_t, pending> queries;
-  // Queries waiting for a read under way, with the clock when each joined:
-  // a read that turns out stale (invalidated after it started) may answer
-  // only the queries that joined before the invalidation; later ones start
+  // Queries waiting for a read under way, with the clock (and, for lists,
+  // the household's version) when each joined: a read that turns out stale
+  // (a write, revoke or flush after it started) may answer only the queries
+  // that joined before that; later ones start
   // a fresh read (so a writer's next read never gets the pre-write list).
   struct waiter {
     std::uint64_t id;
     std::uint64_t joined;
+    std::uint64_t version = 0;  // lists: the household's version when it joined
   };
   std::unordered_map<std::string, std::vector<waiter>> waiting_grant;  // key → queries
   std::unordered_map<std::string, std::vector<waiter>> waiting_list;   // list key → queries
@@ -213,14 +217,17 @@ void start_read(self_ptr self, const std::string& key, const std::string& househ
   st.held[household] = self->clock().now();
   cache_actor me = self;
   auto started = st.clock;
+  // Before the read: a write that commits during it bumps the version past this.
+  const auto version = st.versions->current(household);
   storage::run_on_pool(
       *st.db,
       [household, table](storage::connection& conn) {
         return std::make_shared<const storage::household_list>(
             storage::load_household_list(conn, *table, household));
       },
-      [me, key, household, table, started](auto outcome) {
+      [me, key, household, table, started, version](auto outcome) {
         list_load r;
+        r.version = version;
         if (outcome.ok())
           r.list = std::move(*outcome.value);
         else
@@ -239,7 +246,7 @@ void load_list(self_ptr self, const std::string& household, const storage::table
   auto& waiters = st.waiting_list[key];
   for (const auto& w : waiters)
     if (w.id == id) return;  // already waiting for this read
-  waiters.push_back({id, st.clock});
+  waiters.push_back({id, st.clock, st.versions->current(household)});
   if (waiters.size() > 1) return;
   if (st.counters) ++st.counters->cache_misses;
   if (!st.notifier || st.confirmed.count(household)) return start_read(self, key, household, &t);
@@ -263,7 +270,7 @@ void on_interest(self_ptr self, const std::string& household, bool ok) {
   for (const auto& r : reads) start_read(self, r.key, household, r.table);
   // Reads started before this count as stale, so they are not stored;
   // the queries that joined them before now still get their answer.
-  if (!ok) st.invalidated[household] = ++st.clock;
+  if (!ok) st.versions->bump(household);
 }
 
 // Every ttl/4: lists read more than ttl ago go, and the interest in
@@ -327,10 +334,11 @@ void advance(self_ptr self, std::uint64_t id) {
   bool complete = true;
   for (const auto& h : households) {
     if (q.resolved.count(h)) continue;
-    if (auto* cached = st.lists.find(list_key(h, *query.table))) {
+    if (auto* cached = st.lists.find(list_key(h, *query.table));
+        cached && cached->version == st.versions->current(h)) {
       q.resolved.emplace(h, cached->list);
       continue;
-    }
+    }  // a stale list stays until its re-read replaces it, or it expires
     q.missed = true;
     complete = false;
     load_list(self, h, *query.table, id);
@@ -362,21 +370,12 @@ void on_lookup(self_ptr self, cache_request& r) {
   advance(self, id);
 }
 
-// A household's rows changed: its cached lists go. `local`: a write on this
-// node, whose replicas actor_runtime::publish already invalidated and
-// blocked; they may take lists of it again from now on.
-void on_invalidate(self_ptr self, const std::string& household, bool local) {
+// A peer's write: the household's cached lists are stale here and on every
+// I/O thread (its version moves on; they stay until re-read or expired).
+void on_invalidate(self_ptr self, const std::string& household) {
   auto& st = self->state;
-  st.invalidated[household] = ++st.clock;
-  for (const auto* t : domain::household_tables()) st.lists.erase(list_key(household, *t));
-  if (st.replicas) {
-    if (local)
-      st.replicas->settle(household);
-    else
-      st.replicas->invalidate(household, false);
-  }
+  st.versions->bump(household);
   if (st.counters) ++st.counters->cache_invalidations;
-  publish_sizes(st);
 }
 
 // An account's sessions were revoked: its cached grants go. `local`: a
@@ -421,7 +420,7 @@ void on_grant(self_ptr self, const std::string& key, std::uint64_t started, gran
     st.grants.put(key, std::move(g), grant_bytes(key, *r.grant));
     enforce_bound(st);
   }
-  for (auto [id, joined] : waiters) {
+  for (const auto& [id, joined, unused] : waiters) {
     if (!fresh && joined >= stale_since) {
       advance(self, id);  // joined after a revoke: read the session again
     } else if (r.failed) {
@@ -435,27 +434,24 @@ void on_grant(self_ptr self, const std::string& key, std::uint64_t started, gran
   }
 }
 
-// The answer of load_list(): stored when no invalidation came after the
-// read started, then handed to the queries waiting for it.
+// The answer of load_list(): stored when no write (version) or flush came
+// after the read started, then handed to the queries waiting for it.
 void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started, list_load& r) {
   auto& st = self->state;
   auto waiters = std::move(st.waiting_list[key]);
   st.waiting_list.erase(key);
   const auto household = key.substr(0, key.find('/'));
-  auto stale_since = st.flushed_at;
-  if (auto inv = st.invalidated.find(household); inv != st.invalidated.end())
-    stale_since = std::max(stale_since, inv->second);
-  const bool fresh = started >= stale_since;
+  const bool flushed = started < st.flushed_at;
+  const bool fresh = !flushed && r.version == st.versions->current(household);
   if (r.list && fresh) {
-    if (st.replicas) st.replicas->put_list(household, key, r.list);
-    st.lists.put(key, cache_state::cached_list{r.list, self->clock().now()}, r.list->bytes);
+    if (st.replicas) st.replicas->put_list(key, versioned_list{r.list, r.version});
+    st.lists.put(key, cache_state::cached_list{r.list, self->clock().now(), r.version},
+                 r.list->bytes);
     enforce_bound(st);
   }
-  // Invalidation times matter only to reads under way.
-  if (st.waiting_list.empty()) st.invalidated.clear();
-  for (auto [id, joined] : waiters) {
-    if (!fresh && joined >= stale_since) {
-      // Joined after the invalidation: this read may predate the write.
+  for (const auto& [id, joined, version] : waiters) {
+    // Joined after a write or a flush that the read may predate: read again.
+    if ((flushed && joined >= st.flushed_at) || version != r.version) {
       if (auto q = st.queries.find(id); q != st.queries.end()) q->second.resolved.erase(household);
       advance(self, id);
     } else if (!r.list) {
@@ -469,10 +465,12 @@ void on_loaded_list(self_ptr self, const std::string& key, std::uint64_t started
 
 cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t max_bytes,
                                  runtime_counters* counters, read_replicas* replicas,
-                                 std::chrono::milliseconds ttl) {
+                                 std::chrono::milliseconds ttl,
+                                 std::shared_ptr<household_versions> versions) {
   self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   auto& st = self->state;
   st.ttl = ttl;
+  st.versions = versions ? std::move(versions) : std::make_shared<household_versions>();
   self->delayed_send(self, std::max(ttl / 4, std::chrono::milliseconds(250)), sweep_atom::value);
   st.db = db;
   st.replicas = replicas;
@@ -481,10 +479,7 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
   self->set_exit_handler([self](caf::exit_msg& msg) { on_exit(self, msg); });
   return {
       [=](lookup_atom, cache_request& r) { on_lookup(self, r); },
-      [=](invalidate_atom, const std::string& household) { on_invalidate(self, household, false); },
-      [=](invalidate_atom, const std::string& household, bool local) {
-        on_invalidate(self, household, local);
-      },
+      [=](invalidate_atom, const std::string& household) { on_invalidate(self, household); },
       [=](revoke_atom, const std::string& account) { on_revoke(self, account, false); },
       [=](revoke_atom, const std::string& account, bool local) { on_revoke(self, account, local); },
       [=](flush_atom) { on_flush(self); },
@@ -506,8 +501,9 @@ cache_actor::behavior_type cache(self_ptr self, storage::pool* db, std::size_t m
 
 cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
                         runtime_counters* counters, read_replicas* replicas,
-                        std::chrono::milliseconds ttl) {
-  return sys.spawn(cache, db, max_bytes, counters, replicas, ttl);
+                        std::chrono::milliseconds ttl,
+                        std::shared_ptr<household_versions> versions) {
+  return sys.spawn(cache, db, max_bytes, counters, replicas, ttl, std::move(versions));
 }
 
 }  // namespace hearth::actors

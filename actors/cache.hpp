@@ -69,6 +69,7 @@ struct grant_result {
 /// The result of a household list read on the pool (null when it failed).
 struct list_load {
   std::shared_ptr<const storage::household_list> list;
+  std::uint64_t version = 0;  // the household's version when the read started
 };
 
 /// The cache actor's interface.
@@ -77,9 +78,8 @@ struct list_load {
 ///                                  the household's events here (ok)
 ///   sweep                          (timer) expire lists older than the ttl
 ///   lookup r                       answer r.done for r.query
-///   invalidate household           forget that household's lists (a peer's write)
-///   invalidate household, true     the same for a local write whose replicas
-///                                  were blocked by actor_runtime::publish: settle them
+///   invalidate household           a peer's write: bump the household's version
+///                                  (a local write bumps it in actor_runtime::publish)
 ///   revoke account                 forget that account's sessions (from a peer)
 ///   revoke account, true           a local sign-out (replicas blocked): settle them
 ///   flush                          forget everything
@@ -87,25 +87,30 @@ struct list_load {
 ///   listload key generation load   (from the pool) a household list read finished
 using cache_actor = caf::typed_actor<
     caf::reacts_to<lookup_atom, cache_request>, caf::reacts_to<invalidate_atom, std::string>,
-    caf::reacts_to<invalidate_atom, std::string, bool>, caf::reacts_to<revoke_atom, std::string>,
-    caf::reacts_to<revoke_atom, std::string, bool>, caf::reacts_to<flush_atom>,
-    caf::reacts_to<attach_atom, notifier_actor>, caf::reacts_to<interest_atom, std::string, bool>,
-    caf::reacts_to<sweep_atom>,
+    caf::reacts_to<revoke_atom, std::string>, caf::reacts_to<revoke_atom, std::string, bool>,
+    caf::reacts_to<flush_atom>, caf::reacts_to<attach_atom, notifier_actor>,
+    caf::reacts_to<interest_atom, std::string, bool>, caf::reacts_to<sweep_atom>,
     caf::reacts_to<grant_atom, std::string, std::uint64_t, grant_result>,
     caf::reacts_to<loaded_list_atom, std::string, std::uint64_t, list_load>>;
 
 class read_replicas;
+class household_versions;
 
 /// Spawns the cache with a memory bound of `max_bytes`; `counters` gets
 /// hits, misses, evictions, invalidations and the bytes held. With
 /// `replicas` (actors/read_replica.hpp; may be null), every entry it stores
-/// or drops, and every invalidation, revoke and flush it receives, is
-/// mirrored to each I/O thread's replica, in order. A household list lives
-/// at most `ttl` after its read (cacheTtlMs), so a node that served one
-/// read of a household stops receiving its events within ttl + 10 s.
+/// or drops, and every revoke and flush it receives, is mirrored to each
+/// I/O thread's replica, in order. `versions`: the households' versions
+/// shared with the replicas and actor_runtime::publish (null: the cache's
+/// own, for tests that send `invalidate` themselves). A list is answered
+/// only while its household's version is the one its read started at. A
+/// household list lives at most `ttl` after its read (cacheTtlMs), so a
+/// node that served one read of a household stops receiving its events
+/// within ttl + 10 s.
 cache_actor spawn_cache(caf::actor_system& sys, storage::pool* db, std::size_t max_bytes,
                         runtime_counters* counters, read_replicas* replicas = nullptr,
-                        std::chrono::milliseconds ttl = std::chrono::milliseconds(60'000));
+                        std::chrono::milliseconds ttl = std::chrono::milliseconds(60'000),
+                        std::shared_ptr<household_versions> versions = nullptr);
 
 }  // namespace hearth::actors
 

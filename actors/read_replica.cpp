@@ -22,6 +22,25 @@ void release(std::unordered_map<std::string, int>& counts, const std::string& ke
 
 }  // namespace
 
+namespace {
+constexpr std::size_t kStripes = 1 << 16;
+}
+
+household_versions::household_versions()
+    : stripes_(std::make_unique<std::atomic<std::uint64_t>[]>(kStripes)) {}
+
+std::size_t household_versions::stripe(const std::string& household) const {
+  return std::hash<std::string>{}(household) & (kStripes - 1);
+}
+
+void household_versions::bump(const std::string& household) {
+  stripes_[stripe(household)].fetch_add(1, std::memory_order_seq_cst);
+}
+
+std::uint64_t household_versions::current(const std::string& household) const {
+  return stripes_[stripe(household)].load(std::memory_order_seq_cst);
+}
+
 bool grant_usable(const cached_grant& g) {
   return g.grant.expires_ms > wall_ms() &&
          std::chrono::steady_clock::now() - g.loaded <= kGrantMaxAge;
@@ -50,8 +69,8 @@ std::optional<list_result> read_replica::try_answer(const list_query& q) const {
   parts.reserve(households.size());
   for (const auto& h : households) {
     auto it = lists_.find(list_key(h, *q.table));
-    if (it == lists_.end()) return std::nullopt;
-    parts.push_back(it->second);
+    if (it == lists_.end() || it->second.version != versions_.current(h)) return std::nullopt;
+    parts.push_back(it->second.list);
   }
   r.view = storage::make_list_view(parts, q.updated_after);
   return r;
@@ -62,21 +81,13 @@ void read_replica::put_grant(const std::string& key, const cached_grant& g) {
   grants_.insert_or_assign(key, g);
 }
 
-void read_replica::put_list(const std::string& household, const std::string& key, list_ptr list) {
-  if (blocked_.count(household)) return;  // may predate a write
+void read_replica::put_list(const std::string& key, versioned_list list) {
   lists_.insert_or_assign(key, std::move(list));
 }
 
 void read_replica::erase_grant(const std::string& key) { grants_.erase(key); }
 
 void read_replica::erase_list(const std::string& key) { lists_.erase(key); }
-
-void read_replica::invalidate(const std::string& household, bool block) {
-  for (const auto* t : domain::household_tables()) lists_.erase(list_key(household, *t));
-  if (block) ++blocked_[household];
-}
-
-void read_replica::settle(const std::string& household) { release(blocked_, household); }
 
 void read_replica::revoke(const std::string& account, bool block) {
   std::erase_if(grants_, [&](const auto& e) { return e.second.grant.account_id == account; });
@@ -90,10 +101,11 @@ void read_replica::flush() {
   lists_.clear();
 }
 
-read_replicas::read_replicas(std::vector<boost::asio::io_context*> threads)
+read_replicas::read_replicas(std::vector<boost::asio::io_context*> threads,
+                             const household_versions& versions)
     : threads_(std::move(threads)) {
   for (std::size_t i = 0; i < threads_.size(); ++i)
-    replicas_.push_back(std::make_unique<read_replica>());
+    replicas_.push_back(std::make_unique<read_replica>(versions));
 }
 
 const read_replica* read_replicas::local() const {
@@ -112,10 +124,8 @@ void read_replicas::put_grant(const std::string& key, const cached_grant& g) {
   post_all([key, g](read_replica& r) { r.put_grant(key, g); });
 }
 
-void read_replicas::put_list(const std::string& household, const std::string& key, list_ptr list) {
-  post_all([household, key, list = std::move(list)](read_replica& r) {
-    r.put_list(household, key, list);
-  });
+void read_replicas::put_list(const std::string& key, versioned_list list) {
+  post_all([key, list = std::move(list)](read_replica& r) { r.put_list(key, list); });
 }
 
 void read_replicas::erase_grant(const std::string& key) {
@@ -124,14 +134,6 @@ void read_replicas::erase_grant(const std::string& key) {
 
 void read_replicas::erase_list(const std::string& key) {
   post_all([key](read_replica& r) { r.erase_list(key); });
-}
-
-void read_replicas::invalidate(const std::string& household, bool block) {
-  post_all([household, block](read_replica& r) { r.invalidate(household, block); });
-}
-
-void read_replicas::settle(const std::string& household) {
-  post_all([household](read_replica& r) { r.settle(household); });
 }
 
 void read_replicas::revoke(const std::string& account, bool block) {

@@ -94,10 +94,11 @@ struct actor_runtime::impl {
   impl(runtime_options o, storage::pool& d)
       : options(checked(std::move(o))), db(d), system(configure(cfg, options)) {
     if (options.cache_bytes > 0) {
+      versions = std::make_shared<household_versions>();
       if (!options.io_threads.empty())
-        replicas = std::make_unique<read_replicas>(options.io_threads);
+        replicas = std::make_unique<read_replicas>(options.io_threads, *versions);
       cache = spawn_cache(system, &db, options.cache_bytes, &counters, replicas.get(),
-                          options.cache_ttl);
+                          options.cache_ttl, versions);
     }
     if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
     accounts = std::make_unique<account_streams>(*options.fanout);
@@ -189,7 +190,8 @@ struct actor_runtime::impl {
   status_board board;
   std::unique_ptr<account_streams> accounts;  // every stream's account
   std::unique_ptr<election> elect;
-  std::unique_ptr<read_replicas> replicas;  // before the system: the cache actor uses it
+  std::shared_ptr<household_versions> versions;  // before the replicas: they read it
+  std::unique_ptr<read_replicas> replicas;       // before the system: the cache actor uses it
   caf::actor_system_config cfg;
   caf::actor_system system;
   // With cluster TLS: the middleman actor of the TLS links (a thread of its
@@ -215,13 +217,13 @@ actor_runtime::actor_runtime(runtime_options options, storage::pool& db)
 actor_runtime::~actor_runtime() { stop(); }
 
 void actor_runtime::publish(const storage::change_event& e) {
-  // Before the notifier and before the write's response: the writer's next
-  // read is enqueued after this invalidation (one mailbox, FIFO).
-  if (impl_->replicas) {
-    impl_->replicas->invalidate(e.household_id, true);  // blocked until the actor settles it
-    caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id, true);
-  } else if (impl_->cache) {
-    caf::anon_send(impl_->cache, invalidate_atom::value, e.household_id);
+  // Before the notifier and before the write's response: the household's
+  // cached lists (the cache actor's and every I/O thread's) are stale from
+  // now on, so the writer's next read, wherever it lands, reads its write
+  // (actors/read_replica.hpp). One atomic increment: no message, no post.
+  if (impl_->cache) {
+    impl_->versions->bump(e.household_id);
+    ++impl_->counters.cache_invalidations;
   }
   ++impl_->counters.notifier_mailbox;
   if (trace::enabled()) {  // the fan-out is a child of the span that committed (the pool job)
