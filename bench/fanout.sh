@@ -96,7 +96,7 @@ fi
 hearth_deps
 cmake --preset release -DHEARTH_BUILD_BENCH=ON >/dev/null
 cmake --build --preset release -j2 --target hearth hearth_bench_fanout hearth_bench_floor >/dev/null
-bin="$HEARTH_ROOT/build/release/hearth"
+bin="${BENCH_BIN:-$HEARTH_ROOT/build/release/hearth}"  # BENCH_BIN: another build to measure (A/B)
 client="$HEARTH_ROOT/build/release/bench/hearth_bench_fanout"
 floor="$HEARTH_ROOT/build/release/bench/hearth_bench_floor"
 peer="$HEARTH_ROOT/bench/peers/fastify"
