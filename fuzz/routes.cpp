@@ -344,16 +344,19 @@ http::router make_routes() {
                        http::json_object_reader in(req.body);
                        auto url = *in.string("url", true, 1, 2048);
                        in.reject_unknown();
+                       if (url.find("://") == std::string::npos) url.insert(0, "https://");
+                       if (url.size() > 2048) throw input_error("url: longer than 2048 bytes");
                        if (auto problem = http::url_problem(url))
                          throw input_error("url: " + *problem);
                        ok(req, respond, 201);
                      },
                      {.json_body = true}});
   add_operator(ops, {"GET", "/api/v1/monitor/sites", no_body()});
-  add_operator(ops, {"DELETE", "/api/v1/monitor/sites/{id}",
-                     [](const http::request& req, http::responder respond) {
-                       if (path_uuid(req, respond)) ok(req, respond);
-                     }});
+  for (const char* method : {"GET", "DELETE"})
+    add_operator(ops, {method, "/api/v1/monitor/sites/{id}",
+                       [](const http::request& req, http::responder respond) {
+                         if (path_uuid(req, respond)) ok(req, respond);
+                       }});
   add_operator(ops, {"POST", "/api/v1/monitor/check/{siteID}",
                      [](const http::request& req, http::responder respond) {
                        if (path_uuid(req, respond, "siteID")) ok(req, respond);

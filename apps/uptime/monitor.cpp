@@ -158,10 +158,13 @@ void monitor::record(storage::connection& conn, check_outcome& c) {
                      .as<std::string>();
   const std::string now = c.up ? "up" : "down";
   c.transition.reset();
-  if (previous && *previous != now) {  // the first check sets the state silently
+  // A site never checked counts as up (as in Encore's uptime tutorial): a
+  // site already down when it is added alerts at its first check.
+  const std::string was = previous.value_or("up");
+  if (was != now) {
     transitions_.publish(tx, site_transition{.site_id = c.site_id,
                                              .url = c.url,
-                                             .from = *previous,
+                                             .from = was,
                                              .to = now,
                                              .checked_at = c.checked_at,
                                              .status = c.status.value_or(0),

@@ -22,6 +22,16 @@ constexpr const char* kInsertSite =
     "INSERT INTO uptime_site (url) VALUES ($1) "
     "RETURNING id::text, url, state, hearth_ts(last_checked), hearth_ts(created)";
 constexpr const char* kDeleteSite = "DELETE FROM uptime_site WHERE id = $1 RETURNING id";
+constexpr const char* kGetSite =
+    "SELECT id::text, url, state, hearth_ts(last_checked), hearth_ts(created) "
+    "FROM uptime_site WHERE id = $1";
+
+// A URL as given, or, for a bare host ("google.com", "example.com/health":
+// no scheme), https:// and it, as Encore's uptime tutorial does.
+std::string with_scheme(std::string url) {
+  if (url.find("://") == std::string::npos) url.insert(0, "https://");
+  return url;
+}
 
 constexpr const char* kSiteSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},
@@ -67,8 +77,9 @@ http::route add_site(api::services& s) {
           "/api/v1/monitor/sites",
           [&s](const http::request& req, http::responder respond) {
             http::json_object_reader in(req.body);
-            auto url = *in.string("url", true, 1, 2048);
+            auto url = with_scheme(*in.string("url", true, 1, 2048));
             in.reject_unknown();
+            if (url.size() > 2048) throw http::input_error("url: longer than 2048 bytes");
             if (auto problem = http::url_problem(url)) throw http::input_error("url: " + *problem);
             api::run_db(
                 s, req, std::move(respond), [url, rid = req.request_id](storage::connection& conn) {
@@ -89,7 +100,7 @@ http::route add_site(api::services& s) {
                    .auth = "operator",
                    .request_schema = R"({"type":"object","additionalProperties":false,
                         "required":["url"],"properties":{"url":{"type":"string","format":"uri",
-                        "maxLength":2048,"description":"http or https, without user:password@"}}})",
+                        "maxLength":2048,"description":"http or https, without user:password@; a bare host (example.com) means https://"}}})",
                    .data_type = kSite,
                    .data_schema = kSiteSchema,
                    .success = 201}}};
@@ -109,6 +120,32 @@ http::route list_sites(api::services& s) {
                         });
           },
           {.doc = {.summary = "The monitored sites with their current state",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .data_type = kSite,
+                   .data_schema = kSiteSchema}}};
+}
+
+// GET /api/v1/monitor/sites/{id}: one site with its state.
+http::route get_site(api::services& s) {
+  return {"GET",
+          "/api/v1/monitor/sites/{id}",
+          [&s](const http::request& req, http::responder respond) {
+            auto id = req.params.at("id");
+            if (!http::is_uuid(id))
+              return respond(http::error(404, req.request_id, "MonitorSite not found"));
+            api::run_db(
+                s, req, std::move(respond), [id, rid = req.request_id](storage::connection& conn) {
+                  pqxx::read_transaction tx(conn);
+                  auto r = tx.exec_params(kGetSite, id);
+                  if (r.empty())
+                    throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
+                  json::array out;
+                  out.push_back(site_json(r[0]));
+                  return http::ok(200, rid, kSite, std::move(out));
+                });
+          },
+          {.doc = {.summary = "One monitored site with its current state",
                    .tag = "monitor",
                    .auth = "operator",
                    .data_type = kSite,
@@ -184,6 +221,7 @@ void routes(http::route_group& open, http::route_group& ops, api::services& s,
   status_routes(s.cfg.uptime_status_public ? open : ops, s, std::move(feed));
   ops.add(add_site(s));
   ops.add(list_sites(s));
+  ops.add(get_site(s));
   ops.add(delete_site(s));
   ops.add(check_site(state));
   ops.add(check_all_sites(std::move(state)));

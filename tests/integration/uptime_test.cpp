@@ -223,7 +223,7 @@ class uptime : public hearth_test {
 TEST_F(uptime, the_sites_api_validates_lists_and_deletes) {
   // Bad URLs: 400 naming the field.
   for (const std::string& bad : std::vector<std::string>{
-           "ftp://example.com/", "example.com", "http://", "http://user:pw@example.com/", "",
+           "ftp://example.com/", "exa mple.com", "http://", "http://user:pw@example.com/", "",
            "http://example.com/" + std::string(2030, 'a')}) {
     auto res = add_site_response(bad);
     check_envelope(res, 400);
@@ -247,13 +247,19 @@ TEST_F(uptime, the_sites_api_validates_lists_and_deletes) {
   check_envelope(duplicate, 409);
   EXPECT_NE(message_of(duplicate).find("url"), std::string::npos) << message_of(duplicate);
 
+  // One site by id.
+  auto one = http().request("GET", "/api/v1/monitor/sites/" + id);
+  check_envelope(one, 200, "MonitorSite");
+  EXPECT_EQ(str(first_value(one), "url"), site_.url("/health"));
+
   const auto other = add_site("http://127.0.0.1:9/unused");
   auto listed = sites();
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(str(listed[0].as_object(), "id"), id);
   EXPECT_EQ(str(listed[1].as_object(), "id"), other);
 
-  // A check sets the state of a new site without a transition.
+  // A check of a new site that finds it up is no transition (never checked
+  // counts as up).
   auto c = check(id);
   EXPECT_TRUE(c.at("up").as_bool());
   EXPECT_EQ(c.at("status").to_number<int>(), 200);
@@ -274,15 +280,17 @@ TEST_F(uptime, the_sites_api_validates_lists_and_deletes) {
   EXPECT_FALSE(checks[1].as_object().at("up").as_bool());
   EXPECT_TRUE(checks[1].as_object().at("status").is_null());
   EXPECT_FALSE(checks[1].as_object().at("error").is_null());
+  EXPECT_EQ(str(checks[1].as_object(), "transition"), "down") << "a site down at its first check";
 
   // Unknown ids: 404 (not the router's "no route").
   const std::string unknown = "00000000-0000-4000-8000-000000000000";
   for (const auto& target :
-       {"/api/v1/monitor/sites/" + unknown, std::string("/api/v1/monitor/sites/nope")}) {
-    auto res = http().request("DELETE", target);
-    check_envelope(res, 404);
-    EXPECT_EQ(message_of(res), "MonitorSite not found");
-  }
+       {"/api/v1/monitor/sites/" + unknown, std::string("/api/v1/monitor/sites/nope")})
+    for (const char* method : {"GET", "DELETE"}) {
+      auto res = http().request(method, target);
+      check_envelope(res, 404);
+      EXPECT_EQ(message_of(res), "MonitorSite not found") << method << " " << target;
+    }
   check_envelope(http().request("POST", "/api/v1/monitor/check/" + unknown), 404);
 
   check_envelope(http().request("DELETE", "/api/v1/monitor/sites/" + other), 200, "MonitorSite");
@@ -290,13 +298,22 @@ TEST_F(uptime, the_sites_api_validates_lists_and_deletes) {
   EXPECT_EQ(sites().size(), 1u);
   EXPECT_EQ(db_count("SELECT count(*) FROM uptime_check WHERE site_id = '" + other + "'"), 0)
       << "the site's checks are deleted with it";
-  // No transition happened: nothing was published.
-  EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_message"), 0);
+  // A bare host means https:// (Encore's tutorial); it is not fetched when added.
+  auto bare = add_site_response("example.com/health");
+  check_envelope(bare, 201, "MonitorSite");
+  EXPECT_EQ(str(first_value(bare), "url"), "https://example.com/health");
+
+  // One transition: the refusing site's first check found it down (from
+  // "up", as a site never checked counts).
+  EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_message WHERE topic = 'site.transition' "
+                     "AND payload->>'from' = 'up' AND payload->>'to' = 'down'"),
+            1);
+  EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_message"), 1);
 }
 
 TEST_F(uptime, a_transition_is_published_once_per_change_and_sent_to_the_webhook) {
   const auto id = add_site(site_.url("/health"));
-  EXPECT_TRUE(check(id).at("transition").is_null());  // first check: state set silently
+  EXPECT_TRUE(check(id).at("transition").is_null());  // first check, up: no transition
   EXPECT_TRUE(check(id).at("transition").is_null());  // still up
 
   site_.set_status(500);
