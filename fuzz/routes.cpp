@@ -307,6 +307,18 @@ http::router make_routes() {
              ok(req, respond);
            },
            {.produces = "text/event-stream"}});
+  // apps/uptime/routes.cpp: a signed-in user's ping
+  api.add({"GET", "/api/v1/monitor/ping", [](const http::request& req, http::responder respond) {
+             for (const auto& [k, v] : req.query)
+               if (k != "url") throw input_error("unknown query parameter: " + k);
+             auto it = req.query.find("url");
+             if (it == req.query.end() || it->second.empty()) throw input_error("url: required");
+             auto url = it->second;
+             if (url.find("://") == std::string::npos) url.insert(0, "https://");
+             if (url.size() > 2048) throw input_error("url: longer than 2048 bytes");
+             if (auto problem = http::url_problem(url)) throw input_error("url: " + *problem);
+             ok(req, respond);
+           }});
   // api/health_api.cpp, api/docs_api.cpp
   api.add({"GET", "/api/v1/ready", no_body()});
   api.add({"GET", "/api/v1/health", no_body()});

@@ -230,6 +230,35 @@ void monitor::check_one(std::string id, std::string rid, http::responder respond
       });
 }
 
+void monitor::ping(std::string url, std::string rid, http::responder respond) {
+  if (!probes_) return respond(not_running(rid));
+  if (pings_.fetch_add(1) >= kMaxPings) {
+    --pings_;
+    auto r = http::error(429, rid, "too many pings under way on this node; try again shortly");
+    r.headers.emplace_back("Retry-After", "1");
+    return respond(std::move(r));
+  }
+  boost::asio::post(*probes_, [this, self = shared_from_this(), url = std::move(url),
+                               rid = std::move(rid), respond = std::move(respond)] {
+    http::fetch_request r;
+    r.url = url;
+    r.source = http::url_source::user;  // a user's URL: internal addresses refused
+    r.connect_timeout = probe_timeout_;
+    r.read_timeout = probe_timeout_;
+    r.body_limit = kProbeBodyLimit;
+    auto res = http::fetch(r);
+    --pings_;
+    const bool up = res.ok && res.status >= 200 && res.status < 400;
+    boost::json::object out{
+        {"url", url},
+        {"up", up},
+        {"status", res.ok ? boost::json::value(res.status) : nullptr},
+        {"error", res.ok ? boost::json::value(nullptr) : boost::json::value(res.error)},
+        {"durationMs", res.duration_ms}};
+    respond(http::ok(200, rid, "MonitorPing", {std::move(out)}));
+  });
+}
+
 // POST /check-all: list on the database pool, probe on the probe threads,
 // respond from the last probe.
 void monitor::check_all(std::string rid, http::responder respond) {

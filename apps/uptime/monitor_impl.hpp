@@ -4,6 +4,7 @@
 // apps/uptime/routes.cpp (the operator API under /api/v1/monitor).
 // Private to the hearth_uptime library.
 
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
@@ -64,6 +65,12 @@ class monitor : public std::enable_shared_from_this<monitor> {
   /// respond from the last probe.
   void check_all(std::string rid, http::responder respond);
 
+  /// GET /ping?url=: probes `url` once on a probe thread, as a user's fetch
+  /// (the address check of http/outbound.hpp applies), and records nothing.
+  /// At most kMaxPings at once per node: 429 beyond.
+  void ping(std::string url, std::string rid, http::responder respond);
+  static constexpr int kMaxPings = 16;
+
   /// Starts the status page's feed on `hub` (after declare()); the status
   /// routes hold it weakly (apps/uptime/status.hpp).
   std::weak_ptr<status_feed> serve_status(http::fanout_hub& hub);
@@ -85,6 +92,7 @@ class monitor : public std::enable_shared_from_this<monitor> {
   engine::topic<site_transition> transitions_;
   std::chrono::milliseconds status_poll_{1'000};
   std::shared_ptr<status_feed> status_;  // stopped before the probe threads
+  std::atomic<int> pings_{0};            // under way
 };
 
 /// The routes under /api/v1/monitor: the operator API in `ops`, the status

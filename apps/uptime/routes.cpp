@@ -212,6 +212,49 @@ http::route check_all_sites(std::weak_ptr<monitor> weak) {
                    .data_schema = kCheckSchema}}};
 }
 
+// GET /api/v1/monitor/ping?url=: is a URL up now (any signed-in user; Encore's
+// GET /ping/:url). Nothing is recorded.
+http::route ping(api::services& s, std::weak_ptr<monitor> weak) {
+  return {
+      "GET",
+      "/api/v1/monitor/ping",
+      [&s, weak](const http::request& req, http::responder respond) {
+        // The caller first (401 before any 400), then the query.
+        std::string problem, url;
+        for (const auto& [k, v] : req.query)
+          if (k != "url" && problem.empty()) problem = "unknown query parameter: " + k;
+        if (auto it = req.query.find("url"); problem.empty()) {
+          if (it == req.query.end() || it->second.empty()) {
+            problem = "url: required";
+          } else {
+            url = with_scheme(it->second);
+            if (url.size() > 2048)
+              problem = "url: longer than 2048 bytes";
+            else if (auto bad = http::url_problem(url))
+              problem = "url: " + *bad;
+          }
+        }
+        api::with_principal(s, req, respond,
+                            [weak, url, problem, rid = req.request_id, respond](const auto&) {
+                              if (!problem.empty()) return respond(http::error(400, rid, problem));
+                              auto self = weak.lock();
+                              if (!self) return respond(not_running(rid));
+                              self->ping(url, rid, respond);
+                            });
+      },
+      {.doc = {.summary = "Whether a URL answers 2xx or 3xx now (GET, the probe timeout; "
+                          "internal addresses refused as for every user's fetch). Query "
+                          "`url`; a bare host means https://. Nothing is recorded",
+               .tag = "monitor",
+               .data_type = "MonitorPing",
+               .data_schema = R"({"type":"object","properties":{
+                    "url":{"type":"string","format":"uri"},"up":{"type":"boolean"},
+                    "status":{"type":"integer","nullable":true},
+                    "error":{"type":"string","nullable":true},
+                    "durationMs":{"type":"integer"}}})",
+               .query = {{"url", "the URL to fetch (http or https; a bare host means https)"}}}}};
+}
+
 }  // namespace
 
 void routes(http::route_group& open, http::route_group& ops, api::services& s,
@@ -219,6 +262,7 @@ void routes(http::route_group& open, http::route_group& ops, api::services& s,
   std::weak_ptr<status_feed> feed;
   if (auto self = state.lock()) feed = self->serve_status(s.fanout);
   status_routes(s.cfg.uptime_status_public ? open : ops, s, std::move(feed));
+  open.add(ping(s, state));
   ops.add(add_site(s));
   ops.add(list_sites(s));
   ops.add(get_site(s));

@@ -533,6 +533,51 @@ TEST_F(uptime, a_dead_letter_is_listed_retried_once_the_webhook_is_back_and_disc
   EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_dead_letter"), 0);
 }
 
+// GET /api/v1/monitor/ping (Encore's GET /ping/:url): any signed-in user,
+// through the address check of every user's fetch; nothing recorded.
+TEST_F(uptime, a_signed_in_user_pings_a_url_through_the_address_check) {
+  const auto target = "/api/v1/monitor/ping?url=" + site_.url("/health");
+  EXPECT_EQ(http().request("GET", target).status, 401u) << "a ping needs a session";
+  auto user = new_user("pinger");
+  auto refused = http().request_as(user.key, "GET", target);
+  check_envelope(refused, 200, "MonitorPing");
+  auto v = first_value(refused);
+  EXPECT_FALSE(v.at("up").as_bool());
+  EXPECT_TRUE(v.at("status").is_null());
+  EXPECT_NE(str(v, "error").find("address is not allowed"), std::string::npos)
+      << "a loopback URL was fetched for a user: " << refused.body;
+  EXPECT_EQ(site_.request_count(), 0u) << "the refused site was reached";
+  for (const std::string bad : {"/api/v1/monitor/ping", "/api/v1/monitor/ping?url=",
+                                "/api/v1/monitor/ping?url=ftp://example.com/",
+                                "/api/v1/monitor/ping?url=example.com&x=1"}) {
+    auto res = http().request_as(user.key, "GET", bad);
+    check_envelope(res, 400);
+  }
+  EXPECT_EQ(db_count("SELECT count(*) FROM uptime_check"), 0) << "a ping is recorded nowhere";
+  EXPECT_EQ(db_count("SELECT count(*) FROM uptime_site"), 0);
+}
+
+// With the loopback range allowed (outboundAllow), the ping reaches the site.
+class uptime_allowed : public uptime {
+ protected:
+  std::map<std::string, std::string> more_env() override {
+    return {{"HEARTH_OUTBOUND_ALLOW", "127.0.0.0/8"}};
+  }
+};
+
+TEST_F(uptime_allowed, a_ping_of_an_allowed_address_reports_its_status) {
+  auto user = new_user("pinger");
+  auto up = http().request_as(user.key, "GET", "/api/v1/monitor/ping?url=" + site_.url("/health"));
+  check_envelope(up, 200, "MonitorPing");
+  EXPECT_TRUE(first_value(up).at("up").as_bool()) << up.body;
+  EXPECT_EQ(first_value(up).at("status").to_number<int>(), 200);
+  EXPECT_EQ(site_.request_count(), 1u);
+  site_.set_status(503);
+  auto down = http().request_as(user.key, "GET", "/api/v1/monitor/ping?url=" + site_.url("/x"));
+  EXPECT_FALSE(first_value(down).at("up").as_bool()) << down.body;
+  EXPECT_EQ(first_value(down).at("status").to_number<int>(), 503);
+}
+
 // The monitor's API is in the operator group: Basic auth once a password is set.
 class uptime_auth : public uptime {
  protected:
