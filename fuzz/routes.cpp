@@ -374,6 +374,7 @@ http::router make_routes() {
                        if (path_uuid(req, respond, "siteID")) ok(req, respond);
                      }});
   add_operator(ops, {"POST", "/api/v1/monitor/check-all", no_body()});
+  add_operator(ops, {"POST", "/api/v1/monitor/test-notification", no_body()});
 
   // A virtual host group (http::require_host, for modules bound to a host):
   // the mirror's own, hidden.

@@ -259,6 +259,36 @@ void monitor::ping(std::string url, std::string rid, http::responder respond) {
   });
 }
 
+void monitor::test_notification(std::string rid, http::responder respond) {
+  if (!probes_) return respond(not_running(rid));
+  if (!webhook_url_)
+    return respond(http::error(409, rid,
+                               "no webhook: set the secret UPTIME_WEBHOOK_URL "
+                               "(HEARTH_SECRET_UPTIME_WEBHOOK_URL or secretsFile)"));
+  boost::asio::post(*probes_, [this, self = shared_from_this(), rid = std::move(rid),
+                               respond = std::move(respond)] {
+    http::fetch_request r;
+    r.method = "POST";
+    r.url = *webhook_url_;
+    r.source = http::url_source::operator_config;  // a secret only the operator sets
+    r.headers = {{"Content-Type", "application/json"}, {"X-Hearth-Message-ID", "test-" + rid}};
+    r.body = json::serialize(
+        json::object{{"text", "hearth uptime: a test notification (request " + rid + ")"}});
+    r.connect_timeout = probe_timeout_;
+    r.read_timeout = probe_timeout_;
+    r.body_limit = kProbeBodyLimit;
+    auto res = http::fetch(r);
+    const bool delivered = res.ok && res.status >= 200 && res.status < 300;
+    log::info("uptime webhook: test notification {} ({})", delivered ? "delivered" : "failed",
+              res.ok ? std::to_string(res.status) : res.error);
+    json::object out{{"delivered", delivered},
+                     {"status", res.ok ? json::value(res.status) : nullptr},
+                     {"error", res.ok ? json::value(nullptr) : json::value(res.error)},
+                     {"durationMs", res.duration_ms}};
+    respond(http::ok(200, rid, "MonitorTestNotification", {std::move(out)}));
+  });
+}
+
 // POST /check-all: list on the database pool, probe on the probe threads,
 // respond from the last probe.
 void monitor::check_all(std::string rid, http::responder respond) {

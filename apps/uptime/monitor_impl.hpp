@@ -71,6 +71,11 @@ class monitor : public std::enable_shared_from_this<monitor> {
   void ping(std::string url, std::string rid, http::responder respond);
   static constexpr int kMaxPings = 16;
 
+  /// POST /test-notification: posts a test text to the webhook now, on a
+  /// probe thread (not through Pub/Sub: no retries, nothing recorded), and
+  /// answers with the webhook's status. 409 when no webhook is configured.
+  void test_notification(std::string rid, http::responder respond);
+
   /// Starts the status page's feed on `hub` (after declare()); the status
   /// routes hold it weakly (apps/uptime/status.hpp).
   std::weak_ptr<status_feed> serve_status(http::fanout_hub& hub);

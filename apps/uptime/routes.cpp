@@ -255,6 +255,27 @@ http::route ping(api::services& s, std::weak_ptr<monitor> weak) {
                .query = {{"url", "the URL to fetch (http or https; a bare host means https)"}}}}};
 }
 
+// POST /api/v1/monitor/test-notification: the webhook, tried now.
+http::route test_notification(std::weak_ptr<monitor> weak) {
+  return {"POST",
+          "/api/v1/monitor/test-notification",
+          [weak](const http::request& req, http::responder respond) {
+            auto self = weak.lock();
+            if (!self) return respond(not_running(req.request_id));
+            self->test_notification(req.request_id, std::move(respond));
+          },
+          {.doc = {.summary = "Send a test text to the configured webhook now (no retries, "
+                              "nothing recorded); 409 when no UPTIME_WEBHOOK_URL is set",
+                   .tag = "monitor",
+                   .auth = "operator",
+                   .data_type = "MonitorTestNotification",
+                   .data_schema = R"({"type":"object","properties":{
+                    "delivered":{"type":"boolean","description":"the webhook answered 2xx"},
+                    "status":{"type":"integer","nullable":true},
+                    "error":{"type":"string","nullable":true},
+                    "durationMs":{"type":"integer"}}})"}}};
+}
+
 }  // namespace
 
 void routes(http::route_group& open, http::route_group& ops, api::services& s,
@@ -268,6 +289,7 @@ void routes(http::route_group& open, http::route_group& ops, api::services& s,
   ops.add(get_site(s));
   ops.add(delete_site(s));
   ops.add(check_site(state));
+  ops.add(test_notification(state));
   ops.add(check_all_sites(std::move(state)));
 }
 

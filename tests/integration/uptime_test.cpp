@@ -557,6 +557,21 @@ TEST_F(uptime, a_signed_in_user_pings_a_url_through_the_address_check) {
   EXPECT_EQ(db_count("SELECT count(*) FROM uptime_site"), 0);
 }
 
+// POST /api/v1/monitor/test-notification: the webhook, tried now.
+TEST_F(uptime, a_test_notification_reaches_the_webhook_and_reports_its_answer) {
+  auto sent = http().request("POST", "/api/v1/monitor/test-notification");
+  check_envelope(sent, 200, "MonitorTestNotification");
+  EXPECT_TRUE(first_value(sent).at("delivered").as_bool()) << sent.body;
+  EXPECT_EQ(first_value(sent).at("status").to_number<int>(), 200);
+  ASSERT_EQ(hook_.request_count(), 1u);
+  EXPECT_NE(text_of(hook_.requests().at(0)).find("test notification"), std::string::npos);
+  hook_.set_status(500);
+  auto failed = http().request("POST", "/api/v1/monitor/test-notification");
+  EXPECT_FALSE(first_value(failed).at("delivered").as_bool()) << failed.body;
+  EXPECT_EQ(first_value(failed).at("status").to_number<int>(), 500);
+  EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_message"), 0) << "a test is no message";
+}
+
 // With the loopback range allowed (outboundAllow), the ping reaches the site.
 class uptime_allowed : public uptime {
  protected:
@@ -589,6 +604,8 @@ class uptime_auth : public uptime {
 TEST_F(uptime_auth, the_api_needs_the_operator_password_when_one_is_set) {
   auto anonymous = http().request("GET", "/api/v1/monitor/sites");
   EXPECT_EQ(anonymous.status, 401u) << anonymous.body;
+  EXPECT_EQ(http().request("POST", "/api/v1/monitor/test-notification").status, 401u);
+  EXPECT_EQ(hook_.request_count(), 0u);
   EXPECT_EQ(http().request("POST", "/api/v1/monitor/check-all").status, 401u);
   const std::map<std::string, std::string> op{{"Authorization", "Basic b3BlcmF0b3I6czNjcmV0"}};
   auto created = http().request("POST", "/api/v1/monitor/sites",
