@@ -572,6 +572,15 @@ TEST_F(uptime, a_test_notification_reaches_the_webhook_and_reports_its_answer) {
   EXPECT_EQ(db_count("SELECT count(*) FROM pubsub_message"), 0) << "a test is no message";
 }
 
+// Without a webhook there is nothing to test: 409 naming the secret.
+class uptime_no_webhook : public hearth_test {};
+
+TEST_F(uptime_no_webhook, a_test_notification_without_a_webhook_is_409) {
+  auto res = http().request("POST", "/api/v1/monitor/test-notification");
+  check_envelope(res, 409);
+  EXPECT_NE(message_of(res).find("UPTIME_WEBHOOK_URL"), std::string::npos) << res.body;
+}
+
 // With the loopback range allowed (outboundAllow), the ping reaches the site.
 class uptime_allowed : public uptime {
  protected:
