@@ -3,7 +3,6 @@
 #include <boost/asio/post.hpp>
 #include <functional>
 
-#include "domain/tables.hpp"
 #include "http/io_thread.hpp"
 
 namespace hearth::actors {

@@ -45,8 +45,8 @@ struct services {
   /// The embedded PostgreSQL's supervisor; nullptr with a databaseURL.
   const storage::postgres_supervisor* embedded = nullptr;
   /// The database check of /api/v1/health (its own connection, with a
-  /// deadline); nullptr: the check runs as a pool job.
-  storage::health_probe* probe = nullptr;
+  /// deadline; storage/health_probe.hpp).
+  storage::health_probe& probe;
 };
 
 /// The routes of each part of the API, added to the API group.

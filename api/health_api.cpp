@@ -10,7 +10,6 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <ctime>
-#include <pqxx/pqxx>
 
 #include "api/api.hpp"
 #include "http/envelope.hpp"
@@ -127,29 +126,11 @@ void add_health_routes(http::route_group& r, services& s) {
   r.add({"GET",
          "/api/v1/health",
          [&s](const http::request& req, http::responder respond) {
-           if (s.probe) {
-             // Its own connection, answered within kHealthDeadline: never
-             // behind the pool's queue or a pool connection on a dead path.
-             s.probe->check(kHealthDeadline,
-                            [&s, rid = req.request_id, respond = std::move(respond)](
-                                std::string error) { respond(health_report(s, rid, error)); });
-             return;
-           }
-           run_db(s, req, std::move(respond),
-                  [&s, rid = req.request_id](storage::connection& conn) {
-                    std::string database_error;
-                    try {
-                      pqxx::nontransaction tx{conn};
-                      tx.exec1("SELECT 1");
-                    } catch (const std::exception& e) {
-                      database_error = e.what();
-                      while (!database_error.empty() &&
-                             (database_error.back() == '\n' || database_error.back() == ' '))
-                        database_error.pop_back();
-                      if (database_error.empty()) database_error = "no answer";
-                    }
-                    return health_report(s, rid, database_error);
-                  });
+           // Its own connection, answered within kHealthDeadline: never
+           // behind the pool's queue or a pool connection on a dead path.
+           s.probe.check(kHealthDeadline,
+                         [&s, rid = req.request_id, respond = std::move(respond)](
+                             std::string error) { respond(health_report(s, rid, error)); });
          },
          {.doc = {.summary = "Liveness, readiness (the database answers within 3 s; else 503 with "
                              "the same report), what is down, and the cluster as this node sees it",

@@ -350,7 +350,7 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   storage::health_probe probe(url);
   api::services s{cfg,    db,       writes, actors,          id,
                   server, registry, guard,  server.fanout(), supervisor ? &*supervisor : nullptr,
-                  &probe};
+                  probe};
   api::add_routes(routes, s, modules);
   server.start();
   write_ready_file(cfg.ready_file, bound, actors.cluster_port());

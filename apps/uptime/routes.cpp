@@ -33,6 +33,24 @@ std::string with_scheme(std::string url) {
   return url;
 }
 
+// What is wrong with `url` (after with_scheme) as a site or ping URL, as the
+// 400's message ("url: …"), or nullopt.
+std::optional<std::string> url_input_problem(const std::string& url) {
+  if (url.size() > 2048) return "url: longer than 2048 bytes";
+  if (auto problem = http::url_problem(url)) return "url: " + *problem;
+  return std::nullopt;
+}
+
+// The site id of the path parameter `name`, or nullopt after answering 404
+// (not a UUID: no such site).
+std::optional<std::string> site_id(const http::request& req, const http::responder& respond,
+                                   const char* name = "id") {
+  auto id = req.params.at(name);
+  if (http::is_uuid(id)) return id;
+  respond(http::error(404, req.request_id, "MonitorSite not found"));
+  return std::nullopt;
+}
+
 constexpr const char* kSiteSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},
   "url":{"type":"string","format":"uri","maxLength":2048},
@@ -79,8 +97,7 @@ http::route add_site(api::services& s) {
             http::json_object_reader in(req.body);
             auto url = with_scheme(*in.string("url", true, 1, 2048));
             in.reject_unknown();
-            if (url.size() > 2048) throw http::input_error("url: longer than 2048 bytes");
-            if (auto problem = http::url_problem(url)) throw http::input_error("url: " + *problem);
+            if (auto problem = url_input_problem(url)) throw http::input_error(*problem);
             api::run_db(
                 s, req, std::move(respond), [url, rid = req.request_id](storage::connection& conn) {
                   pqxx::work tx(conn);
@@ -131,19 +148,19 @@ http::route get_site(api::services& s) {
   return {"GET",
           "/api/v1/monitor/sites/{id}",
           [&s](const http::request& req, http::responder respond) {
-            auto id = req.params.at("id");
-            if (!http::is_uuid(id))
-              return respond(http::error(404, req.request_id, "MonitorSite not found"));
-            api::run_db(
-                s, req, std::move(respond), [id, rid = req.request_id](storage::connection& conn) {
-                  pqxx::read_transaction tx(conn);
-                  auto r = tx.exec_params(kGetSite, id);
-                  if (r.empty())
-                    throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
-                  json::array out;
-                  out.push_back(site_json(r[0]));
-                  return http::ok(200, rid, kSite, std::move(out));
-                });
+            auto id = site_id(req, respond);
+            if (!id) return;
+            api::run_db(s, req, std::move(respond),
+                        [id = *id, rid = req.request_id](storage::connection& conn) {
+                          pqxx::read_transaction tx(conn);
+                          auto r = tx.exec_params(kGetSite, id);
+                          if (r.empty())
+                            throw storage::domain_error(storage::errc::not_found,
+                                                        "MonitorSite not found");
+                          json::array out;
+                          out.push_back(site_json(r[0]));
+                          return http::ok(200, rid, kSite, std::move(out));
+                        });
           },
           {.doc = {.summary = "One monitored site with its current state",
                    .tag = "monitor",
@@ -157,17 +174,17 @@ http::route delete_site(api::services& s) {
   return {"DELETE",
           "/api/v1/monitor/sites/{id}",
           [&s](const http::request& req, http::responder respond) {
-            auto id = req.params.at("id");
-            if (!http::is_uuid(id))
-              return respond(http::error(404, req.request_id, "MonitorSite not found"));
-            api::run_db(
-                s, req, std::move(respond), [id, rid = req.request_id](storage::connection& conn) {
-                  pqxx::work tx(conn);
-                  if (tx.exec_params(kDeleteSite, id).empty())
-                    throw storage::domain_error(storage::errc::not_found, "MonitorSite not found");
-                  tx.commit();
-                  return http::ok(200, rid, kSite, {});
-                });
+            auto id = site_id(req, respond);
+            if (!id) return;
+            api::run_db(s, req, std::move(respond),
+                        [id = *id, rid = req.request_id](storage::connection& conn) {
+                          pqxx::work tx(conn);
+                          if (tx.exec_params(kDeleteSite, id).empty())
+                            throw storage::domain_error(storage::errc::not_found,
+                                                        "MonitorSite not found");
+                          tx.commit();
+                          return http::ok(200, rid, kSite, {});
+                        });
           },
           {.doc = {.summary = "Stop monitoring a site (its checks are deleted too)",
                    .tag = "monitor",
@@ -181,12 +198,11 @@ http::route check_site(std::weak_ptr<monitor> weak) {
   return {"POST",
           "/api/v1/monitor/check/{siteID}",
           [weak](const http::request& req, http::responder respond) {
-            auto id = req.params.at("siteID");
-            if (!http::is_uuid(id))
-              return respond(http::error(404, req.request_id, "MonitorSite not found"));
+            auto id = site_id(req, respond, "siteID");
+            if (!id) return;
             auto self = weak.lock();
             if (!self) return respond(not_running(req.request_id));
-            self->check_one(std::move(id), req.request_id, std::move(respond));
+            self->check_one(std::move(*id), req.request_id, std::move(respond));
           },
           {.doc = {.summary = "Check one site now (publishes a site.transition when its "
                               "state changes)",
@@ -228,10 +244,7 @@ http::route ping(api::services& s, std::weak_ptr<monitor> weak) {
             problem = "url: required";
           } else {
             url = with_scheme(it->second);
-            if (url.size() > 2048)
-              problem = "url: longer than 2048 bytes";
-            else if (auto bad = http::url_problem(url))
-              problem = "url: " + *bad;
+            problem = url_input_problem(url).value_or("");
           }
         }
         api::with_principal(s, req, respond,
