@@ -15,6 +15,14 @@
 //   freeze   SIGSTOP of a random node, SIGCONT 1-4 s later
 //   postgres PostgreSQL stopped in immediate mode (a crash), started again
 //   leader   kill -9 of the leader, restarted 0.5-2 s later
+// With --failover, PostgreSQL is a primary and a synchronous standby
+// (tests/support/replicated_postgres.hpp; the nodes have both hosts with
+// target_session_attrs=read-write), `postgres` crashes the primary, and
+// one more kind runs:
+//   failover kill -9 of the primary's processes, the standby promoted
+//            0.2-1.5 s later, then the old primary rebuilt as the new
+//            primary's synchronous standby (so the next round can fail
+//            over again)
 // The kinds come in rounds (each once per round, in random order).
 // At the end every node runs again and the checks are:
 //   - every acknowledged creation is in the database, and every row is in
@@ -62,6 +70,7 @@
 #include "storage/process.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/replicated_postgres.hpp"
 
 namespace {
 
@@ -272,14 +281,21 @@ struct run_options {
   unsigned seed = 0;
   int households = 24;
   int writers = 4;
+  bool failover = false;
 };
 
 int run(const run_options& opt) {
   std::mt19937 rng(opt.seed);
-  database db;
+  // One of the two: a single PostgreSQL, or a primary and its standby.
+  std::unique_ptr<database> single;
+  std::unique_ptr<hearth::testing::replicated_postgres> replicated;
+  if (opt.failover)
+    replicated = std::make_unique<hearth::testing::replicated_postgres>();
+  else
+    single = std::make_unique<database>();
   hearth::testing::cluster_options co;
   co.nodes = 3;
-  co.database_url = db.url();
+  co.database_url = replicated ? replicated->hearth_url() : single->url();
   co.log_level = "info";
   hearth::testing::test_cluster cluster(co);
   live_ports ports;
@@ -616,6 +632,7 @@ int run(const run_options& opt) {
     while (clock_type::now() < end) {
       if (round.empty()) {
         round = {0, 1, 2, 3};
+        if (replicated) round.push_back(4);
         std::shuffle(round.begin(), round.end(), rng);
       }
       const int kind = round.back();
@@ -637,7 +654,10 @@ int run(const run_options& opt) {
           break;
         case 2:
           ++faults["postgres"];
-          db.crash_and_restart(between(200, 1500));
+          if (replicated)
+            replicated->crash_and_restart_primary(between(200, 1500));
+          else
+            single->crash_and_restart(between(200, 1500));
           break;
         case 3: {
           ++faults["leader"];
@@ -648,6 +668,13 @@ int run(const run_options& opt) {
           kill_and_restart(leader.empty() ? victim : leader);
           break;
         }
+        case 4:
+          ++faults["failover"];
+          replicated->kill_primary();
+          std::this_thread::sleep_for(between(200, 1500));  // time to promotion (fault timing)
+          replicated->promote_standby();
+          replicated->rebuild_standby();
+          break;
       }
       std::this_thread::sleep_for(between(1000, 4000));  // quiet time between faults
     }
@@ -815,15 +842,17 @@ int run(const run_options& opt) {
   std::printf("%s", skipped_list.c_str());
   if (!first_wrong.empty())
     std::printf("chaos: first row in a wrong state: %s\n", first_wrong.c_str());
-  const bool ok = failure.empty() && lost == 0 && wrong_state == 0 && resurrected == 0 &&
-                  ledger.violations.empty() && ledger.membership_steps > 0 &&
-                  ledger.acked.count("update") && ledger.acked.count("delete") &&
-                  ledger.acked.count("move") && repeats == 0 && gaps == 0 && resyncs == 0 &&
-                  behind == 0 && term_regressions == 0 && shared_terms == 0 &&
-                  repeated_ticks == 0 && skipped_ticks == 0 && acked_total > 0 && total_faults > 0;
+  bool ok = failure.empty() && lost == 0 && wrong_state == 0 && resurrected == 0 &&
+            ledger.violations.empty() && ledger.membership_steps > 0 &&
+            ledger.acked.count("update") && ledger.acked.count("delete") &&
+            ledger.acked.count("move") && repeats == 0 && gaps == 0 && resyncs == 0 &&
+            behind == 0 && term_regressions == 0 && shared_terms == 0 && repeated_ticks == 0 &&
+            skipped_ticks == 0 && acked_total > 0 && total_faults > 0;
   if (!failure.empty()) std::printf("chaos: %s\n", failure.c_str());
+  if (opt.failover && !faults.count("failover")) ok = false;
   if (!ok) {
     std::printf("chaos: FAILED\n%s\n", cluster.log_tails(3000).c_str());
+    if (replicated) std::printf("%s\n", replicated->logs().c_str());
     return 1;
   }
   std::printf("chaos: OK\n");
@@ -842,6 +871,9 @@ int main(int argc, char** argv) {
   app.add_option("--households", opt.households, "households written to")
       ->check(CLI::Range(3, 1000));
   app.add_option("--writers", opt.writers, "concurrent writers")->check(CLI::Range(1, 64));
+  app.add_flag(
+      "--failover", opt.failover,
+      "PostgreSQL as a primary and a synchronous standby, with failovers among the faults");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(opt);

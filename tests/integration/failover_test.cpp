@@ -9,17 +9,8 @@
 // event exactly once in seq order, and the leader is elected again (a new
 // term) on the new primary.
 
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -28,211 +19,13 @@
 #include <thread>
 #include <vector>
 
-#include "storage/process.hpp"
 #include "tests/integration/fixture.hpp"
+#include "tests/support/replicated_postgres.hpp"
 
 namespace hearth::testing {
 namespace {
 
-namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
-
-/// Newest /usr/lib/postgresql/<major>/bin.
-fs::path postgres_bin_dir() {
-  fs::path best;
-  int best_major = -1;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    int major = std::atoi(entry.path().filename().c_str());
-    if (major > best_major && fs::exists(entry.path() / "bin" / "pg_ctl")) {
-      best_major = major;
-      best = entry.path() / "bin";
-    }
-  }
-  if (best.empty()) throw std::runtime_error("no PostgreSQL under /usr/lib/postgresql");
-  return best;
-}
-
-/// A TCP port on 127.0.0.1 free at the time of asking.
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("no free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-/// The processes whose parent is `pid` (from /proc).
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == pid) out.push_back(static_cast<pid_t>(std::stol(name)));
-  }
-  return out;
-}
-
-/// A primary and its synchronous standby, in a temporary directory, both
-/// listening on 127.0.0.1 (trust authentication: loopback test only).
-class replicated_postgres {
- public:
-  replicated_postgres() : bin_(postgres_bin_dir()) {
-    char templ[] = "/tmp/hfoXXXXXX";
-    if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp");
-    root_ = templ;
-    if (::geteuid() == 0) as_server_.run_as = "postgres";
-    make_owned_dir(root_);  // the server writes its logs here
-    ::chmod(root_.c_str(), 0755);
-    as_server_.work_dir = "/";
-    as_server_.log_file = (root_ / "tools.log").string();
-    primary_port_ = free_port();
-    standby_port_ = free_port();
-    while (standby_port_ == primary_port_) standby_port_ = free_port();
-
-    make_owned_dir(root_ / "primary");
-    make_owned_dir(root_ / "sock1");
-    make_owned_dir(root_ / "sock2");
-    run({bin("initdb"), "-D", primary_dir(), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-         "--locale=C.UTF-8", "--no-sync"});
-    append_conf(primary_dir(), primary_port_, root_ / "sock1");
-    run({bin("pg_ctl"), "-D", primary_dir(), "-l", (root_ / "primary.log").string(), "-w", "-t",
-         "60", "start"});
-    {
-      pqxx::connection conn{url_of(primary_port_, "postgres")};
-      pqxx::nontransaction tx{conn};
-      tx.exec("CREATE DATABASE hearth");
-    }
-    make_owned_dir(root_ / "standby");
-    run({bin("pg_basebackup"), "-h", "127.0.0.1", "-p", std::to_string(primary_port_), "-U",
-         "postgres", "-D", standby_dir(), "-R", "-X", "stream", "-c", "fast", "--no-sync"});
-    append_conf(standby_dir(), standby_port_, root_ / "sock2");
-    run({bin("pg_ctl"), "-D", standby_dir(), "-l", (root_ / "standby.log").string(), "-w", "-t",
-         "60", "start"});
-    // From now on a commit on the primary waits for the standby's flush.
-    {
-      pqxx::connection conn{url_of(primary_port_, "postgres")};
-      pqxx::nontransaction tx{conn};
-      tx.exec("ALTER SYSTEM SET synchronous_standby_names = '*'");
-      tx.exec("SELECT pg_reload_conf()");
-    }
-    bool sync = eventually(
-        [&] {
-          pqxx::connection conn{url_of(primary_port_, "postgres")};
-          pqxx::nontransaction tx{conn};
-          auto r = tx.exec("SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync'");
-          return !r.empty();
-        },
-        30s);
-    if (!sync) throw std::runtime_error("the standby never became synchronous" + logs());
-  }
-
-  ~replicated_postgres() {
-    for (const auto& dir : {primary_dir(), standby_dir()}) {
-      try {
-        storage::run_process(
-            {bin("pg_ctl"), "-D", dir, "-m", "immediate", "-w", "-t", "30", "stop"}, as_server_,
-            std::chrono::seconds(60));
-      } catch (...) {
-      }
-    }
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  /// The libpq URI hearth is given: both hosts, the read-write one wins.
-  std::string hearth_url() const {
-    return "postgresql://postgres@127.0.0.1:" + std::to_string(primary_port_) +
-           ",127.0.0.1:" + std::to_string(standby_port_) +
-           "/hearth?target_session_attrs=read-write&connect_timeout=2";
-  }
-  std::string standby_url() const { return url_of(standby_port_, "hearth"); }
-
-  /// kill -9 of the primary's postmaster and every process it started, as
-  /// when its host dies; returns once the postmaster is gone.
-  void kill_primary() {
-    std::ifstream pid_file(fs::path(primary_dir()) / "postmaster.pid");
-    pid_t pid = 0;
-    pid_file >> pid;
-    if (pid <= 0) throw std::runtime_error("no primary postmaster.pid");
-    auto children = children_of(pid);
-    ::kill(pid, SIGKILL);
-    for (pid_t child : children) ::kill(child, SIGKILL);
-    bool gone = eventually([&] { return ::kill(pid, 0) != 0; }, 10s);
-    if (!gone) throw std::runtime_error("the primary survived kill -9");
-  }
-
-  void promote_standby() { run({bin("pg_ctl"), "-D", standby_dir(), "-w", "-t", "60", "promote"}); }
-
-  std::string logs() const {
-    std::string out;
-    for (const char* name : {"primary.log", "standby.log", "tools.log"}) {
-      std::ifstream in(root_ / name);
-      std::string text((std::istreambuf_iterator<char>(in)), {});
-      if (text.size() > 3000) text = text.substr(text.size() - 3000);
-      out += "\n---- " + std::string(name) + " ----\n" + text;
-    }
-    return out;
-  }
-
- private:
-  fs::path bin_;
-  fs::path root_;
-  storage::spawn_options as_server_;
-  std::uint16_t primary_port_ = 0;
-  std::uint16_t standby_port_ = 0;
-
-  std::string bin(const char* name) const { return (bin_ / name).string(); }
-  std::string primary_dir() const { return (root_ / "primary").string(); }
-  std::string standby_dir() const { return (root_ / "standby").string(); }
-
-  static std::string url_of(std::uint16_t port, const std::string& db) {
-    return "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/" + db;
-  }
-
-  void make_owned_dir(const fs::path& dir) const {
-    fs::create_directories(dir);
-    if (!as_server_.run_as.empty()) {
-      auto ids = storage::lookup_user(as_server_.run_as);
-      if (!ids || ::chown(dir.c_str(), ids->uid, ids->gid) != 0) {
-        throw std::runtime_error("cannot chown " + dir.string());
-      }
-    }
-    ::chmod(dir.c_str(), 0700);
-  }
-
-  void append_conf(const std::string& data_dir, std::uint16_t port, const fs::path& sock) const {
-    std::ofstream conf(fs::path(data_dir) / "postgresql.conf", std::ios::app);
-    conf << "\nlisten_addresses = '127.0.0.1'\nport = " << port << "\nunix_socket_directories = '"
-         << sock.string() << "'\nfsync = off\nmax_connections = 100\nwal_keep_size = '256MB'\n";
-  }
-
-  void run(const std::vector<std::string>& argv) const {
-    int code = storage::run_process(argv, as_server_, std::chrono::seconds(120));
-    if (code != 0) {
-      throw std::runtime_error(argv.front() + " failed with exit code " + std::to_string(code) +
-                               logs());
-    }
-  }
-};
 
 /// Counts the rows of `ids` present in ShopItem on the database at `url`.
 std::set<std::string> present_items(const std::string& url, const std::string& household) {
@@ -364,7 +157,7 @@ TEST_F(failover, a_promoted_standby_takes_over_with_no_acknowledged_write_lost) 
   w2.join();
 
   // No acknowledged write lost: every one is on the new primary.
-  const auto present = present_items(pg_->standby_url(), household);
+  const auto present = present_items(pg_->primary_url(), household);
   std::size_t lost = 0;
   for (const auto& id : acknowledged) lost += present.count(id) == 0 ? 1 : 0;
   EXPECT_EQ(lost, 0u) << "of " << acknowledged.size() << " acknowledged writes";
