@@ -14,7 +14,8 @@ HEARTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Everything needed to build, test and run hearth (embedded PostgreSQL and the
 # tests' throwaway clusters use the postgresql server package; the notification
 # tests run a local SMTP sink on python3-aiosmtpd; the network partition test
-# puts a node in a network namespace with iproute2; the Grafana dashboard's
+# puts a node in a network namespace with iproute2, and the cluster test cuts
+# a node off from its peers with nftables; the Grafana dashboard's
 # queries run against Debian's prometheus; the Debian package is made by
 # CPack with dpkg-dev's dpkg-shlibdeps and checked by lintian).
 HEARTH_PACKAGES=(
@@ -27,7 +28,7 @@ HEARTH_PACKAGES=(
   postgresql
   python3-aiosmtpd
   haproxy curl
-  iproute2
+  iproute2 nftables
   prometheus
   dpkg-dev lintian
 )

@@ -1,15 +1,20 @@
 // The cluster: three real hearth processes on one database. Cross-node SSE
 // fan-out, leader election and failover (kill -9, SIGSTOP, SIGTERM), fencing
 // of scheduled runs by term, resume on a restarted node, `hearth cluster
-// status`. Every wait is a poll with a deadline.
+// status`, a node partitioned from its peers (nftables). Every wait is a
+// poll with a deadline.
 
 #include "tests/support/cluster.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <set>
@@ -216,6 +221,104 @@ std::size_t runs_of(const std::vector<scheduler_run_row>& runs, const std::strin
     return r.node_id == node && r.term == term && r.task == "cron:engine.expire-sessions";
   });
 }
+
+/// A network fault between one node and its peers, made with nftables
+/// (Debian's `nftables`; needs root) on this host's output hook, so it
+/// acts on loopback too: every packet of the node's cluster links (its
+/// listening cluster port, and the connections it dialed to its peers'
+/// cluster ports, found from /proc by socket inode) is dropped, or with
+/// `loss_percent` < 100 that share of them at random. While the cut is
+/// total, new connections to any of these cluster ports are refused with a
+/// reset (the node would otherwise dial again from a new port, and a dial
+/// into silence would wait out the SYN retries). Nothing else (HTTP,
+/// PostgreSQL) is touched. Removed by the destructor.
+class peer_partition {
+ public:
+  peer_partition(pid_t node, std::uint16_t own_port, const std::vector<std::uint16_t>& peer_ports,
+                 int loss_percent = 100)
+      : table_("hearth_partition_" + std::to_string(::getpid())) {
+    std::vector<std::string> rules;
+    if (loss_percent >= 100) {
+      // New connections either way are refused at once (a reset, not a
+      // silence, so no dial waits out the SYN retries after the cut).
+      for (auto port : peer_ports)
+        rules.push_back("tcp dport " + std::to_string(port) +
+                        " tcp flags & (syn | ack) == syn reject with tcp reset");
+      rules.push_back("tcp dport " + std::to_string(own_port) +
+                      " tcp flags & (syn | ack) == syn reject with tcp reset");
+    }
+    const std::string verdict =
+        loss_percent >= 100 ? "drop"
+                            : "numgen random mod 100 < " + std::to_string(loss_percent) + " drop";
+    auto both_ways = [&](std::uint16_t port) {
+      rules.push_back("tcp sport " + std::to_string(port) + " " + verdict);
+      rules.push_back("tcp dport " + std::to_string(port) + " " + verdict);
+    };
+    both_ways(own_port);
+    for (auto local : dialed_ports(node, peer_ports)) both_ways(local);
+    nft("add table inet " + table_);
+    try {
+      nft("add chain inet " + table_ +
+          " out '{ type filter hook output priority 0; policy accept; }'");
+      for (const auto& r : rules) nft("add rule inet " + table_ + " out '" + r + "'");
+    } catch (...) {
+      remove();  // no destructor runs for a constructor that throws
+      throw;
+    }
+  }
+  ~peer_partition() { remove(); }
+  peer_partition(const peer_partition&) = delete;
+  peer_partition& operator=(const peer_partition&) = delete;
+
+  /// Whether this host can make one: root, the nft tool, and a kernel that
+  /// lets it add a table (a container without CAP_NET_ADMIN does not).
+  static bool available() {
+    if (::geteuid() != 0 || std::system("command -v nft >/dev/null 2>&1") != 0) return false;
+    const auto probe = "hearth_probe_" + std::to_string(::getpid());
+    return std::system(("nft add table inet " + probe +
+                        " >/dev/null 2>&1 && nft delete table inet " + probe + " >/dev/null 2>&1")
+                           .c_str()) == 0;
+  }
+
+ private:
+  void remove() const {
+    std::system(("nft delete table inet " + table_ + " >/dev/null 2>&1").c_str());
+  }
+  static void nft(const std::string& args) {
+    if (std::system(("nft " + args + " >/dev/null 2>&1").c_str()) != 0)
+      throw std::runtime_error("nft " + args + " failed");
+  }
+  // The local ports of the node's TCP connections to any of `peer_ports`
+  // (its sockets' inodes from /proc/<pid>/fd, matched in /proc/net/tcp).
+  static std::vector<std::uint16_t> dialed_ports(pid_t pid,
+                                                 const std::vector<std::uint16_t>& peer_ports) {
+    std::set<std::string> inodes;
+    std::error_code ec;
+    for (const auto& fd :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+      if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+    }
+    std::vector<std::uint16_t> out;
+    std::ifstream tcp("/proc/net/tcp");
+    std::string line;
+    std::getline(tcp, line);  // the header
+    while (std::getline(tcp, line)) {
+      std::istringstream f(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      f >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
+          inode;
+      if (!inodes.count(inode)) continue;
+      auto port_of = [](const std::string& addr) {
+        return static_cast<std::uint16_t>(std::stoul(addr.substr(addr.find(':') + 1), nullptr, 16));
+      };
+      if (std::find(peer_ports.begin(), peer_ports.end(), port_of(remote)) != peer_ports.end())
+        out.push_back(port_of(local));
+    }
+    return out;
+  }
+  std::string table_;
+};
 
 // ------------------------------------------------------------------------ (a)
 
@@ -711,6 +814,66 @@ TEST_F(ClusterTest, a_commit_is_forwarded_only_to_the_nodes_interested_in_its_ho
   create_item("node-a", user.key, hh, "after");
   ASSERT_TRUE(eventually([&] { return commits() >= c2 + 1; }, 5s));
   EXPECT_EQ(forwards(), f2);
+}
+
+// A node cut off from its peers, but not from PostgreSQL (nftables drops
+// every packet of its cluster links): its peers mark the link down within
+// the stale limit (3 s here), and its stream still gets every event of
+// writes made on the other side, exactly once and in order, through the
+// outbox sweep (every 5 s). Leadership stays single per term (it lives in
+// PostgreSQL's advisory lock). Once the cut is lifted the node links again
+// and commits are forwarded as before; then with 25 % of its cluster
+// packets lost at random, events still arrive exactly once and in order.
+TEST_F(ClusterTest, a_node_cut_off_from_its_peers_keeps_its_streams_exact_and_links_again) {
+  if (!peer_partition::available())
+    GTEST_SKIP() << "needs root and nft (Debian's nftables) with a kernel that takes its rules";
+  ASSERT_TRUE(linked(20s));
+  auto user = new_user("partitioned", "node-a");
+  const auto hh = create_household("node-a", user.key, "Shared");
+  auto on_c = open_sse("node-c", user.key);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(create_item("node-a", user.key, hh, "before" + std::to_string(i)));
+  ASSERT_TRUE(on_c->wait_changes(3, 10s)) << seq_list(on_c->changes());
+  const std::vector<std::uint16_t> peers = {cluster().cluster_port("node-a"),
+                                            cluster().cluster_port("node-b")};
+  {
+    peer_partition cut(cluster().pid("node-c"), cluster().cluster_port("node-c"), peers);
+    ASSERT_TRUE(cluster().wait_health(
+        "node-a", 20s, [](const cluster_view& h) { return h.link_to("node-c") != "up"; }))
+        << "node-a still shows its link to node-c up:\n"
+        << cluster().describe();
+    ASSERT_TRUE(cluster().wait_health("node-c", 20s,
+                                      [](const cluster_view& h) {
+                                        return h.link_to("node-a") != "up" &&
+                                               h.link_to("node-b") != "up";
+                                      }))
+        << "node-c still shows a link up:\n"
+        << cluster().describe();
+    for (int i = 0; i < 5; ++i)
+      ids.push_back(
+          create_item(i % 2 ? "node-b" : "node-a", user.key, hh, "cut" + std::to_string(i)));
+    EXPECT_TRUE(on_c->wait_changes(ids.size(), 20s))
+        << "node-c's stream got " << on_c->change_count() << " of " << ids.size()
+        << " events while cut off: " << seq_list(on_c->changes());
+    EXPECT_NE(cluster().health("node-c").link_to("node-a"), "up") << "the cut held throughout";
+  }
+  ASSERT_TRUE(linked(30s)) << "the nodes did not link again after the cut";
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(create_item("node-b", user.key, hh, "healed" + std::to_string(i)));
+  EXPECT_TRUE(on_c->wait_changes(ids.size(), 10s)) << seq_list(on_c->changes());
+  {
+    peer_partition lossy(cluster().pid("node-c"), cluster().cluster_port("node-c"), peers, 25);
+    for (int i = 0; i < 10; ++i)
+      ids.push_back(
+          create_item(i % 2 ? "node-b" : "node-a", user.key, hh, "lossy" + std::to_string(i)));
+    EXPECT_TRUE(on_c->wait_changes(ids.size(), 30s))
+        << "with 25 % loss node-c's stream got " << on_c->change_count() << " of " << ids.size()
+        << ": " << seq_list(on_c->changes());
+  }
+  EXPECT_FALSE(on_c->wait_changes(ids.size() + 1, 500ms)) << "extra events after the last write";
+  EXPECT_TRUE(exactly_once_in_order(*on_c, ids, hh, 1));
+  EXPECT_EQ(fencing_violations(cluster().scheduler_runs()), "");
 }
 
 }  // namespace
