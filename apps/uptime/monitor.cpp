@@ -119,14 +119,29 @@ std::weak_ptr<status_feed> monitor::serve_status(http::fanout_hub& hub) {
 }
 
 // Probes `s` and records the check (blocking: probe threads only).
-check_outcome monitor::check(const site& s) {
+http::fetch_request monitor::probe_request(const std::string& url, http::url_source source) const {
   http::fetch_request r;
-  r.url = s.url;
-  r.source = http::url_source::operator_config;  // sites are the operator's
+  r.url = url;
+  r.source = source;
   r.connect_timeout = probe_timeout_;
   r.read_timeout = probe_timeout_;
   r.body_limit = kProbeBodyLimit;
-  auto res = http::fetch(r);
+  return r;
+}
+
+http::fetch_request monitor::webhook_request(const std::string& text,
+                                             const std::string& message_id) const {
+  // The webhook URL is a secret only the operator sets: internal addresses allowed.
+  auto r = probe_request(*webhook_url_, http::url_source::operator_config);
+  r.method = "POST";
+  r.headers = {{"Content-Type", "application/json"}, {"X-Hearth-Message-ID", message_id}};
+  r.body = json::serialize(json::object{{"text", text}});
+  return r;
+}
+
+check_outcome monitor::check(const site& s) {
+  // Sites are the operator's: internal addresses allowed.
+  auto res = http::fetch(probe_request(s.url, http::url_source::operator_config));
   check_outcome c;
   c.site_id = s.id;
   c.url = s.url;
@@ -240,13 +255,8 @@ void monitor::ping(std::string url, std::string rid, http::responder respond) {
   }
   boost::asio::post(*probes_, [this, self = shared_from_this(), url = std::move(url),
                                rid = std::move(rid), respond = std::move(respond)] {
-    http::fetch_request r;
-    r.url = url;
-    r.source = http::url_source::user;  // a user's URL: internal addresses refused
-    r.connect_timeout = probe_timeout_;
-    r.read_timeout = probe_timeout_;
-    r.body_limit = kProbeBodyLimit;
-    auto res = http::fetch(r);
+    // A user's URL: internal addresses refused.
+    auto res = http::fetch(probe_request(url, http::url_source::user));
     --pings_;
     const bool up = res.ok && res.status >= 200 && res.status < 400;
     boost::json::object out{
@@ -267,17 +277,8 @@ void monitor::test_notification(std::string rid, http::responder respond) {
                                "(HEARTH_SECRET_UPTIME_WEBHOOK_URL or secretsFile)"));
   boost::asio::post(*probes_, [this, self = shared_from_this(), rid = std::move(rid),
                                respond = std::move(respond)] {
-    http::fetch_request r;
-    r.method = "POST";
-    r.url = *webhook_url_;
-    r.source = http::url_source::operator_config;  // a secret only the operator sets
-    r.headers = {{"Content-Type", "application/json"}, {"X-Hearth-Message-ID", "test-" + rid}};
-    r.body = json::serialize(
-        json::object{{"text", "hearth uptime: a test notification (request " + rid + ")"}});
-    r.connect_timeout = probe_timeout_;
-    r.read_timeout = probe_timeout_;
-    r.body_limit = kProbeBodyLimit;
-    auto res = http::fetch(r);
+    auto res = http::fetch(
+        webhook_request("hearth uptime: a test notification (request " + rid + ")", "test-" + rid));
     const bool delivered = res.ok && res.status >= 200 && res.status < 300;
     log::info("uptime webhook: test notification {} ({})", delivered ? "delivered" : "failed",
               res.ok ? std::to_string(res.status) : res.error);
@@ -361,16 +362,7 @@ void monitor::notify(const engine::message_info& m, const site_transition& t) {
     });
     return;
   }
-  http::fetch_request r;
-  r.method = "POST";
-  r.url = *webhook_url_;
-  r.source = http::url_source::operator_config;  // a secret only the operator sets
-  r.headers = {{"Content-Type", "application/json"}, {"X-Hearth-Message-ID", std::to_string(m.id)}};
-  r.body = json::serialize(json::object{{"text", transition_text(t)}});
-  r.connect_timeout = probe_timeout_;
-  r.read_timeout = probe_timeout_;
-  r.body_limit = kProbeBodyLimit;
-  auto res = http::fetch(r);
+  auto res = http::fetch(webhook_request(transition_text(t), std::to_string(m.id)));
   if (!res.ok) {
     log::warn_once("uptime.webhook", "uptime webhook: " + res.error,
                    fmt::format("message {} attempt {}", m.id, m.attempt));

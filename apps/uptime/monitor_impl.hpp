@@ -18,6 +18,7 @@
 
 #include "apps/uptime/monitor.hpp"
 #include "apps/uptime/status.hpp"
+#include "http/client.hpp"
 #include "http/envelope.hpp"
 
 namespace hearth::apps::uptime::detail {
@@ -88,6 +89,12 @@ class monitor : public std::enable_shared_from_this<monitor> {
   void check_sites(std::vector<site> sites, batch_done done);
   std::string check_all();
   void notify(const engine::message_info& m, const site_transition& t);
+  /// A GET of `url` with the probe's timeouts (connect and read: the
+  /// probe timeout) and body limit (64 KiB).
+  http::fetch_request probe_request(const std::string& url, http::url_source source) const;
+  /// A POST of `{"text": text}` to the webhook URL (set), with the probe's
+  /// limits and `X-Hearth-Message-ID: message_id`.
+  http::fetch_request webhook_request(const std::string& text, const std::string& message_id) const;
 
   storage::pool* db_ = nullptr;
   std::chrono::milliseconds probe_timeout_{5'000};
