@@ -26,7 +26,8 @@ struct notifier_state {
   http::fanout_hub* hub = nullptr;
   account_streams* accounts = nullptr;  // ends the streams of a peer's revoke
   std::chrono::milliseconds gap_wait{25};
-  std::string node_id;  // this node's, as peers know it
+  bool periodic_recheck = true;  // the sweep re-reads the outbox heads (outboxRecheck)
+  std::string node_id;           // this node's, as peers know it
   struct household_entry {
     household_session_actor session;
     std::size_t connections = 0;
@@ -479,7 +480,7 @@ void on_sweep(self_ptr self) {
     c->households_active = self->state.households.size();
   }
   withdraw_released(self);
-  recheck(self);
+  if (self->state.periodic_recheck) recheck(self);
   read_revocations(self);
 }
 
@@ -530,9 +531,11 @@ caf::result<std::int64_t> on_subscribe(self_ptr self, const std::string& househo
 notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::fanout_hub* hub,
                                        std::chrono::milliseconds gap_wait,
                                        runtime_counters* counters, cache_actor cache,
-                                       std::string node_id, account_streams* accounts) {
+                                       std::string node_id, account_streams* accounts,
+                                       bool periodic_recheck) {
   self->set_default_handler(engine::drop_unexpected);  // never print a peer's values
   self->state.node_id = std::move(node_id);
+  self->state.periodic_recheck = periodic_recheck;
   self->state.accounts = accounts;
   self->state.db = db;
   self->state.hub = hub;
@@ -583,8 +586,10 @@ notifier_actor::behavior_type notifier(self_ptr self, storage::pool* db, http::f
 
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
-                              cache_actor cache, std::string node_id, account_streams* accounts) {
-  auto n = sys.spawn(notifier, db, hub, gap_wait, counters, cache, std::move(node_id), accounts);
+                              cache_actor cache, std::string node_id, account_streams* accounts,
+                              bool periodic_recheck) {
+  auto n = sys.spawn(notifier, db, hub, gap_wait, counters, cache, std::move(node_id), accounts,
+                     periodic_recheck);
   if (cache) caf::anon_send(cache, attach_atom::value, n);
   return n;
 }

@@ -43,10 +43,13 @@ namespace hearth::actors {
 /// messages to peers. A valid `cache` is attached to the notifier (it asks
 /// the notifier to confirm its interest before it stores a list).
 /// `accounts` (may be null) ends the local streams of an account a peer
-/// revoked (actors/account_streams.hpp).
+/// revoked (actors/account_streams.hpp). `periodic_recheck` false skips
+/// the sweep's re-read of the outbox heads (every 5 s; the other rechecks,
+/// at a link change or a peer's loss, still run): only for tests that show
+/// every write publishes itself (config key outboxRecheck).
 notifier_actor spawn_notifier(caf::actor_system& sys, storage::pool* db, http::fanout_hub* hub,
                               std::chrono::milliseconds gap_wait, runtime_counters* counters,
                               cache_actor cache, std::string node_id = "local",
-                              account_streams* accounts = nullptr);
+                              account_streams* accounts = nullptr, bool periodic_recheck = true);
 
 }  // namespace hearth::actors

@@ -85,6 +85,7 @@ runtime_options runtime_options::from_config(const config::config& cfg) {
   o.cluster_stale = std::chrono::milliseconds(cfg.cluster_stale_ms);
   o.cache_bytes = static_cast<std::size_t>(cfg.cache_mib) << 20;
   o.cache_ttl = std::chrono::milliseconds(cfg.cache_ttl_ms);
+  o.outbox_recheck = cfg.outbox_recheck;
   o.pubsub_poll = std::chrono::milliseconds(cfg.pubsub_poll_ms);
   o.pubsub_workers = static_cast<int>(cfg.pubsub_workers);
   return o;
@@ -103,7 +104,7 @@ struct actor_runtime::impl {
     if (!options.fanout) throw std::invalid_argument("actor_runtime: no fan-out hub");
     accounts = std::make_unique<account_streams>(*options.fanout);
     notifier = spawn_notifier(system, &db, options.fanout, options.gap_wait, &counters, cache,
-                              options.node_id, accounts.get());
+                              options.node_id, accounts.get(), options.outbox_recheck);
     scheduler = engine::spawn_scheduler(system, &db, options.node_id, options.registry, &handlers,
                                         &accepting_work);
     if (options.registry && options.pubsub_workers > 0 &&

@@ -64,6 +64,7 @@ struct runtime_options {
   // Empty: every cached read goes to the cache actor.
   std::vector<boost::asio::io_context*> io_threads;
   std::chrono::milliseconds gap_wait{25};  // before backfilling a hole
+  bool outbox_recheck = true;  // the notifier's periodic outbox re-read (actors/notifier.hpp)
   // Cluster (see actors/cluster.hpp and actors/election.hpp).
   std::string node_id;
   std::string database_url;  // the election's own connection

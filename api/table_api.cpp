@@ -266,11 +266,10 @@ http::route create_route(services& s, const table_spec& t) {
                  respond](const storage::principal& who) {
                   s.writes.submit(
                       {&t, who.account_id, household, values, fanout_gate(s), keyed_by(idem, who),
-                       [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
+                       [&t, rid, respond](storage::write_result* w, std::exception_ptr e) {
                          if (!w) return respond(failure_of(rid, e));
                          if (w->replay) return respond(replayed_response(rid, *w->replay));
-                         s.actors.publish(w->event);
-                         respond(one(201, rid, t, std::move(w->row)));
+                         respond(one(201, rid, t, std::move(w->row)));  // published: the batcher's
                        },
                        parent});
                 });
@@ -316,13 +315,9 @@ http::route update_route(services& s, const table_spec& t) {
                       u.household,
                       fanout_gate(s),
                       keyed_by(idem, who),
-                      [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
+                      [&t, rid, respond](storage::write_result* w, std::exception_ptr e) {
                         if (!w) return respond(failure_of(rid, e));
                         if (w->replay) return respond(replayed_response(rid, *w->replay));
-                        // The previous household's "delete" first: a
-                        // client in both sees the row leave, then arrive.
-                        if (w->moved_from) s.actors.publish(*w->moved_from);
-                        s.actors.publish(w->event);
                         respond(one(200, rid, t, std::move(w->row)));
                       },
                       parent};
@@ -356,10 +351,9 @@ http::route delete_route(services& s, const table_spec& t) {
                       std::nullopt,
                       fanout_gate(s),
                       keyed_by(idem, who),
-                      [&s, &t, rid, respond](storage::write_result* w, std::exception_ptr e) {
+                      [&t, rid, respond](storage::write_result* w, std::exception_ptr e) {
                         if (!w) return respond(failure_of(rid, e));
                         if (w->replay) return respond(replayed_response(rid, *w->replay));
-                        s.actors.publish(w->event);
                         respond(http::ok(200, rid, t.data_type, {}));
                       },
                       parent};

@@ -345,7 +345,11 @@ int serve(const config::config& cfg, const std::function<config::config()>& relo
   actors::actor_runtime actors(ro, db);
 
   // 6. The routes, then serve.
-  storage::write_batcher writes(db);
+  // Committed writes publish their change events to the notifier
+  // themselves (storage/events.hpp): the batcher's, and every
+  // change_transaction given writes.publisher().
+  storage::write_batcher writes(db,
+                                [&actors](const storage::change_event& e) { actors.publish(e); });
   api::auth_guard guard(cfg);
   storage::health_probe probe(url);
   api::services s{cfg,    db,       writes, actors,          id,

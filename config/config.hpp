@@ -55,16 +55,17 @@ struct config {
   std::int64_t deprecated_sse_queue_limit = -1;
   std::int64_t deprecated_sse_backlog_limit = -1;
   std::int64_t sse_replay_window = 1'000;  // events per household replayable by Last-Event-ID
-  std::string session_expiry_schedule = "every 1m";    // cron job engine.expire-sessions
+  std::string session_expiry_schedule = "every 1m";  // cron job engine.expire-sessions
   // Nightly backups of the embedded PostgreSQL (cron job engine.backup).
-  std::string backup_dir;                     // "" = none
-  std::string backup_schedule = "0 3 * * *";  // 03:00 UTC
-  std::int64_t backup_keep = 7;               // newest backups kept in backup_dir
+  std::string backup_dir;                              // "" = none
+  std::string backup_schedule = "0 3 * * *";           // 03:00 UTC
+  std::int64_t backup_keep = 7;                        // newest backups kept in backup_dir
   std::int64_t deprecated_scheduler_interval_ms = -1;  // replaced by session_expiry_schedule
   std::int64_t cluster_heartbeat_ms = 250;             // DB heartbeat + election loop period
   std::int64_t cluster_stale_ms = 3'000;  // silent this long = dead (frozen leader deposed)
   std::int64_t cache_mib = 64;            // read cache bound (actors/cache.hpp); 0 = off
   std::int64_t cache_ttl_ms = 60'000;     // a cached household list lives this long after its read
+  bool outbox_recheck = true;  // the notifier's 5 s re-read of the outbox (false: tests only)
   // Pub/Sub and cron (engine/pubsub.hpp).
   std::int64_t pubsub_poll_ms = 200;  // how often due deliveries are claimed
   std::int64_t pubsub_workers = 8;    // handler threads; 0 = no deliveries here (cron still runs)

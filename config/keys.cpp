@@ -248,6 +248,14 @@ std::vector<entry> background_keys() {
        1'000,
        86'400'000,
        HEARTH_INT(cache_ttl_ms)},
+      {{"outboxRecheck", "HEARTH_OUTBOX_RECHECK", "--outbox-recheck",
+        "true: every 5 s the notifier re-reads the outbox heads of the households it streams, "
+        "the safety net for an event that was never published or forwarded; false only to "
+        "test that every write publishes itself"},
+       kind::boolean,
+       0,
+       1,
+       HEARTH_BOOL(outbox_recheck)},
       {{"pubsubPollMs", "HEARTH_PUBSUB_POLL_MS", "--pubsub-poll-ms",
         "how often each node claims due Pub/Sub deliveries (an idle node backs off to at most "
         "max(this, 1 s) until it has work again or publishes)"},

@@ -28,6 +28,20 @@ change_event record_change(pqxx::transaction_base& tx, const std::string& househ
   return e;
 }
 
+const change_event& change_transaction::record(const std::string& household_id,
+                                               const std::string& table, const std::string& row_id,
+                                               const std::string& operation,
+                                               const std::string& updated) {
+  events_.push_back(record_change(tx_, household_id, table, row_id, operation, updated));
+  return events_.back();
+}
+
+void change_transaction::commit() {
+  tx_.commit();
+  if (publish_)
+    for (const auto& e : events_) publish_(e);
+}
+
 std::vector<change_event> load_events(pqxx::connection_base& conn, const std::string& household_id,
                                       std::int64_t after_seq, std::int64_t up_to_seq,
                                       std::int64_t limit) {

@@ -1,12 +1,17 @@
 #pragma once
-// The change_event outbox. Every write to a household table calls
-// record_change() inside its own transaction: it takes the next sequence
-// number of the household (locking its row, so sequence order is commit order
-// within a household) and inserts the outbox row. After commit the returned
-// event is handed to the notifier actor. The outbox is the source of truth
-// for SSE replay (Last-Event-ID) and for gap backfill.
+// The change_event outbox. Every write to a household table records its
+// change inside its own transaction: the next sequence number of the
+// household (locking its row, so sequence order is commit order within a
+// household) and the outbox row. Once committed, the write path publishes
+// the events itself: the group commit (storage/group_commit.hpp) and, for
+// every other transaction, change_transaction below, each hand them to the
+// node's event_sink (app/serve.cpp: the notifier actor). No caller
+// publishes by hand. The outbox is the source of truth for SSE replay
+// (Last-Event-ID) and for gap backfill, and the notifier's periodic sweep
+// re-reads it as a safety net.
 
 #include <cstdint>
+#include <functional>
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
@@ -39,10 +44,52 @@ struct change_event {
 /// make the next hop its child, sets `e.trace = span.ctx()`.
 trace::span change_span(std::string_view name, trace::kind k, const change_event& e);
 
-/// Appends the outbox row for a change inside `tx` and returns it.
+/// Where committed change events go: app/serve.cpp gives the node's
+/// notifier (actors::actor_runtime::publish). Called on the committing
+/// thread, after the commit, in the order the events were recorded; must
+/// not block. An empty sink publishes nothing (the notifier's sweep still
+/// finds the events in the outbox, seconds later).
+using event_sink = std::function<void(const change_event&)>;
+
+/// Appends the outbox row for a change inside `tx` and returns it. Not
+/// published: for the group commit's statements (storage/tables.hpp), whose
+/// batcher publishes; any other writer uses change_transaction.
 change_event record_change(pqxx::transaction_base& tx, const std::string& household_id,
                            const std::string& table, const std::string& row_id,
                            const std::string& operation, const std::string& updated);
+
+/// A read-committed transaction whose change events publish themselves:
+/// record() appends each to the outbox inside it, commit() commits and then
+/// hands every recorded event to the sink, in order. Without commit() (an
+/// exception, say) the transaction rolls back and nothing is published.
+/// Throws what pqxx throws; a failed commit publishes nothing.
+class change_transaction {
+ public:
+  change_transaction(pqxx::connection_base& conn, event_sink publish)
+      : tx_(conn), publish_(std::move(publish)) {}
+  change_transaction(const change_transaction&) = delete;
+  change_transaction& operator=(const change_transaction&) = delete;
+
+  /// The transaction, for the writer's own statements.
+  pqxx::work& tx() { return tx_; }
+  pqxx::work* operator->() { return &tx_; }
+
+  /// record_change() inside the transaction; the event is published at commit.
+  const change_event& record(const std::string& household_id, const std::string& table,
+                             const std::string& row_id, const std::string& operation,
+                             const std::string& updated);
+
+  /// Commits, then publishes the recorded events.
+  void commit();
+
+  /// The events recorded so far (published once committed).
+  const std::vector<change_event>& events() const { return events_; }
+
+ private:
+  pqxx::work tx_;
+  event_sink publish_;
+  std::vector<change_event> events_;
+};
 
 /// Events of `household_id` with after_seq < seq <= up_to_seq, in order,
 /// at most `limit` of them.

@@ -285,8 +285,8 @@ bool run_bulk_changes(connection& conn, const std::deque<change_request>& batch,
 
 }  // namespace
 
-write_batcher::write_batcher(pool& db, std::size_t lanes, std::size_t max_batch)
-    : db_(db), max_batch_(std::max<std::size_t>(max_batch, 1)) {
+write_batcher::write_batcher(pool& db, event_sink publish, std::size_t lanes, std::size_t max_batch)
+    : db_(db), publish_(std::move(publish)), max_batch_(std::max<std::size_t>(max_batch, 1)) {
   for (std::size_t i = 0; i < std::max<std::size_t>(lanes, 1); ++i) {
     create_lanes_.push_back(std::make_unique<lane<create_request>>());
     change_lanes_.push_back(std::make_unique<lane<change_request>>());
@@ -519,6 +519,14 @@ void write_batcher::answer(std::deque<Request>& batch, outcome& out, std::int64_
     }
     trace::scope in(job.ctx());
     try {
+      // Published before the caller hears of it (its answer may reach the
+      // client first otherwise): a move's previous household's delete
+      // first, so a client in both sees the row leave, then arrive. A
+      // replay published nothing new.
+      if (auto& w = out.results[i]; w && !w->replay && publish_) {
+        if (w->moved_from) publish_(*w->moved_from);
+        publish_(w->event);
+      }
       batch[i].done(out.results[i] ? &*out.results[i] : nullptr, out.errors[i]);
     } catch (...) {
       // A caller's callback must not take the batch's other answers down.

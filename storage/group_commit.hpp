@@ -41,7 +41,9 @@
 // is rolled back and the batch runs again with one savepoint per write
 // (SAVEPOINT, then RELEASE or ROLLBACK TO), so the failure fails only its
 // own request. Then every result goes to its caller, in each household's
-// seq order. A lone write on an idle server is drained at once: the batch
+// seq order, each result's events published first (to the batcher's
+// event_sink, storage/events.hpp: the caller never publishes). A lone
+// write on an idle server is drained at once: the batch
 // window is simply the time the previous commit took. Each household's
 // seqs follow arrival order (for creations: within a table and column
 // set). Every success is durable when its caller hears of it (the commit
@@ -83,7 +85,8 @@ class write_batcher {
   /// thread (or on the caller's thread when the pool refuses the drain
   /// job), with the committed result, or with null and the exception that
   /// failed it (domain_error, pqxx errors; a refused job:
-  /// storage::pool_refused).
+  /// storage::pool_refused). A committed result's events (`moved_from`,
+  /// then `event`) have been published already; a replay's were long ago.
   using callback = std::function<void(write_result*, std::exception_ptr)>;
 
   /// One creation (POST).
@@ -125,7 +128,10 @@ class write_batcher {
     std::int64_t queued_ns = 0;
   };
 
-  explicit write_batcher(pool& db, std::size_t lanes = 4, std::size_t max_batch = 256);
+  /// `publish`: where committed writes' change events go (storage/events.hpp;
+  /// empty: nowhere, as in tests of the batching alone).
+  explicit write_batcher(pool& db, event_sink publish = {}, std::size_t lanes = 4,
+                         std::size_t max_batch = 256);
   write_batcher(const write_batcher&) = delete;
   write_batcher& operator=(const write_batcher&) = delete;
 
@@ -137,6 +143,10 @@ class write_batcher {
   std::uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
   /// Batches that had a failure and ran again with savepoints.
   std::uint64_t isolated() const { return isolated_.load(std::memory_order_relaxed); }
+
+  /// The sink this batcher publishes to, for the writers outside it
+  /// (storage::change_transaction): one place says where events go.
+  const event_sink& publisher() const { return publish_; }
 
   struct outcome;  // a batch's results and errors (group_commit.cpp)
 
@@ -159,6 +169,7 @@ class write_batcher {
   void run_batch(connection& conn, std::deque<change_request>& batch);
 
   pool& db_;
+  const event_sink publish_;
   const std::size_t max_batch_;
   std::vector<std::unique_ptr<lane<create_request>>> create_lanes_;
   std::vector<std::unique_ptr<lane<change_request>>> change_lanes_;

@@ -28,11 +28,13 @@ constexpr std::size_t kMaxCalendarBytes = 5u << 20;  // a subscribed calendar, a
 
 // Applies a fetched calendar to the subscription's imported events in one
 // transaction: new keys are inserted, changed ones updated, missing ones
-// deleted, each with its change event. Nothing when the subscription is gone.
+// deleted, each with its change event, published once committed (to
+// `publish`). Nothing when the subscription is gone.
 import_result apply_import(storage::connection& conn, const std::string& subscription_id,
-                           const parsed_calendar& cal) {
+                           const parsed_calendar& cal, const storage::event_sink& publish) {
   import_result out;
-  pqxx::work tx(conn);
+  storage::change_transaction change(conn, publish);
+  auto& tx = change.tx();
   auto sub = tx.exec_params(
       "SELECT auth_household_id::text FROM calendar_subscription WHERE id = $1 FOR UPDATE",
       subscription_id);
@@ -62,8 +64,7 @@ import_result apply_import(storage::connection& conn, const std::string& subscri
           "all_day, calendar_subscription_id, external_uid) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text, hearth_ts(updated)",
           household, e.name, e.details, e.starts_at, e.ends_at, e.all_day, subscription_id, e.key);
-      out.events.push_back(storage::record_change(tx, household, "calendar_event", r[0].c_str(),
-                                                  "create", r[1].c_str()));
+      change.record(household, "calendar_event", r[0].c_str(), "create", r[1].c_str());
       ++out.created;
       continue;
     }
@@ -76,23 +77,22 @@ import_result apply_import(storage::connection& conn, const std::string& subscri
         "all_day = $6, updated = greatest(now(), t.updated + interval '1 microsecond') "
         "WHERE id = $1 RETURNING hearth_ts(t.updated)",
         x.id, e.name, e.details, e.starts_at, e.ends_at, e.all_day);
-    out.events.push_back(
-        storage::record_change(tx, household, "calendar_event", x.id, "update", r[0].c_str()));
+    change.record(household, "calendar_event", x.id, "update", r[0].c_str());
     ++out.updated;
   }
   for (const auto& [key, x] : existing) {
     if (seen.count(key)) continue;
     auto r = tx.exec_params1("DELETE FROM calendar_event WHERE id = $1 RETURNING hearth_ts(now())",
                              x.id);
-    out.events.push_back(
-        storage::record_change(tx, household, "calendar_event", x.id, "delete", r[0].c_str()));
+    change.record(household, "calendar_event", x.id, "delete", r[0].c_str());
     ++out.deleted;
   }
   tx.exec_params0(
       "UPDATE calendar_subscription SET last_fetched = now(), last_error = NULL, "
       "name = CASE WHEN name = '' THEN $2 ELSE name END, updated = now() WHERE id = $1",
       subscription_id, cal.name);
-  tx.commit();
+  change.commit();
+  out.events = change.events();
   return out;
 }
 
@@ -180,13 +180,14 @@ std::optional<import_result> module_state::refresh(const std::string& id, const 
     if (error) *error = problem;
     return std::nullopt;
   }
-  auto result = storage::run_sync(
-      *db_, [&](storage::connection& conn) { return apply_import(conn, id, *cal); });
-  // After the commit, as every write: the cache drops the household's
-  // lists and the streams get the changes.
-  if (auto* s = services_.load())
-    for (const auto& e : result.events) s->actors.publish(e);
-  return result;
+  // Published at its commit, as every write: the cache drops the
+  // household's lists and the streams get the changes. Before the routes
+  // are served there is no one to tell (the notifier's sweep finds them).
+  const auto* s = services_.load();
+  const storage::event_sink none;
+  return storage::run_sync(*db_, [&](storage::connection& conn) {
+    return apply_import(conn, id, *cal, s ? s->writes.publisher() : none);
+  });
 }
 
 std::string module_state::refresh_all() {

@@ -24,7 +24,7 @@ std::string lower(std::string s);
 /// links use to open a calendar application).
 std::string fetch_url(std::string url);
 
-/// What one import changed, and the events to publish after its commit.
+/// What one import changed, and the change events it published at its commit.
 struct import_result {
   std::size_t created = 0, updated = 0, deleted = 0;
   std::vector<storage::change_event> events;

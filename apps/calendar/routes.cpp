@@ -366,41 +366,40 @@ http::route list_subscriptions(api::services& s) {
 // DELETE /api/v1/calendar/subscriptions/{id}: the subscription and its
 // imported events (each with its delete event).
 http::route delete_subscription(api::services& s) {
-  return {"DELETE",
-          std::string(kSubscriptionPath) + "/{id}",
-          [&s](const http::request& req, http::responder respond) {
-            auto id = req.params.at("id");
-            if (!http::is_uuid(id))
-              return respond(http::error(404, req.request_id, "CalendarSubscription not found"));
-            api::run_authenticated(
-                s, req, std::move(respond),
-                [&s, id, rid = req.request_id](storage::connection& conn,
-                                               const storage::principal& who) {
-                  pqxx::work tx(conn);
-                  auto sub = tx.exec_params(
-                      "SELECT auth_household_id::text FROM calendar_subscription WHERE id = $1 "
-                      "FOR UPDATE",
-                      id);
-                  if (sub.empty())
-                    throw domain_error(errc::not_found, "CalendarSubscription not found");
-                  const std::string household = sub[0][0].c_str();
-                  require_edit(tx, who.account_id, household, "CalendarSubscription not found");
-                  storage::lock_households(tx, {household});  // before the event rows' locks
-                  std::vector<storage::change_event> events;
-                  for (const auto& r : tx.exec_params(
-                           "DELETE FROM calendar_event WHERE calendar_subscription_id = $1 "
-                           "RETURNING id::text, hearth_ts(now())",
-                           id))
-                    events.push_back(storage::record_change(tx, household, "calendar_event",
-                                                            r[0].c_str(), "delete", r[1].c_str()));
-                  tx.exec_params0("DELETE FROM calendar_subscription WHERE id = $1", id);
-                  tx.commit();
-                  for (const auto& e : events) s.actors.publish(e);
-                  return http::ok(200, rid, kSubscription, {});
-                });
-          },
-          {.doc = calendar_doc("Unsubscribe: the subscription and the events imported from it",
-                               kSubscription, kSubscriptionSchema)}};
+  return {
+      "DELETE",
+      std::string(kSubscriptionPath) + "/{id}",
+      [&s](const http::request& req, http::responder respond) {
+        auto id = req.params.at("id");
+        if (!http::is_uuid(id))
+          return respond(http::error(404, req.request_id, "CalendarSubscription not found"));
+        api::run_authenticated(
+            s, req, std::move(respond),
+            [&s, id, rid = req.request_id](storage::connection& conn,
+                                           const storage::principal& who) {
+              storage::change_transaction change(conn, s.writes.publisher());
+              auto& tx = change.tx();
+              auto sub = tx.exec_params(
+                  "SELECT auth_household_id::text FROM calendar_subscription WHERE id = $1 "
+                  "FOR UPDATE",
+                  id);
+              if (sub.empty())
+                throw domain_error(errc::not_found, "CalendarSubscription not found");
+              const std::string household = sub[0][0].c_str();
+              require_edit(tx, who.account_id, household, "CalendarSubscription not found");
+              storage::lock_households(tx, {household});  // before the event rows' locks
+              for (const auto& r :
+                   tx.exec_params("DELETE FROM calendar_event WHERE calendar_subscription_id = $1 "
+                                  "RETURNING id::text, hearth_ts(now())",
+                                  id))
+                change.record(household, "calendar_event", r[0].c_str(), "delete", r[1].c_str());
+              tx.exec_params0("DELETE FROM calendar_subscription WHERE id = $1", id);
+              change.commit();  // publishes the deletes
+              return http::ok(200, rid, kSubscription, {});
+            });
+      },
+      {.doc = calendar_doc("Unsubscribe: the subscription and the events imported from it",
+                           kSubscription, kSubscriptionSchema)}};
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include <stdexcept>
 #include <vector>
 
-#include "actors/system.hpp"
 #include "apps/notify/notify_impl.hpp"
 #include "config/logging.hpp"
 #include "storage/events.hpp"
@@ -159,12 +158,15 @@ void notifier::declare(engine::registry& r, const config::config& cfg, storage::
 }
 
 std::string notifier::run_due(const engine::cron_tick& tick) {
-  std::vector<storage::change_event> events;
-  std::size_t rows = 0, emails = 0;
+  std::size_t rows = 0, emails = 0, events = 0;
+  // Before the routes are served there is no one to publish to (the
+  // notifier's sweep finds the events in the outbox).
+  const auto* publish = publish_.load();
+  const storage::event_sink none;
   storage::run_sync(*db_, [&](storage::connection& conn) {
-    events.clear();
-    rows = emails = 0;
-    pqxx::work tx(conn);
+    rows = emails = events = 0;
+    storage::change_transaction change(conn, publish ? *publish : none);
+    auto& tx = change.tx();
     if (tick.term > 0) {
       auto term = tx.exec1(kLockTerm)[0].as<std::int64_t>();
       if (term != tick.term)
@@ -187,22 +189,19 @@ std::string notifier::run_due(const engine::cron_tick& tick) {
       // Only the in-app rows are shown, so only they have change events.
       // The event carries the row's id only: every member of the household
       // sees it, and only the recipient can read the row.
-      if (n.in_app)
-        events.push_back(
-            storage::record_change(tx, n.household, kTable, n.id, "create", n.updated));
+      if (n.in_app) change.record(n.household, kTable, n.id, "create", n.updated);
       if (n.email) {
         emails_.publish(tx, email_message{n.id});
         ++emails;
       }
     }
     tx.exec0(kPurgeSources);
-    tx.commit();
+    change.commit();  // publishes the in-app rows' events
     rows = fresh.size();
+    events = change.events().size();
   });
-  if (auto* actors = actors_.load())
-    for (const auto& e : events) actors->publish(e);
-  return fmt::format("{} ({} in-app, {})", plural(rows, "notification", "notifications"),
-                     events.size(), plural(emails, "e-mail", "e-mails"));
+  return fmt::format("{} ({} in-app, {})", plural(rows, "notification", "notifications"), events,
+                     plural(emails, "e-mail", "e-mails"));
 }
 
 void notifier::send_email(const engine::message_info& m, const email_message& e) {
@@ -294,7 +293,7 @@ api::module notify_module() {
                          storage::pool& db) { n->declare(r, cfg, db); },
           .routes =
               [n](http::route_group& api, http::route_group&, api::services& s) {
-                n->attach(s.actors);
+                n->attach(s.writes.publisher());
                 detail::routes(api, s, n->options());
               }};
 }

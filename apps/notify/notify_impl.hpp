@@ -14,6 +14,7 @@
 
 #include "apps/notify/mail.hpp"
 #include "apps/notify/notify.hpp"
+#include "storage/events.hpp"
 
 namespace hearth::apps::notify::detail {
 
@@ -47,10 +48,11 @@ class notifier : public std::enable_shared_from_this<notifier> {
   /// warns when it would not take mail.
   void declare(engine::registry& r, const config::config& cfg, storage::pool& db);
 
-  /// The routes hand over the node's actor runtime: change events of a tick
-  /// are published to it after the commit (before that, SSE streams get
-  /// them from the outbox by the notifier's periodic recheck).
-  void attach(actors::actor_runtime& actors) { actors_.store(&actors); }
+  /// The routes hand over where the node's change events go (the write
+  /// path's sink, storage/events.hpp; it outlives the module's jobs): a
+  /// tick's events are published at its commit. Before that, SSE streams
+  /// get them from the outbox by the notifier's periodic sweep.
+  void attach(const storage::event_sink& publish) { publish_.store(&publish); }
 
   const settings& options() const { return settings_; }
 
@@ -67,7 +69,7 @@ class notifier : public std::enable_shared_from_this<notifier> {
   settings settings_;
   std::once_flag no_smtp_logged_;
   engine::topic<email_message> emails_;
-  std::atomic<actors::actor_runtime*> actors_{nullptr};
+  std::atomic<const storage::event_sink*> publish_{nullptr};
   std::thread probe_;  // the start-up check of the relay
 };
 

@@ -164,21 +164,20 @@ http::route dismiss(api::services& s) {
                 s, req, std::move(respond),
                 [&s, id, rid = req.request_id](storage::connection& conn,
                                                const storage::principal& who) {
-                  pqxx::work tx(conn);
+                  storage::change_transaction change(conn, s.writes.publisher());
+                  auto& tx = change.tx();
                   auto locked = tx.exec_params(kLockOne, id, who.account_id);
                   if (locked.empty())
                     throw storage::domain_error(storage::errc::not_found, "Notification not found");
                   if (locked[0][0].as<bool>()) {  // dismissed before: nothing changes
                     auto row = tx.exec_params1(kSelectOne, id);
-                    tx.commit();
+                    change.commit();
                     return http::ok(200, rid, kNotification, {notification_json(row)});
                   }
                   auto household = locked[0][1].as<std::string>();
                   auto row = tx.exec_params1(kDismiss, id);
-                  auto event = storage::record_change(tx, household, kTable, id, "update",
-                                                      row[12].as<std::string>());
-                  tx.commit();
-                  s.actors.publish(event);
+                  change.record(household, kTable, id, "update", row[12].as<std::string>());
+                  change.commit();  // publishes the update
                   return http::ok(200, rid, kNotification, {notification_json(row)});
                 });
           },

@@ -178,7 +178,7 @@ TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_ref
   const auto viewer = account("viewer@example.com");
   const auto h1 = household(owner), h2 = household(owner), stranger = household(viewer);
   add_viewer(h1, viewer);
-  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*publish=*/{}, /*lanes=*/1);
   // All queued behind the first's drain job, which has not run yet.
   submit(batcher, "shop_item", owner, h1, named("i1"));
   submit(batcher, "shop_item", owner, h2, named("j1"));
@@ -244,7 +244,7 @@ TEST_F(group_commit_batch, one_batch_mixes_tables_column_sets_households_and_ref
 TEST_F(group_commit_batch, a_check_violation_fails_only_its_creation_and_takes_no_seq) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner), h2 = household(owner);
-  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*publish=*/{}, /*lanes=*/1);
   for (int i = 0; i < 12; ++i)
     submit(batcher, "calendar_event", owner, i % 2 ? h1 : h2,
            event_values("e" + std::to_string(i), i == 5));
@@ -273,7 +273,7 @@ TEST_F(group_commit_batch, one_batch_of_updates_deletes_and_a_move_commits_once_
   const auto viewer = account("viewer@example.com");
   const auto h1 = household(owner), h2 = household(owner);
   add_viewer(h1, viewer);
-  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*publish=*/{}, /*lanes=*/1);
   const auto a = named_rows(batcher, "shop_item", owner, h1, {"a0", "a1", "a2", "a3"});
   const auto b = named_rows(batcher, "shop_item", owner, h2, {"b0", "b1"});
   const auto batches_before = batcher.batches();
@@ -336,7 +336,7 @@ TEST_F(group_commit_batch, one_batch_of_updates_deletes_and_a_move_commits_once_
 TEST_F(group_commit_batch, a_failing_change_fails_only_itself) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner);
-  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*publish=*/{}, /*lanes=*/1);
   const auto ids = rows(batcher, "calendar_event", owner, h1, events(6));
   for (int i = 0; i < 6; ++i)
     change(batcher, "c" + std::to_string(i), "calendar_event", owner, ids[i],
@@ -366,7 +366,7 @@ TEST_F(group_commit_batch, a_failing_change_fails_only_itself) {
 TEST_F(group_commit_batch, a_row_locked_against_changes_fails_alone_with_its_message) {
   const auto owner = account("owner@example.com");
   const auto h1 = household(owner);
-  storage::write_batcher batcher(*db_, /*lanes=*/1);
+  storage::write_batcher batcher(*db_, /*publish=*/{}, /*lanes=*/1);
   const auto ids = rows(batcher, "calendar_event", owner, h1, events(3));
   {  // e1 becomes an imported event (read-only: table_spec::locked_by)
     pqxx::connection conn{url_};

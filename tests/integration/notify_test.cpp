@@ -447,13 +447,15 @@ TEST_F(notify, a_moved_event_is_a_new_occurrence) {
 }
 
 // The relay is down: each e-mail is tried 1 + 2 times, then dead-lettered;
-// the in-app notification is there regardless.
+// the in-app notification is there regardless. Once the relay is back, the
+// operator's retry sends it, once.
 class notify_relay_down : public notify {
  protected:
   std::map<std::string, std::string> more_env() override {
-    return {{"HEARTH_SMTP_URL", "smtp://127.0.0.1:" + std::to_string(smtp_sink::free_port())},
+    return {{"HEARTH_SMTP_URL", "smtp://127.0.0.1:" + std::to_string(relay_port_)},
             {"HEARTH_NOTIFICATION_EMAIL_MAX_RETRIES", "2"}};
   }
+  const std::uint16_t relay_port_ = smtp_sink::free_port();  // nothing listens until the retry
 };
 
 TEST_F(notify_relay_down, a_failing_relay_is_retried_then_dead_lettered) {
@@ -483,6 +485,22 @@ TEST_F(notify_relay_down, a_failing_relay_is_retried_then_dead_lettered) {
   ASSERT_TRUE(ticks_after(finished_ticks(database_url_), 2));
   EXPECT_EQ(count("SELECT count(*) FROM pubsub_delivery WHERE subscription = 'smtp'"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM pubsub_dead_letter"), 1);
+
+  // The relay comes back; the operator retries the dead letter (a new
+  // message through normal delivery): the e-mail is sent once and the
+  // notification marked sent.
+  smtp_sink relay(relay_port_);
+  auto retried = http().request("POST", "/api/v1/admin/dead-letters/retry?subscription=smtp");
+  check_envelope(retried, 200, "DeadLetterAction");
+  EXPECT_EQ(first_value(retried).at("retried").to_number<int>(), 1) << retried.body;
+  ASSERT_TRUE(relay.wait_count(1, 20s)) << "the retried e-mail never arrived\n" << relay.log();
+  const auto sent = relay.messages().front();
+  EXPECT_NE(sent.subject().find("Call mum"), std::string::npos) << sent.header("subject");
+  EXPECT_TRUE(eventually(
+      [&] { return !notifications(http(), ann)[0].as_object().at("emailedAt").is_null(); }, 10s))
+      << "the notification was not marked sent";
+  EXPECT_EQ(count("SELECT count(*) FROM pubsub_dead_letter"), 0);
+  EXPECT_FALSE(relay.wait_count(2, 1s)) << "sent twice";
 }
 
 // A relay that wants AUTH: the user from smtpURL, the password from the
