@@ -9,8 +9,9 @@
 // sent again with the same key, to any live node, until a node answers it
 // (a retry after a fault); so the last acknowledged state of each row is
 // well defined. The churner adds an account to a household, writes as it,
-// makes it view-only, removes it, and checks each step took effect on
-// every node. Every few seconds a random fault is injected:
+// makes it view-only, opens a stream as it, removes it, and checks each
+// step took effect on every node (the stream ends within 30 s). Every few
+// seconds a random fault is injected:
 //   kill     kill -9 of a random node, restarted 0.5-2 s later
 //   freeze   SIGSTOP of a random node, SIGCONT 1-4 s later
 //   postgres PostgreSQL stopped in immediate mode (a crash), started again
@@ -154,7 +155,8 @@ struct write_ledger {
   std::int64_t replayed = 0;  // retries answered by a replay (the first attempt had committed)
   std::int64_t deliberate_replays = 0;
   std::int64_t membership_steps = 0;
-  std::vector<std::string> violations;  // wrong answers, the first 20
+  std::int64_t removed_streams_ended = 0;  // a removed member's stream, ended
+  std::vector<std::string> violations;     // wrong answers, the first 20
   void violation(std::string what) {
     std::lock_guard lock(mutex);
     if (violations.size() < 20) violations.push_back(std::move(what));
@@ -587,8 +589,37 @@ int run(const run_options& opt) {
       // View-only now, on every node: a write is refused (a new key: a new request).
       write.idempotency_key = tag + ".refused";
       if (!step(write, 403, "a view-only member's write")) break;
+      // The view-only visitor opens a stream on a live node (a role change
+      // ends the streams opened before it); the removal, whichever node
+      // answers it, must end this one too.
+      std::unique_ptr<sse_client> visitor_stream;
+      if (auto port = ports.pick(local); port != 0) {
+        try {
+          visitor_stream = std::make_unique<sse_client>(
+              port, std::map<std::string, std::string>{{"Authorization", "Bearer " + visitor_key}});
+        } catch (const std::exception&) {
+          // its node is failing: no stream to check this round
+        }
+      }
       // Removed (only a retry after a lost answer may find it gone already: 404).
       if (!step({owner.key, "DELETE", member, "", ""}, 200, "removed", 404)) break;
+      if (visitor_stream) {
+        // Ended: closed, or told to reconnect. A frozen node or a database
+        // outage may delay it, never by 30 s.
+        const auto deadline = clock_type::now() + 30s;
+        bool ended = false;
+        while (!ended && clock_type::now() < deadline) {
+          auto ev = visitor_stream->next(
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()));
+          ended = visitor_stream->closed() || (ev && ev->event == "reconnect");
+        }
+        if (!ended) {
+          ledger.violation("membership: a removed member's stream was still open 30 s later");
+        } else {
+          std::lock_guard lock(ledger.mutex);
+          ++ledger.removed_streams_ended;
+        }
+      }
       if (!step({visitor_key, "GET", "/api/v1/auth/households/" + h, "", ""}, 404,
                 "a removed member's read"))
         break;
@@ -822,7 +853,8 @@ int run(const run_options& opt) {
   std::printf(
       "chaos: %.1f min, seed %u: %d faults (%s); %lld writes acknowledged (%s), %lld sent again "
       "after a fault (%lld of them already committed: replayed), %lld deliberate replays, %lld "
-      "membership steps, %lld failed, %zu creations never answered; %zu rows checked: lost %zu, "
+      "membership steps (%lld removed members' streams ended), %lld failed, %zu creations never "
+      "answered; %zu rows checked: lost %zu, "
       "wrong state %zu, deleted but present %zu; %zu rows; %lld events delivered to %zu "
       "subscribers (%lld stream resumes); duplicates %lld, gaps %lld, resyncs %lld, "
       "subscriber-households behind %lld; %zu terms (%zu regressions, %zu shared); %zu cron ticks "
@@ -832,6 +864,7 @@ int run(const run_options& opt) {
       acked_list.c_str(), static_cast<long long>(ledger.retried),
       static_cast<long long>(ledger.replayed), static_cast<long long>(ledger.deliberate_replays),
       static_cast<long long>(ledger.membership_steps),
+      static_cast<long long>(ledger.removed_streams_ended),
       static_cast<long long>(write_failures.load()), ledger.uncertain_creations, checked_rows, lost,
       wrong_state, resurrected, present.size(), static_cast<long long>(events), subscribers.size(),
       static_cast<long long>(reconnects), static_cast<long long>(repeats),
@@ -844,10 +877,11 @@ int run(const run_options& opt) {
     std::printf("chaos: first row in a wrong state: %s\n", first_wrong.c_str());
   bool ok = failure.empty() && lost == 0 && wrong_state == 0 && resurrected == 0 &&
             ledger.violations.empty() && ledger.membership_steps > 0 &&
-            ledger.acked.count("update") && ledger.acked.count("delete") &&
-            ledger.acked.count("move") && repeats == 0 && gaps == 0 && resyncs == 0 &&
-            behind == 0 && term_regressions == 0 && shared_terms == 0 && repeated_ticks == 0 &&
-            skipped_ticks == 0 && acked_total > 0 && total_faults > 0;
+            ledger.removed_streams_ended > 0 && ledger.acked.count("update") &&
+            ledger.acked.count("delete") && ledger.acked.count("move") && repeats == 0 &&
+            gaps == 0 && resyncs == 0 && behind == 0 && term_regressions == 0 &&
+            shared_terms == 0 && repeated_ticks == 0 && skipped_ticks == 0 && acked_total > 0 &&
+            total_faults > 0;
   if (!failure.empty()) std::printf("chaos: %s\n", failure.c_str());
   if (opt.failover && !faults.count("failover")) ok = false;
   if (!ok) {
