@@ -1,6 +1,6 @@
 // Accounts and sessions: signup, signin (bearer key + HttpOnly cookie),
-// signout, me. Passwords are hashed with Argon2id on a pool thread; failed
-// sign-ins and refused sign-ups are throttled (api/guard.hpp).
+// signout, me, the password, the account's sessions. Passwords are hashed with Argon2id on a pool
+// thread; failed sign-ins and refused sign-ups are throttled (api/guard.hpp).
 
 #include <fmt/format.h>
 
@@ -140,6 +140,83 @@ void me(services& s, const http::request& req, http::responder respond) {
       });
 }
 
+// The caller's unexpired sessions, newest first, never their keys;
+// `current` marks the one this request came with.
+void list_sessions(services& s, const http::request& req, http::responder respond) {
+  run_authenticated(
+      s, req, std::move(respond),
+      [rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        boost::json::array out;
+        for (const auto& x : storage::list_sessions(conn, who.account_id))
+          out.emplace_back(boost::json::object{{"id", x.id},
+                                               {"authAccountID", who.account_id},
+                                               {"created", x.created},
+                                               {"expires", x.expires},
+                                               {"current", x.id == who.session_id}});
+        return http::ok(200, rid, kSession, std::move(out));
+      });
+}
+
+// Ends one of the caller's own sessions (another device's, or this one):
+// its key stops working on every node. Another account's session is 404,
+// as an unknown one.
+void end_session(services& s, const http::request& req, http::responder respond) {
+  const auto id = req.params.at("id");
+  if (!http::is_uuid(id)) return respond(http::error(404, req.request_id, "session not found"));
+  run_authenticated(s, req, std::move(respond),
+                    [&s, id, rid = req.request_id, tls = req.tls](storage::connection& conn,
+                                                                  const storage::principal& who) {
+                      const auto revocation = storage::end_session(conn, who.account_id, id);
+                      s.actors.revoke_account(who.account_id, revocation);  // on every node
+                      auto r = http::ok(200, rid, kSession, {});
+                      if (id == who.session_id)
+                        r.headers.emplace_back("Set-Cookie", session_cookie("", 0, tls));
+                      return r;
+                    });
+}
+
+// A new password, given the current one: every other session of the
+// account ends (on every node); this one stays. The current password is
+// checked like a sign-in's, with its throttle (api/guard.hpp), so a stolen
+// session cannot guess it; a wrong one is 403, not 401 (the session is
+// fine: a client must not sign out over it).
+void change_password(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto current = *in.string("password", true, 1, 1024);
+  auto next = *in.string("newPassword", true, 8, 1024);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, current, next, ip, rid = req.request_id](storage::connection& conn,
+                                                    const storage::principal& who) {
+        auto c = storage::credentials_of(conn, who.account_id);
+        if (auto wait = s.guard.admit_signin(ip, c.key)) {
+          log::notice("security: password change throttled: request {} account {} from {}", rid,
+                      who.account_id, ip);
+          return auth_guard::too_many(rid, wait, "too many wrong passwords: try again later");
+        }
+        if (!storage::check_password(c, current)) {
+          s.guard.signin_failed(ip, c.key);
+          log::notice(
+              "security: password change refused (wrong password): request {} account {} "
+              "from {}",
+              rid, who.account_id, ip);
+          throw storage::domain_error(storage::errc::forbidden,
+                                      "password: not the account's current password");
+        }
+        s.guard.signin_succeeded(c.key);
+        auto [account, revocation] = storage::change_password(conn, who.account_id, who.session_id,
+                                                              storage::hash_password(next));
+        s.actors.revoke_account(who.account_id, revocation);  // the other sessions, everywhere
+        log::notice(
+            "security: password changed, other sessions ended: request {} account {} "
+            "from {}",
+            rid, who.account_id, ip);
+        return http::ok(200, rid, kAccount, {to_json(account)});
+      });
+}
+
 }  // namespace
 
 constexpr const char* kAccountSchema = R"({"type":"object","properties":{
@@ -150,6 +227,10 @@ constexpr const char* kSessionSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},"key":{"type":"string"},
   "authAccountID":{"type":"string","format":"uuid"},
   "expires":{"type":"string","format":"date-time"}}})";
+constexpr const char* kSessionListSchema = R"({"type":"object","properties":{
+  "id":{"type":"string","format":"uuid"},"authAccountID":{"type":"string","format":"uuid"},
+  "created":{"type":"string","format":"date-time"},
+  "expires":{"type":"string","format":"date-time"},"current":{"type":"boolean"}}})";
 
 void add_auth_routes(http::route_group& r, services& s) {
   using namespace std::placeholders;
@@ -193,6 +274,33 @@ void add_auth_routes(http::route_group& r, services& s) {
                   .tag = "auth",
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
+  r.add({"PUT",
+         "/api/v1/auth/accounts/me/password",
+         std::bind(change_password, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Change the password (the current one required); every other "
+                             "session of the account ends",
+                  .tag = "auth",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["password","newPassword"],"properties":{
+                    "password":{"type":"string","minLength":1,"maxLength":1024},
+                    "newPassword":{"type":"string","minLength":8,"maxLength":1024}}})",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema}}});
+  r.add({"GET",
+         "/api/v1/auth/sessions",
+         std::bind(list_sessions, std::ref(s), _1, _2),
+         {.doc = {.summary = "The caller's sessions, newest first (never their keys)",
+                  .tag = "auth",
+                  .data_type = kSession,
+                  .data_schema = kSessionListSchema}}});
+  r.add({"DELETE",
+         "/api/v1/auth/sessions/{id}",
+         std::bind(end_session, std::ref(s), _1, _2),
+         {.doc = {.summary = "End one of the caller's sessions (its key stops working on every "
+                             "node)",
+                  .tag = "auth",
+                  .data_type = kSession}}});
 }
 
 }  // namespace hearth::api

@@ -227,6 +227,15 @@ http::router make_routes() {
            {.json_body = true}});
   api.add({"DELETE", "/api/v1/auth/signin", no_body()});
   api.add({"GET", "/api/v1/auth/accounts/me", no_body()});
+  api.add({"PUT",
+           "/api/v1/auth/accounts/me/password",
+           json_body({{"password", 1, 1024}, {"newPassword", 8, 1024}}),
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/auth/sessions", no_body()});
+  api.add({"DELETE", "/api/v1/auth/sessions/{id}",
+           [](const http::request& req, http::responder respond) {
+             if (path_uuid(req, respond)) ok(req, respond);
+           }});
   // api/household_api.cpp
   api.add({"POST",
            "/api/v1/auth/households",

@@ -33,6 +33,18 @@ constexpr const char* kSelectMemberships =
 constexpr const char* kDeleteSession =
     "DELETE FROM auth_session WHERE id = $1 RETURNING auth_account_id::text";
 constexpr const char* kExpireSessions = "DELETE FROM auth_session WHERE expires <= now()";
+constexpr const char* kSelectSessions =
+    "SELECT id, hearth_ts(created), hearth_ts(expires) FROM auth_session "
+    "WHERE auth_account_id = $1 AND expires > now() ORDER BY created DESC, id";
+constexpr const char* kEndSession =
+    "DELETE FROM auth_session WHERE id = $1 AND auth_account_id = $2";
+constexpr const char* kCredentialsOf =
+    "SELECT lower(email_address), id, password_hash FROM auth_account WHERE id = $1";
+constexpr const char* kSetPassword =
+    "UPDATE auth_account SET password_hash = $2, updated = now() WHERE id = $1 "
+    "RETURNING id, email_address, name, hearth_ts(created), hearth_ts(updated)";
+constexpr const char* kEndOtherSessions =
+    "DELETE FROM auth_session WHERE auth_account_id = $1 AND id <> $2";
 
 account to_account(const pqxx::row& r) {
   return {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
@@ -144,6 +156,45 @@ account get_account(pqxx::connection_base& conn, const std::string& id) {
   auto r = tx.exec_params(kSelectAccount, id);
   if (r.empty()) throw domain_error(errc::not_found, "account not found");
   return to_account(r[0]);
+}
+
+std::vector<session_info> list_sessions(pqxx::connection_base& conn,
+                                        const std::string& account_id) {
+  pqxx::read_transaction tx{conn};
+  std::vector<session_info> out;
+  for (const auto& r : tx.exec_params(kSelectSessions, account_id))
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  return out;
+}
+
+std::int64_t end_session(pqxx::connection_base& conn, const std::string& account_id,
+                         const std::string& session_id) {
+  pqxx::work tx{conn};
+  if (tx.exec_params0(kEndSession, session_id, account_id).affected_rows() == 0)
+    throw domain_error(errc::not_found, "session not found");
+  const auto revocation = record_revocation(tx, account_id);
+  tx.commit();
+  return revocation;
+}
+
+credentials credentials_of(pqxx::connection_base& conn, const std::string& account_id) {
+  pqxx::read_transaction tx{conn};
+  auto r = tx.exec_params(kCredentialsOf, account_id);
+  if (r.empty()) throw domain_error(errc::not_found, "account not found");
+  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
+}
+
+std::pair<account, std::int64_t> change_password(pqxx::connection_base& conn,
+                                                 const std::string& account_id,
+                                                 const std::string& keep_session_id,
+                                                 const std::string& password_hash) {
+  pqxx::work tx{conn};
+  auto r = tx.exec_params(kSetPassword, account_id, password_hash);
+  if (r.empty()) throw domain_error(errc::not_found, "account not found");
+  tx.exec_params0(kEndOtherSessions, account_id, keep_session_id);
+  const auto revocation = record_revocation(tx, account_id);
+  tx.commit();
+  return {to_account(r[0]), revocation};
 }
 
 std::int64_t expire_sessions(pqxx::work& tx) {

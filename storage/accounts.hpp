@@ -7,6 +7,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hearth::storage {
@@ -90,6 +91,34 @@ std::int64_t delete_session(pqxx::connection_base& conn, const std::string& sess
 
 /// The account `id`; throws domain_error(not_found).
 account get_account(pqxx::connection_base& conn, const std::string& id);
+
+/// One of an account's sessions as its owner sees it (never its key).
+/// Times are RFC 3339 UTC.
+struct session_info {
+  std::string id, created, expires;
+};
+
+/// The account's unexpired sessions, newest first.
+std::vector<session_info> list_sessions(pqxx::connection_base& conn, const std::string& account_id);
+
+/// Ends one of the account's own sessions and records the account's
+/// revocation; returns its seq. Throws domain_error(not_found) when the
+/// session is not the account's (or gone): another account's session id
+/// is not told apart from an unknown one.
+std::int64_t end_session(pqxx::connection_base& conn, const std::string& account_id,
+                         const std::string& session_id);
+
+/// The credentials of the account `account_id` (as find_credentials reads
+/// them by address); throws domain_error(not_found).
+credentials credentials_of(pqxx::connection_base& conn, const std::string& account_id);
+
+/// Sets the account's password (`password_hash` from hash_password()) and
+/// ends every other session of it, in one transaction that records the
+/// account's revocation. Returns the account and the revocation's seq.
+std::pair<account, std::int64_t> change_password(pqxx::connection_base& conn,
+                                                 const std::string& account_id,
+                                                 const std::string& keep_session_id,
+                                                 const std::string& password_hash);
 
 /// Deletes expired sessions inside `tx` (the scheduler's fenced run);
 /// returns how many.

@@ -107,6 +107,74 @@ TEST_F(auth, signout_ends_only_that_session) {
   EXPECT_EQ(http().request_as(second, "GET", "/api/v1/auth/accounts/me").status, 200u);
 }
 
+TEST_F(auth, sessions_are_listed_without_keys_and_one_ends_only_for_its_account) {
+  auto user = new_user("sessions");
+  const auto phone = signin(user.email, user.password);
+  auto other = new_user("stranger");
+
+  auto listed = http().request_as(user.key, "GET", "/api/v1/auth/sessions");
+  check_envelope(listed, 200, "AuthSession");
+  const auto doc = listed.json();
+  const auto& sessions = doc.as_object().at("dataValue").as_array();
+  ASSERT_EQ(sessions.size(), 2u) << listed.body;
+  EXPECT_EQ(listed.body.find(phone), std::string::npos) << "a key was listed";
+  EXPECT_EQ(listed.body.find(user.key), std::string::npos) << "a key was listed";
+  std::string current, phone_id;
+  for (const auto& v : sessions) {
+    const auto& o = v.as_object();
+    EXPECT_EQ(str(o, "authAccountID"), user.account_id);
+    (o.at("current").as_bool() ? current : phone_id) = str(o, "id");
+  }
+  ASSERT_FALSE(current.empty());
+  ASSERT_FALSE(phone_id.empty());
+
+  // Another account cannot end it (404, as an unknown id); a bad id is 404.
+  check_envelope(http().request_as(other.key, "DELETE", "/api/v1/auth/sessions/" + phone_id), 404);
+  check_envelope(http().request_as(user.key, "DELETE", "/api/v1/auth/sessions/not-a-uuid"), 404);
+  EXPECT_EQ(http().request_as(phone, "GET", "/api/v1/auth/accounts/me").status, 200u);
+  // Its owner can: that key stops working, this one does not.
+  check_envelope(http().request_as(user.key, "DELETE", "/api/v1/auth/sessions/" + phone_id), 200);
+  EXPECT_EQ(http().request_as(phone, "GET", "/api/v1/auth/accounts/me").status, 401u);
+  EXPECT_EQ(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me").status, 200u);
+  check_envelope(http().request_as(user.key, "DELETE", "/api/v1/auth/sessions/" + phone_id), 404);
+}
+
+TEST_F(auth, a_password_change_needs_the_current_one_and_ends_every_other_session) {
+  auto user = new_user("rekey");
+  const auto laptop = signin(user.email, user.password);
+  auto change = [&](const std::string& current, const std::string& next) {
+    return http().request_as(
+        user.key, "PUT", "/api/v1/auth/accounts/me/password",
+        json::serialize(json::object{{"password", current}, {"newPassword", next}}));
+  };
+  // A wrong current password is 403 (the session itself is fine), a short
+  // new one 400, an unknown field 400; nothing changes.
+  auto wrong = change("not my password", "a brand new password");
+  check_envelope(wrong, 403);
+  EXPECT_EQ(message_of(wrong), "password: not the account's current password");
+  check_envelope(change(user.password, "short"), 400);
+  check_envelope(http().request_as(user.key, "PUT", "/api/v1/auth/accounts/me/password",
+                                   json::serialize(json::object{{"password", user.password},
+                                                                {"newPassword", "long enough 123"},
+                                                                {"colour", "red"}})),
+                 400);
+  EXPECT_EQ(http().request_as(laptop, "GET", "/api/v1/auth/accounts/me").status, 200u);
+
+  auto changed = change(user.password, "a brand new password");
+  check_envelope(changed, 200, "AuthAccount");
+  EXPECT_EQ(str(first_value(changed), "id"), user.account_id);
+  EXPECT_EQ(changed.body.find("password"), std::string::npos) << "no hash in the answer";
+  // The other session ended, this one goes on; the old password is refused
+  // and the new one signs in.
+  EXPECT_EQ(http().request_as(laptop, "GET", "/api/v1/auth/accounts/me").status, 401u);
+  EXPECT_EQ(http().request_as(user.key, "GET", "/api/v1/auth/accounts/me").status, 200u);
+  auto old = http().request(
+      "POST", "/api/v1/auth/signin",
+      json::serialize(json::object{{"emailAddress", user.email}, {"password", user.password}}));
+  EXPECT_EQ(old.status, 401u);
+  EXPECT_FALSE(signin(user.email, "a brand new password").empty());
+}
+
 TEST_F(auth, request_id_is_echoed_and_generated) {
   auto res = http().request("GET", "/api/v1/health", "", {{"X-Request-ID", "test-req-4711"}});
   EXPECT_EQ(res.header("x-request-id"), "test-req-4711");
