@@ -1,6 +1,6 @@
 // Accounts and sessions: signup, signin (bearer key + HttpOnly cookie),
-// signout, me, the password, the account's sessions. Passwords are hashed with Argon2id on a pool
-// thread; failed sign-ins and refused sign-ups are throttled (api/guard.hpp).
+// signout, me (and its name), the password, the account's sessions. Passwords are hashed with
+// Argon2id on a pool thread; failed sign-ins and refused sign-ups are throttled (api/guard.hpp).
 
 #include <fmt/format.h>
 
@@ -140,6 +140,19 @@ void me(services& s, const http::request& req, http::responder respond) {
       });
 }
 
+// The caller's name (what other members see).
+void rename(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto name = *in.string("name", true, 1, 200);
+  in.reject_unknown();
+  run_authenticated(
+      s, req, std::move(respond),
+      [name, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        return http::ok(200, rid, kAccount,
+                        {to_json(storage::rename_account(conn, who.account_id, name))});
+      });
+}
+
 // The caller's unexpired sessions, newest first, never their keys;
 // `current` marks the one this request came with.
 void list_sessions(services& s, const http::request& req, http::responder respond) {
@@ -272,6 +285,17 @@ void add_auth_routes(http::route_group& r, services& s) {
          std::bind(me, std::ref(s), _1, _2),
          {.doc = {.summary = "The caller's account",
                   .tag = "auth",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema}}});
+  r.add({"PUT",
+         "/api/v1/auth/accounts/me",
+         std::bind(rename, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Change the caller's name",
+                  .tag = "auth",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["name"],"properties":{
+                    "name":{"type":"string","minLength":1,"maxLength":200}}})",
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
   r.add({"PUT",

@@ -33,6 +33,9 @@ constexpr const char* kSelectMemberships =
 constexpr const char* kDeleteSession =
     "DELETE FROM auth_session WHERE id = $1 RETURNING auth_account_id::text";
 constexpr const char* kExpireSessions = "DELETE FROM auth_session WHERE expires <= now()";
+constexpr const char* kRenameAccount =
+    "UPDATE auth_account SET name = $2, updated = now() WHERE id = $1 "
+    "RETURNING id, email_address, name, hearth_ts(created), hearth_ts(updated)";
 constexpr const char* kSelectSessions =
     "SELECT id, hearth_ts(created), hearth_ts(expires) FROM auth_session "
     "WHERE auth_account_id = $1 AND expires > now() ORDER BY created DESC, id";
@@ -155,6 +158,15 @@ account get_account(pqxx::connection_base& conn, const std::string& id) {
   pqxx::read_transaction tx{conn};
   auto r = tx.exec_params(kSelectAccount, id);
   if (r.empty()) throw domain_error(errc::not_found, "account not found");
+  return to_account(r[0]);
+}
+
+account rename_account(pqxx::connection_base& conn, const std::string& id,
+                       const std::string& name) {
+  pqxx::work tx{conn};
+  auto r = tx.exec_params(kRenameAccount, id, name);
+  if (r.empty()) throw domain_error(errc::not_found, "account not found");
+  tx.commit();
   return to_account(r[0]);
 }
 

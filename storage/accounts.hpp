@@ -92,6 +92,10 @@ std::int64_t delete_session(pqxx::connection_base& conn, const std::string& sess
 /// The account `id`; throws domain_error(not_found).
 account get_account(pqxx::connection_base& conn, const std::string& id);
 
+/// Sets the account's name; returns the account. Throws
+/// domain_error(not_found).
+account rename_account(pqxx::connection_base& conn, const std::string& id, const std::string& name);
+
 /// One of an account's sessions as its owner sees it (never its key).
 /// Times are RFC 3339 UTC.
 struct session_info {

@@ -107,6 +107,22 @@ TEST_F(auth, signout_ends_only_that_session) {
   EXPECT_EQ(http().request_as(second, "GET", "/api/v1/auth/accounts/me").status, 200u);
 }
 
+TEST_F(auth, the_caller_changes_its_name_and_nothing_else) {
+  auto user = new_user("renamed");
+  auto rename = [&](const json::object& body) {
+    return http().request_as(user.key, "PUT", "/api/v1/auth/accounts/me", json::serialize(body));
+  };
+  check_envelope(rename({{"name", ""}}), 400);
+  check_envelope(rename({{"name", std::string(201, 'x')}}), 400);
+  check_envelope(rename({{"name", "New"}, {"emailAddress", "x@example.com"}}), 400);
+  auto res = rename({{"name", "Renée"}});
+  check_envelope(res, 200, "AuthAccount");
+  EXPECT_EQ(str(first_value(res), "name"), "Renée");
+  EXPECT_EQ(str(first_value(res), "emailAddress"), user.email);
+  auto me = http().request_as(user.key, "GET", "/api/v1/auth/accounts/me");
+  EXPECT_EQ(str(first_value(me), "name"), "Renée");
+}
+
 TEST_F(auth, sessions_are_listed_without_keys_and_one_ends_only_for_its_account) {
   auto user = new_user("sessions");
   const auto phone = signin(user.email, user.password);
