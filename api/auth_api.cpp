@@ -13,6 +13,7 @@
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
+#include "storage/households.hpp"
 
 namespace hearth::api {
 namespace {
@@ -230,6 +231,42 @@ void change_password(services& s, const http::request& req, http::responder resp
       });
 }
 
+// Deletes the caller's account, given its password (checked and throttled
+// like a sign-in's): every session ends on every node, its memberships go,
+// and a household of which it was the only member goes with every row. A
+// household it owns alone with other members in it refuses (409): it must
+// make one of them an owner first.
+void delete_account(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto password = *in.string("password", true, 1, 1024);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, password, ip, rid = req.request_id, tls = req.tls](storage::connection& conn,
+                                                              const storage::principal& who) {
+        auto c = storage::credentials_of(conn, who.account_id);
+        if (auto wait = s.guard.admit_signin(ip, c.key))
+          return auth_guard::too_many(rid, wait, "too many wrong passwords: try again later");
+        if (!storage::check_password(c, password)) {
+          s.guard.signin_failed(ip, c.key);
+          log::notice(
+              "security: account deletion refused (wrong password): request {} account "
+              "{} from {}",
+              rid, who.account_id, ip);
+          throw storage::domain_error(storage::errc::forbidden,
+                                      "password: not the account's current password");
+        }
+        const auto revocation = storage::delete_account(conn, who.account_id);
+        s.actors.revoke_account(who.account_id, revocation);  // on every node
+        log::notice("security: account deleted: request {} account {} from {}", rid, who.account_id,
+                    ip);
+        auto r = http::ok(200, rid, kAccount, {});
+        r.headers.emplace_back("Set-Cookie", session_cookie("", 0, tls));
+        return r;
+      });
+}
+
 }  // namespace
 
 constexpr const char* kAccountSchema = R"({"type":"object","properties":{
@@ -298,6 +335,18 @@ void add_auth_routes(http::route_group& r, services& s) {
                     "name":{"type":"string","minLength":1,"maxLength":200}}})",
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
+  r.add({"DELETE",
+         "/api/v1/auth/accounts/me",
+         std::bind(delete_account, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Delete the caller's account (its password required): sessions and "
+                             "memberships go, and households it was alone in; a household it "
+                             "owns alone with other members is 409",
+                  .tag = "auth",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["password"],"properties":{
+                    "password":{"type":"string","minLength":1,"maxLength":1024}}})",
+                  .data_type = kAccount}}});
   r.add({"PUT",
          "/api/v1/auth/accounts/me/password",
          std::bind(change_password, std::ref(s), _1, _2),

@@ -228,6 +228,10 @@ http::router make_routes() {
   api.add({"DELETE", "/api/v1/auth/signin", no_body()});
   api.add({"GET", "/api/v1/auth/accounts/me", no_body()});
   api.add({"PUT", "/api/v1/auth/accounts/me", json_body({{"name", 1, 200}}), {.json_body = true}});
+  api.add({"DELETE",
+           "/api/v1/auth/accounts/me",
+           json_body({{"password", 1, 1024}}),
+           {.json_body = true}});
   api.add({"PUT",
            "/api/v1/auth/accounts/me/password",
            json_body({{"password", 1, 1024}, {"newPassword", 8, 1024}}),

@@ -1,5 +1,7 @@
 #include "storage/households.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -46,6 +48,20 @@ constexpr const char* kRenameHousehold =
     "UPDATE auth_household SET name = $2, updated = now() WHERE id = $1 "
     "RETURNING id, name, hearth_ts(created), hearth_ts(updated)";
 constexpr const char* kDeleteHousehold = "DELETE FROM auth_household WHERE id = $1";
+constexpr const char* kLockAccountHouseholds =
+    "SELECT h.id FROM auth_household h JOIN auth_household_member m "
+    "ON m.auth_household_id = h.id WHERE m.auth_account_id = $1 ORDER BY h.id FOR UPDATE OF h";
+// Each household of the account: its role there, how many other members
+// and other owners it has, its name.
+constexpr const char* kAccountHouseholds =
+    "SELECT m.auth_household_id, m.permissions, "
+    "(SELECT count(*) FROM auth_household_member o WHERE o.auth_household_id = "
+    "m.auth_household_id AND o.auth_account_id <> $1), "
+    "(SELECT count(*) FROM auth_household_member o WHERE o.auth_household_id = "
+    "m.auth_household_id AND o.auth_account_id <> $1 AND o.permissions = 'owner'), h.name "
+    "FROM auth_household_member m JOIN auth_household h ON h.id = m.auth_household_id "
+    "WHERE m.auth_account_id = $1 ORDER BY m.auth_household_id";
+constexpr const char* kDeleteAccount = "DELETE FROM auth_account WHERE id = $1";
 // Before its members are read: a member added meanwhile waits, so the
 // members returned (whose streams are ended) are all the household had.
 constexpr const char* kLockHousehold = "SELECT 1 FROM auth_household WHERE id = $1 FOR UPDATE";
@@ -317,6 +333,29 @@ std::string json_ids(const std::vector<std::string_view>& ids) {
   in.reserve(ids.size());
   for (auto id : ids) in.emplace_back(id);
   return boost::json::serialize(in);
+}
+
+std::int64_t delete_account(pqxx::connection_base& conn, const std::string& account_id) {
+  pqxx::work tx{conn};
+  // The account's households, locked in id order (as delete_household
+  // locks one) before their members are counted: a member added meanwhile
+  // waits.
+  tx.exec_params(kLockAccountHouseholds, account_id);
+  for (const auto& r : tx.exec_params(kAccountHouseholds, account_id)) {
+    const auto others = r[2].as<std::int64_t>(), other_owners = r[3].as<std::int64_t>();
+    if (others == 0) {
+      tx.exec_params0(kDeleteHousehold, r[0].as<std::string>());
+    } else if (r[1].as<std::string>() == "owner" && other_owners == 0) {
+      throw domain_error(errc::conflict,
+                         fmt::format("household {} (\"{}\") has other members and no other "
+                                     "owner: make one of them an owner first",
+                                     r[0].c_str(), r[4].c_str()));
+    }
+  }
+  const auto revocation = record_revocation(tx, account_id);
+  tx.exec_params0(kDeleteAccount, account_id);
+  tx.commit();
+  return revocation;
 }
 
 void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_view>& ids) {

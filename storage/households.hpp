@@ -93,7 +93,6 @@ std::vector<member_removal> delete_household(pqxx::connection_base& conn,
 std::vector<member> list_members(pqxx::connection_base& conn, const std::string& account_id,
                                  const std::string& household_id);
 
-
 /// Sets a member's permissions (owners only; the same value is a no-op).
 /// The household's member rows are locked first, so the rule holds under
 /// concurrency: a household always keeps an owner. Throws domain_error:
@@ -128,6 +127,15 @@ std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::
 std::vector<std::optional<std::string>> permissions_of(
     pqxx::transaction_base& tx,
     const std::vector<std::pair<std::string_view, std::string_view>>& pairs);
+
+/// Deletes an account: its sessions, memberships, notifications and keys
+/// go with it (ON DELETE CASCADE). A household of which it is the only
+/// member is deleted with every row. A household with other members but no
+/// other owner refuses the whole deletion (domain_error conflict, naming
+/// the household): ownership must be handed over first, so no household is
+/// left without an owner. Records the account's revocation (its streams
+/// and cached grants end on every node); returns the revocation's seq.
+std::int64_t delete_account(pqxx::connection_base& conn, const std::string& account_id);
 
 /// `ids` as a JSON array of strings: the parameter of a statement that
 /// reads them with json_array_elements_text (any number of ids, one

@@ -191,6 +191,57 @@ TEST_F(auth, a_password_change_needs_the_current_one_and_ends_every_other_sessio
   EXPECT_FALSE(signin(user.email, "a brand new password").empty());
 }
 
+TEST_F(auth, an_account_is_deleted_with_its_password_unless_it_owns_others_alone) {
+  auto ann = new_user("leaver");
+  auto bob = new_user("stays");
+  const auto alone = create_household(ann.key, "Alone");
+  const auto shared = create_household(ann.key, "Shared");
+  add_member(ann.key, shared, bob.email, "edit");
+  auto item = http().request_as(
+      ann.key, "POST", "/api/v1/shop/items",
+      json::serialize(json::object{{"authHouseholdID", alone}, {"name", "mine"}}));
+  require_status(item, 201, "item");
+  auto remove = [&](const std::string& password) {
+    return http().request_as(ann.key, "DELETE", "/api/v1/auth/accounts/me",
+                             json::serialize(json::object{{"password", password}}));
+  };
+  check_envelope(remove("not the password"), 403);
+  // No body (no Content-Type): 415; a body without the password: 400.
+  check_envelope(http().request_as(ann.key, "DELETE", "/api/v1/auth/accounts/me", ""), 415);
+  check_envelope(http().request_as(ann.key, "DELETE", "/api/v1/auth/accounts/me", "{}"), 400);
+  // Ann owns "Shared" alone, and Bob is in it: refused, nothing deleted.
+  auto refused = remove(ann.password);
+  check_envelope(refused, 409);
+  EXPECT_NE(message_of(refused).find(shared), std::string::npos) << refused.body;
+  EXPECT_EQ(http().request_as(ann.key, "GET", "/api/v1/auth/accounts/me").status, 200u);
+  // Bob made an owner: the deletion goes through.
+  require_status(
+      http().request_as(ann.key, "PUT",
+                        "/api/v1/auth/households/" + shared + "/members/" + bob.account_id,
+                        json::serialize(json::object{{"permissions", "owner"}})),
+      200, "make Bob an owner");
+  check_envelope(remove(ann.password), 200);
+  EXPECT_EQ(http().request_as(ann.key, "GET", "/api/v1/auth/accounts/me").status, 401u);
+  auto gone = http().request(
+      "POST", "/api/v1/auth/signin",
+      json::serialize(json::object{{"emailAddress", ann.email}, {"password", ann.password}}));
+  EXPECT_EQ(gone.status, 401u);
+  // The household Ann was alone in went with its rows; Bob keeps "Shared",
+  // without Ann.
+  EXPECT_EQ(http().request_as(bob.key, "GET", "/api/v1/auth/households/" + alone).status, 404u);
+  auto members =
+      http().request_as(bob.key, "GET", "/api/v1/auth/households/" + shared + "/members");
+  require_status(members, 200, "members");
+  const auto doc = members.json();
+  ASSERT_EQ(doc.as_object().at("dataValue").as_array().size(), 1u) << members.body;
+  // The address can sign up again.
+  auto again = http().request(
+      "POST", "/api/v1/auth/signup",
+      json::serialize(json::object{
+          {"emailAddress", ann.email}, {"password", ann.password}, {"name", "again"}}));
+  EXPECT_EQ(again.status, 201u) << again.body;
+}
+
 TEST_F(auth, request_id_is_echoed_and_generated) {
   auto res = http().request("GET", "/api/v1/health", "", {{"X-Request-ID", "test-req-4711"}});
   EXPECT_EQ(res.header("x-request-id"), "test-req-4711");
