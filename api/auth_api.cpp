@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <boost/json/object.hpp>
+#include <optional>
 
 #include "api/api.hpp"
 #include "config/logging.hpp"
@@ -189,11 +190,37 @@ void end_session(services& s, const http::request& req, http::responder respond)
                     });
 }
 
-// A new password, given the current one: every other session of the
-// account ends (on every node); this one stays. The current password is
-// checked like a sign-in's, with its throttle (api/guard.hpp), so a stolen
-// session cannot guess it; a wrong one is 403, not 401 (the session is
-// fine: a client must not sign out over it).
+// Checks the caller's current password before a change that needs it (a
+// new password, the account's deletion) as a sign-in checks one, with the
+// sign-in throttle (api/guard.hpp), so a stolen session cannot guess it.
+// Returns the 429 to answer when throttled, nullopt when the password is
+// right; a wrong one throws domain_error(forbidden), 403 and not 401 (the
+// session is fine: a client must not sign out over it). Both are logged
+// at NOTICE, naming `action`.
+std::optional<http::response> check_current_password(services& s, storage::connection& conn,
+                                                     const storage::principal& who,
+                                                     const std::string& password,
+                                                     const std::string& ip, const std::string& rid,
+                                                     const char* action) {
+  auto c = storage::credentials_of(conn, who.account_id);
+  if (auto wait = s.guard.admit_signin(ip, c.key)) {
+    log::notice("security: {} throttled: request {} account {} from {}", action, rid,
+                who.account_id, ip);
+    return auth_guard::too_many(rid, wait, "too many wrong passwords: try again later");
+  }
+  if (!storage::check_password(c, password)) {
+    s.guard.signin_failed(ip, c.key);
+    log::notice("security: {} refused (wrong password): request {} account {} from {}", action, rid,
+                who.account_id, ip);
+    throw storage::domain_error(storage::errc::forbidden,
+                                "password: not the account's current password");
+  }
+  s.guard.signin_succeeded(c.key);
+  return std::nullopt;
+}
+
+// A new password, given the current one (check_current_password): every
+// other session of the account ends (on every node); this one stays.
 void change_password(services& s, const http::request& req, http::responder respond) {
   http::json_object_reader in(req.body);
   auto current = *in.string("password", true, 1, 1024);
@@ -204,22 +231,9 @@ void change_password(services& s, const http::request& req, http::responder resp
       s, req, std::move(respond),
       [&s, current, next, ip, rid = req.request_id](storage::connection& conn,
                                                     const storage::principal& who) {
-        auto c = storage::credentials_of(conn, who.account_id);
-        if (auto wait = s.guard.admit_signin(ip, c.key)) {
-          log::notice("security: password change throttled: request {} account {} from {}", rid,
-                      who.account_id, ip);
-          return auth_guard::too_many(rid, wait, "too many wrong passwords: try again later");
-        }
-        if (!storage::check_password(c, current)) {
-          s.guard.signin_failed(ip, c.key);
-          log::notice(
-              "security: password change refused (wrong password): request {} account {} "
-              "from {}",
-              rid, who.account_id, ip);
-          throw storage::domain_error(storage::errc::forbidden,
-                                      "password: not the account's current password");
-        }
-        s.guard.signin_succeeded(c.key);
+        if (auto refused =
+                check_current_password(s, conn, who, current, ip, rid, "password change"))
+          return std::move(*refused);
         auto [account, revocation] = storage::change_password(conn, who.account_id, who.session_id,
                                                               storage::hash_password(next));
         s.actors.revoke_account(who.account_id, revocation);  // the other sessions, everywhere
@@ -231,8 +245,8 @@ void change_password(services& s, const http::request& req, http::responder resp
       });
 }
 
-// Deletes the caller's account, given its password (checked and throttled
-// like a sign-in's): every session ends on every node, its memberships go,
+// Deletes the caller's account, given its password
+// (check_current_password): every session ends on every node, its memberships go,
 // and a household of which it was the only member goes with every row. A
 // household it owns alone with other members in it refuses (409): it must
 // make one of them an owner first.
@@ -241,30 +255,20 @@ void delete_account(services& s, const http::request& req, http::responder respo
   auto password = *in.string("password", true, 1, 1024);
   in.reject_unknown();
   const auto& ip = req.remote_addr;
-  run_authenticated(
-      s, req, std::move(respond),
-      [&s, password, ip, rid = req.request_id, tls = req.tls](storage::connection& conn,
-                                                              const storage::principal& who) {
-        auto c = storage::credentials_of(conn, who.account_id);
-        if (auto wait = s.guard.admit_signin(ip, c.key))
-          return auth_guard::too_many(rid, wait, "too many wrong passwords: try again later");
-        if (!storage::check_password(c, password)) {
-          s.guard.signin_failed(ip, c.key);
-          log::notice(
-              "security: account deletion refused (wrong password): request {} account "
-              "{} from {}",
-              rid, who.account_id, ip);
-          throw storage::domain_error(storage::errc::forbidden,
-                                      "password: not the account's current password");
-        }
-        const auto revocation = storage::delete_account(conn, who.account_id);
-        s.actors.revoke_account(who.account_id, revocation);  // on every node
-        log::notice("security: account deleted: request {} account {} from {}", rid, who.account_id,
-                    ip);
-        auto r = http::ok(200, rid, kAccount, {});
-        r.headers.emplace_back("Set-Cookie", session_cookie("", 0, tls));
-        return r;
-      });
+  run_authenticated(s, req, std::move(respond),
+                    [&s, password, ip, rid = req.request_id, tls = req.tls](
+                        storage::connection& conn, const storage::principal& who) {
+                      if (auto refused = check_current_password(s, conn, who, password, ip, rid,
+                                                                "account deletion"))
+                        return std::move(*refused);
+                      const auto revocation = storage::delete_account(conn, who.account_id);
+                      s.actors.revoke_account(who.account_id, revocation);  // on every node
+                      log::notice("security: account deleted: request {} account {} from {}", rid,
+                                  who.account_id, ip);
+                      auto r = http::ok(200, rid, kAccount, {});
+                      r.headers.emplace_back("Set-Cookie", session_cookie("", 0, tls));
+                      return r;
+                    });
 }
 
 }  // namespace
