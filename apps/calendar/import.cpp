@@ -19,6 +19,7 @@
 #include "apps/calendar/ical.hpp"
 #include "config/logging.hpp"
 #include "http/client.hpp"
+#include "storage/events.hpp"
 #include "storage/households.hpp"
 
 namespace hearth::apps::calendar::detail {
@@ -92,7 +93,6 @@ import_result apply_import(storage::connection& conn, const std::string& subscri
       "name = CASE WHEN name = '' THEN $2 ELSE name END, updated = now() WHERE id = $1",
       subscription_id, cal.name);
   change.commit();
-  out.events = change.events();
   return out;
 }
 

@@ -10,10 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "apps/calendar/calendar.hpp"
-#include "storage/events.hpp"
 
 namespace hearth::apps::calendar::detail {
 
@@ -24,10 +22,9 @@ std::string lower(std::string s);
 /// links use to open a calendar application).
 std::string fetch_url(std::string url);
 
-/// What one import changed, and the change events it published at its commit.
+/// What one import changed (its change events were published at its commit).
 struct import_result {
   std::size_t created = 0, updated = 0, deleted = 0;
-  std::vector<storage::change_event> events;
 };
 
 // The module's state: shared by its declarations (the import subscription,
