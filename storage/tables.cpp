@@ -12,12 +12,13 @@
 #include "storage/errors.hpp"
 #include "storage/households.hpp"
 #include "storage/pool.hpp"
+#include "storage/table_rows.hpp"
 
 namespace hearth::storage {
-namespace {
 
-// SQL text is built only from table_spec constants, never from user input;
-// values always travel as parameters.
+// The helpers shared with storage/table_creations.cpp (storage/table_rows.hpp).
+namespace detail {
+
 std::string select_list(const table_spec& t, const std::string& alias) {
   std::string s = fmt::format(
       "{0}.id, {0}.auth_household_id, hearth_ts({0}.created), "
@@ -48,11 +49,7 @@ record to_record(const table_spec& t, const pqxx::row& r) {
   return o;
 }
 
-// The write_result of a row a write statement returned: select_list(t),
-// then its event's seq, then with `timed` its event's time (a delete's);
-// otherwise the event's time is the row's `updated`.
-write_result written(const table_spec& t, const pqxx::row& r, const char* operation,
-                     bool timed = false) {
+write_result written(const table_spec& t, const pqxx::row& r, const char* operation, bool timed) {
   const auto seq = static_cast<int>(4 + t.columns.size());
   write_result w{to_record(t, r), {}};
   w.event = change_event{r[1].c_str(), r[seq].as<std::int64_t>(),
@@ -61,11 +58,9 @@ write_result written(const table_spec& t, const pqxx::row& r, const char* operat
   return w;
 }
 
-// written() of every row of a multi-row write, in order: `expected` rows,
-// else std::runtime_error ("<type>: n rows <verb> of expected").
 std::vector<write_result> written_rows(const table_spec& t, const pqxx::result& result,
                                        std::size_t expected, const char* operation,
-                                       const char* verb, bool timed = false) {
+                                       const char* verb, bool timed) {
   if (result.size() != expected)
     throw std::runtime_error(
         fmt::format("{}: {} rows {} of {}", t.data_type, result.size(), verb, expected));
@@ -75,8 +70,6 @@ std::vector<write_result> written_rows(const table_spec& t, const pqxx::result& 
   return out;
 }
 
-// Puts the columns `v` gives into `o`, keyed by SQL name (null for SQL
-// NULL): one row of a json_populate_recordset parameter.
 void put_columns(const table_spec& t, const values& v, boost::json::object& o) {
   for (const auto& c : t.columns) {
     auto it = v.find(c.json);
@@ -88,30 +81,12 @@ void put_columns(const table_spec& t, const values& v, boost::json::object& o) {
   }
 }
 
-// The caller may change `household_id`: not a member → not_found with
-// `not_found` (the household's or the row's message), view-only → forbidden.
 void check_write_permission(pqxx::transaction_base& tx, const std::string& account_id,
-                            const std::string& household_id,
-                            const std::string& not_found = "authHouseholdID: household not found") {
+                            const std::string& household_id, const std::string& not_found) {
   auto perm = permission_of(tx, account_id, household_id);
   if (!perm) throw domain_error(errc::not_found, not_found);
   if (*perm == "view")
     throw domain_error(errc::forbidden, "view-only members cannot change this household");
-}
-
-// Locks the row and returns its household, enforcing membership and write
-// permission of the caller.
-std::string lock_for_write(pqxx::transaction_base& tx, const table_spec& t,
-                           const std::string& account_id, const std::string& id) {
-  auto r = tx.exec_params(
-      fmt::format("SELECT auth_household_id, {} FROM {} WHERE id = $1 FOR UPDATE",
-                  t.locked_by.empty() ? "false" : t.locked_by + " IS NOT NULL", t.sql_name),
-      id);
-  if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
-  auto household_id = r[0][0].as<std::string>();
-  check_write_permission(tx, account_id, household_id, fmt::format("{} not found", t.data_type));
-  if (r[0][1].as<bool>()) throw domain_error(errc::conflict, t.locked_message);
-  return household_id;
 }
 
 std::vector<std::optional<std::string>> params_of(const table_spec& t, const values& v,
@@ -130,7 +105,6 @@ std::vector<std::optional<std::string>> params_of(const table_spec& t, const val
   return params;
 }
 
-// The response a keyed write stores: its status, dataType and dataValue.
 void record_response(pqxx::transaction_base& tx, const table_spec& t, const idempotency* idem,
                      const record* row) {
   if (!idem) return;
@@ -139,11 +113,38 @@ void record_response(pqxx::transaction_base& tx, const table_spec& t, const idem
       {idem->success_status, t.data_type, row ? "[" + boost::json::serialize(*row) + "]" : "[]"});
 }
 
-// A replay of a key used before: nothing written.
 write_result replayed(stored_response r) {
   write_result out;
   out.replay = std::move(r);
   return out;
+}
+
+[[noreturn]] void rethrow_check(const table_spec& t, const pqxx::check_violation& e) {
+  std::string what = e.what();
+  for (const auto& c : t.checks)
+    if (what.find(c.constraint) != std::string::npos) throw domain_error(errc::invalid, c.message);
+  throw domain_error(errc::invalid, fmt::format("{}: invalid values", t.data_type));
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+// Locks the row and returns its household, enforcing membership and write
+// permission of the caller.
+std::string lock_for_write(pqxx::transaction_base& tx, const table_spec& t,
+                           const std::string& account_id, const std::string& id) {
+  auto r = tx.exec_params(
+      fmt::format("SELECT auth_household_id, {} FROM {} WHERE id = $1 FOR UPDATE",
+                  t.locked_by.empty() ? "false" : t.locked_by + " IS NOT NULL", t.sql_name),
+      id);
+  if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
+  auto household_id = r[0][0].as<std::string>();
+  check_write_permission(tx, account_id, household_id, fmt::format("{} not found", t.data_type));
+  if (r[0][1].as<bool>()) throw domain_error(errc::conflict, t.locked_message);
+  return household_id;
 }
 
 // The household of row `id` now; "" when the row is gone.
@@ -209,14 +210,6 @@ std::string lock_row_in_locked_household(pqxx::transaction_base& tx, const table
     throw domain_error(errc::busy,
                        fmt::format("{} moved to another household meanwhile", t.data_type));
   return household_id;
-}
-
-// A CHECK constraint of the table broke: the table's message as a 400.
-[[noreturn]] void rethrow_check(const table_spec& t, const pqxx::check_violation& e) {
-  std::string what = e.what();
-  for (const auto& c : t.checks)
-    if (what.find(c.constraint) != std::string::npos) throw domain_error(errc::invalid, c.message);
-  throw domain_error(errc::invalid, fmt::format("{}: invalid values", t.data_type));
 }
 
 }  // namespace
@@ -311,158 +304,6 @@ record get_row(pqxx::connection_base& conn, const table_spec& t, const std::stri
   auto r = tx.exec_params(sql, account_id, id);
   if (r.empty()) throw domain_error(errc::not_found, fmt::format("{} not found", t.data_type));
   return to_record(t, r[0]);
-}
-
-write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
-                           const std::string& account_id, const std::string& household_id,
-                           const values& v, const write_gate& admit, const idempotency* idem) {
-  // Before the key: a replay answers like any other request to the household.
-  check_write_permission(tx, account_id, household_id);
-  if (idem)
-    if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
-  if (admit) admit(household_id);
-  std::string assignments, names, placeholders;
-  auto params = params_of(t, v, assignments, names, placeholders, 2);
-  params.insert(params.begin(), household_id);
-  // The row, its household's next seq and its outbox event in one statement
-  // (one round trip; data-modifying CTEs run as one statement).
-  auto sql = fmt::format(
-      "WITH ins AS (INSERT INTO {0} AS t (auth_household_id{1}) VALUES ($1{2}) RETURNING t.*), "
-      "s AS (UPDATE auth_household SET event_seq = event_seq + 1 WHERE id = $1 "
-      "RETURNING event_seq), "
-      "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
-      "updated) SELECT ins.auth_household_id, s.event_seq, '{0}', ins.id, 'create', ins.updated "
-      "FROM ins, s RETURNING seq) "
-      "SELECT {3}, (SELECT seq FROM ev) FROM ins",
-      t.sql_name, names, placeholders, select_list(t, "ins"));
-  try {
-    auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-    auto out = written(t, r, "create");
-    record_response(tx, t, idem, &out.row);
-    return out;
-  } catch (const pqxx::check_violation& e) {
-    rethrow_check(t, e);
-  }
-}
-
-namespace {
-
-// create_rows_in(): the batch's rows in one statement.
-pqxx::result insert_rows(pqxx::transaction_base& tx, const table_spec& t,
-                         const std::vector<creation>& rows) {
-  // The columns given (the same in every row); the others take their defaults.
-  std::string names, from_json, from_input;
-  // The statement's name, per column set (and guard).
-  std::string name = "hearth_create_" + t.sql_name + "_";
-  for (const auto& c : t.columns)
-    if (rows.front().v->count(c.json)) {
-      name += std::to_string(&c - t.columns.data()) + "_";
-      names += fmt::format(", {}", c.sql);
-      from_json += fmt::format(", r.{}", c.sql);
-      from_input += fmt::format(", input.{}", c.sql);
-    }
-  // The rows as a JSON array of objects keyed by column (SQL names), read
-  // into the table's own row type (json_populate_recordset), so each value
-  // is converted by its column's type, as a parameter would be.
-  boost::json::array in;
-  in.reserve(rows.size());
-  for (const auto& r : rows) {
-    boost::json::object o;
-    o["auth_household_id"] = *r.household_id;
-    put_columns(t, *r.v, o);
-    in.emplace_back(std::move(o));
-  }
-  // One statement: new ids; each household's seq range (event_seq bumped
-  // once by its count); the rows; their events, numbered base + position in
-  // the household in input order. Data-modifying CTEs run as one statement.
-  auto sql = fmt::format(
-      "WITH input AS MATERIALIZED (SELECT gen_random_uuid() AS id, r.auth_household_id AS h, "
-      "r.ordinality AS hearth_ord{2} "
-      "FROM json_populate_recordset(NULL::{0}, $1::json) WITH ORDINALITY AS r), "
-      "n AS (SELECT h, count(*) AS n FROM input GROUP BY h), "
-      "s AS (UPDATE auth_household a SET event_seq = a.event_seq + n.n FROM n WHERE a.id = n.h "
-      "RETURNING a.id, a.event_seq - n.n AS base), "
-      "ins AS (INSERT INTO {0} AS t (id, auth_household_id{1}) "
-      "SELECT input.id, input.h{3} FROM input ORDER BY input.hearth_ord RETURNING t.*), "
-      "q AS (SELECT ins.*, input.hearth_ord, s.base + row_number() OVER "
-      "(PARTITION BY input.h ORDER BY input.hearth_ord) AS hearth_seq "
-      "FROM ins JOIN input ON input.id = ins.id JOIN s ON s.id = input.h), "
-      "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
-      "updated) SELECT q.auth_household_id, q.hearth_seq, '{0}', q.id, 'create', q.updated "
-      "FROM q) "
-      "SELECT {4}, q.hearth_seq FROM q ORDER BY q.hearth_ord",
-      t.sql_name, names, from_json, from_input, select_list(t, "q"));
-  try {
-    return exec_prepared_sql(tx, name, sql, boost::json::serialize(in));
-  } catch (const pqxx::check_violation& e) {
-    rethrow_check(t, e);
-  }
-}
-
-// create_row_if_permitted(): one row, written only when `account_id` may
-// write its household (owner, edit). A statement of its own, simpler than
-// insert_rows' (no grouping, numbering, join or sort): the household's
-// event_seq is bumped only when the member check passes, and the row and
-// its event are inserted only from that bump, so a refusal writes nothing
-// and returns no row. It costs PostgreSQL about 90 µs less per write than
-// insert_rows' statement for one row (0.35 → 0.24-0.28 ms per statement,
-// pgbench -M prepared, synchronous_commit off).
-pqxx::result insert_row_if_permitted(pqxx::transaction_base& tx, const table_spec& t,
-                                     const std::string& account_id, const creation& row) {
-  std::string name = "hearth_create_permitted_" + t.sql_name + "_";
-  std::string names, from_input;
-  for (const auto& c : t.columns)
-    if (row.v->count(c.json)) {
-      name += std::to_string(&c - t.columns.data()) + "_";
-      names += fmt::format(", {}", c.sql);
-      from_input += fmt::format(", r.{}", c.sql);
-    }
-  boost::json::object in;
-  put_columns(t, *row.v, in);
-  auto sql = fmt::format(
-      "WITH s AS (UPDATE auth_household a SET event_seq = a.event_seq + 1 WHERE a.id = $2::uuid "
-      "AND EXISTS (SELECT 1 FROM auth_household_member m WHERE m.auth_household_id = $2::uuid "
-      "AND m.auth_account_id = $3::uuid AND m.permissions IN ('owner', 'edit')) "
-      "RETURNING a.event_seq), "
-      "ins AS (INSERT INTO {0} AS t (id, auth_household_id{1}) "
-      "SELECT gen_random_uuid(), $2::uuid{2} FROM json_populate_record(NULL::{0}, $1::json) r, s "
-      "RETURNING t.*), "
-      "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
-      "updated) SELECT ins.auth_household_id, s.event_seq, '{0}', ins.id, 'create', ins.updated "
-      "FROM ins, s) "
-      "SELECT {3}, s.event_seq FROM ins, s",
-      t.sql_name, names, from_input, select_list(t, "ins"));
-  try {
-    return exec_prepared_sql(tx, name, sql, boost::json::serialize(in), *row.household_id,
-                             account_id);
-  } catch (const pqxx::check_violation& e) {
-    rethrow_check(t, e);
-  }
-}
-
-}  // namespace
-
-std::vector<write_result> create_rows_in(pqxx::transaction_base& tx, const table_spec& t,
-                                         const std::vector<creation>& rows) {
-  if (rows.empty()) return {};
-  return written_rows(t, insert_rows(tx, t, rows), rows.size(), "create", "inserted");
-}
-
-std::optional<write_result> create_row_if_permitted(pqxx::transaction_base& tx, const table_spec& t,
-                                                    const std::string& account_id,
-                                                    const creation& row) {
-  auto result = insert_row_if_permitted(tx, t, account_id, row);
-  if (result.empty()) return std::nullopt;
-  return written_rows(t, result, 1, "create", "inserted").front();
-}
-
-write_result create_row(pqxx::connection_base& conn, const table_spec& t,
-                        const std::string& account_id, const std::string& household_id,
-                        const values& v, const write_gate& admit, const idempotency* idem) {
-  pqxx::work tx{conn};
-  auto out = create_row_in(tx, t, account_id, household_id, v, admit, idem);
-  if (!out.replay) tx.commit();
-  return out;
 }
 
 std::map<std::string, std::string> households_of(pqxx::transaction_base& tx, const table_spec& t,
