@@ -1,16 +1,24 @@
 // Accounts and sessions: signup, signin (bearer key + HttpOnly cookie),
-// signout, me (and its name), the password, the account's sessions. Passwords are hashed with
-// Argon2id on a pool thread; failed sign-ins and refused sign-ups are throttled (api/guard.hpp).
+// signout, me (its name, its e-mail address with a confirmation link), the
+// password (changed, or reset through an e-mailed link), the account's
+// sessions. Passwords are hashed with Argon2id on a pool thread; failed
+// sign-ins, refused sign-ups, bad tokens and e-mails asked for are
+// throttled (api/guard.hpp). E-mails go out as messages of the
+// "account.email" topic (api/account_mail.hpp), sent by apps/notify.
 
 #include <fmt/format.h>
 
 #include <boost/json/object.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 
+#include "api/account_mail.hpp"
 #include "api/api.hpp"
 #include "config/logging.hpp"
+#include "engine/pubsub.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "storage/account_tokens.hpp"
 #include "storage/accounts.hpp"
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
@@ -28,15 +36,6 @@ boost::json::object to_json(const storage::account& a) {
           {"name", a.name},
           {"created", a.created},
           {"updated", a.updated}};
-}
-
-std::string read_email(http::json_object_reader& in) {
-  auto email = *in.string("emailAddress", true, 3, 254);
-  auto at = email.find('@');
-  if (at == std::string::npos || at == 0 || at == email.size() - 1 ||
-      email.find_first_of(" \t\r\n<>") != std::string::npos)
-    throw http::input_error("emailAddress: not an e-mail address");
-  return email;
 }
 
 // The session cookie (RFC 6265 §4.1): HttpOnly, SameSite=Lax, and Secure
@@ -271,7 +270,173 @@ void delete_account(services& s, const http::request& req, http::responder respo
                     });
 }
 
+// --- e-mailed links: a password reset, a new address confirmed -------------
+
+// POST /api/v1/auth/password-reset {emailAddress}: e-mails a link to reset
+// the password (valid 1 hour, once) when an account has the address. The
+// answer (202) is given before the address is looked up, so neither it nor
+// its timing tells whether an account exists. Without smtpURL: 503.
+void request_password_reset(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto email = read_email(in);
+  in.reject_unknown();
+  const auto& rid = req.request_id;
+  auto topic = account_mail_topic(s);
+  if (!topic)
+    return respond(http::error(503, rid,
+                               "password reset needs e-mail: this server has no smtpURL "
+                               "(docs/configuration.md)"));
+  const auto& ip = req.remote_addr;
+  if (auto wait = s.guard.admit_mail(ip, email)) {
+    log::notice("security: password reset throttled: request {} from {}", rid, ip);
+    return respond(auth_guard::too_many(rid, wait, kTooManyMails));
+  }
+  const bool queued = s.db.submit([email, ip, rid, topic = *topic,
+                                   base = public_base_url(s, req)](storage::connection& conn) {
+    try {
+      pqxx::work tx{conn};
+      auto account = storage::account_of_address(tx, email);
+      if (account) {
+        auto request = storage::request_token(tx, storage::token_purpose::password_reset, *account);
+        topic.publish(tx, account_mail{request, base});
+      }
+      tx.commit();
+      log::notice("security: password reset asked: request {} account {} from {}", rid,
+                  account ? *account : "unknown", ip);
+    } catch (const std::exception& e) {
+      log::warn("password reset of request {}: not queued: {}", rid, e.what());
+    }
+  });
+  if (!queued) return respond(busy_response(rid));
+  auto r = http::envelope(202, rid, kAccount, {},
+                          "if an account has this address, a link to reset its password is on "
+                          "its way (valid 1 hour)");
+  respond(std::move(r));
+}
+
+// POST /api/v1/auth/password-reset/confirm {token, newPassword}: sets the
+// password of the token's account and ends every session of it (on every
+// node). A bad token is 400, counted against the client's IP as an unknown
+// session key is.
+void confirm_password_reset(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto token = read_token(in);
+  auto next = *in.string("newPassword", true, 8, 1024);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  if (auto wait = s.guard.admit_key(ip))
+    return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
+  run_db(s, req, std::move(respond),
+         [&s, token, next, ip, rid = req.request_id](storage::connection& conn) {
+           auto done = storage::reset_password(conn, token, storage::hash_password(next));
+           if (!done) {
+             s.guard.key_rejected(ip);
+             log::notice("security: password reset refused (bad token): request {} from {}", rid,
+                         ip);
+             throw storage::domain_error(storage::errc::invalid, kBadToken);
+           }
+           const auto& [account, revocation] = *done;
+           s.actors.revoke_account(account.id, revocation);  // every session, everywhere
+           log::notice(
+               "security: password reset, every session ended: request {} account {} "
+               "from {}",
+               rid, account.id, ip);
+           return http::ok(200, rid, kAccount, {to_json(account)});
+         });
+}
+
+// PUT /api/v1/auth/accounts/me/email {password, emailAddress}: given the
+// current password (check_current_password), e-mails a confirmation link
+// to the new address (valid 1 hour, once) and answers 202 with the account
+// unchanged; the address changes when the link is used. Without smtpURL
+// no e-mail can confirm it: the address changes at once (200). An address
+// another account has is 409.
+void change_email(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto password = *in.string("password", true, 1, 1024);
+  auto email = read_email(in);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  auto topic = account_mail_topic(s);
+  if (topic)
+    if (auto wait = s.guard.admit_mail(ip, email)) {
+      log::notice("security: e-mail change throttled: request {} from {}", req.request_id, ip);
+      return respond(auth_guard::too_many(req.request_id, wait, kTooManyMails));
+    }
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, password, email, ip, topic, base = public_base_url(s, req), rid = req.request_id](
+          storage::connection& conn, const storage::principal& who) {
+        if (auto refused = check_current_password(s, conn, who, password, ip, rid, "e-mail change"))
+          return std::move(*refused);
+        if (!topic) {
+          auto account = storage::change_email(conn, who.account_id, email);
+          log::notice(
+              "security: e-mail address changed (no smtpURL: unconfirmed): request {} "
+              "account {} from {}",
+              rid, who.account_id, ip);
+          return http::ok(200, rid, kAccount, {to_json(account)});
+        }
+        {
+          pqxx::work tx{conn};
+          storage::check_address_free(tx, email, who.account_id);
+          auto request = storage::request_token(tx, storage::token_purpose::email_change,
+                                                who.account_id, email);
+          topic->publish(tx, account_mail{request, base});
+          tx.commit();
+        }
+        log::notice(
+            "security: e-mail change asked, link sent to the new address: request {} "
+            "account {} from {}",
+            rid, who.account_id, ip);
+        return http::envelope(202, rid, kAccount,
+                              {to_json(storage::get_account(conn, who.account_id))},
+                              "a link to confirm the new address is on its way (valid 1 hour)");
+      });
+}
+
+// POST /api/v1/auth/email/confirm {token}: the new address takes effect.
+// Anonymous (the link may be opened on another device); a bad token is
+// 400, counted as for a password reset; an address taken since is 409.
+void confirm_email(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto token = read_token(in);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  if (auto wait = s.guard.admit_key(ip))
+    return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
+  run_db(s, req, std::move(respond),
+         [&s, token, ip, rid = req.request_id](storage::connection& conn) {
+           auto account = storage::confirm_email(conn, token);
+           if (!account) {
+             s.guard.key_rejected(ip);
+             log::notice("security: e-mail confirmation refused (bad token): request {} from {}",
+                         rid, ip);
+             throw storage::domain_error(storage::errc::invalid, kBadToken);
+           }
+           log::notice("security: e-mail address changed: request {} account {} from {}", rid,
+                       account->id, ip);
+           return http::ok(200, rid, kAccount, {to_json(*account)});
+         });
+}
+
 }  // namespace
+
+std::optional<engine::topic<account_mail>> account_mail_topic(const services& s) {
+  if (s.cfg.smtp_url.empty()) return std::nullopt;
+  return s.registry.find_topic<account_mail>(kAccountMailTopic);
+}
+
+std::string read_email(http::json_object_reader& in) {
+  auto email = *in.string("emailAddress", true, 3, 254);
+  auto at = email.find('@');
+  if (at == std::string::npos || at == 0 || at == email.size() - 1 ||
+      email.find_first_of(" \t\r\n<>") != std::string::npos)
+    throw http::input_error("emailAddress: not an e-mail address");
+  return email;
+}
+
+std::string read_token(http::json_object_reader& in) { return *in.string("token", true, 1, 64); }
 
 constexpr const char* kAccountSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},"emailAddress":{"type":"string","format":"email"},
@@ -362,6 +527,63 @@ void add_auth_routes(http::route_group& r, services& s) {
                     "required":["password","newPassword"],"properties":{
                     "password":{"type":"string","minLength":1,"maxLength":1024},
                     "newPassword":{"type":"string","minLength":8,"maxLength":1024}}})",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema}}});
+  r.add({"POST",
+         "/api/v1/auth/password-reset",
+         std::bind(request_password_reset, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "E-mail a link to reset the password (valid 1 hour, once) if an "
+                             "account has the address; the answer is the same either way. 503 "
+                             "without smtpURL",
+                  .tag = "auth",
+                  .auth = "none",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["emailAddress"],"properties":{
+                    "emailAddress":{"type":"string","format":"email","minLength":3,
+                    "maxLength":254}}})",
+                  .data_type = kAccount,
+                  .success = 202}}});
+  r.add({"POST",
+         "/api/v1/auth/password-reset/confirm",
+         std::bind(confirm_password_reset, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Set a new password with the e-mailed token; every session of the "
+                             "account ends",
+                  .tag = "auth",
+                  .auth = "none",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["token","newPassword"],"properties":{
+                    "token":{"type":"string","minLength":1,"maxLength":64},
+                    "newPassword":{"type":"string","minLength":8,"maxLength":1024}}})",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema}}});
+  r.add({"PUT",
+         "/api/v1/auth/accounts/me/email",
+         std::bind(change_email, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Change the e-mail address (the password required): 202 and a "
+                             "confirmation link to the new address; without smtpURL, 200 and "
+                             "changed at once",
+                  .tag = "auth",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["password","emailAddress"],"properties":{
+                    "password":{"type":"string","minLength":1,"maxLength":1024},
+                    "emailAddress":{"type":"string","format":"email","minLength":3,
+                    "maxLength":254}}})",
+                  .data_type = kAccount,
+                  .data_schema = kAccountSchema,
+                  .success = 202}}});
+  r.add({"POST",
+         "/api/v1/auth/email/confirm",
+         std::bind(confirm_email, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Confirm a new e-mail address with the e-mailed token",
+                  .tag = "auth",
+                  .auth = "none",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["token"],"properties":{
+                    "token":{"type":"string","minLength":1,"maxLength":64}}})",
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
   r.add({"GET",

@@ -1,6 +1,7 @@
 #include "api/guard.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "http/envelope.hpp"
 
@@ -14,6 +15,9 @@ http::throttle_options options(const config::config& cfg, std::int64_t limit) {
           .max_wait_ms = std::max(cfg.auth_max_retry_after_ms, cfg.auth_retry_after_ms)};
 }
 
+// E-mails to one address before each further one waits (admit_mail).
+constexpr std::int64_t kMailsPerAddress = 5;
+
 }  // namespace
 
 auth_guard::auth_guard(const config::config& cfg)
@@ -21,6 +25,8 @@ auth_guard::auth_guard(const config::config& cfg)
       signin_ips_(options(cfg, cfg.auth_ip_failure_limit)),
       signup_ips_(options(cfg, cfg.auth_ip_failure_limit)),
       key_ips_(options(cfg, cfg.auth_ip_failure_limit)),
+      mail_ips_(options(cfg, cfg.auth_ip_failure_limit)),
+      mail_addresses_(options(cfg, kMailsPerAddress)),
       streams_by_account_(static_cast<std::size_t>(cfg.max_streams_per_account)),
       streams_by_address_(static_cast<std::size_t>(cfg.max_streams_per_address)) {}
 
@@ -53,6 +59,19 @@ void auth_guard::signin_succeeded(const std::string& account) { accounts_.reset(
 std::int64_t auth_guard::admit_signup(const std::string& ip) { return signup_ips_.admit(ip); }
 
 void auth_guard::signup_refused(const std::string& ip) { signup_ips_.fail(ip); }
+
+std::int64_t auth_guard::admit_mail(const std::string& ip, const std::string& address) {
+  std::string key = address;
+  for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Both are asked (each refusal counts for the key that refused); an
+  // admitted e-mail counts too.
+  auto wait = std::max(mail_ips_.admit(ip), mail_addresses_.admit(key));
+  if (wait == 0) {
+    mail_ips_.fail(ip);
+    mail_addresses_.fail(key);
+  }
+  return wait;
+}
 
 std::int64_t auth_guard::admit_key(const std::string& ip) { return key_ips_.admit(ip); }
 

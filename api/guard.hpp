@@ -53,6 +53,14 @@ class auth_guard {
   /// A sign-up refused (address taken, invalid body).
   void signup_refused(const std::string& ip);
 
+  /// An e-mail a request asks for (a password reset, an address
+  /// confirmation, an invitation), before it is queued: the client IP and
+  /// the address (ASCII case-insensitive). Every e-mail counts, sent or
+  /// not: after 5 to one address (authIPFailureLimit from one IP) within
+  /// authFailureWindowMs, each further one waits, the wait doubling, so an
+  /// address cannot be flooded through hearth.
+  std::int64_t admit_mail(const std::string& ip, const std::string& address);
+
   /// A request carrying a session key, before it is looked up: the client IP.
   std::int64_t admit_key(const std::string& ip);
   /// A session key that is unknown or expired.
@@ -73,7 +81,7 @@ class auth_guard {
                                  const std::string& message);
 
  private:
-  http::failure_throttle accounts_, signin_ips_, signup_ips_, key_ips_;
+  http::failure_throttle accounts_, signin_ips_, signup_ips_, key_ips_, mail_ips_, mail_addresses_;
   http::keyed_quota streams_by_account_, streams_by_address_;
 };
 

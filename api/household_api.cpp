@@ -1,20 +1,24 @@
-// Households and their members.
+// Households, their members, and invitations to them by e-mail.
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/account_mail.hpp"
 #include "api/api.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
+#include "storage/account_tokens.hpp"
 #include "storage/households.hpp"
+#include "storage/invitations.hpp"
 
 namespace hearth::api {
 namespace {
 
 constexpr const char* kHousehold = "AuthHousehold";
 constexpr const char* kMember = "AuthHouseholdMember";
+constexpr const char* kInvitation = "AuthHouseholdInvitation";
 
 boost::json::object to_json(const storage::household& h) {
   return {{"id", h.id},
@@ -29,6 +33,15 @@ boost::json::object to_json(const storage::member& m) {
           {"authAccountID", m.account_id},
           {"emailAddress", m.email_address},
           {"permissions", m.permissions}};
+}
+
+boost::json::object to_json(const storage::invitation& i) {
+  return {{"id", i.id},
+          {"authHouseholdID", i.household_id},
+          {"emailAddress", i.email_address},
+          {"permissions", i.permissions},
+          {"created", i.created},
+          {"expires", i.expires}};
 }
 
 // The answer a keyed write stores (storage/idempotency.hpp): one item.
@@ -242,6 +255,106 @@ void remove_member(services& s, const http::request& req, http::responder respon
       });
 }
 
+// --- invitations by e-mail (storage/invitations.hpp) -------------------------
+
+// POST /api/v1/auth/households/{id}/invitations {emailAddress, permissions}
+// (owners): with smtpURL the invitee is e-mailed a link (valid 7 days,
+// once); without, the answer carries the `link` for the owner to pass on.
+void invite(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  http::json_object_reader in(req.body);
+  auto email = read_email(in);
+  auto permissions = permissions_input(in);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  auto topic = account_mail_topic(s);
+  if (topic)
+    if (auto wait = s.guard.admit_mail(ip, email)) {
+      log::notice("security: invitation throttled: request {} from {}", req.request_id, ip);
+      return respond(auth_guard::too_many(req.request_id, wait, kTooManyMails));
+    }
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, id = *id, email, permissions, topic, ip, base = public_base_url(s, req),
+       rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        std::function<void(pqxx::work&, const std::string&)> publish;
+        if (topic)
+          publish = [&](pqxx::work& tx, const std::string& request) {
+            topic->publish(tx, account_mail{request, base});
+          };
+        auto invitation = storage::invite(conn, who.account_id, id, email, permissions, publish);
+        auto out = to_json(invitation);
+        if (!topic)  // no e-mail: the owner gets the link
+          if (auto issued = storage::issue_token(conn, invitation.id))
+            out["link"] = base + "/#invitation=" + issued->token;
+        log::notice("security: invitation {}: request {} account {} from {}: household {} as {}",
+                    invitation.id, rid, who.account_id, ip, id, permissions);
+        return http::ok(201, rid, kInvitation, {std::move(out)});
+      });
+}
+
+// GET /api/v1/auth/households/{id}/invitations (owners): pending ones.
+void list_invitations(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  run_authenticated(
+      s, req, std::move(respond),
+      [id = *id, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
+        boost::json::array out;
+        for (const auto& i : storage::list_invitations(conn, who.account_id, id))
+          out.push_back(to_json(i));
+        return http::ok(200, rid, kInvitation, std::move(out));
+      });
+}
+
+// DELETE /api/v1/auth/households/{id}/invitations/{invitationID} (owners):
+// its link stops working.
+void withdraw_invitation(services& s, const http::request& req, http::responder respond) {
+  auto id = household_param(req, respond);
+  if (!id) return;
+  const auto invitation = req.params.at("invitationID");
+  if (!http::is_uuid(invitation))
+    return respond(http::error(404, req.request_id, "invitation not found"));
+  run_authenticated(s, req, std::move(respond),
+                    [id = *id, invitation, rid = req.request_id](storage::connection& conn,
+                                                                 const storage::principal& who) {
+                      storage::withdraw_invitation(conn, who.account_id, id, invitation);
+                      return http::ok(200, rid, kInvitation, {});
+                    });
+}
+
+// POST /api/v1/auth/invitations/accept {token}: the caller joins the
+// invitation's household at its level; its streams reconnect with it. A
+// bad token is 400 (counted against the client's IP as an unknown session
+// key is); a member already, 409 (the token stays unused).
+void accept_invitation(services& s, const http::request& req, http::responder respond) {
+  http::json_object_reader in(req.body);
+  auto token = read_token(in);
+  in.reject_unknown();
+  const auto& ip = req.remote_addr;
+  if (auto wait = s.guard.admit_key(ip))
+    return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
+  run_authenticated(
+      s, req, std::move(respond),
+      [&s, token, ip, rid = req.request_id](storage::connection& conn,
+                                            const storage::principal& who) {
+        auto joined = storage::accept_invitation(conn, who.account_id, token);
+        if (!joined) {
+          s.guard.key_rejected(ip);
+          log::notice("security: invitation refused (bad token): request {} account {} from {}",
+                      rid, who.account_id, ip);
+          throw storage::domain_error(storage::errc::invalid, kBadToken);
+        }
+        s.actors.revoke_account(who.account_id);  // its cached household list grew
+        log::notice(
+            "security: member added by invitation: request {} account {} from {}: joins "
+            "household {} as {}",
+            rid, who.account_id, ip, joined->household_id, joined->permissions);
+        return http::ok(201, rid, kMember, {to_json(*joined)});
+      });
+}
+
 }  // namespace
 
 constexpr const char* kMemberSchema = R"({"type":"object","properties":{
@@ -249,6 +362,15 @@ constexpr const char* kMemberSchema = R"({"type":"object","properties":{
   "authAccountID":{"type":"string","format":"uuid"},
   "emailAddress":{"type":"string"},
   "permissions":{"type":"string","enum":["owner","edit","view"]}}})";
+
+constexpr const char* kInvitationSchema = R"({"type":"object","properties":{
+  "id":{"type":"string","format":"uuid"},
+  "authHouseholdID":{"type":"string","format":"uuid"},
+  "emailAddress":{"type":"string"},
+  "permissions":{"type":"string","enum":["owner","edit","view"]},
+  "created":{"type":"string","format":"date-time"},
+  "expires":{"type":"string","format":"date-time"},
+  "link":{"type":"string","description":"without smtpURL only, on creation"}}})";
 
 constexpr const char* kHouseholdSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},"name":{"type":"string"},
@@ -344,6 +466,47 @@ void add_household_routes(http::route_group& r, services& s) {
                   .tag = "households",
                   .data_type = kMember,
                   .data_schema = kMemberSchema}}});
+  r.add({"POST",
+         "/api/v1/auth/households/{id}/invitations",
+         std::bind(invite, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Invite an e-mail address (owner only): a single-use link valid 7 "
+                             "days, e-mailed to it, or returned as `link` without smtpURL",
+                  .tag = "households",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["emailAddress","permissions"],"properties":{
+                    "emailAddress":{"type":"string","format":"email","minLength":3,
+                    "maxLength":254},
+                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .data_type = kInvitation,
+                  .data_schema = kInvitationSchema,
+                  .success = 201}}});
+  r.add({"GET",
+         "/api/v1/auth/households/{id}/invitations",
+         std::bind(list_invitations, std::ref(s), _1, _2),
+         {.doc = {.summary = "The household's pending invitations (owner only), newest first",
+                  .tag = "households",
+                  .data_type = kInvitation,
+                  .data_schema = kInvitationSchema}}});
+  r.add({"DELETE",
+         "/api/v1/auth/households/{id}/invitations/{invitationID}",
+         std::bind(withdraw_invitation, std::ref(s), _1, _2),
+         {.doc = {.summary = "Withdraw a pending invitation (owner only): its link stops working",
+                  .tag = "households",
+                  .data_type = kInvitation}}});
+  r.add({"POST",
+         "/api/v1/auth/invitations/accept",
+         std::bind(accept_invitation, std::ref(s), _1, _2),
+         {.json_body = true,
+          .doc = {.summary = "Join a household with an invitation's token (the caller's "
+                             "streams reconnect with it)",
+                  .tag = "households",
+                  .request_schema = R"({"type":"object","additionalProperties":false,
+                    "required":["token"],"properties":{
+                    "token":{"type":"string","minLength":1,"maxLength":64}}})",
+                  .data_type = kMember,
+                  .data_schema = kMemberSchema,
+                  .success = 201}}});
 }
 
 }  // namespace hearth::api

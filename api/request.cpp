@@ -2,6 +2,7 @@
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/parse.hpp>
+#include <cctype>
 #include <pqxx/pqxx>
 
 #include "api/api.hpp"
@@ -120,6 +121,22 @@ http::response replayed_response(const std::string& request_id, const storage::s
   auto res = http::ok_serialized(r.status, request_id, r.data_type, total, r.data_value);
   res.headers.emplace_back("Idempotent-Replayed", "true");
   return res;
+}
+
+std::string public_base_url(const services& s, const http::request& req) {
+  if (!s.cfg.public_url.empty()) {
+    auto u = s.cfg.public_url;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    return u;
+  }
+  std::string host(req.header("host"));
+  bool plain = !host.empty() && host.size() <= 255;
+  for (char c : host)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':' &&
+        c != '[' && c != ']')
+      plain = false;
+  if (!plain) host = s.cfg.http_addr;
+  return (s.cfg.tls_cert.empty() ? "http://" : "https://") + host;
 }
 
 http::response busy_response(const std::string& request_id) {

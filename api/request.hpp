@@ -82,6 +82,12 @@ std::optional<std::string> admitted_session_key(services& s, const http::request
 http::response rejected_key_response(services& s, const std::string& remote_addr,
                                      const std::string& request_id);
 
+/// Where clients reach this node, for links sent out (a calendar feed, an
+/// e-mail's link): publicURL without its trailing '/', else the request's
+/// scheme and Host; a Host that is not a plain host[:port] falls back to
+/// httpAddr, so a forged Host cannot put another site in a link.
+std::string public_base_url(const services& s, const http::request& req);
+
 /// The Idempotency-Key header of a write (draft-ietf-httpapi-idempotency-key-
 /// header; docs/api.md): nullopt without one; throws http::input_error (400)
 /// when it is sent twice or is not 1–255 visible ASCII characters (0x21–0x7E;

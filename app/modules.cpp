@@ -20,6 +20,7 @@
 #include "config/logging.hpp"
 #include "domain/tables.hpp"
 #include "engine/store.hpp"
+#include "storage/account_tokens.hpp"
 #include "storage/accounts.hpp"
 #include "storage/housekeeping.hpp"
 #include "storage/idempotency.hpp"
@@ -41,6 +42,7 @@ module core_module() {
         pqxx::work tx{c};
         auto expired = storage::expire_sessions(tx);
         storage::purge_revocations(tx);  // recorded revocations older than a day
+        storage::purge_tokens(tx);       // e-mailed tokens past their hour
         tx.commit();
         return expired;
       });

@@ -48,9 +48,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 #include "engine/cron.hpp"
@@ -102,6 +105,7 @@ class publish_hook {
 };
 struct topic_record {
   std::string name;
+  const std::type_info* type = nullptr;     // the message type T of topic<T>
   std::vector<std::string> subscriptions;   // complete once the registry is built
   std::shared_ptr<publish_hook> published;  // the registry's
 };
@@ -159,7 +163,26 @@ class registry {
   topic<T> declare_topic(const std::string& name) {
     topic<T> t;
     t.record_ = add_topic(name);
+    t.record_->type = &typeid(T);
     return t;
+  }
+
+  /// The topic `name` declared earlier (by any module) with message type
+  /// T, for a part of the node that publishes on a topic another declares
+  /// (the sign-in routes publish account e-mails, apps/notify sends them).
+  /// nullopt when no topic has that name; throws std::logic_error when it
+  /// was declared with another type.
+  template <class T>
+  std::optional<topic<T>> find_topic(const std::string& name) const {
+    for (const auto& r : topics_) {
+      if (r->name != name) continue;
+      if (!r->type || *r->type != typeid(T))
+        throw std::logic_error("topic " + name + " was declared with another message type");
+      topic<T> t;
+      t.record_ = r;
+      return t;
+    }
+    return std::nullopt;
   }
 
   /// Subscribes `name` (unique per topic) to `t`; `handler` throws to retry.

@@ -62,7 +62,7 @@ std::shared_ptr<detail::topic_record> registry::add_topic(const std::string& nam
   for (const auto& t : topics_)
     if (t->name == name) throw std::invalid_argument(fmt::format("topic {}: declared twice", name));
   topics_.push_back(
-      std::make_shared<detail::topic_record>(detail::topic_record{name, {}, published_}));
+      std::make_shared<detail::topic_record>(detail::topic_record{name, nullptr, {}, published_}));
   return topics_.back();
 }
 

@@ -236,6 +236,20 @@ http::router make_routes() {
            "/api/v1/auth/accounts/me/password",
            json_body({{"password", 1, 1024}, {"newPassword", 8, 1024}}),
            {.json_body = true}});
+  api.add({"PUT",
+           "/api/v1/auth/accounts/me/email",
+           json_body({{"password", 1, 1024}, {"emailAddress", 3, 254}}, 202),
+           {.json_body = true}});
+  api.add({"POST",
+           "/api/v1/auth/password-reset",
+           json_body({{"emailAddress", 3, 254}}, 202),
+           {.json_body = true}});
+  api.add({"POST",
+           "/api/v1/auth/password-reset/confirm",
+           json_body({{"token", 1, 64}, {"newPassword", 8, 1024}}),
+           {.json_body = true}});
+  api.add(
+      {"POST", "/api/v1/auth/email/confirm", json_body({{"token", 1, 64}}), {.json_body = true}});
   api.add({"GET", "/api/v1/auth/sessions", no_body()});
   api.add({"DELETE", "/api/v1/auth/sessions/{id}",
            [](const http::request& req, http::responder respond) {
@@ -309,6 +323,32 @@ http::router make_routes() {
              if (!path_uuid(req, respond) || !path_uuid(req, respond, "accountID")) return;
              ok(req, respond);
            }});
+  api.add({"POST",
+           "/api/v1/auth/households/{id}/invitations",
+           [](const http::request& req, http::responder respond) {
+             if (!path_uuid(req, respond)) return;
+             http::json_object_reader in(req.body);
+             in.string("emailAddress", true, 3, 254);
+             auto permissions = *in.string("permissions", true, 1, 10);
+             if (permissions != "owner" && permissions != "edit" && permissions != "view")
+               throw input_error("permissions: must be one of owner, edit, view");
+             in.reject_unknown();
+             ok(req, respond, 201);
+           },
+           {.json_body = true}});
+  api.add({"GET", "/api/v1/auth/households/{id}/invitations",
+           [=](const http::request& req, http::responder respond) {
+             if (household_path(req, respond)) ok(req, respond);
+           }});
+  api.add({"DELETE", "/api/v1/auth/households/{id}/invitations/{invitationID}",
+           [](const http::request& req, http::responder respond) {
+             if (!path_uuid(req, respond) || !path_uuid(req, respond, "invitationID")) return;
+             ok(req, respond);
+           }});
+  api.add({"POST",
+           "/api/v1/auth/invitations/accept",
+           json_body({{"token", 1, 64}}, 201),
+           {.json_body = true}});
   // api/table_api.cpp, for every table of domain/tables.cpp
   for (const auto* t : domain::household_tables()) add_table(api, *t);
   // api/sse_api.cpp

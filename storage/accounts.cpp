@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "storage/account_tokens.hpp"
 #include "storage/crypto.hpp"
 #include "storage/errors.hpp"
 #include "storage/revocations.hpp"
@@ -48,6 +49,14 @@ constexpr const char* kSetPassword =
     "RETURNING id, email_address, name, hearth_ts(created), hearth_ts(updated)";
 constexpr const char* kEndOtherSessions =
     "DELETE FROM auth_session WHERE auth_account_id = $1 AND id <> $2";
+constexpr const char* kEndSessions = "DELETE FROM auth_session WHERE auth_account_id = $1";
+constexpr const char* kAccountOfAddress =
+    "SELECT id::text FROM auth_account WHERE lower(email_address) = lower($1::text)";
+constexpr const char* kSetEmail =
+    "UPDATE auth_account SET email_address = $2, updated = now() WHERE id = $1 "
+    "RETURNING id, email_address, name, hearth_ts(created), hearth_ts(updated)";
+
+constexpr const char* kAddressTaken = "emailAddress: an account with this address exists";
 
 account to_account(const pqxx::row& r) {
   return {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
@@ -71,7 +80,7 @@ account create_account(pqxx::connection_base& conn, const std::string& email,
     tx.commit();
     return to_account(r);
   } catch (const pqxx::unique_violation&) {
-    throw domain_error(errc::conflict, "emailAddress: an account with this address exists");
+    throw domain_error(errc::conflict, kAddressTaken);
   }
 }
 
@@ -207,6 +216,74 @@ std::pair<account, std::int64_t> change_password(pqxx::connection_base& conn,
   const auto revocation = record_revocation(tx, account_id);
   tx.commit();
   return {to_account(r[0]), revocation};
+}
+
+std::optional<std::string> account_of_address(pqxx::transaction_base& tx,
+                                              const std::string& email) {
+  auto r = tx.exec_params(kAccountOfAddress, email);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+void check_address_free(pqxx::transaction_base& tx, const std::string& email,
+                        const std::string& account_id) {
+  auto owner = account_of_address(tx, email);
+  if (owner && *owner != account_id) throw domain_error(errc::conflict, kAddressTaken);
+}
+
+namespace {
+// Sets the address inside `tx`: conflict when another account has it
+// (the unique index on lower(email_address) decides, under concurrency too).
+account set_email(pqxx::transaction_base& tx, const std::string& account_id,
+                  const std::string& email) {
+  try {
+    tx.exec0("SAVEPOINT set_email");
+    auto r = tx.exec_params(kSetEmail, account_id, email);
+    tx.exec0("RELEASE SAVEPOINT set_email");
+    if (r.empty()) throw domain_error(errc::not_found, "account not found");
+    return to_account(r[0]);
+  } catch (const pqxx::unique_violation&) {
+    tx.exec0("ROLLBACK TO SAVEPOINT set_email");
+    throw domain_error(errc::conflict, kAddressTaken);
+  }
+}
+}  // namespace
+
+account change_email(pqxx::connection_base& conn, const std::string& account_id,
+                     const std::string& email) {
+  pqxx::work tx{conn};
+  auto a = set_email(tx, account_id, email);
+  tx.commit();
+  return a;
+}
+
+std::optional<std::pair<account, std::int64_t>> reset_password(pqxx::connection_base& conn,
+                                                               const std::string& token,
+                                                               const std::string& password_hash) {
+  pqxx::work tx{conn};
+  auto redeemed = redeem_token(tx, token_purpose::password_reset, token);
+  if (!redeemed) return std::nullopt;
+  auto r = tx.exec_params(kSetPassword, redeemed->account_id, password_hash);
+  if (r.empty()) return std::nullopt;  // the account went meanwhile
+  tx.exec_params0(kEndSessions, redeemed->account_id);
+  const auto revocation = record_revocation(tx, redeemed->account_id);
+  tx.commit();
+  return std::pair{to_account(r[0]), revocation};
+}
+
+std::optional<account> confirm_email(pqxx::connection_base& conn, const std::string& token) {
+  pqxx::work tx{conn};
+  auto redeemed = redeem_token(tx, token_purpose::email_change, token);
+  if (!redeemed) return std::nullopt;
+  try {
+    auto a = set_email(tx, redeemed->account_id, redeemed->email);
+    tx.commit();
+    return a;
+  } catch (const domain_error& e) {
+    if (e.code != errc::conflict) throw;
+    tx.commit();  // the token is spent: its address went to another account
+    throw;
+  }
 }
 
 std::int64_t expire_sessions(pqxx::work& tx) {

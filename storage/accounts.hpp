@@ -124,6 +124,37 @@ std::pair<account, std::int64_t> change_password(pqxx::connection_base& conn,
                                                  const std::string& keep_session_id,
                                                  const std::string& password_hash);
 
+/// The id of the account whose address is `email` (case-insensitive), or
+/// nullopt.
+std::optional<std::string> account_of_address(pqxx::transaction_base& tx, const std::string& email);
+
+/// Throws domain_error(conflict) when an account other than `account_id`
+/// has the address `email` (case-insensitive).
+void check_address_free(pqxx::transaction_base& tx, const std::string& email,
+                        const std::string& account_id);
+
+/// Sets the account's e-mail address; returns the account. Throws
+/// domain_error(conflict) when another account has it, not_found when the
+/// account is gone.
+account change_email(pqxx::connection_base& conn, const std::string& account_id,
+                     const std::string& email);
+
+/// Redeems a password-reset token (storage/account_tokens.hpp: it works
+/// once, within its hour), sets the account's password (`password_hash`
+/// from hash_password()) and ends every session of the account, in one
+/// transaction that records the account's revocation. Returns the account
+/// and the revocation's seq; nullopt when the token is unknown, used or
+/// expired (nothing changed).
+std::optional<std::pair<account, std::int64_t>> reset_password(pqxx::connection_base& conn,
+                                                               const std::string& token,
+                                                               const std::string& password_hash);
+
+/// Redeems an address-confirmation token and sets the account's address
+/// to the one it confirms; returns the account. nullopt when the token is
+/// unknown, used or expired. Throws domain_error(conflict) when another
+/// account took the address since (the token is then spent).
+std::optional<account> confirm_email(pqxx::connection_base& conn, const std::string& token);
+
 /// Deletes expired sessions inside `tx` (the scheduler's fenced run);
 /// returns how many.
 std::int64_t expire_sessions(pqxx::work& tx);

@@ -29,6 +29,8 @@ const state = {
   reconnectDelay: 0,
   opened: false,      // the current EventSource has been open at least once
   lists: {},          // key → list state (see newList)
+  resetToken: '',     // from a password-reset link, until used
+  inviteToken: '',    // from an invitation link, until accepted
 };
 
 function newList() {
@@ -118,8 +120,28 @@ async function act(fn) {
 
 // ---- accounts --------------------------------------------------------------
 
+// A link from an e-mail (docs/api.md, "E-mailed links"): the token is taken
+// out of the address bar at once, so it stays in no history entry.
+function linkToken(prefix) {
+  const hash = window.location.hash;
+  if (!hash.startsWith(prefix)) return '';
+  history.replaceState(null, '', window.location.pathname + window.location.search);
+  return hash.slice(prefix.length);
+}
+
 async function start() {
   wire();
+  state.resetToken = linkToken('#reset-password=');
+  if (state.resetToken) $('reset-form').hidden = false;
+  state.inviteToken = linkToken('#invitation=');
+  if (state.inviteToken) showMessage('sign in or create an account to join the household', 'info');
+  const confirmToken = linkToken('#confirm-email=');
+  if (confirmToken) {
+    await act(async () => {
+      const res = await api('POST', `${API}/auth/email/confirm`, { token: confirmToken });
+      showMessage(`your e-mail address is now ${values(res.body)[0].emailAddress}`, 'info');
+    });
+  }
   try {
     const me = await api('GET', `${API}/auth/accounts/me`);
     await signedIn(values(me.body)[0]);
@@ -144,7 +166,17 @@ async function signedIn(account) {
   $('home').hidden = false;
   $('signout').hidden = false;
   $('account').textContent = account ? account.name : '';
-  await loadHouseholds();
+  let joined = '';
+  if (state.inviteToken) {
+    const token = state.inviteToken;
+    state.inviteToken = '';
+    await act(async () => {
+      const res = await api('POST', `${API}/auth/invitations/accept`, { token });
+      joined = values(res.body)[0].authHouseholdID;
+      showMessage('you joined the household', 'info');
+    });
+  }
+  await loadHouseholds(joined);
 }
 
 function signedOut() {
@@ -196,6 +228,7 @@ async function loadHouseholds(prefer = '') {
   $('household-empty').hidden = ids.length > 0;
   select.hidden = ids.length === 0;
   $('member-form').hidden = ids.length === 0;
+  $('invite-form').hidden = ids.length === 0;
   let pick = [prefer, state.household, storedHousehold()].find((id) => id && ids.includes(id));
   if (!pick) pick = ids[0] || '';
   select.value = pick;
@@ -480,6 +513,20 @@ function wire() {
   onSubmit('signin-form', async (v) => {
     await signIn(v.emailAddress, v.password);
   });
+  onSubmit('forgot-form', async (v, form) => {
+    const res = await api('POST', `${API}/auth/password-reset`, { emailAddress: v.emailAddress });
+    form.reset();
+    showMessage(res.body.message, 'info');
+  });
+  onSubmit('reset-form', async (v, form) => {
+    if (v.newPassword.length < 8) throw new ApiError(400, 'password: at least 8 characters');
+    await api('POST', `${API}/auth/password-reset/confirm`,
+              { token: state.resetToken, newPassword: v.newPassword });
+    state.resetToken = '';
+    form.reset();
+    form.hidden = true;
+    showMessage('your password is changed: sign in with it', 'info');
+  });
   onSubmit('signup-form', async (v, form) => {
     if (v.password.length < 8) throw new ApiError(400, 'password: at least 8 characters');
     await api('POST', `${API}/auth/signup`, v);
@@ -507,6 +554,18 @@ function wire() {
               { emailAddress: v.emailAddress, permissions: v.permissions || 'edit' });
     form.reset();
     showMessage(`${v.emailAddress} was added`, 'info');
+  });
+  onSubmit('invite-form', async (v, form) => {
+    if (!state.household) throw new ApiError(400, 'pick a household first');
+    const res = await api(
+      'POST', `${API}/auth/households/${encodeURIComponent(state.household)}/invitations`,
+      { emailAddress: v.emailAddress, permissions: v.permissions || 'edit' });
+    const invitation = values(res.body)[0];
+    form.reset();
+    // Without e-mail on the server, the link is for the owner to pass on.
+    showMessage(invitation.link
+      ? `send ${v.emailAddress} this link (valid 7 days, once): ${invitation.link}`
+      : `${v.emailAddress} is invited by e-mail`, 'info');
   });
   onSubmit('shop-form', async (v, form) => {
     await add(LISTS.shop_item, { name: v.name });

@@ -99,24 +99,6 @@ std::string household_of(http::json_object_reader& in) {
   return lower(std::move(h));
 }
 
-// Where clients reach this node: publicURL, else the request's scheme and
-// Host (a Host that is not a plain host[:port] falls back to httpAddr).
-std::string base_url(const api::services& s, const http::request& req) {
-  if (!s.cfg.public_url.empty()) {
-    auto u = s.cfg.public_url;
-    while (!u.empty() && u.back() == '/') u.pop_back();
-    return u;
-  }
-  std::string host(req.header("host"));
-  bool plain = !host.empty() && host.size() <= 255;
-  for (char c : host)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':' &&
-        c != '[' && c != ']')
-      plain = false;
-  if (!plain) host = s.cfg.http_addr;
-  return (s.cfg.tls_cert.empty() ? "http://" : "https://") + host;
-}
-
 // --- the feed --------------------------------------------------------------
 
 // The token in a feed URL's last segment ("<token>.ics" or "<token>"): 43
@@ -204,7 +186,7 @@ http::route create_feed(api::services& s) {
             http::json_object_reader in(req.body);
             auto household = household_of(in);
             in.reject_unknown();
-            auto base = base_url(s, req);
+            auto base = api::public_base_url(s, req);
             api::run_authenticated(
                 s, req, std::move(respond),
                 [household, base, rid = req.request_id](storage::connection& conn,

@@ -12,6 +12,7 @@
 
 #include "apps/notify/notify_impl.hpp"
 #include "config/logging.hpp"
+#include "storage/account_tokens.hpp"
 #include "storage/events.hpp"
 #include "storage/pool.hpp"
 
@@ -153,6 +154,14 @@ void notifier::declare(engine::registry& r, const config::config& cfg, storage::
       [self = shared_from_this()](const engine::message_info& m, const email_message& e) {
         self->send_email(m, e);
       });
+  // The account routes' e-mails (password reset, address confirmation),
+  // delivered like the notifications' (api/account_mail.hpp).
+  account_mails_ = r.declare_topic<api::account_mail>(api::kAccountMailTopic);
+  r.subscribe<api::account_mail>(
+      account_mails_, "account-smtp", settings_.delivery,
+      [self = shared_from_this()](const engine::message_info& m, const api::account_mail& a) {
+        self->send_account_mail(m, a);
+      });
   r.cron("notify.due", settings_.schedule,
          [self = shared_from_this()](const engine::cron_tick& t) { return self->run_due(t); });
 }
@@ -281,6 +290,70 @@ void notifier::send_email(const engine::message_info& m, const email_message& e)
     tx.commit();
   });
   log::info("notifications: e-mail of {} sent (message {}, attempt {})", e.notification_id, m.id,
+            m.attempt);
+}
+
+void notifier::send_account_mail(const engine::message_info& m, const api::account_mail& a) {
+  if (!settings_.smtp) {
+    log::warn("account e-mail of request {}: no smtpURL, not sent", a.token_request);
+    return;
+  }
+  const auto issued = storage::run_sync(
+      *db_, [&](storage::connection& conn) { return storage::issue_token(conn, a.token_request); });
+  if (!issued) {
+    log::info(
+        "account e-mail of request {}: the request is gone (used, expired or its account "
+        "deleted), not sent",
+        a.token_request);
+    return;
+  }
+  if (!sendable_address(issued->to)) {
+    log::warn("account e-mail of request {}: the address cannot be sent to (not ASCII)",
+              a.token_request);
+    return;
+  }
+  const auto& relay = *settings_.smtp;
+  mail out;
+  out.from = relay.from;
+  out.to = issued->to;
+  // Each attempt carries a new token: a new message.
+  out.message_id =
+      fmt::format("<account-{}-{}@{}>", a.token_request, m.attempt, domain_of(relay.from));
+  out.date = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  if (issued->purpose == storage::token_purpose::password_reset) {
+    out.subject = "Reset your hearth password";
+    out.body = fmt::format(
+        "Hello {},\n\nsomeone asked to reset the password of the hearth account of this address. "
+        "To choose a new one, open this link before {}:\n\n{}/#reset-password={}\n\nIt works "
+        "once, and signs out every device. If you did not ask for it, ignore this e-mail: your "
+        "password stays as it is.\n",
+        issued->name, issued->expires, a.base_url, issued->token);
+  } else if (issued->purpose == storage::token_purpose::invitation) {
+    out.subject = fmt::format("{} invites you to {} on hearth", issued->name, issued->household);
+    out.body = fmt::format(
+        "Hello,\n\n{} invites you to the household \"{}\" on hearth, as {}. Sign in, or "
+        "create an account, then open this link before {}:\n\n{}/#invitation={}\n\nIt works "
+        "once. If you do not know {}, ignore this e-mail.\n",
+        issued->name, issued->household, issued->permissions, issued->expires, a.base_url,
+        issued->token, issued->name);
+  } else {
+    out.subject = "Confirm your new hearth e-mail address";
+    out.body = fmt::format(
+        "Hello {},\n\nto make this the e-mail address of your hearth account, open this link "
+        "before {}:\n\n{}/#confirm-email={}\n\nIt works once. If you did not ask for it, ignore "
+        "this e-mail: nothing changes.\n",
+        issued->name, issued->expires, a.base_url, issued->token);
+  }
+  try {
+    send_mail(relay, out);
+  } catch (const smtp_error& failure) {
+    log::warn("account e-mail of request {} (message {}, attempt {}): {}", a.token_request, m.id,
+              m.attempt, failure.what());
+    throw;
+  }
+  log::info("account e-mail of request {} sent (message {}, attempt {})", a.token_request, m.id,
             m.attempt);
 }
 

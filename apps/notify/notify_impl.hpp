@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "api/account_mail.hpp"
 #include "apps/notify/mail.hpp"
 #include "apps/notify/notify.hpp"
 #include "storage/events.hpp"
@@ -65,10 +66,19 @@ class notifier : public std::enable_shared_from_this<notifier> {
   /// sent; throws (retry) when the relay fails.
   void send_email(const engine::message_info& m, const email_message& e);
 
+  /// The "smtp" subscription of "account.email" (api/account_mail.hpp: a
+  /// password reset, an address to confirm, an invitation):
+  /// issues the request's token (storage/account_tokens.hpp) and e-mails
+  /// its link; nothing when the request is gone (used, expired, its
+  /// account deleted). Throws (retry, with a new token) when the relay
+  /// fails.
+  void send_account_mail(const engine::message_info& m, const api::account_mail& a);
+
   storage::pool* db_ = nullptr;
   settings settings_;
   std::once_flag no_smtp_logged_;
   engine::topic<email_message> emails_;
+  engine::topic<api::account_mail> account_mails_;
   std::atomic<const storage::event_sink*> publish_{nullptr};
   std::thread probe_;  // the start-up check of the relay
 };

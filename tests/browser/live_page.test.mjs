@@ -271,6 +271,28 @@ async function main() {
     await page.evaluate(() => { window.hearthTestMarker = 'kept'; });
     return { page, label, loads: () => loads, reads };
   };
+  // A password-reset link (docs/api.md, "E-mailed links"): its form shows,
+  // the token leaves the address bar at once, and a bad token is told. This
+  // server has no smtpURL, so asking for a link is refused with the reason.
+  {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (e) => problems.push(`reset page: page error: ${e.message}`));
+    await page.goto(`${base}/#reset-password=${'A'.repeat(43)}`);
+    await byTest(page, 'reset-form').waitFor({ state: 'visible' });
+    if (new URL(page.url()).hash) fail(`the reset token stayed in the address bar: ${page.url()}`);
+    await byTest(page, 'reset-password').fill('a new password 1');
+    await byTest(page, 'reset-submit').click();
+    await until('the reset page to refuse the bad token', 10_000,
+                async () => (await byTest(page, 'message').textContent()).includes('token: unknown'));
+    await byTest(page, 'forgot-email').fill('someone@example.test');
+    await byTest(page, 'forgot-submit').click();
+    await until('the page to say that e-mail is off', 10_000,
+                async () => (await byTest(page, 'message').textContent()).includes('smtpURL'));
+    await context.close();
+    log('the password-reset link and form work');
+  }
   const one = await open('page 1');
   const two = await open('page 2');
   const p1 = one.page;
@@ -301,6 +323,30 @@ async function main() {
   for (const x of [one, two])
     await until(`${x.label} to be live`, 10_000, async () => (await stateOf(x.page)) === 'live');
   log(`household ${household} shared; both pages live`);
+
+  // An invitation: this server has no smtpURL, so Alice's page shows the
+  // link to pass on; Carol opens it, signs up, and is in the household.
+  {
+    const carol = { name: 'Carol', email: `carol-${suffix}@example.test`, password: 'carol password' };
+    await byTest(p1, 'invite-email').fill(carol.email);
+    await byTest(p1, 'invite-send').click();
+    const text = await until('page 1 to show the invitation link', 10_000, async () => {
+      const t = await byTest(p1, 'message').textContent();
+      return t.includes('#invitation=') ? t : '';
+    });
+    const link = text.slice(text.indexOf('http'));
+    const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (e) => problems.push(`invitee page: page error: ${e.message}`));
+    await page.goto(link);
+    if (new URL(page.url()).hash) fail(`the invitation token stayed in the address bar: ${page.url()}`);
+    await signUp(page, carol);
+    await until('the invitee to be in the household', 10_000,
+                async () => (await byTest(page, 'household-select').inputValue()) === household);
+    await context.close();
+    log('an invitation link let a new account join the household');
+  }
 
   // Live: an item added on page 1 appears on page 2, then its tick.
   const milk = `Milk ${suffix}`;

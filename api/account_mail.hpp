@@ -1,0 +1,53 @@
+#pragma once
+// E-mailed links (docs/api.md, "E-mailed links"): the e-mails the account
+// and household routes ask for (a password reset, a new address to
+// confirm, an invitation to a household) and what those routes share.
+//
+// Each e-mail is a message of the "account.email" topic, which the
+// notifications module (apps/notify) declares and delivers through the
+// SMTP relay (smtpURL). The message names the token request
+// (storage/account_tokens.hpp), never a token: the delivery issues the
+// token as it writes the e-mail, so none is stored in the Pub/Sub tables.
+
+#include <boost/describe.hpp>
+#include <optional>
+#include <string>
+
+#include "engine/pubsub.hpp"
+#include "http/json_input.hpp"
+
+namespace hearth::api {
+
+struct services;
+
+/// The topic's name.
+inline constexpr const char* kAccountMailTopic = "account.email";
+
+/// One e-mail to send.
+struct account_mail {
+  std::string token_request;  // auth_token.id
+  std::string base_url;       // where the link points: publicURL, else the request's host
+};
+BOOST_DESCRIBE_STRUCT(account_mail, (), (token_request, base_url))
+
+/// The topic that carries these e-mails when this node sends e-mail
+/// (smtpURL set, and apps/notify declared the topic); nullopt otherwise.
+std::optional<engine::topic<account_mail>> account_mail_topic(const services& s);
+
+/// The `emailAddress` field of a JSON body: 3–254 bytes, one '@' not at
+/// either end, no spaces, controls or '<>'. Throws http::input_error (400).
+std::string read_email(http::json_object_reader& in);
+
+/// The `token` field of a JSON body: 1–64 bytes (a link's token is 43);
+/// throws http::input_error (400).
+std::string read_token(http::json_object_reader& in);
+
+/// The 400 message of a token that is unknown, used or expired.
+inline constexpr const char* kBadToken = "token: unknown, already used or expired";
+/// The 429 message once a client IP sent too many bad tokens.
+inline constexpr const char* kTooManyTokens =
+    "too many invalid tokens from this address: try again later";
+/// The 429 message once an address or IP asked for too many e-mails.
+inline constexpr const char* kTooManyMails = "too many e-mails asked for: try again later";
+
+}  // namespace hearth::api
