@@ -23,7 +23,7 @@ constexpr const char* kInvitation = "AuthHouseholdInvitation";
 boost::json::object to_json(const storage::household& h) {
   return {{"id", h.id},
           {"name", h.name},
-          {"permissions", h.permissions},
+          {"permissions", domain::name_of(h.permissions)},
           {"created", h.created},
           {"updated", h.updated}};
 }
@@ -32,14 +32,14 @@ boost::json::object to_json(const storage::member& m) {
   return {{"authHouseholdID", m.household_id},
           {"authAccountID", m.account_id},
           {"emailAddress", m.email_address},
-          {"permissions", m.permissions}};
+          {"permissions", domain::name_of(m.permissions)}};
 }
 
 boost::json::object to_json(const storage::invitation& i) {
   return {{"id", i.id},
           {"authHouseholdID", i.household_id},
           {"emailAddress", i.email_address},
-          {"permissions", i.permissions},
+          {"permissions", domain::name_of(i.permissions)},
           {"created", i.created},
           {"expires", i.expires}};
 }
@@ -50,11 +50,10 @@ storage::stored_response stored(unsigned status, const char* type, boost::json::
 }
 
 // `permissions`: one of owner, edit, view (400 otherwise).
-std::string permissions_input(http::json_object_reader& in) {
-  auto permissions = *in.string("permissions", true, 1, 10);
-  if (permissions != "owner" && permissions != "edit" && permissions != "view")
-    throw http::input_error("permissions: must be one of owner, edit, view");
-  return permissions;
+domain::permission permissions_input(http::json_object_reader& in) {
+  auto level = domain::permission_named(*in.string("permissions", true, 1, 10));
+  if (!level) throw http::input_error("permissions: must be one of owner, edit, view");
+  return *level;
 }
 
 void create_household(services& s, const http::request& req, http::responder respond) {
@@ -119,7 +118,7 @@ void add_member(services& s, const http::request& req, http::responder respond) 
         log::notice(
             "security: member added: request {} account {} from {}: account {} joins "
             "household {} as {}",
-            rid, who.account_id, ip, m.account_id, household_id, permissions);
+            rid, who.account_id, ip, m.account_id, household_id, domain::name_of(permissions));
         return http::ok(201, rid, kMember, {to_json(m)});
       });
 }
@@ -223,7 +222,8 @@ void set_member_permissions(services& s, const http::request& req, http::respond
           log::notice(
               "security: role changed: request {} account {} from {}: account {} in household "
               "{}: {} -> {}",
-              rid, who.account_id, ip, account, id, change.before, change.now.permissions);
+              rid, who.account_id, ip, account, id, domain::name_of(change.before),
+              domain::name_of(change.now.permissions));
         }
         return http::ok(200, rid, kMember, {to_json(change.now)});
       });
@@ -245,12 +245,12 @@ void remove_member(services& s, const http::request& req, http::responder respon
         s.actors.revoke_account(account, removal.revocation);
         if (account == who.account_id)
           log::notice("security: member left: request {} account {} from {}: household {} ({})",
-                      rid, who.account_id, ip, id, removed.permissions);
+                      rid, who.account_id, ip, id, domain::name_of(removed.permissions));
         else
           log::notice(
               "security: member removed: request {} account {} from {}: account {} leaves "
               "household {} ({})",
-              rid, who.account_id, ip, account, id, removed.permissions);
+              rid, who.account_id, ip, account, id, domain::name_of(removed.permissions));
         return http::ok(200, rid, kMember, {});
       });
 }
@@ -289,7 +289,7 @@ void invite(services& s, const http::request& req, http::responder respond) {
           if (auto issued = storage::issue_token(conn, invitation.id))
             out["link"] = base + "/#invitation=" + issued->token;
         log::notice("security: invitation {}: request {} account {} from {}: household {} as {}",
-                    invitation.id, rid, who.account_id, ip, id, permissions);
+                    invitation.id, rid, who.account_id, ip, id, domain::name_of(permissions));
         return http::ok(201, rid, kInvitation, {std::move(out)});
       });
 }
@@ -350,7 +350,7 @@ void accept_invitation(services& s, const http::request& req, http::responder re
         log::notice(
             "security: member added by invitation: request {} account {} from {}: joins "
             "household {} as {}",
-            rid, who.account_id, ip, joined->household_id, joined->permissions);
+            rid, who.account_id, ip, joined->household_id, domain::name_of(joined->permissions));
         return http::ok(201, rid, kMember, {to_json(*joined)});
       });
 }

@@ -2,9 +2,6 @@
 
 namespace hearth::domain {
 
-using storage::column_type;
-using storage::table_spec;
-
 const table_spec& shop_item_table() {
   static const table_spec t{"shop_item",
                             "ShopItem",

@@ -119,10 +119,8 @@ bool run_bulk(connection& conn, const std::deque<write_batcher::create_request>&
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const auto& r = batch[i];
       try {
-        if (!permissions[i])
-          throw domain_error(errc::not_found, "authHouseholdID: household not found");
-        if (*permissions[i] == "view")
-          throw domain_error(errc::forbidden, "view-only members cannot change this household");
+        authorize(permissions[i], domain::household_action::write, kViewOnly,
+                  kWriteHouseholdNotFound);
         if (r.admit) r.admit(r.household_id);
       } catch (...) {
         out.errors[i] = std::current_exception();
@@ -191,10 +189,8 @@ void run_lone(connection& conn, const write_batcher::create_request& r,
         return;
       }
     }
-    const auto permission = permissions_of(tx, {{r.account_id, r.household_id}}).front();
-    if (!permission) throw domain_error(errc::not_found, "authHouseholdID: household not found");
-    if (*permission == "view")
-      throw domain_error(errc::forbidden, "view-only members cannot change this household");
+    authorize(permissions_of(tx, {{r.account_id, r.household_id}}).front(),
+              domain::household_action::write, kViewOnly, kWriteHouseholdNotFound);
     if (not_admitted) std::rethrow_exception(not_admitted);
     // Refused, yet owner or edit now: the membership changed during the write.
     throw domain_error(errc::busy, "household membership changed during the write, try again");
@@ -447,20 +443,17 @@ void write_batcher::run_batch(connection& conn, std::deque<change_request>& batc
       const auto& r = batch[i];
       const bool move = r.household && *r.household != locked[i];
       const auto& mine = permissions[p++];
-      const std::optional<std::string>* target = move ? &permissions[p++] : nullptr;
+      const std::optional<domain::permission>* target = move ? &permissions[p++] : nullptr;
       // In update_row's order: the row's household, then the target.
-      auto refuse = [&](errc code, std::string message) {
-        out.errors[i] = std::make_exception_ptr(domain_error(code, std::move(message)));
-      };
-      if (!mine)
-        refuse(errc::not_found, r.table->data_type + " not found");
-      else if (*mine == "view")
-        refuse(errc::forbidden, "view-only members cannot change this household");
-      else if (target && !*target)
-        refuse(errc::not_found, "authHouseholdID: household not found");
-      else if (target && **target == "view")
-        refuse(errc::forbidden, "view-only members cannot change this household");
-      if (out.errors[i]) continue;
+      try {
+        authorize(mine, domain::household_action::write, kViewOnly,
+                  r.table->data_type + " not found");
+        if (target)
+          authorize(*target, domain::household_action::write, kViewOnly, kWriteHouseholdNotFound);
+      } catch (...) {
+        out.errors[i] = std::current_exception();
+        continue;
+      }
       households.push_back(locked[i]);
       if (move) households.push_back(*r.household);
       order.push_back(i);

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <stdexcept>
 
 #include "storage/errors.hpp"
 #include "storage/pool.hpp"
@@ -90,12 +91,17 @@ constexpr const char* kSelectAccountByEmail =
 
 namespace {
 
+using domain::household_action;
+using domain::permission;
+
+std::string level_name(permission p) { return std::string(domain::name_of(p)); }
+
 household create_household_in(pqxx::transaction_base& tx, const std::string& account_id,
                               const std::string& name) {
   auto r = tx.exec_params1(kInsertHousehold, name);
-  household h{r[0].as<std::string>(), r[1].as<std::string>(), "owner", r[2].as<std::string>(),
-              r[3].as<std::string>()};
-  tx.exec_params0(kInsertMember, h.id, account_id, "owner");
+  household h{r[0].as<std::string>(), r[1].as<std::string>(), permission::owner,
+              r[2].as<std::string>(), r[3].as<std::string>()};
+  tx.exec_params0(kInsertMember, h.id, account_id, level_name(permission::owner));
   return h;
 }
 
@@ -103,22 +109,20 @@ household create_household_in(pqxx::transaction_base& tx, const std::string& acc
 // for one who is not an owner.
 void check_owner(pqxx::transaction_base& tx, const std::string& caller_account_id,
                  const std::string& household_id) {
-  auto caller = permission_of(tx, caller_account_id, household_id);
-  if (!caller) throw domain_error(errc::not_found, "household not found");
-  if (*caller != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may add members");
+  authorize(permission_of(tx, caller_account_id, household_id), household_action::manage,
+            "only an owner of the household may add members");
 }
 
 member add_member_in(pqxx::transaction_base& tx, const std::string& caller_account_id,
                      const std::string& household_id, const std::string& email,
-                     const std::string& permissions) {
+                     permission permissions) {
   check_owner(tx, caller_account_id, household_id);
   auto acc = tx.exec_params(kSelectAccountByEmail, email);
   if (acc.empty())
     throw domain_error(errc::not_found, "emailAddress: no account with this address");
   member m{household_id, acc[0][0].as<std::string>(), acc[0][1].as<std::string>(), permissions};
   try {
-    tx.exec_params0(kInsertMember, household_id, m.account_id, permissions);
+    tx.exec_params0(kInsertMember, household_id, m.account_id, level_name(permissions));
   } catch (const pqxx::unique_violation&) {
     throw domain_error(errc::conflict, "emailAddress: already a member of this household");
   }
@@ -136,8 +140,9 @@ struct locked_members {
     return nullptr;
   }
   std::size_t owners() const {
-    return static_cast<std::size_t>(std::count_if(
-        all.begin(), all.end(), [](const member& m) { return m.permissions == "owner"; }));
+    return static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [](const member& m) {
+      return m.permissions == permission::owner;
+    }));
   }
 };
 
@@ -146,8 +151,7 @@ std::vector<member> read_members(pqxx::transaction_base& tx, const char* sql,
                                  const std::string& household_id) {
   std::vector<member> out;
   for (const auto& r : tx.exec_params(sql, household_id))
-    out.push_back(
-        {household_id, r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+    out.push_back({household_id, r[0].as<std::string>(), r[1].as<std::string>(), level_of(r[2])});
   return out;
 }
 
@@ -171,20 +175,18 @@ household get_household(pqxx::connection_base& conn, const std::string& account_
   pqxx::read_transaction tx{conn};
   auto r = tx.exec_params(kSelectHousehold, household_id, account_id);
   if (r.empty()) throw domain_error(errc::not_found, "household not found");
-  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
+  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), level_of(r[0][2]),
           r[0][3].as<std::string>(), r[0][4].as<std::string>()};
 }
 
 household rename_household(pqxx::connection_base& conn, const std::string& account_id,
                            const std::string& household_id, const std::string& name) {
   pqxx::work tx{conn};
-  auto caller = permission_of(tx, account_id, household_id);
-  if (!caller) throw domain_error(errc::not_found, "household not found");
-  if (*caller != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may rename it");
+  authorize(permission_of(tx, account_id, household_id), household_action::manage,
+            "only an owner of the household may rename it");
   auto r = tx.exec_params1(kRenameHousehold, household_id, name);
   tx.commit();
-  return {r[0].as<std::string>(), r[1].as<std::string>(), "owner", r[2].as<std::string>(),
+  return {r[0].as<std::string>(), r[1].as<std::string>(), permission::owner, r[2].as<std::string>(),
           r[3].as<std::string>()};
 }
 
@@ -196,8 +198,8 @@ std::vector<member_removal> delete_household(pqxx::connection_base& conn,
     throw domain_error(errc::not_found, "household not found");
   tx.exec_params(kLockHousehold, household_id);
   auto members = lock_members(tx, account_id, household_id);
-  if (members.caller->permissions != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may delete it");
+  authorize(members.caller->permissions, household_action::manage,
+            "only an owner of the household may delete it");
   tx.exec_params0(kDeleteHousehold, household_id);
   std::vector<member_removal> out;
   for (auto& m : members.all) {
@@ -221,20 +223,20 @@ std::vector<member> list_members(pqxx::connection_base& conn, const std::string&
 member_change set_member_permissions(pqxx::connection_base& conn,
                                      const std::string& caller_account_id,
                                      const std::string& household_id,
-                                     const std::string& member_account_id,
-                                     const std::string& permissions) {
+                                     const std::string& member_account_id, permission permissions) {
   pqxx::work tx{conn};
   auto members = lock_members(tx, caller_account_id, household_id);
-  if (members.caller->permissions != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may change roles");
+  authorize(members.caller->permissions, household_action::manage,
+            "only an owner of the household may change roles");
   const auto* target = members.find(member_account_id);
   if (!target) throw domain_error(errc::not_found, "member not found");
-  if (target->permissions == "owner" && permissions != "owner" && members.owners() == 1)
+  if (target->permissions == permission::owner && permissions != permission::owner &&
+      members.owners() == 1)
     throw domain_error(errc::conflict, kLastOwner);
   member_change out{*target, target->permissions};
   out.now.permissions = permissions;
   if (permissions != target->permissions) {
-    tx.exec_params0(kSetPermissions, household_id, member_account_id, permissions);
+    tx.exec_params0(kSetPermissions, household_id, member_account_id, level_name(permissions));
     out.revocation = record_revocation(tx, member_account_id);
   }
   tx.commit();
@@ -247,11 +249,12 @@ member_removal remove_member(pqxx::connection_base& conn, const std::string& cal
   pqxx::work tx{conn};
   auto members = lock_members(tx, caller_account_id, household_id);
   const bool leaving = member_account_id == caller_account_id;
-  if (!leaving && members.caller->permissions != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may remove members");
+  if (!leaving)
+    authorize(members.caller->permissions, household_action::manage,
+              "only an owner of the household may remove members");
   const auto* target = members.find(member_account_id);
   if (!target) throw domain_error(errc::not_found, "member not found");
-  if (target->permissions == "owner" && members.owners() == 1)
+  if (target->permissions == permission::owner && members.owners() == 1)
     throw domain_error(errc::conflict, kLastOwner);
   member_removal out{*target, 0};
   tx.exec_params0(kDeleteMember, household_id, member_account_id);
@@ -293,7 +296,7 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
   pqxx::read_transaction tx{conn};
   std::vector<household> out;
   for (const auto& r : tx.exec_params(kSelectHouseholds, account_id))
-    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), level_of(r[2]),
                    r[3].as<std::string>(), r[4].as<std::string>()});
   return out;
 }
@@ -307,24 +310,43 @@ std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
   return out;
 }
 
-std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::string& account_id,
-                                         const std::string& household_id) {
-  auto r = tx.exec_params(kSelectPermission, household_id, account_id);
-  if (r.empty()) return std::nullopt;
-  return r[0][0].as<std::string>();
+domain::permission level_of(const pqxx::field& f) {
+  auto p = domain::permission_named(f.c_str());
+  if (!p) throw std::runtime_error(std::string("unknown permission level ") + f.c_str());
+  return *p;
 }
 
-std::vector<std::optional<std::string>> permissions_of(
+std::optional<domain::permission> permission_of(pqxx::transaction_base& tx,
+                                                const std::string& account_id,
+                                                const std::string& household_id) {
+  auto r = tx.exec_params(kSelectPermission, household_id, account_id);
+  if (r.empty()) return std::nullopt;
+  return level_of(r[0][0]);
+}
+
+void authorize(std::optional<domain::permission> level, domain::household_action action,
+               const std::string& forbidden, const std::string& not_found) {
+  switch (domain::may(level, action)) {
+    case domain::verdict::allowed:
+      return;
+    case domain::verdict::not_found:
+      throw domain_error(errc::not_found, not_found);
+    case domain::verdict::forbidden:
+      throw domain_error(errc::forbidden, forbidden);
+  }
+}
+
+std::vector<std::optional<domain::permission>> permissions_of(
     pqxx::transaction_base& tx,
     const std::vector<std::pair<std::string_view, std::string_view>>& pairs) {
   boost::json::array in;
   in.reserve(pairs.size());
   for (std::size_t i = 0; i < pairs.size(); ++i)
     in.push_back({{"i", i}, {"a", pairs[i].first}, {"h", pairs[i].second}});
-  std::vector<std::optional<std::string>> out(pairs.size());
+  std::vector<std::optional<domain::permission>> out(pairs.size());
   for (const auto& r :
        exec_prepared_sql(tx, "hearth_permissions", kSelectPermissions, boost::json::serialize(in)))
-    if (!r[1].is_null()) out.at(r[0].as<std::size_t>()) = r[1].as<std::string>();
+    if (!r[1].is_null()) out.at(r[0].as<std::size_t>()) = level_of(r[1]);
   return out;
 }
 
@@ -345,7 +367,7 @@ std::int64_t delete_account(pqxx::connection_base& conn, const std::string& acco
     const auto others = r[2].as<std::int64_t>(), other_owners = r[3].as<std::int64_t>();
     if (others == 0) {
       tx.exec_params0(kDeleteHousehold, r[0].as<std::string>());
-    } else if (r[1].as<std::string>() == "owner" && other_owners == 0) {
+    } else if (level_of(r[1]) == permission::owner && other_owners == 0) {
       throw domain_error(errc::conflict,
                          fmt::format("household {} (\"{}\") has other members and no other "
                                      "owner: make one of them an owner first",
@@ -364,7 +386,7 @@ void lock_households(pqxx::transaction_base& tx, const std::vector<std::string_v
 
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
                   const std::string& household_id, const std::string& email,
-                  const std::string& permissions) {
+                  domain::permission permissions) {
   pqxx::work tx{conn};
   auto m = add_member_in(tx, caller_account_id, household_id, email, permissions);
   tx.commit();
@@ -373,7 +395,7 @@ member add_member(pqxx::connection_base& conn, const std::string& caller_account
 
 keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
                                 const std::string& household_id, const std::string& email,
-                                const std::string& permissions, const idempotency& k,
+                                domain::permission permissions, const idempotency& k,
                                 const std::function<stored_response(const member&)>& answer) {
   pqxx::work tx{conn};
   // Before the key: a replay answers like any other request to the household.

@@ -1,6 +1,7 @@
 #pragma once
 // Households and their members (auth_household, auth_household_member).
-// Permission levels: owner (may add members), edit (may write rows), view.
+// Permission levels and what each may do: domain/permissions.hpp (the one
+// policy); authorize() applies it and throws the domain errors.
 
 #include <cstdint>
 #include <map>
@@ -11,17 +12,22 @@
 #include <utility>
 #include <vector>
 
+#include "domain/permissions.hpp"
+#include "storage/errors.hpp"
 #include "storage/idempotency.hpp"
 
 namespace hearth::storage {
 
 /// A household as seen by one member (`permissions` is that member's level).
 struct household {
-  std::string id, name, permissions, created, updated;
+  std::string id, name;
+  domain::permission permissions = domain::permission::view;
+  std::string created, updated;
 };
 
 struct member {
-  std::string household_id, account_id, email_address, permissions;
+  std::string household_id, account_id, email_address;
+  domain::permission permissions = domain::permission::view;
 };
 
 /// A member's role before and after a change, and the seq of the recorded
@@ -29,7 +35,7 @@ struct member {
 /// not change).
 struct member_change {
   member now;
-  std::string before;
+  domain::permission before = domain::permission::view;
   std::int64_t revocation = 0;
 };
 
@@ -61,12 +67,12 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
 /// forbidden (caller not an owner), conflict (already a member).
 member add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
                   const std::string& household_id, const std::string& email,
-                  const std::string& permissions);
+                  domain::permission permissions);
 
 /// add_member with an Idempotency-Key, as create_household's keyed form.
 keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& caller_account_id,
                                 const std::string& household_id, const std::string& email,
-                                const std::string& permissions, const idempotency& k,
+                                domain::permission permissions, const idempotency& k,
                                 const std::function<stored_response(const member&)>& answer);
 
 /// One household as `account_id` sees it. Throws domain_error(not_found)
@@ -102,7 +108,7 @@ member_change set_member_permissions(pqxx::connection_base& conn,
                                      const std::string& caller_account_id,
                                      const std::string& household_id,
                                      const std::string& member_account_id,
-                                     const std::string& permissions);
+                                     domain::permission permissions);
 
 /// Removes a member (owners), or the caller leaves (any member: the member
 /// is the caller). Returns the member as it was, with its account's
@@ -117,14 +123,32 @@ member_removal remove_member(pqxx::connection_base& conn, const std::string& cal
 std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
                                                     const std::string& account_id);
 
+/// A level as stored (auth_household_member.permissions and
+/// auth_token.permissions, whose CHECKs allow only the three names); throws
+/// std::runtime_error for anything else.
+domain::permission level_of(const pqxx::field& f);
+
 /// The caller's permission level in a household, or nullopt for non-members.
-std::optional<std::string> permission_of(pqxx::transaction_base& tx, const std::string& account_id,
-                                         const std::string& household_id);
+std::optional<domain::permission> permission_of(pqxx::transaction_base& tx,
+                                                const std::string& account_id,
+                                                const std::string& household_id);
+
+/// The 403 message of a write by a view-only member.
+inline constexpr const char* kViewOnly = "view-only members cannot change this household";
+/// The 404 message of a write's household the caller is not in.
+inline constexpr const char* kWriteHouseholdNotFound = "authHouseholdID: household not found";
+
+/// Applies the policy (domain::may) to a member of level `level` (nullopt:
+/// not a member) asking `action`: returns when allowed; throws
+/// domain_error(not_found, `not_found`) for a non-member,
+/// domain_error(forbidden, `forbidden`) for a level too low.
+void authorize(std::optional<domain::permission> level, domain::household_action action,
+               const std::string& forbidden, const std::string& not_found = "household not found");
 
 /// permission_of for many (account id, household id) pairs in one statement
 /// (one round trip): the i-th answer is the i-th pair's level, or nullopt
 /// for a non-member. Throws pqxx errors (a pair that is not a UUID: pqxx::data_exception).
-std::vector<std::optional<std::string>> permissions_of(
+std::vector<std::optional<domain::permission>> permissions_of(
     pqxx::transaction_base& tx,
     const std::vector<std::pair<std::string_view, std::string_view>>& pairs);
 

@@ -26,29 +26,28 @@ constexpr const char* kSelectAccountAddress =
 
 void check_owner(pqxx::transaction_base& tx, const std::string& caller_account_id,
                  const std::string& household_id) {
-  auto caller = permission_of(tx, caller_account_id, household_id);
-  if (!caller) throw domain_error(errc::not_found, "household not found");
-  if (*caller != "owner")
-    throw domain_error(errc::forbidden, "only an owner of the household may invite");
+  authorize(permission_of(tx, caller_account_id, household_id), domain::household_action::manage,
+            "only an owner of the household may invite");
 }
 
 invitation to_invitation(const pqxx::row& r) {
   return {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-          r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>()};
+          level_of(r[3]),         r[4].as<std::string>(), r[5].as<std::string>()};
 }
 
 }  // namespace
 
 invitation invite(pqxx::connection_base& conn, const std::string& caller_account_id,
                   const std::string& household_id, const std::string& email,
-                  const std::string& permissions,
+                  domain::permission permissions,
                   const std::function<void(pqxx::work&, const std::string&)>& publish) {
   pqxx::work tx{conn};
   check_owner(tx, caller_account_id, household_id);
   if (!tx.exec_params(kMemberByAddress, household_id, email).empty())
     throw domain_error(errc::conflict, "emailAddress: already a member of this household");
-  auto id = request_token(tx, token_request{token_purpose::invitation, caller_account_id, email,
-                                            household_id, permissions});
+  auto id =
+      request_token(tx, token_request{token_purpose::invitation, caller_account_id, email,
+                                      household_id, std::string(domain::name_of(permissions))});
   if (publish) publish(tx, id);
   auto out = to_invitation(tx.exec_params1(kSelectInvitation, id));
   tx.commit();
@@ -81,7 +80,8 @@ std::optional<member> accept_invitation(pqxx::connection_base& conn, const std::
   auto redeemed = redeem_token(tx, token_purpose::invitation, token);
   if (!redeemed) return std::nullopt;
   // An owner demoted or gone since no longer invites anyone.
-  if (permission_of(tx, redeemed->account_id, redeemed->household_id) != "owner") {
+  if (domain::may(permission_of(tx, redeemed->account_id, redeemed->household_id),
+                  domain::household_action::manage) != domain::verdict::allowed) {
     tx.commit();  // spent
     return std::nullopt;
   }
@@ -90,7 +90,7 @@ std::optional<member> accept_invitation(pqxx::connection_base& conn, const std::
     throw domain_error(errc::conflict, "already a member of this household");  // rolled back
   member m{redeemed->household_id, account_id,
            tx.exec_params1(kSelectAccountAddress, account_id)[0].as<std::string>(),
-           redeemed->permissions};
+           *domain::permission_named(redeemed->permissions)};
   tx.commit();
   return m;
 }

@@ -20,7 +20,9 @@ namespace hearth::storage {
 /// A pending invitation as the household's owners see it (never a token).
 /// Times are RFC 3339 UTC.
 struct invitation {
-  std::string id, household_id, email_address, permissions, created, expires;
+  std::string id, household_id, email_address;
+  domain::permission permissions = domain::permission::view;
+  std::string created, expires;
 };
 
 /// Invites `email` to the household as `permissions`, by `caller_account_id`
@@ -30,7 +32,7 @@ struct invitation {
 /// owner), conflict (an account with that address is a member already).
 invitation invite(pqxx::connection_base& conn, const std::string& caller_account_id,
                   const std::string& household_id, const std::string& email,
-                  const std::string& permissions,
+                  domain::permission permissions,
                   const std::function<void(pqxx::work&, const std::string&)>& publish);
 
 /// The household's pending (unexpired) invitations, newest first; owners

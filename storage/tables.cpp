@@ -83,10 +83,8 @@ void put_columns(const table_spec& t, const values& v, boost::json::object& o) {
 
 void check_write_permission(pqxx::transaction_base& tx, const std::string& account_id,
                             const std::string& household_id, const std::string& not_found) {
-  auto perm = permission_of(tx, account_id, household_id);
-  if (!perm) throw domain_error(errc::not_found, not_found);
-  if (*perm == "view")
-    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  authorize(permission_of(tx, account_id, household_id), domain::household_action::write, kViewOnly,
+            not_found);
 }
 
 std::vector<std::optional<std::string>> params_of(const table_spec& t, const values& v,

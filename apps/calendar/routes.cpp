@@ -86,10 +86,8 @@ http::route_doc calendar_doc(std::string summary, const char* data_type, const c
 // view → 403.
 void require_edit(pqxx::transaction_base& tx, const std::string& account_id,
                   const std::string& household_id, const char* not_found) {
-  auto perm = storage::permission_of(tx, account_id, household_id);
-  if (!perm) throw domain_error(errc::not_found, not_found);
-  if (*perm == "view")
-    throw domain_error(errc::forbidden, "view-only members cannot change this household");
+  storage::authorize(storage::permission_of(tx, account_id, household_id),
+                     domain::household_action::write, storage::kViewOnly, not_found);
 }
 
 // A household id from a JSON body: a UUID, lower case.
