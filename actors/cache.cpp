@@ -345,11 +345,9 @@ void advance(self_ptr self, std::uint64_t id) {
   }
   if (!complete) return;
   if (st.counters && !q.missed) ++st.counters->cache_hits;
-  std::vector<list_ptr> parts;
-  parts.reserve(households.size());
-  for (const auto& h : households) parts.push_back(q.resolved.at(h));
   list_result r;
-  r.view = storage::make_list_view(parts, query.updated_after);
+  r.view = *storage::build_list_view(*q.who, query.household, query.updated_after,
+                                     [&](const std::string& h) { return q.resolved.at(h); });
   r.who = std::move(q.who);
   answer(st, id, std::move(r));
 }

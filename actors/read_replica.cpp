@@ -54,24 +54,24 @@ std::string list_key(const std::string& household, const storage::table_spec& t)
   return key;
 }
 
+const storage::principal_grant* read_replica::try_authenticate(const std::string& key) const {
+  auto g = grants_.find(key);
+  if (g == grants_.end() || !grant_usable(g->second)) return nullptr;
+  return &g->second.grant;
+}
+
 std::optional<list_result> read_replica::try_answer(const list_query& q) const {
-  auto g = grants_.find(q.session_key);
-  if (g == grants_.end() || !grant_usable(g->second)) return std::nullopt;
+  const auto* grant = try_authenticate(q.session_key);
+  if (!grant || !q.table) return std::nullopt;
+  auto view = storage::build_list_view(
+      *grant, q.household, q.updated_after, [&](const std::string& h) -> list_ptr {
+        auto it = lists_.find(list_key(h, *q.table));
+        if (it == lists_.end() || it->second.version != versions_.current(h)) return nullptr;
+        return it->second.list;
+      });
+  if (!view) return std::nullopt;
   list_result r;
-  const auto& grant = g->second.grant;
-  if (!q.table) {  // authentication only: the caller needs the session
-    r.who = grant;
-    return r;
-  }
-  auto households = grant.visible_households(q.household);
-  std::vector<list_ptr> parts;
-  parts.reserve(households.size());
-  for (const auto& h : households) {
-    auto it = lists_.find(list_key(h, *q.table));
-    if (it == lists_.end() || it->second.version != versions_.current(h)) return std::nullopt;
-    parts.push_back(it->second.list);
-  }
-  r.view = storage::make_list_view(parts, q.updated_after);
+  r.view = std::move(*view);
   return r;
 }
 

@@ -96,9 +96,14 @@ class read_replica {
   /// `versions`: the node's household versions (shared, outlives this).
   explicit read_replica(const household_versions& versions) : versions_(versions) {}
 
-  /// The answer for `q` from this replica alone, or nullopt when anything it
-  /// needs is missing or stale (the caller then asks the cache actor).
+  /// The answer for list read `q` (q.table set) from this replica alone, or
+  /// nullopt when anything it needs is missing or stale (the caller then
+  /// asks the cache actor).
   std::optional<list_result> try_answer(const list_query& q) const;
+
+  /// The usable session of `key` held by this replica, or null (the
+  /// caller then asks the cache actor). Valid until this replica changes.
+  const storage::principal_grant* try_authenticate(const std::string& key) const;
 
   void put_grant(const std::string& key, const cached_grant& g);
   /// Stores `list` (key `key`) of `household`, read at `version`.

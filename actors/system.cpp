@@ -236,7 +236,7 @@ void actor_runtime::publish(const storage::change_event& e) {
 }
 
 void actor_runtime::read_list(list_query q, list_callback done) {
-  if (!impl_->cache) {
+  if (!impl_->cache || !q.table) {
     list_result r;
     r.result = list_result::outcome::unavailable;
     return done(std::move(r));
@@ -244,12 +244,30 @@ void actor_runtime::read_list(list_query q, list_callback done) {
   if (impl_->replicas) {
     if (const auto* local = impl_->replicas->local()) {
       if (auto hit = local->try_answer(q)) {
-        if (q.table) ++impl_->counters.cache_hits;
+        ++impl_->counters.cache_hits;
         return done(std::move(*hit));
       }
     }
   }
   caf::anon_send(impl_->cache, lookup_atom::value, cache_request{std::move(q), std::move(done)});
+}
+
+void actor_runtime::authenticate(std::string session_key, auth_callback done) {
+  if (!impl_->cache) return done(auth_result{auth_result::outcome::unavailable, std::nullopt});
+  if (impl_->replicas) {
+    if (const auto* local = impl_->replicas->local()) {
+      if (const auto* grant = local->try_authenticate(session_key))
+        return done(auth_result{auth_result::outcome::ok, *grant});
+    }
+  }
+  // The cache actor's session-only query: a list_query without a table
+  // (its grant loading and revocation handling are the list reads').
+  list_query q;
+  q.session_key = std::move(session_key);
+  caf::anon_send(impl_->cache, lookup_atom::value,
+                 cache_request{std::move(q), [done = std::move(done)](list_result r) {
+                                 done(auth_result{r.result, std::move(r.who)});
+                               }});
 }
 
 void actor_runtime::revoke_account(const std::string& account_id, std::int64_t revocation) {

@@ -37,7 +37,8 @@ namespace hearth::actors {
 /// A list read served by the cache actor (GET <table path>).
 struct list_query {
   std::string session_key;                     // bearer key or cookie
-  const storage::table_spec* table = nullptr;  // static lifetime; null: the session only
+  const storage::table_spec* table = nullptr;  // static lifetime; set by read_list's callers
+                                               // (null only inside: authenticate())
   std::optional<std::string> household;        // authHouseholdID filter (lower-case UUID)
   std::optional<std::string> updated_after;    // normalised RFC 3339 UTC (utc_timestamp)
 };
@@ -54,6 +55,19 @@ struct list_result {
 
 /// Called once with the answer, on an actor thread.
 using list_callback = std::function<void(list_result)>;
+
+/// The answer of authenticate(): ok with the session's grant, or
+/// unauthorized (unknown or expired key: 401), or unavailable (the
+/// database could not be read, or the cache is off: 503).
+struct auth_result {
+  using outcome = list_result::outcome;
+  outcome result = outcome::ok;
+  std::optional<storage::principal_grant> who;  // when ok
+};
+
+/// Called once with the answer: on the calling I/O thread when its replica
+/// had the session, else on an actor thread.
+using auth_callback = std::function<void(auth_result)>;
 
 /// The actor runtime's configuration; defaults from config::defaults().
 struct runtime_options {
@@ -115,14 +129,19 @@ class actor_runtime {
   /// reaches local streams and every linked peer node.
   void publish(const storage::change_event& e);
 
-  /// Answers a list read (or, with q.table null, only authenticates
-  /// q.session_key: result `who`) from memory: on an I/O thread from its
-  /// read replica, at once and on that thread when everything is there;
+  /// Answers a list read (q.table set) from memory: on an I/O thread from
+  /// its read replica, at once and on that thread when everything is there;
   /// otherwise from the cache actor, which reads what it lacks from the
   /// database (on the pool) and calls `done` on an actor thread. A writer
   /// reads its own writes: publish() invalidates before the write's
-  /// response is sent. Requires cache_bytes > 0.
+  /// response is sent. Requires cache_bytes > 0 (else: unavailable).
   void read_list(list_query q, list_callback done);
+
+  /// Authenticates a session key from memory, as read_list finds the
+  /// caller's session: the I/O thread's replica, else the cache actor (the
+  /// database on a miss). Requires cache_bytes > 0 (else: unavailable; the
+  /// caller reads storage::authenticate on the pool instead).
+  void authenticate(std::string session_key, auth_callback done);
 
   /// Drops every cached session of `account_id` on this node and on every
   /// linked peer, and ends the account's SSE streams there with the

@@ -245,11 +245,9 @@ namespace {
 void cached_principal(services& s, std::string key, const http::request& req,
                       const http::responder& respond,
                       std::function<void(const storage::principal&)> next) {
-  actors::list_query q;
-  q.session_key = std::move(key);
-  s.actors.read_list(std::move(q), [&s, rid = req.request_id, ip = req.remote_addr, respond,
-                                    next = std::move(next)](actors::list_result r) {
-    using outcome = actors::list_result::outcome;
+  s.actors.authenticate(std::move(key), [&s, rid = req.request_id, ip = req.remote_addr, respond,
+                                         next = std::move(next)](actors::auth_result r) {
+    using outcome = actors::auth_result::outcome;
     if (r.result == outcome::unauthorized) return respond(rejected_key_response(s, ip, rid));
     if (r.result == outcome::unavailable || !r.who) return respond(unavailable_response(rid));
     next(storage::principal{r.who->account_id, r.who->session_id});

@@ -109,13 +109,10 @@ actors::list_result list_from_database(storage::connection& conn, const actors::
     r.result = actors::list_result::outcome::unauthorized;
     return r;
   }
-  auto households = who->visible_households(q.household);
-  std::vector<std::shared_ptr<const storage::household_list>> parts;
-  parts.reserve(households.size());
-  for (const auto& h : households)
-    parts.push_back(std::make_shared<const storage::household_list>(
-        storage::load_household_list(conn, *q.table, h)));
-  r.view = storage::make_list_view(parts, q.updated_after);
+  r.view = *storage::build_list_view(*who, q.household, q.updated_after, [&](const std::string& h) {
+    return std::make_shared<const storage::household_list>(
+        storage::load_household_list(conn, *q.table, h));
+  });
   return r;
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "domain/table_spec.hpp"
+#include "storage/accounts.hpp"
 #include "storage/events.hpp"
 #include "storage/idempotency.hpp"
 
@@ -82,6 +83,28 @@ struct list_view {
 /// that list as cached, shared, with its own ETag.
 list_view make_list_view(const std::vector<std::shared_ptr<const household_list>>& parts,
                          const std::optional<std::string>& updated_after);
+
+/// The one list-view builder of a list read (the I/O threads' replicas,
+/// the cache actor, and the database path without a cache all use it): the
+/// households `who` may see (principal_grant::visible_households with the
+/// `household` filter), each one's list from `list_of(household id)`, then
+/// make_list_view. nullopt as soon as `list_of` returns null (a list not at
+/// hand: the caller reads it and builds again).
+template <class ListOf>
+std::optional<list_view> build_list_view(const principal_grant& who,
+                                         const std::optional<std::string>& household,
+                                         const std::optional<std::string>& updated_after,
+                                         ListOf&& list_of) {
+  const auto households = who.visible_households(household);
+  std::vector<std::shared_ptr<const household_list>> parts;
+  parts.reserve(households.size());
+  for (const auto& h : households) {
+    std::shared_ptr<const household_list> list = list_of(h);
+    if (!list) return std::nullopt;
+    parts.push_back(std::move(list));
+  }
+  return make_list_view(parts, updated_after);
+}
 
 /// A row as its JSON object (what the API returns).
 using record = boost::json::object;

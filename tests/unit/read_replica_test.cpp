@@ -60,13 +60,15 @@ TEST(read_replica, answers_a_read_only_when_the_session_and_every_list_are_there
   household_versions versions;
   read_replica r(versions);
   EXPECT_FALSE(r.try_answer(items_query()));
+  EXPECT_EQ(r.try_authenticate(kKey), nullptr);
   r.put_grant(kKey, grant_of("a"));
   EXPECT_FALSE(r.try_answer(items_query())) << "the list is missing";
-  list_query auth_only;
-  auth_only.session_key = kKey;
-  auto who = r.try_answer(auth_only);
-  ASSERT_TRUE(who);
-  EXPECT_EQ(who->who->account_id, "a");
+  const auto* who = r.try_authenticate(kKey);
+  ASSERT_NE(who, nullptr);
+  EXPECT_EQ(who->account_id, "a");
+  list_query no_table;
+  no_table.session_key = kKey;
+  EXPECT_FALSE(r.try_answer(no_table)) << "a list read names its table";
   r.put_list(kItems, at(versions, list_of("[1]", 1)));
   auto hit = r.try_answer(items_query());
   ASSERT_TRUE(hit);
@@ -130,17 +132,13 @@ TEST(read_replica, sign_out_revokes_at_once_and_refuses_older_session_reads) {
   r.put_grant(kKey, grant_of("a"));
   r.put_grant("other", grant_of("b"));
   r.revoke("a", true);
-  list_query q;
-  q.session_key = kKey;
-  EXPECT_FALSE(r.try_answer(q)) << "a revoked session was answered";
-  q.session_key = "other";
-  EXPECT_TRUE(r.try_answer(q)) << "another account's session went too";
+  EXPECT_EQ(r.try_authenticate(kKey), nullptr) << "a revoked session was answered";
+  EXPECT_NE(r.try_authenticate("other"), nullptr) << "another account's session went too";
   r.put_grant(kKey, grant_of("a"));  // read before the sign-out
-  q.session_key = kKey;
-  EXPECT_FALSE(r.try_answer(q));
+  EXPECT_EQ(r.try_authenticate(kKey), nullptr);
   r.settle_revoke("a");
   r.put_grant(kKey, grant_of("a"));
-  EXPECT_TRUE(r.try_answer(q));
+  EXPECT_NE(r.try_authenticate(kKey), nullptr);
 }
 
 TEST(read_replica, flush_drops_everything) {
