@@ -24,6 +24,7 @@ boost::json::object to_json(const storage::household& h) {
   return {{"id", h.id},
           {"name", h.name},
           {"permissions", domain::name_of(h.permissions)},
+          {"timeZone", h.time_zone},
           {"created", h.created},
           {"updated", h.updated}};
 }
@@ -56,9 +57,16 @@ domain::permission permissions_input(http::json_object_reader& in) {
   return *level;
 }
 
+// `timeZone`: an IANA zone name (its shape here; whether PostgreSQL knows
+// it, in storage: 400 either way).
+std::optional<std::string> time_zone_input(http::json_object_reader& in) {
+  return in.string("timeZone", false, 1, 64);
+}
+
 void create_household(services& s, const http::request& req, http::responder respond) {
   http::json_object_reader in(req.body);
   auto name = *in.string("name", true, 1, 200);
+  auto time_zone = time_zone_input(in).value_or("UTC");
   in.reject_unknown();
   auto idem = idempotency_of(req, 201);
   run_authenticated(
@@ -66,14 +74,14 @@ void create_household(services& s, const http::request& req, http::responder res
       [=, &s, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
         storage::household h;
         if (auto k = keyed_by(idem, who)) {
-          auto out = storage::create_household(conn, who.account_id, name, *k,
+          auto out = storage::create_household(conn, who.account_id, name, time_zone, *k,
                                                [](const storage::household& created) {
                                                  return stored(201, kHousehold, to_json(created));
                                                });
           if (out.replay) return replayed_response(rid, *out.replay);
           h = std::move(*out.value);
         } else {
-          h = storage::create_household(conn, who.account_id, name);
+          h = storage::create_household(conn, who.account_id, name, time_zone);
         }
         s.actors.revoke_account(who.account_id);  // its cached household list grew
         return http::ok(201, rid, kHousehold, {to_json(h)});
@@ -146,19 +154,23 @@ void get_household(services& s, const http::request& req, http::responder respon
       });
 }
 
-void rename_household(services& s, const http::request& req, http::responder respond) {
+// PUT /api/v1/auth/households/{id} {name?, timeZone?}: at least one.
+void update_household(services& s, const http::request& req, http::responder respond) {
   auto id = household_param(req, respond);
   if (!id) return;
   http::json_object_reader in(req.body);
-  auto name = *in.string("name", true, 1, 200);
+  auto name = in.string("name", false, 1, 200);
+  auto time_zone = time_zone_input(in);
   in.reject_unknown();
-  run_authenticated(s, req, std::move(respond),
-                    [id = *id, name, rid = req.request_id](storage::connection& conn,
-                                                           const storage::principal& who) {
-                      return http::ok(
-                          200, rid, kHousehold,
-                          {to_json(storage::rename_household(conn, who.account_id, id, name))});
-                    });
+  if (!name && !time_zone) throw http::input_error("request body: name or timeZone required");
+  run_authenticated(
+      s, req, std::move(respond),
+      [id = *id, name, time_zone, rid = req.request_id](storage::connection& conn,
+                                                        const storage::principal& who) {
+        return http::ok(
+            200, rid, kHousehold,
+            {to_json(storage::update_household(conn, who.account_id, id, name, time_zone))});
+      });
 }
 
 // Deleting a household ends every member's streams (they reconnect without
@@ -375,6 +387,7 @@ constexpr const char* kInvitationSchema = R"({"type":"object","properties":{
 constexpr const char* kHouseholdSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},"name":{"type":"string"},
   "permissions":{"type":"string","enum":["owner","edit","view"]},
+  "timeZone":{"type":"string","description":"IANA time zone name"},
   "created":{"type":"string","format":"date-time"},
   "updated":{"type":"string","format":"date-time"}}})";
 
@@ -388,7 +401,8 @@ void add_household_routes(http::route_group& r, services& s) {
                   .tag = "households",
                   .request_schema = R"({"type":"object","additionalProperties":false,
                     "required":["name"],"properties":{"name":{"type":"string","minLength":1,
-                    "maxLength":200}}})",
+                    "maxLength":200},"timeZone":{"type":"string","minLength":1,"maxLength":64,
+                    "description":"IANA time zone name, default UTC"}}})",
                   .data_type = kHousehold,
                   .data_schema = kHouseholdSchema,
                   .success = 201,
@@ -423,13 +437,14 @@ void add_household_routes(http::route_group& r, services& s) {
                   .data_schema = kHouseholdSchema}}});
   r.add({"PUT",
          "/api/v1/auth/households/{id}",
-         std::bind(rename_household, std::ref(s), _1, _2),
+         std::bind(update_household, std::ref(s), _1, _2),
          {.json_body = true,
-          .doc = {.summary = "Rename a household (owner only)",
+          .doc = {.summary = "Rename a household or set its time zone (owner only)",
                   .tag = "households",
                   .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["name"],"properties":{"name":{"type":"string","minLength":1,
-                    "maxLength":200}}})",
+                    "minProperties":1,"properties":{"name":{"type":"string","minLength":1,
+                    "maxLength":200},"timeZone":{"type":"string","minLength":1,"maxLength":64,
+                    "description":"IANA time zone name"}}})",
                   .data_type = kHousehold,
                   .data_schema = kHouseholdSchema}}});
   r.add({"DELETE",

@@ -367,7 +367,8 @@ std::vector<entry> notification_keys() {
        7 * 24 * 60,
        HEARTH_INT(calendar_reminder_lead_minutes)},
       {{"taskDueHourUTC", "HEARTH_TASK_DUE_HOUR_UTC", "--task-due-hour-utc",
-        "a task is due at this hour (UTC) of its due date"},
+        "a task is due at this hour of its due date, in its household's time zone (UTC by "
+        "default; the name predates household time zones)"},
        kind::integer,
        0,
        23,

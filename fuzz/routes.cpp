@@ -260,7 +260,7 @@ http::router make_routes() {
            "/api/v1/auth/households",
            [](const http::request& req, http::responder respond) {
              http::json_object_reader in(req.body);
-             read_fields(in, {{"name", 1, 200}});
+             read_fields(in, {{"name", 1, 200}, {"timeZone", 1, 64, false}});
              in.reject_unknown();
              keyed(req);
              ok(req, respond, 201);
@@ -293,8 +293,10 @@ http::router make_routes() {
            [=](const http::request& req, http::responder respond) {
              if (!household_path(req, respond)) return;
              http::json_object_reader in(req.body);
-             read_fields(in, {{"name", 1, 200}});
+             auto name = in.string("name", false, 1, 200);
+             auto time_zone = in.string("timeZone", false, 1, 64);
              in.reject_unknown();
+             if (!name && !time_zone) throw input_error("request body: name or timeZone required");
              ok(req, respond);
            },
            {.json_body = true}});

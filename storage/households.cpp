@@ -16,14 +16,15 @@ namespace hearth::storage {
 namespace {
 
 constexpr const char* kInsertHousehold =
-    "INSERT INTO auth_household (name) VALUES ($1) "
-    "RETURNING id, name, hearth_ts(created), hearth_ts(updated)";
+    "INSERT INTO auth_household (name, time_zone) VALUES ($1, $2) "
+    "RETURNING id, name, hearth_ts(created), hearth_ts(updated), time_zone";
 constexpr const char* kInsertMember =
     "INSERT INTO auth_household_member (auth_household_id, auth_account_id, permissions) "
     "VALUES ($1, $2, $3)";
 constexpr const char* kSelectHouseholds =
-    "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated) "
-    "FROM auth_household h JOIN auth_household_member m ON m.auth_household_id = h.id "
+    "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated), "
+    "h.time_zone FROM auth_household h "
+    "JOIN auth_household_member m ON m.auth_household_id = h.id "
     "WHERE m.auth_account_id = $1 ORDER BY h.created, h.id";
 constexpr const char* kSelectHeads =
     "SELECT h.id, h.event_seq FROM auth_household h "
@@ -42,12 +43,17 @@ constexpr const char* kLockHouseholds =
     "WHERE a.id IN (SELECT e::uuid FROM json_array_elements_text($1::json) AS e) "
     "ORDER BY a.id FOR NO KEY UPDATE";
 constexpr const char* kSelectHousehold =
-    "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated) "
-    "FROM auth_household h JOIN auth_household_member m ON m.auth_household_id = h.id "
+    "SELECT h.id, h.name, m.permissions, hearth_ts(h.created), hearth_ts(h.updated), "
+    "h.time_zone FROM auth_household h "
+    "JOIN auth_household_member m ON m.auth_household_id = h.id "
     "WHERE h.id = $1 AND m.auth_account_id = $2";
-constexpr const char* kRenameHousehold =
-    "UPDATE auth_household SET name = $2, updated = now() WHERE id = $1 "
-    "RETURNING id, name, hearth_ts(created), hearth_ts(updated)";
+// A NULL parameter keeps the column as it is.
+constexpr const char* kUpdateHousehold =
+    "UPDATE auth_household SET name = coalesce($2, name), time_zone = coalesce($3, time_zone), "
+    "updated = now() WHERE id = $1 "
+    "RETURNING id, name, hearth_ts(created), hearth_ts(updated), time_zone";
+constexpr const char* kTimeZoneKnown =
+    "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
 constexpr const char* kDeleteHousehold = "DELETE FROM auth_household WHERE id = $1";
 constexpr const char* kLockAccountHouseholds =
     "SELECT h.id FROM auth_household h JOIN auth_household_member m "
@@ -96,11 +102,19 @@ using domain::permission;
 
 std::string level_name(permission p) { return std::string(domain::name_of(p)); }
 
+// An IANA zone name PostgreSQL knows; domain_error(invalid) otherwise.
+void check_time_zone(pqxx::transaction_base& tx, const std::string& time_zone) {
+  if (!tx.exec_params1(kTimeZoneKnown, time_zone)[0].as<bool>())
+    throw domain_error(errc::invalid,
+                       "timeZone: not an IANA time zone name (such as Europe/Paris or UTC)");
+}
+
 household create_household_in(pqxx::transaction_base& tx, const std::string& account_id,
-                              const std::string& name) {
-  auto r = tx.exec_params1(kInsertHousehold, name);
+                              const std::string& name, const std::string& time_zone) {
+  check_time_zone(tx, time_zone);
+  auto r = tx.exec_params1(kInsertHousehold, name, time_zone);
   household h{r[0].as<std::string>(), r[1].as<std::string>(), permission::owner,
-              r[2].as<std::string>(), r[3].as<std::string>()};
+              r[2].as<std::string>(), r[3].as<std::string>(), r[4].as<std::string>()};
   tx.exec_params0(kInsertMember, h.id, account_id, level_name(permission::owner));
   return h;
 }
@@ -176,18 +190,20 @@ household get_household(pqxx::connection_base& conn, const std::string& account_
   auto r = tx.exec_params(kSelectHousehold, household_id, account_id);
   if (r.empty()) throw domain_error(errc::not_found, "household not found");
   return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), level_of(r[0][2]),
-          r[0][3].as<std::string>(), r[0][4].as<std::string>()};
+          r[0][3].as<std::string>(), r[0][4].as<std::string>(), r[0][5].as<std::string>()};
 }
 
-household rename_household(pqxx::connection_base& conn, const std::string& account_id,
-                           const std::string& household_id, const std::string& name) {
+household update_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& household_id, const std::optional<std::string>& name,
+                           const std::optional<std::string>& time_zone) {
   pqxx::work tx{conn};
   authorize(permission_of(tx, account_id, household_id), household_action::manage,
-            "only an owner of the household may rename it");
-  auto r = tx.exec_params1(kRenameHousehold, household_id, name);
+            "only an owner of the household may change it");
+  if (time_zone) check_time_zone(tx, *time_zone);
+  auto r = tx.exec_params1(kUpdateHousehold, household_id, name, time_zone);
   tx.commit();
-  return {r[0].as<std::string>(), r[1].as<std::string>(), permission::owner, r[2].as<std::string>(),
-          r[3].as<std::string>()};
+  return {r[0].as<std::string>(), r[1].as<std::string>(), permission::owner,
+          r[2].as<std::string>(), r[3].as<std::string>(), r[4].as<std::string>()};
 }
 
 std::vector<member_removal> delete_household(pqxx::connection_base& conn,
@@ -264,19 +280,20 @@ member_removal remove_member(pqxx::connection_base& conn, const std::string& cal
 }
 
 household create_household(pqxx::connection_base& conn, const std::string& account_id,
-                           const std::string& name) {
+                           const std::string& name, const std::string& time_zone) {
   pqxx::work tx{conn};
-  auto h = create_household_in(tx, account_id, name);
+  auto h = create_household_in(tx, account_id, name, time_zone);
   tx.commit();
   return h;
 }
 
 keyed_result<household> create_household(
     pqxx::connection_base& conn, const std::string& account_id, const std::string& name,
-    const idempotency& k, const std::function<stored_response(const household&)>& answer) {
+    const std::string& time_zone, const idempotency& k,
+    const std::function<stored_response(const household&)>& answer) {
   pqxx::work tx{conn};
   auto out = keyed_write<household>(
-      tx, k, [&] { return create_household_in(tx, account_id, name); }, answer);
+      tx, k, [&] { return create_household_in(tx, account_id, name, time_zone); }, answer);
   if (out.replay) {
     // A replay answers only a member of the household it created (its id
     // is in the stored answer): anyone else gets 404, as for any request.
@@ -297,7 +314,7 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
   std::vector<household> out;
   for (const auto& r : tx.exec_params(kSelectHouseholds, account_id))
     out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), level_of(r[2]),
-                   r[3].as<std::string>(), r[4].as<std::string>()});
+                   r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>()});
   return out;
 }
 

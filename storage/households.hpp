@@ -18,11 +18,14 @@
 
 namespace hearth::storage {
 
-/// A household as seen by one member (`permissions` is that member's level).
+/// A household as seen by one member (`permissions` is that member's
+/// level). `time_zone`: an IANA zone name ("UTC" unless set), the members'
+/// local clock (a task's due reminder comes at the household's local hour).
 struct household {
   std::string id, name;
   domain::permission permissions = domain::permission::view;
   std::string created, updated;
+  std::string time_zone = "UTC";
 };
 
 struct member {
@@ -46,9 +49,10 @@ struct member_removal {
   std::int64_t revocation = 0;
 };
 
-/// Creates a household with `account_id` as its owner.
+/// Creates a household with `account_id` as its owner, in `time_zone` (an
+/// IANA zone name PostgreSQL knows: domain_error(invalid) otherwise).
 household create_household(pqxx::connection_base& conn, const std::string& account_id,
-                           const std::string& name);
+                           const std::string& name, const std::string& time_zone = "UTC");
 
 /// create_household with an Idempotency-Key (storage/idempotency.hpp): a
 /// retry of a request that succeeded before returns only `replay` and
@@ -57,7 +61,8 @@ household create_household(pqxx::connection_base& conn, const std::string& accou
 /// used for a different request.
 keyed_result<household> create_household(
     pqxx::connection_base& conn, const std::string& account_id, const std::string& name,
-    const idempotency& k, const std::function<stored_response(const household&)>& answer);
+    const std::string& time_zone, const idempotency& k,
+    const std::function<stored_response(const household&)>& answer);
 
 /// The households `account_id` belongs to, oldest first.
 std::vector<household> list_households(pqxx::connection_base& conn, const std::string& account_id);
@@ -80,10 +85,12 @@ keyed_result<member> add_member(pqxx::connection_base& conn, const std::string& 
 household get_household(pqxx::connection_base& conn, const std::string& account_id,
                         const std::string& household_id);
 
-/// Renames a household (owners only); returns it. Throws domain_error:
-/// not_found (not a member), forbidden (not an owner).
-household rename_household(pqxx::connection_base& conn, const std::string& account_id,
-                           const std::string& household_id, const std::string& name);
+/// Renames a household and/or sets its time zone (owners only; nullopt
+/// keeps the field); returns it. Throws domain_error: not_found (not a
+/// member), forbidden (not an owner), invalid (an unknown time zone).
+household update_household(pqxx::connection_base& conn, const std::string& account_id,
+                           const std::string& household_id, const std::optional<std::string>& name,
+                           const std::optional<std::string>& time_zone);
 
 /// Deletes a household and, by the schema's cascades, every row of it, its
 /// members and its outbox (owners only). Returns who its members were, with

@@ -543,7 +543,9 @@ function wire() {
   $('household-select').addEventListener('change', (ev) => selectHousehold(ev.target.value));
   $('household-refresh').addEventListener('click', () => act(() => loadHouseholds()));
   onSubmit('household-form', async (v, form) => {
-    const res = await api('POST', `${API}/auth/households`, { name: v.name });
+    // The household's clock is the browser's (task reminders come at its local hour).
+    const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    const res = await api('POST', `${API}/auth/households`, { name: v.name, timeZone });
     form.reset();
     clearMessage();
     await loadHouseholds(values(res.body)[0].id);

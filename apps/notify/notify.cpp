@@ -41,15 +41,15 @@ constexpr const char* kLockTerm = "SELECT term FROM cluster_leader WHERE id = 1 
 constexpr const char* kDue = R"sql(
 WITH due AS (
   SELECT 'plan_task'::text AS source_table, t.id AS source_id, t.auth_household_id,
-         ((t.due_date + make_interval(hours => $1::int)) AT TIME ZONE 'UTC') AS occurrence,
+         hearth_due_at(t.due_date, $1::int, h.time_zone) AS occurrence,
          'task.due'::text AS kind, t.name AS title
-  FROM plan_task t
+  FROM plan_task t JOIN auth_household h ON h.id = t.auth_household_id
   WHERE t.due_date IS NOT NULL AND NOT t.done
-    AND t.due_date BETWEEN ((now() - interval '3 days') AT TIME ZONE 'UTC')::date
-                       AND (now() AT TIME ZONE 'UTC')::date
-    AND ((t.due_date + make_interval(hours => $1::int)) AT TIME ZONE 'UTC') <= now()
-    AND ((t.due_date + make_interval(hours => $1::int)) AT TIME ZONE 'UTC')
-        > now() - interval '48 hours'
+    -- a local date is at most a day off the UTC date (zones span -12..+14 h)
+    AND t.due_date BETWEEN ((now() - interval '4 days') AT TIME ZONE 'UTC')::date
+                       AND ((now() + interval '1 day') AT TIME ZONE 'UTC')::date
+    AND hearth_due_at(t.due_date, $1::int, h.time_zone) <= now()
+    AND hearth_due_at(t.due_date, $1::int, h.time_zone) > now() - interval '48 hours'
   UNION ALL
   SELECT 'calendar_event', e.id, e.auth_household_id, e.starts_at, 'event.starting', e.name
   FROM calendar_event e

@@ -342,5 +342,42 @@ TEST_F(households, an_owner_deletes_a_household_with_every_row) {
   EXPECT_NE(hearth_->log().find("security: household deleted: request "), std::string::npos);
 }
 
+TEST_F(households, a_household_has_a_time_zone_that_its_owners_set) {
+  auto owner = new_user("zoned");
+  auto editor = new_user("zone-editor");
+  // Without one: UTC.
+  auto plain = create_household_response(owner.key, "Plain");
+  check_envelope(plain, 201, "AuthHousehold");
+  EXPECT_EQ(str(first_value(plain), "timeZone"), "UTC");
+  auto paris = http().request_as(
+      owner.key, "POST", "/api/v1/auth/households",
+      json::serialize(json::object{{"name", "Paris"}, {"timeZone", "Europe/Paris"}}));
+  check_envelope(paris, 201, "AuthHousehold");
+  const auto id = str(first_value(paris), "id");
+  EXPECT_EQ(str(first_value(paris), "timeZone"), "Europe/Paris");
+  auto unknown = http().request_as(
+      owner.key, "POST", "/api/v1/auth/households",
+      json::serialize(json::object{{"name", "Nowhere"}, {"timeZone", "Mars/Olympus_Mons"}}));
+  check_envelope(unknown, 400);
+  EXPECT_EQ(message_of(unknown).rfind("timeZone: not an IANA time zone name", 0), 0u)
+      << message_of(unknown);
+  add_member(owner.key, id, editor.email, "edit");
+
+  auto put = [&](const std::string& key, const json::object& body) {
+    return http().request_as(key, "PUT", "/api/v1/auth/households/" + id, json::serialize(body));
+  };
+  auto moved = put(owner.key, {{"timeZone", "Asia/Tokyo"}});
+  check_envelope(moved, 200, "AuthHousehold");
+  EXPECT_EQ(str(first_value(moved), "timeZone"), "Asia/Tokyo");
+  EXPECT_EQ(str(first_value(moved), "name"), "Paris") << "the name stays";
+  check_envelope(put(owner.key, json::object{}), 400);
+  check_envelope(put(owner.key, {{"timeZone", "Not/AZone"}}), 400);
+  check_envelope(put(editor.key, {{"timeZone", "UTC"}}), 403);
+  auto seen = http().request_as(editor.key, "GET", "/api/v1/auth/households/" + id);
+  EXPECT_EQ(str(first_value(seen), "timeZone"), "Asia/Tokyo");
+  auto renamed = put(owner.key, {{"name", "Tokyo"}});
+  EXPECT_EQ(str(first_value(renamed), "timeZone"), "Asia/Tokyo") << "the zone stays";
+}
+
 }  // namespace
 }  // namespace hearth::testing

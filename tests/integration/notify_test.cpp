@@ -449,6 +449,67 @@ TEST_F(notify, a_moved_event_is_a_new_occurrence) {
 // The relay is down: each e-mail is tried 1 + 2 times, then dead-lettered;
 // the in-app notification is there regardless. Once the relay is back, the
 // operator's retry sends it, once.
+// A task is due at the configured hour of its due date in its household's
+// time zone. The hour and date are chosen from the clock so that in a
+// household 5 h east of UTC the moment passed an hour ago, while in one 5 h
+// west it is 9 h ahead: only the first task notifies. Daylight saving time
+// is the zone's (hearth_due_at, migration 014).
+struct due_moment {
+  int hour;
+  std::string date;  // YYYY-MM-DD
+};
+due_moment in_four_hours() {
+  auto t = static_cast<time_t>(std::time(nullptr) + 4 * 3600);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return {tm.tm_hour, buf};
+}
+
+class notify_time_zones : public notify {
+ protected:
+  std::map<std::string, std::string> more_env() override {
+    return {{"HEARTH_TASK_DUE_HOUR_UTC", std::to_string(moment_.hour)}};
+  }
+  const due_moment moment_ = in_four_hours();
+};
+
+TEST_F(notify_time_zones, a_task_is_due_at_its_households_local_hour) {
+  auto ann = new_user("Tz");
+  auto zone = [&](const std::string& name, const std::string& tz) {
+    auto res = http().request_as(ann.key, "POST", "/api/v1/auth/households",
+                                 json::serialize(json::object{{"name", name}, {"timeZone", tz}}));
+    require_status(res, 201, "household in " + tz);
+    return str(first_value(res), "id");
+  };
+  // POSIX's Etc/GMT-5 is UTC+5.
+  const auto east = zone("East", "Etc/GMT-5"), west = zone("West", "Etc/GMT+5");
+  const auto early = add_task(http(), ann, east, "Early", moment_.date);
+  add_task(http(), ann, west, "Late", moment_.date);
+  ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM notification") >= 1; }, 20s));
+  ASSERT_TRUE(ticks_after(finished_ticks(database_url_)));
+  EXPECT_EQ(count("SELECT count(*) FROM notification"), 1);
+  auto mine = notifications(http(), ann);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(str(mine[0].as_object(), "sourceID"), early);
+  // The occurrence is that local hour, in UTC: 5 h before it.
+  EXPECT_EQ(count("SELECT count(*) FROM notification WHERE occurrence = ('" + moment_.date +
+                  "'::date + make_interval(hours => " + std::to_string(moment_.hour) +
+                  " - 5)) AT TIME ZONE 'UTC'"),
+            1);
+
+  // Across daylight saving time (New York, 2026: from 8 March to 1 November).
+  auto due_at = [&](const std::string& day) {
+    return count("SELECT extract(hour FROM hearth_due_at('" + day +
+                 "', 9, 'America/New_York') AT TIME ZONE 'UTC')::bigint");
+  };
+  EXPECT_EQ(due_at("2026-03-07"), 14) << "9:00 EST";
+  EXPECT_EQ(due_at("2026-03-08"), 13) << "9:00 EDT, the day the clocks go forward";
+  EXPECT_EQ(due_at("2026-10-31"), 13) << "9:00 EDT";
+  EXPECT_EQ(due_at("2026-11-01"), 14) << "9:00 EST, the day the clocks go back";
+}
+
 class notify_relay_down : public notify {
  protected:
   std::map<std::string, std::string> more_env() override {
