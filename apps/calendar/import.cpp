@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -27,6 +29,35 @@ namespace {
 
 constexpr std::size_t kMaxCalendarBytes = 5u << 20;  // a subscribed calendar, at most
 
+// The household's zone, and each all-day event's bounds moved from UTC
+// midnight (as read_calendar gives them) to midnight in that zone: an
+// all-day event is a local day (docs/calendar.md). One statement for all.
+constexpr const char* kLocalMidnights =
+    "SELECT d.n, hearth_ts((d.t::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE h.time_zone) "
+    "FROM json_array_elements_text($1::json) WITH ORDINALITY AS d(t, n) "
+    "JOIN auth_household h ON h.id = $2";
+
+std::vector<imported_event> local_days(pqxx::transaction_base& tx, const std::string& household,
+                                       std::vector<imported_event> events) {
+  boost::json::array bounds;
+  for (const auto& e : events)
+    if (e.all_day) {
+      bounds.emplace_back(e.starts_at);
+      bounds.emplace_back(e.ends_at);
+    }
+  if (bounds.empty()) return events;
+  std::vector<std::string> local(bounds.size());
+  for (const auto& r : tx.exec_params(kLocalMidnights, boost::json::serialize(bounds), household))
+    local.at(r[0].as<std::size_t>() - 1) = r[1].as<std::string>();
+  std::size_t i = 0;
+  for (auto& e : events)
+    if (e.all_day) {
+      e.starts_at = local.at(i++);
+      e.ends_at = local.at(i++);
+    }
+  return events;
+}
+
 // Applies a fetched calendar to the subscription's imported events in one
 // transaction: new keys are inserted, changed ones updated, missing ones
 // deleted, each with its change event, published once committed (to
@@ -44,6 +75,7 @@ import_result apply_import(storage::connection& conn, const std::string& subscri
   // The household's lock before any event row's: every writer's order
   // (storage/group_commit.hpp, "Deadlocks").
   storage::lock_households(tx, {household});
+  const auto events = local_days(tx, household, cal.events);
   struct existing_row {
     std::string id, name, details, starts_at, ends_at;
     bool all_day = false;
@@ -56,7 +88,7 @@ import_result apply_import(storage::connection& conn, const std::string& subscri
     existing[r[0].c_str()] = {r[1].c_str(), r[2].c_str(), r[3].c_str(),
                               r[4].c_str(), r[5].c_str(), r[6].as<bool>()};
   std::set<std::string> seen;
-  for (const auto& e : cal.events) {
+  for (const auto& e : events) {
     if (!seen.insert(e.key).second) continue;  // a duplicate UID: the first wins
     auto it = existing.find(e.key);
     if (it == existing.end()) {

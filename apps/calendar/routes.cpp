@@ -122,9 +122,16 @@ std::optional<std::string> read_feed(storage::connection& conn, const std::strin
   const std::string household = feed[0][0].c_str();
   std::vector<ics_event> events;
   for (const auto& r : tx.exec_params(
-           "SELECT id::text, name, details, all_day, hearth_ts(starts_at), hearth_ts(ends_at), "
-           "hearth_ts(created), hearth_ts(updated) FROM calendar_event "
-           "WHERE auth_household_id = $1 ORDER BY starts_at, id",
+           // An all-day event's bounds as the household's wall clock
+           // reads them (its local midnights), for all_day_dates.
+           "SELECT e.id::text, e.name, e.details, e.all_day, "
+           "hearth_ts(CASE WHEN e.all_day THEN (e.starts_at AT TIME ZONE h.time_zone) "
+           "AT TIME ZONE 'UTC' ELSE e.starts_at END), "
+           "hearth_ts(CASE WHEN e.all_day THEN (e.ends_at AT TIME ZONE h.time_zone) "
+           "AT TIME ZONE 'UTC' ELSE e.ends_at END), "
+           "hearth_ts(e.created), hearth_ts(e.updated) FROM calendar_event e "
+           "JOIN auth_household h ON h.id = e.auth_household_id "
+           "WHERE e.auth_household_id = $1 ORDER BY e.starts_at, e.id",
            household)) {
     ics_event e;
     e.uid = std::string(r[0].c_str()) + "@hearth";

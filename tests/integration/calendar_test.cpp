@@ -418,5 +418,49 @@ TEST_F(calendar_subscription, imports_read_only_events_and_keeps_them_in_step) {
                  404);
 }
 
+// An all-day event is a day of the household's own clock: imported at its
+// local midnights, and written back to the feed as that date, in a zone
+// behind UTC (New York) and one ahead (Tokyo), where UTC dates differ.
+TEST_F(calendar_subscription, all_day_events_are_local_days_of_the_households_time_zone) {
+  auto owner = new_user("tz-sub");
+  auto zoned = [&](const std::string& name, const std::string& tz) {
+    auto res = http().request_as(owner.key, "POST", "/api/v1/auth/households",
+                                 json::serialize(json::object{{"name", name}, {"timeZone", tz}}));
+    require_status(res, 201, "household in " + tz);
+    return str(first_value(res), "id");
+  };
+  const auto ny = zoned("New York", "America/New_York");
+  const auto tokyo = zoned("Tokyo", "Asia/Tokyo");
+  fake_http_server site;
+  site.set_body(ics({"UID:holiday@school\r\nDTSTART;VALUE=DATE:20260305\r\n"
+                     "DTEND;VALUE=DATE:20260307\r\nSUMMARY:Holiday\r\n"}),
+                "text/calendar");
+  for (const auto& hh : {ny, tokyo})
+    require_status(http().request_as(owner.key, "POST", "/api/v1/calendar/subscriptions",
+                                     json::serialize(json::object{{"authHouseholdID", hh},
+                                                                  {"url", site.url("/s.ics")}})),
+                   201, "subscribe");
+  std::map<std::string, json::object> in_ny, in_tokyo;
+  ASSERT_TRUE(eventually([&] { return (in_ny = imported(owner.key, ny)).size() == 1; }, 20s));
+  ASSERT_TRUE(eventually([&] { return (in_tokyo = imported(owner.key, tokyo)).size() == 1; }, 20s));
+  // 5 March 00:00 EST is 05:00 UTC; 00:00 JST is 15:00 UTC the day before.
+  EXPECT_EQ(str(in_ny.at("Holiday"), "startsAt"), "2026-03-05T05:00:00.000000Z");
+  EXPECT_EQ(str(in_ny.at("Holiday"), "endsAt"), "2026-03-07T05:00:00.000000Z");
+  EXPECT_EQ(str(in_tokyo.at("Holiday"), "startsAt"), "2026-03-04T15:00:00.000000Z");
+  EXPECT_EQ(str(in_tokyo.at("Holiday"), "endsAt"), "2026-03-06T15:00:00.000000Z");
+
+  // Each household's feed gives the day back as a date.
+  for (const auto& hh : {ny, tokyo}) {
+    auto made = http().request_as(owner.key, "POST", "/api/v1/calendar/feeds",
+                                  json::serialize(json::object{{"authHouseholdID", hh}}));
+    require_status(made, 201, "feed");
+    auto url = str(first_value(made), "url");
+    auto feed = http().request("GET", url.substr(url.find('/', url.find("://") + 3)));
+    ASSERT_EQ(feed.status, 200u) << feed.body;
+    EXPECT_NE(feed.body.find("DTSTART;VALUE=DATE:20260305\r\n"), std::string::npos) << feed.body;
+    EXPECT_NE(feed.body.find("DTEND;VALUE=DATE:20260307\r\n"), std::string::npos) << feed.body;
+  }
+}
+
 }  // namespace
 }  // namespace hearth::testing
