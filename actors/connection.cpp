@@ -1,5 +1,9 @@
 #include "actors/connection.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <map>
+
 #include "actors/household_session.hpp"
 #include "config/log_limiter.hpp"
 #include "config/logging.hpp"
@@ -15,7 +19,21 @@ struct connection_state {
   cursor start;  // per household: deliver after this
   cursor heads;  // per household: the session's last delivered seq at subscription
   storage::pool* db = nullptr;
+  std::map<std::string, int> replay_failures;  // per household: failed reads in a row
 };
+
+// A replay that could not be read (the database away: a restart, a
+// failover) is read again after 100 ms, doubling up to 2 s, at most this
+// many times (about 20 s in all) before the stream gets `resync`: an outage
+// the database recovers from within that time costs the client a wait, not
+// a full refetch. Live events are held meanwhile (counted against the
+// stream's buffer, http/fanout.hpp).
+constexpr int kReplayRetries = 14;
+
+std::chrono::milliseconds replay_backoff(int failures) {
+  return std::min(std::chrono::milliseconds(100 << std::min(failures - 1, 5)),
+                  std::chrono::milliseconds(2000));
+}
 
 using self_ptr = connection_actor::stateful_pointer<connection_state>;
 
@@ -68,12 +86,25 @@ connection_actor::behavior_type connection(self_ptr self, http::fanout_hub* hub,
   return {
       [=](replay_atom, const std::string& household, event_list& events, bool ok) {
         auto& st = self->state;
+        if (!ok) {
+          auto& failures = st.replay_failures[household];
+          if (failures < kReplayRetries) {
+            ++failures;
+            self->delayed_send(self, replay_backoff(failures), replay_retry_atom::value, household);
+            return;
+          }
+        }
+        st.replay_failures.erase(household);
         http::event_batch batch;
         batch.reserve(events.size());
         for (const auto& e : events) batch.push_back(encode_change(e));
-        // Events purged from the outbox (or the database away): the stream
-        // sends a resync for the household and continues after the head.
+        // Events purged from the outbox (or the database away for every
+        // retry): the stream sends a resync for the household and
+        // continues after the head.
         st.hub->replayed(st.ref, household, std::move(batch), ok, st.heads[household]);
+      },
+      [=](replay_retry_atom, const std::string& household) {
+        on_head(self, household, self->state.heads[household]);
       },
       [=](closed_atom) { self->quit(); },
   };

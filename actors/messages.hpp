@@ -58,6 +58,7 @@ using gap_atom = caf::atom_constant<caf::atom("gapcheck")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using replay_retry_atom = caf::atom_constant<caf::atom("replayre")>;
 using forward_atom = caf::atom_constant<caf::atom("forward")>;
 using peer_up_atom = caf::atom_constant<caf::atom("peerup")>;
 using peer_down_atom = caf::atom_constant<caf::atom("peerdown")>;
@@ -89,10 +90,11 @@ inline void add_cluster_message_types(caf::actor_system_config& cfg) {
 /// The control actor of one SSE stream (live events do not pass through
 /// it: they go from the household session to the stream's I/O thread).
 /// Takes the result of its start-up replay from the outbox (household,
-/// events, whether they could be read) and the socket's end.
+/// events, whether they could be read), its own timer to read a failed
+/// replay again (household), and the socket's end.
 using connection_actor =
     caf::typed_actor<caf::reacts_to<replay_atom, std::string, event_list, bool>,
-                     caf::reacts_to<closed_atom>>;
+                     caf::reacts_to<replay_retry_atom, std::string>, caf::reacts_to<closed_atom>>;
 
 /// One household active on this node: orders its events (backfilling holes
 /// from the outbox), encodes each once and hands it to each I/O thread

@@ -28,7 +28,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -38,6 +37,7 @@
 
 #include "check.hpp"
 #include "config/config.hpp"
+#include "http/beast_request.hpp"
 #include "http/dispatch.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
@@ -77,33 +77,17 @@ void check_response(const http::response& r, const std::string& request_id) {
   FUZZ_CHECK(!o["status"].get(status) && status == static_cast<std::int64_t>(r.status));
 }
 
-// The answer to a request Beast could not read (http_session::on_read_error):
-// 413, 431 or 400; other errors (a partial message) close the connection.
+// The answer to a request Beast could not read, as http_session::on_read_error
+// gives it (http/beast_request.hpp): 413, 431 or 400, or none.
 void read_error(const boost::beast::error_code& ec, std::size_t body_limit) {
-  unsigned status = 0;
-  std::string message;
-  if (ec == bhttp::error::body_limit) {
-    status = 413;
-    message = "request body larger than " + std::to_string(body_limit) + " bytes";
-  } else if (ec == bhttp::error::header_limit) {
-    status = 431;
-  } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
-    status = 400;
-    message = "malformed HTTP request: " + ec.message();
-  }
-  if (status) check_response(http::error(status, "rid", message), "rid");
+  if (auto refusal = http::read_refusal_of(ec, body_limit))
+    check_response(http::error(refusal->status, "rid", refusal->message), "rid");
 }
 
-// One request as http_session::handle() builds it, then dispatched and handled.
+// One request as http_session::handle() builds it (request_of), routed
+// (route_request) and handled (run_handler): the session's own functions.
 void handle(bhttp::request<bhttp::string_body>& breq) {
-  http::request req;
-  req.method = std::string(breq.method_string());
-  req.target = std::string(breq.target());
-  for (const auto& f : breq) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    req.headers.emplace_back(std::move(name), std::string(f.value()));
-  }
+  http::request req = http::request_of(breq);
   auto client_id = req.header("x-request-id");
   req.request_id =
       http::valid_client_request_id(client_id) ? std::string(client_id) : std::string(32, 'a');
@@ -122,12 +106,9 @@ void handle(bhttp::request<bhttp::string_body>& breq) {
     ++calls;
     answer = std::move(r);
   };
-  try {
-    routed.matched->run(req, respond);
-  } catch (const http::input_error& e) {
-    respond(http::error(400, req.request_id, e.what()));
-  }
+  http::run_handler(*routed.matched, req, respond);  // http_session's own call
   FUZZ_CHECK(calls == 1);
+  FUZZ_CHECK(answer.status != 500);  // no handler may throw anything but input_error
   check_response(answer, req.request_id);
 }
 

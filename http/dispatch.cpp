@@ -5,7 +5,9 @@
 #include <boost/url/parse.hpp>
 #include <cctype>
 
+#include "config/logging.hpp"
 #include "http/envelope.hpp"
+#include "http/json_input.hpp"
 #include "http/negotiation.hpp"
 #include "trace/trace.hpp"
 
@@ -60,6 +62,17 @@ routed_request route_request(const router& routes, request& req) {
   }
   req.params = std::move(m.params);
   return out;
+}
+
+void run_handler(const route& matched, const request& req, const responder& respond) {
+  try {
+    matched.run(req, respond);
+  } catch (const input_error& e) {
+    respond(error(400, req.request_id, e.what()));
+  } catch (const std::exception& e) {
+    log::error("request {}: handler failed: {}", req.request_id, e.what());
+    respond(error(500, req.request_id, ""));
+  }
 }
 
 }  // namespace hearth::http

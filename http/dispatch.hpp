@@ -41,4 +41,10 @@ struct routed_request {
 /// method, 406/415 from negotiate(). Uses `req.request_id` in the envelope.
 routed_request route_request(const router& routes, request& req);
 
+/// Runs the handler of `matched` for `req` (routed by route_request): an
+/// http::input_error it throws is answered 400 with its message, any other
+/// exception 500 with an empty message (logged at error with the request
+/// id). The handler itself calls `respond` otherwise.
+void run_handler(const route& matched, const request& req, const responder& respond);
+
 }  // namespace hearth::http

@@ -16,6 +16,7 @@
 #include <random>
 #include <string>
 
+#include "http/beast_request.hpp"
 #include "http/dispatch.hpp"
 #include "http/engine_state.hpp"
 #include "http/envelope.hpp"
@@ -141,14 +142,10 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit)
-      return reply_and_close(
-          413, fmt::format("request body larger than {} bytes", options_.body_limit_bytes));
-    if (ec == bhttp::error::header_limit) return reply_and_close(431, "");
-    if (expected_close(ec) || ec == bhttp::error::partial_message) return close();
-    if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category())
-      return reply_and_close(400, fmt::format("malformed HTTP request: {}", ec.message()));
-    log::debug("http: read failed: {}", ec.message());
+    if (expected_close(ec)) return close();
+    if (auto refusal = read_refusal_of(ec, options_.body_limit_bytes))
+      return reply_and_close(refusal->status, refusal->message);
+    if (ec != bhttp::error::partial_message) log::debug("http: read failed: {}", ec.message());
     close();
   }
 
@@ -210,14 +207,7 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
     auto& breq = parser_->get();
     keep_alive_ = breq.keep_alive();
     head_ = breq.method() == bhttp::verb::head;
-    request req;
-    req.method = std::string(breq.method_string());
-    req.target = std::string(breq.target());
-    for (const auto& f : breq) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
+    request req = request_of(breq);
     auto client_id = req.header("x-request-id");
     req.request_id = valid_client_request_id(client_id) ? std::string(client_id) : new_request_id();
     request_id_ = req.request_id;
@@ -273,15 +263,8 @@ class http_session : public drainable, public std::enable_shared_from_this<http_
       net::dispatch(self->executor_,
                     [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
-    try {
-      trace::scope in_span(req.trace);  // what the handler starts inline is a child
-      matched->run(req, respond);
-    } catch (const input_error& e) {
-      respond(error(400, request_id_, e.what()));
-    } catch (const std::exception& e) {
-      log::error("request {}: handler failed: {}", request_id_, e.what());
-      respond(error(500, request_id_, ""));
-    }
+    trace::scope in_span(req.trace);  // what the handler starts inline is a child
+    run_handler(*matched, req, respond);
   }
 
   // Serialises the response head into head_buf_ (RFC 9112 §4, §6): status

@@ -147,7 +147,7 @@ class actor_test : public ::testing::Test, public test_coordinator_fixture<actor
   actors::connection_actor spawn_connection() {
     return track(sys.spawn([]() -> actors::connection_actor::behavior_type {
       return {[](actors::replay_atom, const std::string&, const actors::event_list&, bool) {},
-              [](actors::closed_atom) {}};
+              [](actors::replay_retry_atom, const std::string&) {}, [](actors::closed_atom) {}};
     }));
   }
 

@@ -7,6 +7,11 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <stdexcept>
+
+#include "http/envelope.hpp"
+#include "http/json_input.hpp"
+
 namespace hearth::http {
 namespace {
 
@@ -108,6 +113,31 @@ TEST(Dispatch, TraceparentGivesTheTraceId) {
   EXPECT_EQ(trace_id_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"), "");
   // Bytes above 0x7f are not hex digits.
   EXPECT_EQ(trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e47\xb6\xb6-00f067aa0ba902b7-01"), "");
+}
+
+TEST(dispatch, a_handler_that_throws_is_answered_400_for_bad_input_and_500_otherwise) {
+  auto answer_of = [](handler h) {
+    route r{"POST", "/x", std::move(h)};
+    auto req = make("POST", "/x");
+    int calls = 0;
+    response out;
+    run_handler(r, req, [&](response resp) {
+      ++calls;
+      out = std::move(resp);
+    });
+    EXPECT_EQ(calls, 1);
+    return out;
+  };
+  auto fine = answer_of(
+      [](const request& req, responder respond) { respond(error(409, req.request_id, "taken")); });
+  EXPECT_EQ(fine.status, 409u);
+  auto bad = answer_of([](const request&, responder) { throw input_error("name: required"); });
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(message_of(bad), "name: required");
+  auto broken =
+      answer_of([](const request&, responder) { throw std::runtime_error("secret detail"); });
+  EXPECT_EQ(broken.status, 500u);
+  EXPECT_EQ(broken.body.find("secret detail"), std::string::npos) << "an internal error leaked";
 }
 
 }  // namespace
