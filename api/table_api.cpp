@@ -158,6 +158,9 @@ std::string write_schema(const table_spec& t, bool create) {
   props["authHouseholdID"] = boost::json::object{{"type", "string"}, {"format", "uuid"}};
   if (create) {
     required.push_back("authHouseholdID");
+    // A row made offline brings the id its client chose (a second POST of
+    // it answers the row it made, 200).
+    props["id"] = boost::json::object{{"type", "string"}, {"format", "uuid"}, {"nullable", true}};
   } else {
     // The representation GET returned is accepted as it is (read_update_body).
     props["id"] = boost::json::object{{"type", "string"}, {"format", "uuid"}, {"readOnly", true}};
@@ -254,13 +257,14 @@ http::route create_route(services& s, const table_spec& t) {
             auto input = read_create_body(req.body, t);
             const auto& household = input.household;
             const auto& values = input.values;
+            const auto& client_id = input.id;
             auto idem = idempotency_of(req, 201);
             // Group commit: creations that arrive together commit together
             // (storage/group_commit.hpp); each gets its own result and event.
             with_principal(
                 s, req, respond,
-                [&s, &t, household, values, idem, rid = req.request_id, parent = req.trace,
-                 respond](const storage::principal& who) {
+                [&s, &t, household, values, idem, client_id, rid = req.request_id,
+                 parent = req.trace, respond](const storage::principal& who) {
                   s.writes.submit(
                       {&t, who.account_id, household, values, fanout_gate(s), keyed_by(idem, who),
                        [&t, rid, respond](storage::write_result* w, std::exception_ptr e) {
@@ -268,7 +272,7 @@ http::route create_route(services& s, const table_spec& t) {
                          if (w->replay) return respond(replayed_response(rid, *w->replay));
                          respond(one(201, rid, t, std::move(w->row)));  // published: the batcher's
                        },
-                       parent});
+                       parent, 0, client_id});
                 });
           },
           keyed_doc(table_doc(t, "Create a " + t.data_type, 201, true, true))};

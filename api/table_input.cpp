@@ -73,6 +73,13 @@ create_input read_create_body(std::string_view body, const table_spec& t) {
   out.household = *in.string("authHouseholdID", true, 1, 64);
   if (!http::is_uuid(out.household)) throw http::input_error("authHouseholdID: must be a UUID");
   out.household = canonical_uuid(std::move(out.household));
+  if (in.has("id") && !in.is_null("id")) {
+    auto id = *in.string("id", true, 1, 64);
+    if (!http::is_uuid(id)) throw http::input_error("id: must be a UUID");
+    out.id = canonical_uuid(std::move(id));
+  } else {
+    in.ignore("id");
+  }
   out.values = read_values(in, t, true);
   in.reject_unknown();
   return out;

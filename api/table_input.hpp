@@ -17,14 +17,17 @@ namespace hearth::api {
 struct create_input {
   std::string household;
   storage::values values;
+  /// The row's id when the client chose it (a row made offline): a UUID,
+  /// canonical lower case.
+  std::optional<std::string> id;
 };
 
-/// The body of POST <path>: one JSON object with `authHouseholdID` (a UUID)
-/// and the table's writable columns; required columns must be there,
-/// read-only ones must not. Text columns are checked for length (bytes) and
-/// NUL, dates are "YYYY-MM-DD", times RFC 3339 UTC (normalised to
-/// microseconds). Throws http::input_error (→ 400) naming the field:
-/// malformed JSON, a missing, mistyped, null (unless nullable), duplicate or
+/// The body of POST <path>: one JSON object with `authHouseholdID` (a UUID),
+/// optionally `id` (a UUID the client chose, e.g. for a row made offline;
+/// null or absent: the server picks one) and the table's writable columns; required columns must be
+/// there, read-only ones must not. Text columns are checked for length (bytes) and NUL, dates are
+/// "YYYY-MM-DD", times RFC 3339 UTC (normalised to microseconds). Throws http::input_error (→ 400)
+/// naming the field: malformed JSON, a missing, mistyped, null (unless nullable), duplicate or
 /// unknown field.
 create_input read_create_body(std::string_view body, const storage::table_spec& t);
 

@@ -29,7 +29,7 @@ using change_request = write_batcher::change_request;
 // One write's own statements (keyed creations, every change).
 write_result run_one(pqxx::transaction_base& tx, const create_request& r, const std::string*) {
   return create_row_in(tx, *r.table, r.account_id, r.household_id, r.v, r.admit,
-                       r.idem ? &*r.idem : nullptr);
+                       r.idem ? &*r.idem : nullptr, r.client_id ? &*r.client_id : nullptr);
 }
 write_result run_one(pqxx::transaction_base& tx, const change_request& r,
                      const std::string* locked) {
@@ -362,10 +362,12 @@ void write_batcher::run_batch(connection& conn, std::deque<create_request>& batc
                    });
   outcome out(batch.size());
   const std::int64_t batch_start = trace::enabled() ? trace::now_ns() : 0;
-  // A keyed creation claims its Idempotency-Key in its own statements: such
-  // a batch runs one creation at a time (still one transaction, one commit).
-  const bool keyed = std::any_of(batch.begin(), batch.end(),
-                                 [](const create_request& r) { return r.idem.has_value(); });
+  // A keyed creation claims its Idempotency-Key in its own statements, and
+  // one with a client's id looks for its row first: such a batch runs one
+  // creation at a time (still one transaction, one commit).
+  const bool keyed = std::any_of(batch.begin(), batch.end(), [](const create_request& r) {
+    return r.idem.has_value() || r.client_id.has_value();
+  });
   std::vector<std::size_t> order(batch.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   try {

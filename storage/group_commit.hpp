@@ -109,6 +109,9 @@ class write_batcher {
     /// shared it), and `done` runs with the "pool.job" span current.
     trace::context trace = {};
     std::int64_t queued_ns = 0;  // set by submit()
+    /// The id the client chose (storage/tables.hpp, create_row_in): such a
+    /// creation runs in its own statements, as a keyed one does.
+    std::optional<std::string> client_id = std::nullopt;
   };
 
   /// One change (PUT or DELETE) of row `row_id`: an update of the columns

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -20,31 +21,64 @@ namespace hearth::storage {
 
 using namespace detail;
 
+namespace {
+
+// The row of `t` with id `id` as it is now, as the replay of a creation
+// that made it (create_row_in with a client id); nullopt when there is
+// none. Another household's row: domain_error(conflict).
+std::optional<write_result> existing_row(pqxx::transaction_base& tx, const table_spec& t,
+                                         const std::string& household_id, const std::string& id) {
+  auto r =
+      tx.exec_params(fmt::format("SELECT {}, t.auth_household_id::text FROM {} t WHERE t.id = $1",
+                                 select_list(t, "t"), t.sql_name),
+                     id);
+  if (r.empty()) return std::nullopt;
+  if (r[0][r[0].size() - 1].as<std::string>() != household_id)
+    throw domain_error(errc::conflict, "id: another row has this id");
+  return replayed(stored_response{200, t.data_type,
+                                  boost::json::serialize(boost::json::array{to_record(t, r[0])})});
+}
+
+}  // namespace
+
 write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& household_id,
-                           const values& v, const write_gate& admit, const idempotency* idem) {
+                           const values& v, const write_gate& admit, const idempotency* idem,
+                           const std::string* client_id) {
   // Before the key: a replay answers like any other request to the household.
   check_write_permission(tx, account_id, household_id);
   if (idem)
     if (auto prior = claim_idempotency_key(tx, *idem)) return replayed(std::move(*prior));
+  if (client_id)
+    if (auto same = existing_row(tx, t, household_id, *client_id)) return std::move(*same);
   if (admit) admit(household_id);
   std::string assignments, names, placeholders;
-  auto params = params_of(t, v, assignments, names, placeholders, 2);
+  auto params = params_of(t, v, assignments, names, placeholders, 3);
+  params.insert(params.begin(), client_id ? std::optional<std::string>(*client_id) : std::nullopt);
   params.insert(params.begin(), household_id);
   // The row, its household's next seq and its outbox event in one statement
-  // (one round trip; data-modifying CTEs run as one statement).
+  // (one round trip; data-modifying CTEs run as one statement). A client's
+  // id that a concurrent creation took first inserts nothing (ON CONFLICT),
+  // bumps no seq and records no event: the row it made is answered.
   auto sql = fmt::format(
-      "WITH ins AS (INSERT INTO {0} AS t (auth_household_id{1}) VALUES ($1{2}) RETURNING t.*), "
+      "WITH ins AS (INSERT INTO {0} AS t (id, auth_household_id{1}) "
+      "VALUES (coalesce($2::uuid, gen_random_uuid()), $1{2}) ON CONFLICT (id) DO NOTHING "
+      "RETURNING t.*), "
       "s AS (UPDATE auth_household SET event_seq = event_seq + 1 WHERE id = $1 "
-      "RETURNING event_seq), "
+      "AND EXISTS (SELECT 1 FROM ins) RETURNING event_seq), "
       "ev AS (INSERT INTO change_event (auth_household_id, seq, table_name, row_id, operation, "
       "updated) SELECT ins.auth_household_id, s.event_seq, '{0}', ins.id, 'create', ins.updated "
       "FROM ins, s RETURNING seq) "
       "SELECT {3}, (SELECT seq FROM ev) FROM ins",
       t.sql_name, names, placeholders, select_list(t, "ins"));
   try {
-    auto r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(params));
-    auto out = written(t, r, "create");
+    auto r = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    if (r.empty()) {
+      auto same = client_id ? existing_row(tx, t, household_id, *client_id) : std::nullopt;
+      if (!same) throw std::runtime_error(t.data_type + ": the creation returned no row");
+      return std::move(*same);
+    }
+    auto out = written(t, r[0], "create");
     record_response(tx, t, idem, &out.row);
     return out;
   } catch (const pqxx::check_violation& e) {

@@ -144,10 +144,17 @@ using write_gate = std::function<void(const std::string& household_id)>;
 /// create_row's work inside `tx` (a transaction or a savepoint of one),
 /// without committing: the group commit (storage/group_commit.hpp) runs
 /// several in one transaction.
+///
+/// `client_id`: the id the client chose (a row made offline; a canonical
+/// lower-case UUID). When the table already has a row with it in the same
+/// household, nothing is written and the result is a replay of that row
+/// as it is now (200, dataType, [row]): a second POST of one id is the same
+/// row, however long after. In another household: domain_error(conflict).
 write_result create_row_in(pqxx::transaction_base& tx, const table_spec& t,
                            const std::string& account_id, const std::string& household_id,
                            const values& v, const write_gate& admit = nullptr,
-                           const idempotency* idem = nullptr);
+                           const idempotency* idem = nullptr,
+                           const std::string* client_id = nullptr);
 /// Several creations of table `t` that give the same set of columns, in one
 /// statement (storage/group_commit.hpp): each row's values (`rows[i].v`,
 /// validated, permission and admission already checked by the caller) go

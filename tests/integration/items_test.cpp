@@ -1,6 +1,9 @@
 // ShopItem and PlanTask CRUD and household-level authorization.
 
+#include <algorithm>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "tests/integration/fixture.hpp"
 
@@ -287,6 +290,84 @@ TEST_F(tables, list_etag_gives_304_until_the_list_changes) {
   auto changed = http().request("GET", "/api/v1/shop/items", "", with_tag);
   EXPECT_EQ(changed.status, 200u);
   EXPECT_NE(changed.header("etag"), etag);
+}
+
+}  // namespace
+}  // namespace hearth::testing
+
+namespace hearth::testing {
+namespace {
+
+// A row made offline (docs/api.md, "Household tables"): POST carries the id
+// its client chose; a second POST of that id, however long after and with
+// whatever body, is the same row (200, Idempotent-Replayed) and records no
+// second event; concurrent POSTs of one id make one row.
+TEST_F(tables, a_client_chosen_id_makes_one_row_however_often_it_is_posted) {
+  auto user = new_user("offline");
+  auto other = new_user("elsewhere");
+  const auto hh = create_household(user.key, "Home");
+  const auto theirs = create_household(other.key, "Theirs");
+  auto stream = open_sse(user.key);
+  const std::string id = "5A1F0C2E-7B3D-4E8F-9A6B-1C2D3E4F5A6B";
+  const std::string lower = "5a1f0c2e-7b3d-4e8f-9a6b-1c2d3e4f5a6b";
+  auto post = [&](const std::string& key, const std::string& household, const std::string& row_id,
+                  const std::string& name) {
+    return http().request_as(key, "POST", "/api/v1/shop/items",
+                             json::serialize(json::object{
+                                 {"authHouseholdID", household}, {"id", row_id}, {"name", name}}));
+  };
+  auto made = post(user.key, hh, id, "milk");
+  check_envelope(made, 201, "ShopItem");
+  EXPECT_EQ(str(first_value(made), "id"), lower);
+  auto created = next_change(*stream, 10s);
+  ASSERT_TRUE(created) << "no create event";
+  EXPECT_NE(created->data.find(lower), std::string::npos) << created->data;
+
+  // Sent again (the client did not see the answer): the same row, as it is.
+  auto again = post(user.key, hh, lower, "oat milk");
+  check_envelope(again, 200, "ShopItem");
+  EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  EXPECT_EQ(str(first_value(again), "name"), "milk") << "a replay wrote";
+  require_status(http().request_as(user.key, "PUT", "/api/v1/shop/items/" + lower,
+                                   json::serialize(json::object{{"name", "soy milk"}})),
+                 200, "rename");
+  auto later = post(user.key, hh, id, "milk");
+  check_envelope(later, 200, "ShopItem");
+  EXPECT_EQ(str(first_value(later), "name"), "soy milk") << "the row as it is now";
+  // The update's event, then the next item's: no second create of the id.
+  auto updated = next_change(*stream, 10s);
+  ASSERT_TRUE(updated);
+  EXPECT_NE(updated->data.find("\"update\""), std::string::npos) << updated->data;
+  auto next =
+      http().request_as(user.key, "POST", "/api/v1/shop/items",
+                        json::serialize(json::object{{"authHouseholdID", hh}, {"name", "bread"}}));
+  require_status(next, 201, "bread");
+  auto bread = next_change(*stream, 10s);
+  ASSERT_TRUE(bread);
+  EXPECT_NE(bread->data.find(str(first_value(next), "id")), std::string::npos)
+      << "an event came between the update and the next item: " << bread->data;
+
+  // Refusals: not a UUID; the id of another household's row; a household
+  // the caller is not in (404 before anything about the id is told).
+  check_envelope(post(user.key, hh, "not-a-uuid", "x"), 400);
+  check_envelope(post(other.key, theirs, id, "mine"), 409);
+  check_envelope(post(other.key, hh, id, "x"), 404);
+
+  // Eight clients post one new id at once: one row, one 201.
+  const std::string fresh = "0d9c8b7a-6f5e-4d3c-8b2a-19f8e7d6c5b4";
+  std::vector<unsigned> statuses(8);
+  std::vector<std::thread> racers;
+  for (std::size_t i = 0; i < statuses.size(); ++i)
+    racers.emplace_back([&, i] {
+      http_client c(port());
+      statuses[i] = c.request_as(user.key, "POST", "/api/v1/shop/items",
+                                 json::serialize(json::object{
+                                     {"authHouseholdID", hh}, {"id", fresh}, {"name", "raced"}}))
+                        .status;
+    });
+  for (auto& t : racers) t.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201u), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200u), 7);
 }
 
 }  // namespace

@@ -56,6 +56,15 @@ TEST(table_input, a_creation_is_read_and_its_household_lower_cased) {
   // Optional columns left out are not written.
   auto bare = read_create_body(with_household(R"("name":"bread")"), table("shop_item"));
   EXPECT_EQ(bare.values.count("done"), 0u);
+  EXPECT_FALSE(bare.id) << "the server picks the id";
+  // A row made offline brings its own id (lower-cased); null leaves it to the server.
+  auto offline = read_create_body(
+      with_household(R"("id":"7D9F2A1E-3B4C-4D5E-9F60-718293A4B5C6","name":"eggs")"),
+      table("shop_item"));
+  EXPECT_EQ(offline.id, kRow);
+  EXPECT_FALSE(
+      read_create_body(with_household(R"("id":null,"name":"eggs")"), table("shop_item")).id);
+  EXPECT_EQ(create_refusal(with_household(R"("id":"row-1","name":"eggs")")), "id: must be a UUID");
 }
 
 TEST(table_input, a_creation_names_the_field_it_refuses) {
