@@ -363,6 +363,12 @@ http::router make_routes() {
              ok(req, respond);
            },
            {.produces = "text/event-stream"}});
+  api.add({"GET", "/api/v1/changes", [](const http::request& req, http::responder respond) {
+             if (auto it = req.query.find("cursor"); it != req.query.end())
+               if (!http::sse::decode_cursor(it->second))
+                 throw input_error("cursor: not a cursor sent by this server");
+             ok(req, respond);
+           }});
   // apps/uptime/routes.cpp: a signed-in user's ping
   api.add({"GET", "/api/v1/monitor/ping", [](const http::request& req, http::responder respond) {
              for (const auto& [k, v] : req.query)
