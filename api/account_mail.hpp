@@ -15,6 +15,7 @@
 
 #include "engine/pubsub.hpp"
 #include "http/json_input.hpp"
+#include "http/types.hpp"
 
 namespace hearth::api {
 
@@ -47,7 +48,11 @@ inline constexpr const char* kBadToken = "token: unknown, already used or expire
 /// The 429 message once a client IP sent too many bad tokens.
 inline constexpr const char* kTooManyTokens =
     "too many invalid tokens from this address: try again later";
-/// The 429 message once an address or IP asked for too many e-mails.
-inline constexpr const char* kTooManyMails = "too many e-mails asked for: try again later";
+/// Counts one more e-mail to `email` asked for by `req`'s client
+/// (auth_guard::admit_mail): nullopt when it may go, else the 429 to answer
+/// (`too many e-mails asked for`, with Retry-After), logged at NOTICE as a
+/// throttled `what` ("password reset", "invitation", ...).
+std::optional<http::response> mail_refused(services& s, const http::request& req,
+                                           const std::string& email, const char* what);
 
 }  // namespace hearth::api

@@ -287,10 +287,8 @@ void request_password_reset(services& s, const http::request& req, http::respond
                                "password reset needs e-mail: this server has no smtpURL "
                                "(docs/configuration.md)"));
   const auto& ip = req.remote_addr;
-  if (auto wait = s.guard.admit_mail(ip, email)) {
-    log::notice("security: password reset throttled: request {} from {}", rid, ip);
-    return respond(auth_guard::too_many(rid, wait, kTooManyMails));
-  }
+  if (auto refused = mail_refused(s, req, email, "password reset"))
+    return respond(std::move(*refused));
   const bool queued = s.db.submit([email, ip, rid, topic = *topic,
                                    base = public_base_url(s, req)](storage::connection& conn) {
     try {
@@ -359,10 +357,8 @@ void change_email(services& s, const http::request& req, http::responder respond
   const auto& ip = req.remote_addr;
   auto topic = account_mail_topic(s);
   if (topic)
-    if (auto wait = s.guard.admit_mail(ip, email)) {
-      log::notice("security: e-mail change throttled: request {} from {}", req.request_id, ip);
-      return respond(auth_guard::too_many(req.request_id, wait, kTooManyMails));
-    }
+    if (auto refused = mail_refused(s, req, email, "e-mail change"))
+      return respond(std::move(*refused));
   run_authenticated(
       s, req, std::move(respond),
       [&s, password, email, ip, topic, base = public_base_url(s, req), rid = req.request_id](
@@ -437,6 +433,14 @@ std::string read_email(http::json_object_reader& in) {
 }
 
 std::string read_token(http::json_object_reader& in) { return *in.string("token", true, 1, 64); }
+
+std::optional<http::response> mail_refused(services& s, const http::request& req,
+                                           const std::string& email, const char* what) {
+  const auto wait = s.guard.admit_mail(req.remote_addr, email);
+  if (!wait) return std::nullopt;
+  log::notice("security: {} throttled: request {} from {}", what, req.request_id, req.remote_addr);
+  return auth_guard::too_many(req.request_id, wait, "too many e-mails asked for: try again later");
+}
 
 constexpr const char* kAccountSchema = R"({"type":"object","properties":{
   "id":{"type":"string","format":"uuid"},"emailAddress":{"type":"string","format":"email"},

@@ -282,10 +282,8 @@ void invite(services& s, const http::request& req, http::responder respond) {
   const auto& ip = req.remote_addr;
   auto topic = account_mail_topic(s);
   if (topic)
-    if (auto wait = s.guard.admit_mail(ip, email)) {
-      log::notice("security: invitation throttled: request {} from {}", req.request_id, ip);
-      return respond(auth_guard::too_many(req.request_id, wait, kTooManyMails));
-    }
+    if (auto refused = mail_refused(s, req, email, "invitation"))
+      return respond(std::move(*refused));
   run_authenticated(
       s, req, std::move(respond),
       [&s, id = *id, email, permissions, topic, ip, base = public_base_url(s, req),
