@@ -14,7 +14,6 @@
 #include <string>
 
 #include "engine/pubsub.hpp"
-#include "http/json_input.hpp"
 #include "http/types.hpp"
 
 namespace hearth::api {
@@ -34,14 +33,6 @@ BOOST_DESCRIBE_STRUCT(account_mail, (), (token_request, base_url))
 /// The topic that carries these e-mails when this node sends e-mail
 /// (smtpURL set, and apps/notify declared the topic); nullopt otherwise.
 std::optional<engine::topic<account_mail>> account_mail_topic(const services& s);
-
-/// The `emailAddress` field of a JSON body: 3–254 bytes, one '@' not at
-/// either end, no spaces, controls or '<>'. Throws http::input_error (400).
-std::string read_email(http::json_object_reader& in);
-
-/// The `token` field of a JSON body: 1–64 bytes (a link's token is 43);
-/// throws http::input_error (400).
-std::string read_token(http::json_object_reader& in);
 
 /// The 400 message of a token that is unknown, used or expired.
 inline constexpr const char* kBadToken = "token: unknown, already used or expired";

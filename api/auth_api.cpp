@@ -14,6 +14,7 @@
 
 #include "api/account_mail.hpp"
 #include "api/api.hpp"
+#include "api/bodies.hpp"
 #include "config/logging.hpp"
 #include "engine/pubsub.hpp"
 #include "http/envelope.hpp"
@@ -56,11 +57,10 @@ void signup(services& s, const http::request& req, http::responder respond) {
                                         "again later"));
   std::string email, password, name;
   try {
-    http::json_object_reader in(req.body);
-    email = read_email(in);
-    password = *in.string("password", true, 8, 1024);
-    name = *in.string("name", true, 1, 200);
-    in.reject_unknown();
+    auto in = bodies::signup.read(req.body);
+    email = in.at("emailAddress");
+    password = in.at("password");
+    name = in.at("name");
   } catch (const http::input_error&) {
     s.guard.signup_refused(ip);
     throw;
@@ -82,10 +82,9 @@ void signup(services& s, const http::request& req, http::responder respond) {
 // wrong password.
 void signin(services& s, const http::request& req, http::responder respond) {
   constexpr const char* kThrottled = "too many failed sign-ins: try again later";
-  http::json_object_reader in(req.body);
-  auto email = *in.string("emailAddress", true, 1, 254);
-  auto password = *in.string("password", true, 1, 1024);
-  in.reject_unknown();
+  auto in = bodies::signin.read(req.body);
+  auto email = in.at("emailAddress");
+  auto password = in.at("password");
   const auto& ip = req.remote_addr;
   if (auto wait = s.guard.admit_signin_ip(ip)) {
     log::notice("security: sign-in throttled: request {} from {}", req.request_id, ip);
@@ -143,9 +142,7 @@ void me(services& s, const http::request& req, http::responder respond) {
 
 // The caller's name (what other members see).
 void rename(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto name = *in.string("name", true, 1, 200);
-  in.reject_unknown();
+  auto name = bodies::rename_account.read(req.body).at("name");
   run_authenticated(
       s, req, std::move(respond),
       [name, rid = req.request_id](storage::connection& conn, const storage::principal& who) {
@@ -221,10 +218,9 @@ std::optional<http::response> check_current_password(services& s, storage::conne
 // A new password, given the current one (check_current_password): every
 // other session of the account ends (on every node); this one stays.
 void change_password(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto current = *in.string("password", true, 1, 1024);
-  auto next = *in.string("newPassword", true, 8, 1024);
-  in.reject_unknown();
+  auto in = bodies::change_password.read(req.body);
+  auto current = in.at("password");
+  auto next = in.at("newPassword");
   const auto& ip = req.remote_addr;
   run_authenticated(
       s, req, std::move(respond),
@@ -250,9 +246,7 @@ void change_password(services& s, const http::request& req, http::responder resp
 // household it owns alone with other members in it refuses (409): it must
 // make one of them an owner first.
 void delete_account(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto password = *in.string("password", true, 1, 1024);
-  in.reject_unknown();
+  auto password = bodies::delete_account.read(req.body).at("password");
   const auto& ip = req.remote_addr;
   run_authenticated(s, req, std::move(respond),
                     [&s, password, ip, rid = req.request_id, tls = req.tls](
@@ -277,9 +271,7 @@ void delete_account(services& s, const http::request& req, http::responder respo
 // answer (202) is given before the address is looked up, so neither it nor
 // its timing tells whether an account exists. Without smtpURL: 503.
 void request_password_reset(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto email = read_email(in);
-  in.reject_unknown();
+  auto email = bodies::password_reset.read(req.body).at("emailAddress");
   const auto& rid = req.request_id;
   auto topic = account_mail_topic(s);
   if (!topic)
@@ -317,10 +309,9 @@ void request_password_reset(services& s, const http::request& req, http::respond
 // node). A bad token is 400, counted against the client's IP as an unknown
 // session key is.
 void confirm_password_reset(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto token = read_token(in);
-  auto next = *in.string("newPassword", true, 8, 1024);
-  in.reject_unknown();
+  auto in = bodies::reset_confirm.read(req.body);
+  auto token = in.at("token");
+  auto next = in.at("newPassword");
   const auto& ip = req.remote_addr;
   if (auto wait = s.guard.admit_key(ip))
     return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
@@ -350,10 +341,9 @@ void confirm_password_reset(services& s, const http::request& req, http::respond
 // no e-mail can confirm it: the address changes at once (200). An address
 // another account has is 409.
 void change_email(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto password = *in.string("password", true, 1, 1024);
-  auto email = read_email(in);
-  in.reject_unknown();
+  auto in = bodies::change_email.read(req.body);
+  auto password = in.at("password");
+  auto email = in.at("emailAddress");
   const auto& ip = req.remote_addr;
   auto topic = account_mail_topic(s);
   if (topic)
@@ -395,9 +385,7 @@ void change_email(services& s, const http::request& req, http::responder respond
 // Anonymous (the link may be opened on another device); a bad token is
 // 400, counted as for a password reset; an address taken since is 409.
 void confirm_email(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto token = read_token(in);
-  in.reject_unknown();
+  auto token = bodies::email_confirm.read(req.body).at("token");
   const auto& ip = req.remote_addr;
   if (auto wait = s.guard.admit_key(ip))
     return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
@@ -422,17 +410,6 @@ std::optional<engine::topic<account_mail>> account_mail_topic(const services& s)
   if (s.cfg.smtp_url.empty()) return std::nullopt;
   return s.registry.find_topic<account_mail>(kAccountMailTopic);
 }
-
-std::string read_email(http::json_object_reader& in) {
-  auto email = *in.string("emailAddress", true, 3, 254);
-  auto at = email.find('@');
-  if (at == std::string::npos || at == 0 || at == email.size() - 1 ||
-      email.find_first_of(" \t\r\n<>") != std::string::npos)
-    throw http::input_error("emailAddress: not an e-mail address");
-  return email;
-}
-
-std::string read_token(http::json_object_reader& in) { return *in.string("token", true, 1, 64); }
 
 std::optional<http::response> mail_refused(services& s, const http::request& req,
                                            const std::string& email, const char* what) {
@@ -464,11 +441,7 @@ void add_auth_routes(http::route_group& r, services& s) {
           .doc = {.summary = "Create an account",
                   .tag = "auth",
                   .auth = "none",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["emailAddress","password","name"],"properties":{
-                    "emailAddress":{"type":"string","format":"email"},
-                    "password":{"type":"string","minLength":8},
-                    "name":{"type":"string","minLength":1}}})",
+                  .request_schema = bodies::signup.schema(),
                   .data_type = kAccount,
                   .data_schema = kAccountSchema,
                   .success = 201}}});
@@ -479,10 +452,7 @@ void add_auth_routes(http::route_group& r, services& s) {
           .doc = {.summary = "Sign in: a session key (also set as the hearth_session cookie)",
                   .tag = "auth",
                   .auth = "none",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["emailAddress","password"],"properties":{
-                    "emailAddress":{"type":"string","format":"email"},
-                    "password":{"type":"string"}}})",
+                  .request_schema = bodies::signin.schema(),
                   .data_type = kSession,
                   .data_schema = kSessionSchema,
                   .success = 201}}});
@@ -503,9 +473,7 @@ void add_auth_routes(http::route_group& r, services& s) {
          {.json_body = true,
           .doc = {.summary = "Change the caller's name",
                   .tag = "auth",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["name"],"properties":{
-                    "name":{"type":"string","minLength":1,"maxLength":200}}})",
+                  .request_schema = bodies::rename_account.schema(),
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
   r.add({"DELETE",
@@ -516,9 +484,7 @@ void add_auth_routes(http::route_group& r, services& s) {
                              "memberships go, and households it was alone in; a household it "
                              "owns alone with other members is 409",
                   .tag = "auth",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["password"],"properties":{
-                    "password":{"type":"string","minLength":1,"maxLength":1024}}})",
+                  .request_schema = bodies::delete_account.schema(),
                   .data_type = kAccount}}});
   r.add({"PUT",
          "/api/v1/auth/accounts/me/password",
@@ -527,10 +493,7 @@ void add_auth_routes(http::route_group& r, services& s) {
           .doc = {.summary = "Change the password (the current one required); every other "
                              "session of the account ends",
                   .tag = "auth",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["password","newPassword"],"properties":{
-                    "password":{"type":"string","minLength":1,"maxLength":1024},
-                    "newPassword":{"type":"string","minLength":8,"maxLength":1024}}})",
+                  .request_schema = bodies::change_password.schema(),
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
   r.add({"POST",
@@ -542,10 +505,7 @@ void add_auth_routes(http::route_group& r, services& s) {
                              "without smtpURL",
                   .tag = "auth",
                   .auth = "none",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["emailAddress"],"properties":{
-                    "emailAddress":{"type":"string","format":"email","minLength":3,
-                    "maxLength":254}}})",
+                  .request_schema = bodies::password_reset.schema(),
                   .data_type = kAccount,
                   .success = 202}}});
   r.add({"POST",
@@ -556,10 +516,7 @@ void add_auth_routes(http::route_group& r, services& s) {
                              "account ends",
                   .tag = "auth",
                   .auth = "none",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["token","newPassword"],"properties":{
-                    "token":{"type":"string","minLength":1,"maxLength":64},
-                    "newPassword":{"type":"string","minLength":8,"maxLength":1024}}})",
+                  .request_schema = bodies::reset_confirm.schema(),
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
   r.add({"PUT",
@@ -570,11 +527,7 @@ void add_auth_routes(http::route_group& r, services& s) {
                              "confirmation link to the new address; without smtpURL, 200 and "
                              "changed at once",
                   .tag = "auth",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["password","emailAddress"],"properties":{
-                    "password":{"type":"string","minLength":1,"maxLength":1024},
-                    "emailAddress":{"type":"string","format":"email","minLength":3,
-                    "maxLength":254}}})",
+                  .request_schema = bodies::change_email.schema(),
                   .data_type = kAccount,
                   .data_schema = kAccountSchema,
                   .success = 202}}});
@@ -585,9 +538,7 @@ void add_auth_routes(http::route_group& r, services& s) {
           .doc = {.summary = "Confirm a new e-mail address with the e-mailed token",
                   .tag = "auth",
                   .auth = "none",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["token"],"properties":{
-                    "token":{"type":"string","minLength":1,"maxLength":64}}})",
+                  .request_schema = bodies::email_confirm.schema(),
                   .data_type = kAccount,
                   .data_schema = kAccountSchema}}});
   r.add({"GET",

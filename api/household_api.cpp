@@ -6,6 +6,7 @@
 
 #include "api/account_mail.hpp"
 #include "api/api.hpp"
+#include "api/bodies.hpp"
 #include "config/logging.hpp"
 #include "http/envelope.hpp"
 #include "http/json_input.hpp"
@@ -50,24 +51,16 @@ storage::stored_response stored(unsigned status, const char* type, boost::json::
   return {status, type, boost::json::serialize(boost::json::array{std::move(item)})};
 }
 
-// `permissions`: one of owner, edit, view (400 otherwise).
-domain::permission permissions_input(http::json_object_reader& in) {
-  auto level = domain::permission_named(*in.string("permissions", true, 1, 10));
-  if (!level) throw http::input_error("permissions: must be one of owner, edit, view");
-  return *level;
-}
-
-// `timeZone`: an IANA zone name (its shape here; whether PostgreSQL knows
-// it, in storage: 400 either way).
-std::optional<std::string> time_zone_input(http::json_object_reader& in) {
-  return in.string("timeZone", false, 1, 64);
+// The `permissions` of a body read with bodies::add_member, set_role or
+// invite (one of owner, edit, view: checked by the declaration).
+domain::permission level_of(const http::body_fields& in) {
+  return domain::permission_named(in.at("permissions")).value();
 }
 
 void create_household(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto name = *in.string("name", true, 1, 200);
-  auto time_zone = time_zone_input(in).value_or("UTC");
-  in.reject_unknown();
+  auto in = bodies::create_household.read(req.body);
+  auto name = in.at("name");
+  auto time_zone = in.text("timeZone").value_or("UTC");
   auto idem = idempotency_of(req, 201);
   run_authenticated(
       s, req, std::move(respond),
@@ -103,10 +96,9 @@ void add_member(services& s, const http::request& req, http::responder respond) 
   auto household_id = req.params.at("id");
   if (!http::is_uuid(household_id))
     return respond(http::error(404, req.request_id, "household not found"));
-  http::json_object_reader in(req.body);
-  auto email = *in.string("emailAddress", true, 1, 254);
-  auto permissions = permissions_input(in);
-  in.reject_unknown();
+  auto in = bodies::add_member.read(req.body);
+  auto email = in.at("emailAddress");
+  auto permissions = level_of(in);
   auto idem = idempotency_of(req, 201);
   run_authenticated(
       s, req, std::move(respond),
@@ -158,11 +150,9 @@ void get_household(services& s, const http::request& req, http::responder respon
 void update_household(services& s, const http::request& req, http::responder respond) {
   auto id = household_param(req, respond);
   if (!id) return;
-  http::json_object_reader in(req.body);
-  auto name = in.string("name", false, 1, 200);
-  auto time_zone = time_zone_input(in);
-  in.reject_unknown();
-  if (!name && !time_zone) throw http::input_error("request body: name or timeZone required");
+  auto in = bodies::update_household.read(req.body);
+  auto name = in.text("name");
+  auto time_zone = in.text("timeZone");
   run_authenticated(
       s, req, std::move(respond),
       [id = *id, name, time_zone, rid = req.request_id](storage::connection& conn,
@@ -220,9 +210,7 @@ void set_member_permissions(services& s, const http::request& req, http::respond
   if (!id) return;
   auto account = member_param(req, respond);
   if (!account) return;
-  http::json_object_reader in(req.body);
-  auto permissions = permissions_input(in);
-  in.reject_unknown();
+  auto permissions = level_of(bodies::set_role.read(req.body));
   run_authenticated(
       s, req, std::move(respond),
       [&s, id = *id, account = *account, permissions, rid = req.request_id, ip = req.remote_addr](
@@ -275,10 +263,9 @@ void remove_member(services& s, const http::request& req, http::responder respon
 void invite(services& s, const http::request& req, http::responder respond) {
   auto id = household_param(req, respond);
   if (!id) return;
-  http::json_object_reader in(req.body);
-  auto email = read_email(in);
-  auto permissions = permissions_input(in);
-  in.reject_unknown();
+  auto in = bodies::invite.read(req.body);
+  auto email = in.at("emailAddress");
+  auto permissions = level_of(in);
   const auto& ip = req.remote_addr;
   auto topic = account_mail_topic(s);
   if (topic)
@@ -339,9 +326,7 @@ void withdraw_invitation(services& s, const http::request& req, http::responder 
 // bad token is 400 (counted against the client's IP as an unknown session
 // key is); a member already, 409 (the token stays unused).
 void accept_invitation(services& s, const http::request& req, http::responder respond) {
-  http::json_object_reader in(req.body);
-  auto token = read_token(in);
-  in.reject_unknown();
+  auto token = bodies::accept_invitation.read(req.body).at("token");
   const auto& ip = req.remote_addr;
   if (auto wait = s.guard.admit_key(ip))
     return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
@@ -397,10 +382,7 @@ void add_household_routes(http::route_group& r, services& s) {
          {.json_body = true,
           .doc = {.summary = "Create a household; the caller becomes its owner",
                   .tag = "households",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["name"],"properties":{"name":{"type":"string","minLength":1,
-                    "maxLength":200},"timeZone":{"type":"string","minLength":1,"maxLength":64,
-                    "description":"IANA time zone name, default UTC"}}})",
+                  .request_schema = bodies::create_household.schema(),
                   .data_type = kHousehold,
                   .data_schema = kHouseholdSchema,
                   .success = 201,
@@ -418,10 +400,7 @@ void add_household_routes(http::route_group& r, services& s) {
          {.json_body = true,
           .doc = {.summary = "Add a member (owner only)",
                   .tag = "households",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["emailAddress","permissions"],"properties":{
-                    "emailAddress":{"type":"string","format":"email"},
-                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .request_schema = bodies::add_member.schema(),
                   .data_type = kMember,
                   .data_schema = kMemberSchema,
                   .success = 201,
@@ -439,10 +418,7 @@ void add_household_routes(http::route_group& r, services& s) {
          {.json_body = true,
           .doc = {.summary = "Rename a household or set its time zone (owner only)",
                   .tag = "households",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "minProperties":1,"properties":{"name":{"type":"string","minLength":1,
-                    "maxLength":200},"timeZone":{"type":"string","minLength":1,"maxLength":64,
-                    "description":"IANA time zone name"}}})",
+                  .request_schema = bodies::update_household.schema(),
                   .data_type = kHousehold,
                   .data_schema = kHouseholdSchema}}});
   r.add({"DELETE",
@@ -466,9 +442,7 @@ void add_household_routes(http::route_group& r, services& s) {
          {.json_body = true,
           .doc = {.summary = "Change a member's role (owner only; the last owner stays one)",
                   .tag = "households",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["permissions"],"properties":{
-                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .request_schema = bodies::set_role.schema(),
                   .data_type = kMember,
                   .data_schema = kMemberSchema}}});
   r.add({"DELETE",
@@ -486,11 +460,7 @@ void add_household_routes(http::route_group& r, services& s) {
           .doc = {.summary = "Invite an e-mail address (owner only): a single-use link valid 7 "
                              "days, e-mailed to it, or returned as `link` without smtpURL",
                   .tag = "households",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["emailAddress","permissions"],"properties":{
-                    "emailAddress":{"type":"string","format":"email","minLength":3,
-                    "maxLength":254},
-                    "permissions":{"type":"string","enum":["owner","edit","view"]}}})",
+                  .request_schema = bodies::invite.schema(),
                   .data_type = kInvitation,
                   .data_schema = kInvitationSchema,
                   .success = 201}}});
@@ -514,9 +484,7 @@ void add_household_routes(http::route_group& r, services& s) {
           .doc = {.summary = "Join a household with an invitation's token (the caller's "
                              "streams reconnect with it)",
                   .tag = "households",
-                  .request_schema = R"({"type":"object","additionalProperties":false,
-                    "required":["token"],"properties":{
-                    "token":{"type":"string","minLength":1,"maxLength":64}}})",
+                  .request_schema = bodies::accept_invitation.schema(),
                   .data_type = kMember,
                   .data_schema = kMemberSchema,
                   .success = 201}}});

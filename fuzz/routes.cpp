@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/bodies.hpp"
 #include "api/table_input.hpp"
 #include "domain/tables.hpp"
 #include "fuzz/check.hpp"
@@ -22,14 +23,6 @@ namespace {
 
 using http::input_error;
 
-// A string field of a JSON body with its byte limits (api/auth_api.cpp,
-// api/household_api.cpp, the modules' routes).
-struct field {
-  const char* name;
-  std::size_t min, max;
-  bool required = true;
-};
-
 void ok(const http::request& req, const http::responder& respond, unsigned status = 200) {
   respond(http::ok(status, req.request_id, "Fuzz", {}));
 }
@@ -38,15 +31,11 @@ http::handler no_body() {
   return [](const http::request& req, http::responder respond) { ok(req, respond); };
 }
 
-void read_fields(http::json_object_reader& in, const std::vector<field>& fields) {
-  for (const auto& f : fields) in.string(f.name, f.required, f.min, f.max);
-}
-
-http::handler json_body(std::vector<field> fields, unsigned status = 200) {
-  return [fields, status](const http::request& req, http::responder respond) {
-    http::json_object_reader in(req.body);
-    read_fields(in, fields);
-    in.reject_unknown();
+// A route whose body is declared once (api/bodies.hpp): the server's own
+// validation, then `status`.
+http::handler declared_body(const http::body_spec& spec, unsigned status = 200) {
+  return [&spec, status](const http::request& req, http::responder respond) {
+    spec.read(req.body);
     ok(req, respond, status);
   };
 }
@@ -216,40 +205,22 @@ http::router make_routes() {
       {http::cors(origins), http::same_origin_writes(origins, false, cookie_authenticated),
        http::rate_limit(1e9, 1e9), http::concurrency_limit(1024)},
       true);
-  // api/auth_api.cpp
-  api.add({"POST",
-           "/api/v1/auth/signup",
-           json_body({{"emailAddress", 3, 254}, {"password", 8, 1024}, {"name", 1, 200}}, 201),
-           {.json_body = true}});
-  api.add({"POST",
-           "/api/v1/auth/signin",
-           json_body({{"emailAddress", 1, 254}, {"password", 1, 1024}}),
-           {.json_body = true}});
+  // api/auth_api.cpp: the bodies as declared (api/bodies.hpp)
+  const auto body = [&](const char* method, const char* path, const http::body_spec& spec,
+                        unsigned status = 200) {
+    api.add({method, path, declared_body(spec, status), {.json_body = true}});
+  };
+  body("POST", "/api/v1/auth/signup", api::bodies::signup, 201);
+  body("POST", "/api/v1/auth/signin", api::bodies::signin);
   api.add({"DELETE", "/api/v1/auth/signin", no_body()});
   api.add({"GET", "/api/v1/auth/accounts/me", no_body()});
-  api.add({"PUT", "/api/v1/auth/accounts/me", json_body({{"name", 1, 200}}), {.json_body = true}});
-  api.add({"DELETE",
-           "/api/v1/auth/accounts/me",
-           json_body({{"password", 1, 1024}}),
-           {.json_body = true}});
-  api.add({"PUT",
-           "/api/v1/auth/accounts/me/password",
-           json_body({{"password", 1, 1024}, {"newPassword", 8, 1024}}),
-           {.json_body = true}});
-  api.add({"PUT",
-           "/api/v1/auth/accounts/me/email",
-           json_body({{"password", 1, 1024}, {"emailAddress", 3, 254}}, 202),
-           {.json_body = true}});
-  api.add({"POST",
-           "/api/v1/auth/password-reset",
-           json_body({{"emailAddress", 3, 254}}, 202),
-           {.json_body = true}});
-  api.add({"POST",
-           "/api/v1/auth/password-reset/confirm",
-           json_body({{"token", 1, 64}, {"newPassword", 8, 1024}}),
-           {.json_body = true}});
-  api.add(
-      {"POST", "/api/v1/auth/email/confirm", json_body({{"token", 1, 64}}), {.json_body = true}});
+  body("PUT", "/api/v1/auth/accounts/me", api::bodies::rename_account);
+  body("DELETE", "/api/v1/auth/accounts/me", api::bodies::delete_account);
+  body("PUT", "/api/v1/auth/accounts/me/password", api::bodies::change_password);
+  body("PUT", "/api/v1/auth/accounts/me/email", api::bodies::change_email, 202);
+  body("POST", "/api/v1/auth/password-reset", api::bodies::password_reset, 202);
+  body("POST", "/api/v1/auth/password-reset/confirm", api::bodies::reset_confirm);
+  body("POST", "/api/v1/auth/email/confirm", api::bodies::email_confirm);
   api.add({"GET", "/api/v1/auth/sessions", no_body()});
   api.add({"DELETE", "/api/v1/auth/sessions/{id}",
            [](const http::request& req, http::responder respond) {
@@ -259,9 +230,7 @@ http::router make_routes() {
   api.add({"POST",
            "/api/v1/auth/households",
            [](const http::request& req, http::responder respond) {
-             http::json_object_reader in(req.body);
-             read_fields(in, {{"name", 1, 200}, {"timeZone", 1, 64, false}});
-             in.reject_unknown();
+             api::bodies::create_household.read(req.body);
              keyed(req);
              ok(req, respond, 201);
            },
@@ -271,12 +240,7 @@ http::router make_routes() {
            "/api/v1/auth/households/{id}/members",
            [](const http::request& req, http::responder respond) {
              if (!path_uuid(req, respond)) return;
-             http::json_object_reader in(req.body);
-             in.string("emailAddress", true, 1, 254);
-             auto permissions = *in.string("permissions", true, 1, 10);
-             if (permissions != "owner" && permissions != "edit" && permissions != "view")
-               throw input_error("permissions: must be one of owner, edit, view");
-             in.reject_unknown();
+             api::bodies::add_member.read(req.body);
              keyed(req);
              ok(req, respond, 201);
            },
@@ -292,11 +256,7 @@ http::router make_routes() {
            "/api/v1/auth/households/{id}",
            [=](const http::request& req, http::responder respond) {
              if (!household_path(req, respond)) return;
-             http::json_object_reader in(req.body);
-             auto name = in.string("name", false, 1, 200);
-             auto time_zone = in.string("timeZone", false, 1, 64);
-             in.reject_unknown();
-             if (!name && !time_zone) throw input_error("request body: name or timeZone required");
+             api::bodies::update_household.read(req.body);
              ok(req, respond);
            },
            {.json_body = true}});
@@ -312,11 +272,7 @@ http::router make_routes() {
            "/api/v1/auth/households/{id}/members/{accountID}",
            [](const http::request& req, http::responder respond) {
              if (!path_uuid(req, respond) || !path_uuid(req, respond, "accountID")) return;
-             http::json_object_reader in(req.body);
-             auto permissions = *in.string("permissions", true, 1, 10);
-             if (permissions != "owner" && permissions != "edit" && permissions != "view")
-               throw input_error("permissions: must be one of owner, edit, view");
-             in.reject_unknown();
+             api::bodies::set_role.read(req.body);
              ok(req, respond);
            },
            {.json_body = true}});
@@ -329,12 +285,7 @@ http::router make_routes() {
            "/api/v1/auth/households/{id}/invitations",
            [](const http::request& req, http::responder respond) {
              if (!path_uuid(req, respond)) return;
-             http::json_object_reader in(req.body);
-             in.string("emailAddress", true, 3, 254);
-             auto permissions = *in.string("permissions", true, 1, 10);
-             if (permissions != "owner" && permissions != "edit" && permissions != "view")
-               throw input_error("permissions: must be one of owner, edit, view");
-             in.reject_unknown();
+             api::bodies::invite.read(req.body);
              ok(req, respond, 201);
            },
            {.json_body = true}});
@@ -347,10 +298,7 @@ http::router make_routes() {
              if (!path_uuid(req, respond) || !path_uuid(req, respond, "invitationID")) return;
              ok(req, respond);
            }});
-  api.add({"POST",
-           "/api/v1/auth/invitations/accept",
-           json_body({{"token", 1, 64}}, 201),
-           {.json_body = true}});
+  body("POST", "/api/v1/auth/invitations/accept", api::bodies::accept_invitation, 201);
   // api/table_api.cpp, for every table of domain/tables.cpp
   for (const auto* t : domain::household_tables()) add_table(api, *t);
   // api/sse_api.cpp
