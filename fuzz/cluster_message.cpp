@@ -21,6 +21,7 @@
 #include <caf/scoped_execution_unit.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -87,7 +88,17 @@ void payload(caf::execution_unit* ctx, const char* bytes, std::size_t size, bool
   }
   std::vector<caf::strong_actor_ptr> stages;
   caf::message msg;
-  if (source(stages, msg)) return;
+  try {
+    if (source(stages, msg)) return;
+  } catch (const std::runtime_error&) {
+    // CAF 0.17.6 throws, instead of returning an error, while decoding a
+    // caf::config_value whose type index is out of range (this harness's
+    // finding; corpus/cluster_message/config-value-invalid-type). In a node
+    // the throw ends the process: only trusted peers may reach clusterAddr
+    // (cluster TLS, docs/security.md). Caught here so that fuzzing goes on
+    // past this known CAF defect.
+    return;
+  }
   // Not caf::to_string(msg): CAF 0.17.6 crashes stringifying a decoded
   // caf::duration with an invalid time unit (this harness's finding;
   // corpus/cluster_message/duration-invalid-unit). hearth never prints a
