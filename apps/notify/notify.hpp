@@ -5,8 +5,9 @@
 //
 //   - the cron job "notify.due" (notificationSchedule, on the leader, once
 //     per tick) finds, in ONE transaction: tasks not done whose due moment
-//     (the due date at taskDueHourUTC in the household's time zone) has come, and events whose start
-//     minus calendarReminderLeadMinutes has come and that have not ended,
+//     (the due date at taskDueHourUTC in the household's time zone) has
+//     come, and events whose start minus calendarReminderLeadMinutes has
+//     come and that have not ended,
 //     both at most 48 h in the past; records each source occurrence once
 //     (notification_source), one `notification` row per member of the
 //     household with a channel on, the change event of each in-app row on
