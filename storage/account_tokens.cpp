@@ -42,14 +42,10 @@ token_purpose purpose_named(const std::string& name) {
   return token_purpose::password_reset;
 }
 
-// A token as issue_token makes them: 43 base64url characters.
+// A token as issue_token makes them: 32 bytes as base64url (43 characters).
 bool token_shaped(const std::string& token) {
-  if (token.size() != 43) return false;
-  for (char c : token)
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_'))
-      return false;
-  return true;
+  std::string bytes;
+  return token.size() == 43 && base64url_decode(token, bytes) && bytes.size() == 32;
 }
 
 }  // namespace

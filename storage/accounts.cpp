@@ -47,9 +47,9 @@ constexpr const char* kCredentialsOf =
 constexpr const char* kSetPassword =
     "UPDATE auth_account SET password_hash = $2, updated = now() WHERE id = $1 "
     "RETURNING id, email_address, name, hearth_ts(created), hearth_ts(updated)";
-constexpr const char* kEndOtherSessions =
-    "DELETE FROM auth_session WHERE auth_account_id = $1 AND id <> $2";
-constexpr const char* kEndSessions = "DELETE FROM auth_session WHERE auth_account_id = $1";
+// Every session of the account but $2 (NULL: every one).
+constexpr const char* kEndSessions =
+    "DELETE FROM auth_session WHERE auth_account_id = $1 AND id IS DISTINCT FROM $2::uuid";
 constexpr const char* kAccountOfAddress =
     "SELECT id::text FROM auth_account WHERE lower(email_address) = lower($1::text)";
 constexpr const char* kSetEmail =
@@ -205,17 +205,29 @@ credentials credentials_of(pqxx::connection_base& conn, const std::string& accou
   return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
 }
 
+namespace {
+// Sets the account's password and ends its sessions but `keep` (nullopt:
+// all of them), recording the revocation, inside `tx`. nullopt when the
+// account is gone.
+std::optional<std::pair<account, std::int64_t>> set_password_in(
+    pqxx::transaction_base& tx, const std::string& account_id, const std::string& password_hash,
+    const std::optional<std::string>& keep) {
+  auto r = tx.exec_params(kSetPassword, account_id, password_hash);
+  if (r.empty()) return std::nullopt;
+  tx.exec_params0(kEndSessions, account_id, keep);
+  return std::pair{to_account(r[0]), record_revocation(tx, account_id)};
+}
+}  // namespace
+
 std::pair<account, std::int64_t> change_password(pqxx::connection_base& conn,
                                                  const std::string& account_id,
                                                  const std::string& keep_session_id,
                                                  const std::string& password_hash) {
   pqxx::work tx{conn};
-  auto r = tx.exec_params(kSetPassword, account_id, password_hash);
-  if (r.empty()) throw domain_error(errc::not_found, "account not found");
-  tx.exec_params0(kEndOtherSessions, account_id, keep_session_id);
-  const auto revocation = record_revocation(tx, account_id);
+  auto done = set_password_in(tx, account_id, password_hash, keep_session_id);
+  if (!done) throw domain_error(errc::not_found, "account not found");
   tx.commit();
-  return {to_account(r[0]), revocation};
+  return std::move(*done);
 }
 
 std::optional<std::string> account_of_address(pqxx::transaction_base& tx,
@@ -263,12 +275,9 @@ std::optional<std::pair<account, std::int64_t>> reset_password(pqxx::connection_
   pqxx::work tx{conn};
   auto redeemed = redeem_token(tx, token_purpose::password_reset, token);
   if (!redeemed) return std::nullopt;
-  auto r = tx.exec_params(kSetPassword, redeemed->account_id, password_hash);
-  if (r.empty()) return std::nullopt;  // the account went meanwhile
-  tx.exec_params0(kEndSessions, redeemed->account_id);
-  const auto revocation = record_revocation(tx, redeemed->account_id);
-  tx.commit();
-  return std::pair{to_account(r[0]), revocation};
+  auto done = set_password_in(tx, redeemed->account_id, password_hash, std::nullopt);
+  if (done) tx.commit();  // else the account went meanwhile
+  return done;
 }
 
 std::optional<account> confirm_email(pqxx::connection_base& conn, const std::string& token) {

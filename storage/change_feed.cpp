@@ -4,17 +4,15 @@
 
 #include <boost/json/serialize.hpp>
 #include <map>
-#include <set>
+#include <string_view>
 
 #include "domain/tables.hpp"
+#include "storage/households.hpp"
 #include "storage/table_rows.hpp"
 
 namespace hearth::storage {
 namespace {
 
-constexpr const char* kHeads =
-    "SELECT h.id::text, h.event_seq FROM auth_household h "
-    "JOIN auth_household_member m ON m.auth_household_id = h.id WHERE m.auth_account_id = $1";
 constexpr const char* kEvents =
     "SELECT seq, table_name, row_id::text, operation FROM change_event "
     "WHERE auth_household_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
@@ -35,9 +33,7 @@ change_feed read_changes(pqxx::connection_base& conn, const std::string& account
   std::int64_t budget = limit;
   // (table, row) → index in out.changes of its last change.
   std::map<std::pair<std::string, std::string>, std::size_t> last;
-  for (const auto& head_row : tx.exec_params(kHeads, account_id)) {
-    const auto household = head_row[0].as<std::string>();
-    const auto head = head_row[1].as<std::int64_t>();
+  for (const auto& [household, head] : household_heads(tx, account_id)) {
     auto& cursor = out.cursor[household];
     auto it = since.find(household);
     if (it == since.end() || it->second > head) {
@@ -89,14 +85,14 @@ change_feed read_changes(pqxx::connection_base& conn, const std::string& account
     if (c.operation != "delete")
       if (const auto* t = household_table(c.table)) wanted[t].push_back(&c);
   for (const auto& [t, changes] : wanted) {
-    boost::json::array ids;
+    std::vector<std::string_view> ids;
     for (const auto* c : changes) ids.emplace_back(c->row_id);
     std::map<std::string, std::string> rows;
     for (const auto& r :
          tx.exec_params(fmt::format("SELECT {} FROM {} t WHERE t.id IN (SELECT e::uuid FROM "
                                     "json_array_elements_text($1::json) AS e)",
                                     detail::select_list(*t, "t"), t->sql_name),
-                        boost::json::serialize(ids))) {
+                        json_ids(ids))) {
       auto record = detail::to_record(*t, r);
       rows[r[0].as<std::string>()] = boost::json::serialize(record);
     }

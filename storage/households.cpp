@@ -318,13 +318,18 @@ std::vector<household> list_households(pqxx::connection_base& conn, const std::s
   return out;
 }
 
-std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
+std::map<std::string, std::int64_t> household_heads(pqxx::transaction_base& tx,
                                                     const std::string& account_id) {
-  pqxx::read_transaction tx{conn};
   std::map<std::string, std::int64_t> out;
   for (const auto& r : tx.exec_params(kSelectHeads, account_id))
     out.emplace(r[0].as<std::string>(), r[1].as<std::int64_t>());
   return out;
+}
+
+std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
+                                                    const std::string& account_id) {
+  pqxx::read_transaction tx{conn};
+  return household_heads(tx, account_id);
 }
 
 domain::permission level_of(const pqxx::field& f) {

@@ -129,6 +129,9 @@ member_removal remove_member(pqxx::connection_base& conn, const std::string& cal
 /// (household id → seq): where a new event stream starts.
 std::map<std::string, std::int64_t> household_heads(pqxx::connection_base& conn,
                                                     const std::string& account_id);
+/// household_heads inside `tx` (a read of its snapshot).
+std::map<std::string, std::int64_t> household_heads(pqxx::transaction_base& tx,
+                                                    const std::string& account_id);
 
 /// A level as stored (auth_household_member.permissions and
 /// auth_token.permissions, whose CHECKs allow only the three names); throws
