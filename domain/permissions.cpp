@@ -38,4 +38,11 @@ verdict may(std::optional<permission> level, household_action action) {
   return *level >= needed ? verdict::allowed : verdict::forbidden;
 }
 
+std::vector<permission> levels_allowed(household_action action) {
+  std::vector<permission> out;
+  for (auto p : {permission::view, permission::edit, permission::owner})
+    if (may(p, action) == verdict::allowed) out.push_back(p);
+  return out;
+}
+
 }  // namespace hearth::domain

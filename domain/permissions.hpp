@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace hearth::domain {
 
@@ -36,5 +37,9 @@ enum class verdict { allowed, not_found, forbidden };
 /// stop being one: rules about the members, kept where they are counted,
 /// storage/households.cpp.)
 verdict may(std::optional<permission> level, household_action action);
+
+/// The levels that may do `action` (may() allows it), least first: for a
+/// check that runs inside one SQL statement.
+std::vector<permission> levels_allowed(household_action action);
 
 }  // namespace hearth::domain

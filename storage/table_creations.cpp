@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "domain/permissions.hpp"
 #include "storage/errors.hpp"
 #include "storage/idempotency.hpp"
 #include "storage/pool.hpp"
@@ -140,6 +141,18 @@ pqxx::result insert_rows(pqxx::transaction_base& tx, const table_spec& t,
   }
 }
 
+// The levels that may write rows as an SQL list ("'edit', 'owner'"), from
+// the policy (domain/permissions.hpp), for the lone write's statement.
+const std::string& writer_levels() {
+  static const std::string list = [] {
+    std::string out;
+    for (auto p : domain::levels_allowed(domain::household_action::write))
+      out += fmt::format("{}'{}'", out.empty() ? "" : ", ", domain::name_of(p));
+    return out;
+  }();
+  return list;
+}
+
 // create_row_if_permitted(): one row, written only when `account_id` may
 // write its household (owner, edit). A statement of its own, simpler than
 // insert_rows' (no grouping, numbering, join or sort): the household's
@@ -163,7 +176,7 @@ pqxx::result insert_row_if_permitted(pqxx::transaction_base& tx, const table_spe
   auto sql = fmt::format(
       "WITH s AS (UPDATE auth_household a SET event_seq = a.event_seq + 1 WHERE a.id = $2::uuid "
       "AND EXISTS (SELECT 1 FROM auth_household_member m WHERE m.auth_household_id = $2::uuid "
-      "AND m.auth_account_id = $3::uuid AND m.permissions IN ('owner', 'edit')) "
+      "AND m.auth_account_id = $3::uuid AND m.permissions IN ({4})) "
       "RETURNING a.event_seq), "
       "ins AS (INSERT INTO {0} AS t (id, auth_household_id{1}) "
       "SELECT gen_random_uuid(), $2::uuid{2} FROM json_populate_record(NULL::{0}, $1::json) r, s "
@@ -172,7 +185,7 @@ pqxx::result insert_row_if_permitted(pqxx::transaction_base& tx, const table_spe
       "updated) SELECT ins.auth_household_id, s.event_seq, '{0}', ins.id, 'create', ins.updated "
       "FROM ins, s) "
       "SELECT {3}, s.event_seq FROM ins, s",
-      t.sql_name, names, from_input, select_list(t, "ins"));
+      t.sql_name, names, from_input, select_list(t, "ins"), writer_levels());
   try {
     return exec_prepared_sql(tx, name, sql, boost::json::serialize(in), *row.household_id,
                              account_id);

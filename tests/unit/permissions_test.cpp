@@ -33,5 +33,13 @@ TEST(permissions, each_level_may_what_the_one_below_may_and_an_outsider_nothing)
   for (auto a : {read, write, manage}) EXPECT_EQ(may(std::nullopt, a), verdict::not_found);
 }
 
+TEST(permissions, the_levels_allowed_are_those_may_allows) {
+  using enum household_action;
+  EXPECT_EQ(levels_allowed(read),
+            (std::vector{permission::view, permission::edit, permission::owner}));
+  EXPECT_EQ(levels_allowed(write), (std::vector{permission::edit, permission::owner}));
+  EXPECT_EQ(levels_allowed(manage), (std::vector{permission::owner}));
+}
+
 }  // namespace
 }  // namespace hearth::domain
