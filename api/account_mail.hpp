@@ -34,11 +34,18 @@ BOOST_DESCRIBE_STRUCT(account_mail, (), (token_request, base_url))
 /// (smtpURL set, and apps/notify declared the topic); nullopt otherwise.
 std::optional<engine::topic<account_mail>> account_mail_topic(const services& s);
 
-/// The 400 message of a token that is unknown, used or expired.
-inline constexpr const char* kBadToken = "token: unknown, already used or expired";
-/// The 429 message once a client IP sent too many bad tokens.
-inline constexpr const char* kTooManyTokens =
-    "too many invalid tokens from this address: try again later";
+/// Before a token is looked up: the 429 (`too many invalid tokens from
+/// this address`, with Retry-After) when `req`'s client IP sent too many
+/// bad ones (auth_guard::admit_key, as for unknown session keys), else
+/// nullopt.
+std::optional<http::response> token_throttled(services& s, const http::request& req);
+
+/// A token that is unknown, used or expired: counted against client `ip`,
+/// logged at NOTICE ("security: <what> refused (bad token): request …
+/// [account …] from …"; `account` "" when the caller is anonymous), and
+/// thrown as a 400 `token: unknown, already used or expired`.
+[[noreturn]] void refuse_token(services& s, const std::string& ip, const std::string& rid,
+                               const char* what, const std::string& account = "");
 /// Counts one more e-mail to `email` asked for by `req`'s client
 /// (auth_guard::admit_mail): nullopt when it may go, else the 429 to answer
 /// (`too many e-mails asked for`, with Retry-After), logged at NOTICE as a

@@ -313,17 +313,11 @@ void confirm_password_reset(services& s, const http::request& req, http::respond
   auto token = in.at("token");
   auto next = in.at("newPassword");
   const auto& ip = req.remote_addr;
-  if (auto wait = s.guard.admit_key(ip))
-    return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
+  if (auto refused = token_throttled(s, req)) return respond(std::move(*refused));
   run_db(s, req, std::move(respond),
          [&s, token, next, ip, rid = req.request_id](storage::connection& conn) {
            auto done = storage::reset_password(conn, token, storage::hash_password(next));
-           if (!done) {
-             s.guard.key_rejected(ip);
-             log::notice("security: password reset refused (bad token): request {} from {}", rid,
-                         ip);
-             throw storage::domain_error(storage::errc::invalid, kBadToken);
-           }
+           if (!done) refuse_token(s, ip, rid, "password reset");
            const auto& [account, revocation] = *done;
            s.actors.revoke_account(account.id, revocation);  // every session, everywhere
            log::notice(
@@ -387,17 +381,11 @@ void change_email(services& s, const http::request& req, http::responder respond
 void confirm_email(services& s, const http::request& req, http::responder respond) {
   auto token = bodies::email_confirm.read(req.body).at("token");
   const auto& ip = req.remote_addr;
-  if (auto wait = s.guard.admit_key(ip))
-    return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
+  if (auto refused = token_throttled(s, req)) return respond(std::move(*refused));
   run_db(s, req, std::move(respond),
          [&s, token, ip, rid = req.request_id](storage::connection& conn) {
            auto account = storage::confirm_email(conn, token);
-           if (!account) {
-             s.guard.key_rejected(ip);
-             log::notice("security: e-mail confirmation refused (bad token): request {} from {}",
-                         rid, ip);
-             throw storage::domain_error(storage::errc::invalid, kBadToken);
-           }
+           if (!account) refuse_token(s, ip, rid, "e-mail confirmation");
            log::notice("security: e-mail address changed: request {} account {} from {}", rid,
                        account->id, ip);
            return http::ok(200, rid, kAccount, {to_json(*account)});
@@ -409,6 +397,24 @@ void confirm_email(services& s, const http::request& req, http::responder respon
 std::optional<engine::topic<account_mail>> account_mail_topic(const services& s) {
   if (s.cfg.smtp_url.empty()) return std::nullopt;
   return s.registry.find_topic<account_mail>(kAccountMailTopic);
+}
+
+std::optional<http::response> token_throttled(services& s, const http::request& req) {
+  const auto wait = s.guard.admit_key(req.remote_addr);
+  if (!wait) return std::nullopt;
+  return auth_guard::too_many(req.request_id, wait,
+                              "too many invalid tokens from this address: try again later");
+}
+
+void refuse_token(services& s, const std::string& ip, const std::string& rid, const char* what,
+                  const std::string& account) {
+  s.guard.key_rejected(ip);
+  if (account.empty())
+    log::notice("security: {} refused (bad token): request {} from {}", what, rid, ip);
+  else
+    log::notice("security: {} refused (bad token): request {} account {} from {}", what, rid,
+                account, ip);
+  throw storage::domain_error(storage::errc::invalid, "token: unknown, already used or expired");
 }
 
 std::optional<http::response> mail_refused(services& s, const http::request& req,

@@ -328,19 +328,13 @@ void withdraw_invitation(services& s, const http::request& req, http::responder 
 void accept_invitation(services& s, const http::request& req, http::responder respond) {
   auto token = bodies::accept_invitation.read(req.body).at("token");
   const auto& ip = req.remote_addr;
-  if (auto wait = s.guard.admit_key(ip))
-    return respond(auth_guard::too_many(req.request_id, wait, kTooManyTokens));
+  if (auto refused = token_throttled(s, req)) return respond(std::move(*refused));
   run_authenticated(
       s, req, std::move(respond),
       [&s, token, ip, rid = req.request_id](storage::connection& conn,
                                             const storage::principal& who) {
         auto joined = storage::accept_invitation(conn, who.account_id, token);
-        if (!joined) {
-          s.guard.key_rejected(ip);
-          log::notice("security: invitation refused (bad token): request {} account {} from {}",
-                      rid, who.account_id, ip);
-          throw storage::domain_error(storage::errc::invalid, kBadToken);
-        }
+        if (!joined) refuse_token(s, ip, rid, "invitation", who.account_id);
         s.actors.revoke_account(who.account_id);  // its cached household list grew
         log::notice(
             "security: member added by invitation: request {} account {} from {}: joins "
