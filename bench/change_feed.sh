@@ -44,8 +44,6 @@ since="$(psql "$base_url" -Atc "SELECT hearth_ts(now())")"
 curl -s -o /dev/null -X POST "$b/shop/items" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d "{\"authHouseholdID\":\"$household\",\"name\":\"one more\"}"
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-tck="$(getconf CLK_TCK)"
 # run NAME URL: one wrk run; prints a table row.
 run() {
   local name="$1" url="$2" bytes h0 h1 out requests p50 p99
@@ -57,7 +55,7 @@ run() {
   requests="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' <<<"$out")"
   p50="$(sed -n 's/^ *50% *\(.*\)$/\1/p' <<<"$out")"
   p99="$(sed -n 's/^ *99% *\(.*\)$/\1/p' <<<"$out")"
-  echo "| $name | $bytes | $p50 | $p99 | $(python3 -c "print(f'{($h1 - $h0)/$tck*1e6/max($requests,1):.1f}')") µs |"
+  echo "| $name | $bytes | $p50 | $p99 | $(us_per "$requests" "$h1 - $h0") µs |"
 }
 echo "## Catching up after one change in a household of $rows rows ($seconds s each)"
 echo

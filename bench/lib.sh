@@ -13,6 +13,12 @@ as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
 bench_no_limits=(HEARTH_MAX_CONNECTIONS_PER_ADDRESS=0 HEARTH_MAX_STREAMS_PER_ACCOUNT=0
   HEARTH_MAX_STREAMS_PER_ADDRESS=0)
 
+# ticks PID: utime+stime of one process, in clock ticks (tck per second).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck="$(getconf CLK_TCK)"
+# us_per N TICKS: microseconds per unit for TICKS clock ticks over N units.
+us_per() { python3 -c "print(f'{($2)/$tck*1e6/max($1,1):.1f}')"; }
+
 # stop_pid PID: SIGTERM, ≤ 15 s, then SIGKILL.
 stop_pid() {
   local pid="$1" deadline=$((SECONDS + 15))

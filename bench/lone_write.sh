@@ -42,8 +42,6 @@ read -r key household < <(account 3190 lone)
 # utime+stime, clock ticks: of one process, and of the PostgreSQL cluster
 # (the postmaster, its live children, and its children that exited: a
 # backend of pgbench ends before the run is read).
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-tck="$(getconf CLK_TCK)"
 pg_ticks() {
   local sum p
   sum="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")"
@@ -52,7 +50,6 @@ pg_ticks() {
   done
   echo "$sum"
 }
-us_per() { python3 -c "print(f'{($2)/$tck*1e6/max($1,1):.1f}')"; }
 
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
