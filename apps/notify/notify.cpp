@@ -100,6 +100,23 @@ std::string plural(std::size_t n, const char* one, const char* many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
+// Sends `out` through the relay, its From and Date set here. A refusal is
+// logged at warn as "<what> (message <id>, attempt <n>): <reason>" and
+// rethrown: the delivery retries it.
+void send_through(const smtp_settings& relay, mail& out, const std::string& what,
+                  const engine::message_info& m) {
+  out.from = relay.from;
+  out.date = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  try {
+    send_mail(relay, out);
+  } catch (const smtp_error& failure) {
+    log::warn("{} (message {}, attempt {}): {}", what, m.id, m.attempt, failure.what());
+    throw;
+  }
+}
+
 }  // namespace
 
 notifier::~notifier() {
@@ -257,12 +274,8 @@ void notifier::send_email(const engine::message_info& m, const email_message& e)
   }
   const auto& relay = *settings_.smtp;
   mail out;
-  out.from = relay.from;
   out.to = row->to;
   out.message_id = "<notification-" + e.notification_id + "@" + domain_of(relay.from) + ">";
-  out.date = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
   if (row->kind == "task.due") {
     out.subject = "Due: " + row->title;
     out.body = fmt::format("Hello {},\n\nthe task \"{}\" in {} is due on {}.\n", row->name,
@@ -275,13 +288,7 @@ void notifier::send_email(const engine::message_info& m, const email_message& e)
   out.body +=
       "\n-- \nhearth. You get these e-mails because e-mail notifications are on for your "
       "account: PUT /api/v1/notifications/preferences {\"email\": false} turns them off.\n";
-  try {
-    send_mail(relay, out);
-  } catch (const smtp_error& failure) {
-    log::warn("notifications: e-mail of {} (message {}, attempt {}): {}", e.notification_id, m.id,
-              m.attempt, failure.what());
-    throw;
-  }
+  send_through(relay, out, "notifications: e-mail of " + e.notification_id, m);
   // The relay has it. A crash before this commits is the one window left:
   // the redelivery sends it again (same Message-ID).
   storage::run_sync(*db_, [&](storage::connection& conn) {
@@ -314,14 +321,10 @@ void notifier::send_account_mail(const engine::message_info& m, const api::accou
   }
   const auto& relay = *settings_.smtp;
   mail out;
-  out.from = relay.from;
   out.to = issued->to;
   // Each attempt carries a new token: a new message.
   out.message_id =
       fmt::format("<account-{}-{}@{}>", a.token_request, m.attempt, domain_of(relay.from));
-  out.date = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
   if (issued->purpose == storage::token_purpose::password_reset) {
     out.subject = "Reset your hearth password";
     out.body = fmt::format(
@@ -346,13 +349,7 @@ void notifier::send_account_mail(const engine::message_info& m, const api::accou
         "this e-mail: nothing changes.\n",
         issued->name, issued->expires, a.base_url, issued->token);
   }
-  try {
-    send_mail(relay, out);
-  } catch (const smtp_error& failure) {
-    log::warn("account e-mail of request {} (message {}, attempt {}): {}", a.token_request, m.id,
-              m.attempt, failure.what());
-    throw;
-  }
+  send_through(relay, out, "account e-mail of request " + a.token_request, m);
   log::info("account e-mail of request {} sent (message {}, attempt {})", a.token_request, m.id,
             m.attempt);
 }
