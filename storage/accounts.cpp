@@ -31,8 +31,10 @@ constexpr const char* kSelectGrant =
     "WHERE key_hash = $1 AND expires > now()";
 constexpr const char* kSelectMemberships =
     "SELECT auth_household_id FROM auth_household_member WHERE auth_account_id = $1";
+// A session by id, and only of account $2 when $2 is not NULL.
 constexpr const char* kDeleteSession =
-    "DELETE FROM auth_session WHERE id = $1 RETURNING auth_account_id::text";
+    "DELETE FROM auth_session WHERE id = $1 AND ($2::uuid IS NULL OR auth_account_id = $2) "
+    "RETURNING auth_account_id::text";
 constexpr const char* kExpireSessions = "DELETE FROM auth_session WHERE expires <= now()";
 constexpr const char* kRenameAccount =
     "UPDATE auth_account SET name = $2, updated = now() WHERE id = $1 "
@@ -40,8 +42,6 @@ constexpr const char* kRenameAccount =
 constexpr const char* kSelectSessions =
     "SELECT id, hearth_ts(created), hearth_ts(expires) FROM auth_session "
     "WHERE auth_account_id = $1 AND expires > now() ORDER BY created DESC, id";
-constexpr const char* kEndSession =
-    "DELETE FROM auth_session WHERE id = $1 AND auth_account_id = $2";
 constexpr const char* kCredentialsOf =
     "SELECT lower(email_address), id, password_hash FROM auth_account WHERE id = $1";
 constexpr const char* kSetPassword =
@@ -155,12 +155,24 @@ std::optional<principal_grant> load_principal(pqxx::connection_base& conn, const
   return g;
 }
 
-std::int64_t delete_session(pqxx::connection_base& conn, const std::string& session_id) {
+namespace {
+// Ends session `session_id` (of `account_id` only, when given) and records
+// its account's revocation, in one transaction; nullopt when there was no
+// such session.
+std::optional<std::int64_t> end_session_of(pqxx::connection_base& conn,
+                                           const std::string& session_id,
+                                           const std::optional<std::string>& account_id) {
   pqxx::work tx{conn};
-  auto r = tx.exec_params(kDeleteSession, session_id);
-  const std::int64_t revocation = r.empty() ? 0 : record_revocation(tx, r[0][0].as<std::string>());
+  auto r = tx.exec_params(kDeleteSession, session_id, account_id);
+  if (r.empty()) return std::nullopt;
+  const auto revocation = record_revocation(tx, r[0][0].as<std::string>());
   tx.commit();
   return revocation;
+}
+}  // namespace
+
+std::int64_t delete_session(pqxx::connection_base& conn, const std::string& session_id) {
+  return end_session_of(conn, session_id, std::nullopt).value_or(0);
 }
 
 account get_account(pqxx::connection_base& conn, const std::string& id) {
@@ -190,12 +202,9 @@ std::vector<session_info> list_sessions(pqxx::connection_base& conn,
 
 std::int64_t end_session(pqxx::connection_base& conn, const std::string& account_id,
                          const std::string& session_id) {
-  pqxx::work tx{conn};
-  if (tx.exec_params0(kEndSession, session_id, account_id).affected_rows() == 0)
-    throw domain_error(errc::not_found, "session not found");
-  const auto revocation = record_revocation(tx, account_id);
-  tx.commit();
-  return revocation;
+  auto revocation = end_session_of(conn, session_id, account_id);
+  if (!revocation) throw domain_error(errc::not_found, "session not found");
+  return *revocation;
 }
 
 credentials credentials_of(pqxx::connection_base& conn, const std::string& account_id) {
